@@ -1,0 +1,41 @@
+//! The `openclaw` command line, with nginx's flags and process habits.
+
+mod args;
+mod run;
+
+pub use args::{Args, Mode};
+
+/// Entry point of the binary; returns the exit code.
+pub fn main() -> i32 {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match Args::parse(&argv) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("openclaw: {msg}");
+            eprintln!();
+            eprint!("{}", args::USAGE);
+            return 1;
+        }
+    };
+    match args.mode {
+        Mode::Help => {
+            eprint!("{}", args::USAGE);
+            0
+        }
+        Mode::Version { verbose } => {
+            eprintln!(
+                "nginx version: nginx/{} (openclaw {})",
+                crate::NGINX_COMPAT,
+                crate::VERSION
+            );
+            if verbose {
+                eprintln!("built with rustls, hyper and LuaJIT (openclaw {})", crate::VERSION);
+                eprintln!("configure arguments: --prefix=. --with-http_ssl_module --with-http_v2_module --add-module=openclaw-lua");
+            }
+            0
+        }
+        Mode::Test { dump } => run::test_config(&args, dump),
+        Mode::Signal(ref s) => run::send_signal(&args, s),
+        Mode::Run => run::run(&args),
+    }
+}

@@ -1,0 +1,186 @@
+//! The directive table: every directive OpenClaw knows, where it may appear and how many
+//! arguments it takes (nginx's `ngx_command_t` in data form).
+
+/// A configuration context, as a bit.
+pub type Ctx = u16;
+pub const MAIN: Ctx = 1;
+pub const EVENTS: Ctx = 1 << 1;
+pub const HTTP: Ctx = 1 << 2;
+pub const SERVER: Ctx = 1 << 3;
+pub const LOCATION: Ctx = 1 << 4;
+/// Inside `if` at server level.
+pub const SIF: Ctx = 1 << 5;
+/// Inside `if` at location level.
+pub const LIF: Ctx = 1 << 6;
+/// Blocks whose contents are data, not directives (`map`, `types`, `split_clients`).
+pub const DATA: Ctx = 1 << 7;
+
+const HSL: Ctx = HTTP | SERVER | LOCATION;
+const ANY: Ctx = MAIN | EVENTS | HSL | SIF | LIF | DATA;
+const MANY: usize = usize::MAX;
+
+/// One row of the table.
+pub struct Spec {
+    pub name: &'static str,
+    pub ctx: Ctx,
+    pub min: usize,
+    pub max: usize,
+    /// Takes a `{ ... }` block (and must have one).
+    pub block: bool,
+    /// An `on|off` flag.
+    pub flag: bool,
+    /// The context its block opens, if any.
+    pub inner: Ctx,
+}
+
+const fn d(name: &'static str, ctx: Ctx, min: usize, max: usize) -> Spec {
+    Spec {
+        name,
+        ctx,
+        min,
+        max,
+        block: false,
+        flag: false,
+        inner: 0,
+    }
+}
+
+const fn flag(name: &'static str, ctx: Ctx) -> Spec {
+    Spec {
+        name,
+        ctx,
+        min: 1,
+        max: 1,
+        block: false,
+        flag: true,
+        inner: 0,
+    }
+}
+
+const fn block(name: &'static str, ctx: Ctx, min: usize, max: usize, inner: Ctx) -> Spec {
+    Spec {
+        name,
+        ctx,
+        min,
+        max,
+        block: true,
+        flag: false,
+        inner,
+    }
+}
+
+/// The table. Keep rows grouped by the subsystem that implements them.
+pub static TABLE: &[Spec] = &[
+    // core (main)
+    d("worker_processes", MAIN, 1, 1),
+    flag("daemon", MAIN),
+    flag("master_process", MAIN),
+    d("pid", MAIN, 1, 1),
+    d("error_log", MAIN | HSL, 1, 2),
+    d("env", MAIN, 1, 1),
+    d("include", ANY, 1, 1),
+    block("events", MAIN, 0, 0, EVENTS),
+    d("worker_connections", EVENTS, 1, 1),
+    // http core
+    block("http", MAIN, 0, 0, HTTP),
+    block("server", HTTP, 0, 0, SERVER),
+    d("listen", SERVER, 1, MANY),
+    d("server_name", SERVER, 1, MANY),
+    block("location", SERVER | LOCATION, 1, 2, LOCATION),
+    d("root", HSL | LIF, 1, 1),
+    d("alias", LOCATION, 1, 1),
+    d("index", HSL, 1, MANY),
+    d("try_files", SERVER | LOCATION, 2, MANY),
+    block("types", HSL, 0, 0, DATA),
+    d("default_type", HSL, 1, 1),
+    d("error_page", HSL | LIF, 2, MANY),
+    d("internal", LOCATION, 0, 0),
+    d("keepalive_timeout", HSL, 1, 2),
+    d("keepalive_requests", HSL, 1, 1),
+    d("client_max_body_size", HSL, 1, 1),
+    d("client_header_timeout", HTTP | SERVER, 1, 1),
+    d("client_body_timeout", HSL, 1, 1),
+    d("send_timeout", HSL, 1, 1),
+    d("large_client_header_buffers", HTTP | SERVER, 2, 2),
+    flag("server_tokens", HSL),
+    flag("absolute_redirect", HSL),
+    flag("port_in_redirect", HSL),
+    flag("server_name_in_redirect", HSL),
+    flag("merge_slashes", HTTP | SERVER),
+    flag("log_not_found", HSL),
+    flag("etag", HSL),
+    d("if_modified_since", HSL, 1, 1),
+    // rewrite module
+    d("rewrite", SERVER | LOCATION | SIF | LIF, 2, 3),
+    d("return", SERVER | LOCATION | SIF | LIF, 1, 2),
+    d("set", SERVER | LOCATION | SIF | LIF, 2, 2),
+    d("break", SERVER | LOCATION | SIF | LIF, 0, 0),
+    block("if", SERVER | LOCATION, 1, MANY, 0),
+    flag("rewrite_log", HSL | SIF | LIF),
+    flag("uninitialized_variable_warn", HSL | SIF | LIF),
+    // map, split_clients
+    block("map", HTTP, 2, 2, DATA),
+    block("split_clients", HTTP, 2, 2, DATA),
+    // headers, access, logs
+    d("add_header", HSL | LIF, 2, 3),
+    d("allow", HSL, 1, 1),
+    d("deny", HSL, 1, 1),
+    d("access_log", HSL | LIF, 1, MANY),
+    d("log_format", HTTP, 2, MANY),
+    flag("log_subrequest", HSL),
+];
+
+/// nginx directives that make no sense in OpenClaw; accepted with a notice and ignored.
+pub static IGNORED: &[(&str, Ctx)] = &[
+    ("user", MAIN),
+    ("worker_rlimit_nofile", MAIN),
+    ("worker_rlimit_core", MAIN),
+    ("worker_cpu_affinity", MAIN),
+    ("worker_priority", MAIN),
+    ("worker_shutdown_timeout", MAIN),
+    ("working_directory", MAIN),
+    ("pcre_jit", MAIN),
+    ("thread_pool", MAIN),
+    ("timer_resolution", MAIN),
+    ("lock_file", MAIN),
+    ("load_module", MAIN),
+    ("multi_accept", EVENTS),
+    ("use", EVENTS),
+    ("accept_mutex", EVENTS),
+    ("accept_mutex_delay", EVENTS),
+    ("sendfile", HSL | LIF),
+    ("sendfile_max_chunk", HSL),
+    ("tcp_nopush", HSL),
+    ("tcp_nodelay", HSL),
+    ("aio", HSL),
+    ("directio", HSL),
+    ("output_buffers", HSL),
+    ("open_file_cache", HSL),
+    ("open_file_cache_valid", HSL),
+    ("open_file_cache_min_uses", HSL),
+    ("open_file_cache_errors", HSL),
+    ("reset_timedout_connection", HSL),
+    ("server_names_hash_bucket_size", HTTP),
+    ("server_names_hash_max_size", HTTP),
+    ("types_hash_max_size", HTTP),
+    ("types_hash_bucket_size", HTTP),
+    ("variables_hash_max_size", HTTP),
+    ("variables_hash_bucket_size", HTTP),
+    ("map_hash_bucket_size", HTTP),
+    ("map_hash_max_size", HTTP),
+    ("client_body_buffer_size", HSL),
+    ("client_header_buffer_size", HTTP | SERVER),
+    ("client_body_temp_path", HSL),
+    ("proxy_temp_path", HSL),
+    ("fastcgi_temp_path", HSL),
+    ("scgi_temp_path", HSL),
+    ("uwsgi_temp_path", HSL),
+];
+
+pub fn lookup(name: &str) -> Option<&'static Spec> {
+    TABLE.iter().find(|s| s.name == name)
+}
+
+pub fn ignored(name: &str) -> Option<Ctx> {
+    IGNORED.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+}

@@ -1,0 +1,512 @@
+//! The `http` block: servers, listen sockets, server names, maps, split_clients and log
+//! formats.
+
+use super::location::{
+    apply_settings, build_location, compile_script, loc_text, var_name, Escape, LocConf,
+    LocKind, Location, LogFormat, Op,
+};
+use super::parser::Directive;
+use super::values;
+use super::Builder;
+use crate::error::Result;
+use crate::re::Regex;
+use crate::vars::Complex;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub enum ServerName {
+    Exact(String),
+    /// `*.example.com` (stored as `.example.com`) or `.example.com` (also matches the bare
+    /// domain, flagged by the bool).
+    Suffix(String, bool),
+    /// `www.example.*` (stored as `www.example.`).
+    Prefix(String),
+    Regex(Regex),
+}
+
+/// One `listen` as written.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    pub addr: SocketAddr,
+    pub default_server: bool,
+    pub http2: bool,
+    pub ssl: bool,
+    pub reuseport: bool,
+    pub backlog: i32,
+}
+
+#[derive(Debug)]
+pub struct Server {
+    pub names: Vec<ServerName>,
+    /// The first name, for `$server_name`.
+    pub first_name: String,
+    pub listens: Vec<Listen>,
+    pub script: Vec<Op>,
+    pub locations: Vec<Arc<Location>>,
+    pub named: HashMap<String, Arc<Location>>,
+    pub conf: Arc<LocConf>,
+    pub client_header_timeout: Duration,
+    pub large_header_size: usize,
+    pub merge_slashes: bool,
+}
+
+/// A socket to bind and the servers reachable through it.
+#[derive(Debug, Clone)]
+pub struct ListenSocket {
+    pub addr: SocketAddr,
+    pub http2: bool,
+    pub ssl: bool,
+    pub reuseport: bool,
+    pub backlog: i32,
+    /// Indices into `Http::servers`.
+    pub servers: Vec<usize>,
+    pub default_server: usize,
+}
+
+#[derive(Debug)]
+pub struct MapDef {
+    pub source: Complex,
+    pub exact: HashMap<String, Complex>,
+    pub regexes: Vec<(Regex, Complex)>,
+    pub default: Complex,
+}
+
+#[derive(Debug)]
+pub struct SplitDef {
+    pub source: Complex,
+    /// (upper bound of the murmur2 hash, value); bound 0 is `*`.
+    pub parts: Vec<(u32, Complex)>,
+}
+
+#[derive(Debug)]
+pub enum Computed {
+    Map(MapDef),
+    Split(SplitDef),
+}
+
+#[derive(Debug)]
+pub struct Http {
+    pub servers: Vec<Arc<Server>>,
+    pub sockets: Vec<ListenSocket>,
+    /// Variables computed on demand: `map` and `split_clients` outputs.
+    pub computed: HashMap<Arc<str>, Arc<Computed>>,
+    /// Access log files (indexed by `AccessLogSpec::file`).
+    pub log_files: Vec<std::path::PathBuf>,
+}
+
+pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
+    let body = d.children();
+    // log_format first, so access_log anywhere can name a format defined later in http.
+    for lf in body.iter().filter(|x| x.name == "log_format") {
+        log_format(b, lf)?;
+    }
+    let mut computed = HashMap::new();
+    for md in body {
+        match md.name.as_str() {
+            "map" => {
+                let name = var_name(md, &md.args[1])?.to_string();
+                b.names.declared.insert(name.clone());
+                let m = build_map(b, md)?;
+                computed.insert(name.into(), Arc::new(Computed::Map(m)));
+            }
+            "split_clients" => {
+                let name = var_name(md, &md.args[1])?.to_string();
+                b.names.declared.insert(name.clone());
+                let s = build_split(b, md)?;
+                computed.insert(name.into(), Arc::new(Computed::Split(s)));
+            }
+            _ => {}
+        }
+    }
+    let mut conf = LocConf::defaults(b);
+    apply_settings(b, &mut conf, body)?;
+    if !body.iter().any(|x| x.name == "access_log") {
+        let combined = b.log_formats["combined"].clone();
+        let file = b.log_file(&b.prefix.join("logs/access.log"));
+        conf.access_logs = Arc::new(vec![super::location::AccessLogSpec {
+            file,
+            format: combined,
+        }]);
+    }
+    let mut servers = vec![];
+    for sd in body.iter().filter(|x| x.name == "server") {
+        servers.push(Arc::new(build_server(b, sd, &conf, body)?));
+    }
+    let sockets = group_sockets(&servers, body)?;
+    Ok(Http {
+        servers,
+        sockets,
+        computed,
+        log_files: std::mem::take(&mut b.log_files),
+    })
+}
+
+fn log_format(b: &mut Builder, d: &Directive) -> Result<()> {
+    let name = d.args[0].clone();
+    if b.log_formats.contains_key(&name) {
+        return Err(d.err(format!("duplicate \"log_format\" name \"{name}\"")));
+    }
+    let mut rest = &d.args[1..];
+    let mut escape = Escape::Default;
+    if let Some(e) = rest.first().and_then(|s| s.strip_prefix("escape=")) {
+        escape = match e {
+            "default" => Escape::Default,
+            "json" => Escape::Json,
+            "none" => Escape::None,
+            _ => return Err(d.err(format!("unknown log format escaping \"{e}\""))),
+        };
+        rest = &rest[1..];
+    }
+    let text = rest.concat();
+    let value = b.complex(d, &text)?;
+    b.log_formats.insert(
+        name.clone(),
+        Arc::new(LogFormat {
+            name,
+            escape,
+            value,
+        }),
+    );
+    Ok(())
+}
+
+fn build_map(b: &mut Builder, d: &Directive) -> Result<MapDef> {
+    let source = b.complex(d, &d.args[0])?;
+    let mut def = MapDef {
+        source,
+        exact: HashMap::new(),
+        regexes: vec![],
+        default: Complex::literal(""),
+    };
+    let mut has_default = false;
+    for line in d.children() {
+        let key = line.name.as_str();
+        if line.args.is_empty() && matches!(key, "hostnames" | "volatile") {
+            continue;
+        }
+        if line.args.len() != 1 {
+            return Err(line.err("invalid number of the map parameters"));
+        }
+        let value = b.complex(line, &line.args[0])?;
+        if key == "default" {
+            if has_default {
+                return Err(line.err("duplicate default map parameter"));
+            }
+            has_default = true;
+            def.default = value;
+        } else if let Some(re) = key.strip_prefix('~') {
+            let (pat, caseless) = match re.strip_prefix('*') {
+                Some(p) => (p, true),
+                None => (re, false),
+            };
+            let regex = Regex::new(pat, caseless).map_err(|e| line.err(e))?;
+            b.declare_captures(&regex);
+            def.regexes.push((regex, value));
+        } else {
+            let k = key.strip_prefix('\\').unwrap_or(key).to_ascii_lowercase();
+            def.exact.insert(k, value);
+        }
+    }
+    Ok(def)
+}
+
+fn build_split(b: &mut Builder, d: &Directive) -> Result<SplitDef> {
+    let source = b.complex(d, &d.args[0])?;
+    let mut parts = vec![];
+    let mut sum: u64 = 0;
+    for line in d.children() {
+        if line.args.len() != 1 {
+            return Err(line.err("invalid number of arguments"));
+        }
+        let value = b.complex(line, &line.args[0])?;
+        if line.name == "*" {
+            parts.push((0u32, value));
+            continue;
+        }
+        let pct = line
+            .name
+            .strip_suffix('%')
+            .and_then(parse_fixed2)
+            .ok_or_else(|| line.err(format!("invalid percent value \"{}\"", line.name)))?;
+        sum += pct;
+        if sum > 10000 {
+            return Err(super::parser::Directive {
+                line: d.end_line,
+                ..d.clone()
+            }
+            .err("percent total is greater than 100%"));
+        }
+        let bound = (sum * 0xffff_ffffu64 / 10000) as u32;
+        parts.push((bound, value));
+    }
+    Ok(SplitDef { source, parts })
+}
+
+/// `ngx_atofp(s, 2)`: "12.5" -> 1250.
+fn parse_fixed2(s: &str) -> Option<u64> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if frac.len() > 2 {
+        return None;
+    }
+    let i = values::number(int)?;
+    let f = if frac.is_empty() {
+        0
+    } else {
+        values::number(frac)? * if frac.len() == 1 { 10 } else { 1 }
+    };
+    Some(i * 100 + f)
+}
+
+fn build_server(
+    b: &mut Builder,
+    d: &Directive,
+    http_conf: &LocConf,
+    http_body: &[Directive],
+) -> Result<Server> {
+    let body = d.children();
+    let mut conf = http_conf.clone();
+    apply_settings(b, &mut conf, body)?;
+    let mut listens: Vec<Listen> = vec![];
+    let mut names = vec![];
+    let mut first_name = String::new();
+    let mut client_header_timeout = Duration::from_secs(60);
+    let mut large = 8 * 1024;
+    let mut merge_slashes = true;
+    // http-level values of server-level settings first, then the server's own.
+    for x in http_body.iter().chain(body) {
+        match x.name.as_str() {
+            "client_header_timeout" => {
+                client_header_timeout = values::time(&x.args[0]).ok_or_else(|| {
+                    x.err("\"client_header_timeout\" directive invalid value")
+                })?
+            }
+            "large_client_header_buffers" => {
+                let n = values::number(&x.args[0]);
+                let s = values::size(&x.args[1]);
+                match (n, s) {
+                    (Some(n), Some(s)) if n > 0 && s > 0 => large = (n * s) as usize,
+                    _ => {
+                        return Err(
+                            x.err("\"large_client_header_buffers\" directive invalid value")
+                        )
+                    }
+                }
+            }
+            "merge_slashes" => merge_slashes = x.args[0] == "on",
+            _ => {}
+        }
+    }
+    for x in body {
+        match x.name.as_str() {
+            "listen" => {
+                let l = parse_listen(x)?;
+                if listens.iter().any(|o| o.addr == l.addr) {
+                    return Err(x.err(format!("a duplicate listen {}", l.addr)));
+                }
+                listens.push(l);
+            }
+            "server_name" => {
+                for n in &x.args {
+                    if first_name.is_empty() {
+                        first_name = n.clone();
+                    }
+                    names.push(server_name(b, x, n)?);
+                }
+            }
+            _ => {}
+        }
+    }
+    if listens.is_empty() {
+        let port = if unsafe_is_root() { 80 } else { 8000 };
+        listens.push(Listen {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+            default_server: false,
+            http2: false,
+            ssl: false,
+            reuseport: false,
+            backlog: 511,
+        });
+    }
+    let script = compile_script(b, body, None)?;
+    let mut locations = vec![];
+    let mut named = HashMap::new();
+    let mut seen = HashSet::new();
+    for ld in body.iter().filter(|x| x.name == "location") {
+        let loc = build_location(b, ld, None, "", &conf)?;
+        if !seen.insert(loc.conf.name.clone()) {
+            return Err(ld.err(format!("duplicate location \"{}\"", loc_text(&loc.kind))));
+        }
+        let loc = Arc::new(loc);
+        if let LocKind::Named(n) = &loc.kind {
+            named.insert(n.clone(), loc);
+        } else {
+            locations.push(loc);
+        }
+    }
+    Ok(Server {
+        names,
+        first_name,
+        listens,
+        script,
+        locations,
+        named,
+        conf: Arc::new(conf),
+        client_header_timeout,
+        large_header_size: large,
+        merge_slashes,
+    })
+}
+
+fn unsafe_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn server_name(b: &mut Builder, d: &Directive, n: &str) -> Result<ServerName> {
+    if let Some(re) = n.strip_prefix('~') {
+        let regex = Regex::new(re, true).map_err(|e| d.err(e))?;
+        b.declare_captures(&regex);
+        return Ok(ServerName::Regex(regex));
+    }
+    let n = n.to_ascii_lowercase();
+    if let Some(rest) = n.strip_prefix("*.") {
+        return Ok(ServerName::Suffix(format!(".{rest}"), false));
+    }
+    if n.starts_with('.') {
+        return Ok(ServerName::Suffix(n, true));
+    }
+    if let Some(rest) = n.strip_suffix(".*") {
+        return Ok(ServerName::Prefix(format!("{rest}.")));
+    }
+    Ok(ServerName::Exact(n))
+}
+
+fn parse_listen(d: &Directive) -> Result<Listen> {
+    let spec = &d.args[0];
+    let invalid_port = || {
+        d.err(format!(
+            "invalid port in \"{spec}\" of the \"listen\" directive"
+        ))
+    };
+    let port_of = |p: &str, allow_zero: bool| -> Result<u16> {
+        match values::number(p) {
+            Some(n) if n <= 65535 && (n > 0 || allow_zero) => Ok(n as u16),
+            _ => Err(invalid_port()),
+        }
+    };
+    // A bare `0` is an error as in nginx; `ADDR:0` asks for an ephemeral port (an OpenClaw
+    // extension used by tests).
+    let addr = if let Some(rest) = spec.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:").ok_or_else(invalid_port)?;
+        let ip: Ipv6Addr = host
+            .parse()
+            .map_err(|_| d.err(format!("invalid host in \"{spec}\" of the \"listen\" directive")))?;
+        SocketAddr::new(IpAddr::V6(ip), port_of(port, true)?)
+    } else if let Some((host, port)) = spec.rsplit_once(':') {
+        let port = port_of(port, true)?;
+        if host == "*" {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port)
+        } else if let Ok(ip) = host.parse::<IpAddr>() {
+            SocketAddr::new(ip, port)
+        } else {
+            (host, port)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut it| it.next())
+                .ok_or_else(|| {
+                    d.err(format!("host not found in \"{spec}\" of the \"listen\" directive"))
+                })?
+        }
+    } else if spec.bytes().all(|c| c.is_ascii_digit()) {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port_of(spec, false)?)
+    } else if let Ok(ip) = spec.parse::<IpAddr>() {
+        SocketAddr::new(ip, 80)
+    } else {
+        return Err(invalid_port());
+    };
+    let mut l = Listen {
+        addr,
+        default_server: false,
+        http2: false,
+        ssl: false,
+        reuseport: false,
+        backlog: 511,
+    };
+    for p in &d.args[1..] {
+        match p.as_str() {
+            "default_server" | "default" => l.default_server = true,
+            "http2" => l.http2 = true,
+            "ssl" => l.ssl = true,
+            "reuseport" => l.reuseport = true,
+            "deferred" | "bind" | "so_keepalive=on" | "so_keepalive=off" | "ipv6only=on" => {}
+            _ if p.starts_with("backlog=") => {
+                l.backlog = p[8..]
+                    .parse()
+                    .map_err(|_| d.err(format!("invalid backlog \"{}\"", &p[8..])))?
+            }
+            _ if p.starts_with("rcvbuf=") || p.starts_with("sndbuf=") => {}
+            _ => return Err(d.err(format!("invalid parameter \"{p}\""))),
+        }
+    }
+    if l.ssl {
+        return Err(d.err(
+            "the \"ssl\" parameter of the \"listen\" directive is not supported yet by openclaw",
+        ));
+    }
+    Ok(l)
+}
+
+fn group_sockets(servers: &[Arc<Server>], http_body: &[Directive]) -> Result<Vec<ListenSocket>> {
+    let mut sockets: Vec<ListenSocket> = vec![];
+    let server_dirs: Vec<&Directive> = http_body.iter().filter(|x| x.name == "server").collect();
+    for (i, s) in servers.iter().enumerate() {
+        for l in &s.listens {
+            let pos = sockets.iter().position(|k| k.addr == l.addr);
+            let sock = match pos {
+                Some(p) => &mut sockets[p],
+                None => {
+                    sockets.push(ListenSocket {
+                        addr: l.addr,
+                        http2: false,
+                        ssl: false,
+                        reuseport: false,
+                        backlog: 511,
+                        servers: vec![],
+                        default_server: i,
+                    });
+                    sockets.last_mut().expect("just pushed")
+                }
+            };
+            if l.default_server {
+                if pos.is_some() && sock.servers.contains(&sock.default_server) && {
+                    let prev = &servers[sock.default_server];
+                    prev.listens.iter().any(|pl| pl.addr == l.addr && pl.default_server)
+                } {
+                    let line = server_dirs[i]
+                        .children()
+                        .iter()
+                        .find(|x| x.name == "listen" && x.args.iter().any(|a| a == "default_server" || a == "default"))
+                        .map(|x| x.line)
+                        .unwrap_or(server_dirs[i].line);
+                    let at = Directive {
+                        line,
+                        ..server_dirs[i].clone()
+                    };
+                    return Err(at.err(format!("a duplicate default server for {}", l.addr)));
+                }
+                sock.default_server = i;
+            }
+            sock.http2 |= l.http2;
+            sock.ssl |= l.ssl;
+            sock.reuseport |= l.reuseport;
+            if l.backlog != 511 {
+                sock.backlog = l.backlog;
+            }
+            sock.servers.push(i);
+        }
+    }
+    Ok(sockets)
+}

@@ -1,0 +1,18 @@
+//! OpenClaw: a programmable HTTP gateway with nginx-syntax configuration.
+//!
+//! Dependencies point down: `error`, `observe` <- `config`, `vars`, `re` <- `router` <-
+//! `pipeline` <- `server` <- `cli`.
+
+pub mod config;
+pub mod error;
+pub mod observe;
+pub mod re;
+pub mod vars;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The nginx version whose behaviour and CLI OpenClaw follows (tools parse `-V` for it).
+pub const NGINX_COMPAT: &str = "1.25.5";
+pub mod pipeline;
+pub mod router;
+pub mod server;
+pub mod cli;

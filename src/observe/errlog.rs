@@ -1,0 +1,129 @@
+//! The error log: `2026/11/28 12:00:00 [error] 1234#0: *7 message, client: ...`.
+
+use super::Level;
+use crate::config::LogTarget;
+use arc_swap::ArcSwap;
+use std::cell::Cell;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::sync::{Arc, OnceLock};
+
+struct Sink {
+    level: Level,
+    target: LogTarget,
+    file: Option<File>,
+}
+
+static SINK: OnceLock<ArcSwap<Sink>> = OnceLock::new();
+
+thread_local! {
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Tags this thread's log lines with `pid#N`.
+pub fn set_worker_id(id: usize) {
+    WORKER.with(|w| w.set(id));
+}
+
+fn open(target: &LogTarget) -> std::io::Result<Option<File>> {
+    match target {
+        LogTarget::Stderr => Ok(None),
+        LogTarget::File(p) => {
+            if let Some(dir) = p.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map(Some)
+        }
+    }
+}
+
+/// Opens (or switches to) the error log. On failure the previous sink stays.
+pub fn init_error_log(target: &LogTarget, level: Level) -> std::io::Result<()> {
+    let file = open(target)?;
+    let sink = Arc::new(Sink {
+        level,
+        target: target.clone(),
+        file,
+    });
+    match SINK.get() {
+        Some(s) => s.store(sink),
+        None => {
+            let _ = SINK.set(ArcSwap::new(sink));
+        }
+    }
+    Ok(())
+}
+
+/// Reopens the current error log file (SIGUSR1).
+pub fn reopen_error_log() {
+    if let Some(s) = SINK.get() {
+        let cur = s.load();
+        if let Ok(file) = open(&cur.target) {
+            s.store(Arc::new(Sink {
+                level: cur.level,
+                target: cur.target.clone(),
+                file,
+            }));
+        }
+    }
+}
+
+/// The current error log target, if one is open.
+pub fn error_log() -> Option<LogTarget> {
+    SINK.get().map(|s| s.load().target.clone())
+}
+
+pub fn log_enabled(level: Level) -> bool {
+    match SINK.get() {
+        Some(s) => level >= s.load().level,
+        None => level >= Level::Error,
+    }
+}
+
+/// Request details appended to a log line, as nginx does.
+pub struct ReqInfo<'a> {
+    pub connection: u64,
+    pub client: &'a str,
+    pub server: &'a str,
+    pub request: &'a str,
+    pub host: Option<&'a str>,
+}
+
+/// Writes one line at `level`. Before the log is open, lines go to stderr.
+pub fn log(level: Level, msg: &str, req: Option<&ReqInfo>) {
+    let sink = SINK.get().map(|s| s.load_full());
+    let min = sink.as_ref().map(|s| s.level).unwrap_or(Level::Error);
+    if level < min {
+        return;
+    }
+    let now = chrono::Local::now().format("%Y/%m/%d %H:%M:%S");
+    let pid = std::process::id();
+    let tid = WORKER.with(|w| w.get());
+    let mut line = match req {
+        Some(r) => format!(
+            "{now} [{}] {pid}#{tid}: *{} {msg}, client: {}, server: {}, request: \"{}\"",
+            level.name(),
+            r.connection,
+            r.client,
+            r.server,
+            r.request
+        ),
+        None => format!("{now} [{}] {pid}#{tid}: {msg}", level.name()),
+    };
+    if let Some(h) = req.and_then(|r| r.host) {
+        line.push_str(&format!(", host: \"{h}\""));
+    }
+    line.push('\n');
+    match sink.as_ref().and_then(|s| s.file.as_ref()) {
+        Some(mut f) => {
+            let _ = f.write_all(line.as_bytes());
+        }
+        None => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
+    }
+}

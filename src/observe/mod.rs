@@ -1,0 +1,52 @@
+//! Logs: the error log in nginx's line format (unbuffered, one write per line) and access
+//! logs (per-worker buffers flushed at least every second, on stop and on reopen).
+
+mod access;
+mod errlog;
+
+pub use access::{flush_access_logs, format_access_line, LogFile};
+pub use errlog::{
+    error_log, init_error_log, log, log_enabled, reopen_error_log, set_worker_id, ReqInfo,
+};
+
+/// nginx's log levels, most verbose first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Debug,
+    Info,
+    Notice,
+    Warn,
+    Error,
+    Crit,
+    Alert,
+    Emerg,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        Some(match s {
+            "debug" => Level::Debug,
+            "info" => Level::Info,
+            "notice" => Level::Notice,
+            "warn" => Level::Warn,
+            "error" => Level::Error,
+            "crit" => Level::Crit,
+            "alert" => Level::Alert,
+            "emerg" => Level::Emerg,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Notice => "notice",
+            Level::Warn => "warn",
+            Level::Error => "error",
+            Level::Crit => "crit",
+            Level::Alert => "alert",
+            Level::Emerg => "emerg",
+        }
+    }
+}

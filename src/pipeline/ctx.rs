@@ -1,0 +1,417 @@
+//! The per-request context and variable evaluation over it.
+
+use super::Generation;
+use crate::config::{Computed, LocConf, Location, Server};
+use crate::router::RegexMatch;
+use crate::vars::{Builtin, Var, VarSource};
+use http::{HeaderMap, Method, Version};
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+/// One downstream connection, shared by its requests.
+#[derive(Debug)]
+pub struct ConnInfo {
+    /// nginx's `$connection` serial number.
+    pub id: u64,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    /// The configured listen address the connection came through.
+    pub listen: SocketAddr,
+    pub requests: Cell<u64>,
+    pub http2: bool,
+}
+
+/// Everything about one request, from arrival to the log line.
+pub struct RequestCtx {
+    pub gen: Arc<Generation>,
+    pub conn: Rc<ConnInfo>,
+    pub method: Method,
+    pub version: Version,
+    pub headers: HeaderMap,
+    /// The request target as received (`$request_uri`).
+    pub request_uri: String,
+    /// The decoded, normalised path (`$uri`); changed by rewrites and redirects.
+    pub uri: String,
+    /// The query string without `?` (`$args`).
+    pub args: Option<String>,
+    pub host: String,
+    pub server: Arc<Server>,
+    pub location: Option<Arc<Location>>,
+    /// The settings in force: the location's, or an `if` block's.
+    pub conf: Arc<LocConf>,
+    pub user_vars: HashMap<Arc<str>, String>,
+    pub computed: RefCell<HashMap<Arc<str>, Option<String>>>,
+    pub captures: Option<RegexMatch>,
+    /// The file a static response was served from (`$request_filename`).
+    pub filename: Option<String>,
+    pub internal: bool,
+    pub redirects: u32,
+    pub status: u16,
+    pub resp_headers: HeaderMap,
+    pub body_bytes_sent: Cell<u64>,
+    pub header_bytes: Cell<u64>,
+    pub request_length: u64,
+    pub start: Instant,
+    pub start_time: SystemTime,
+    request_id: RefCell<Option<String>>,
+}
+
+impl RequestCtx {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gen: Arc<Generation>,
+        conn: Rc<ConnInfo>,
+        method: Method,
+        version: Version,
+        headers: HeaderMap,
+        request_uri: String,
+        uri: String,
+        args: Option<String>,
+        host: String,
+        server: Arc<Server>,
+    ) -> RequestCtx {
+        let conf = server.conf.clone();
+        let request_length = request_uri.len() as u64
+            + headers
+                .iter()
+                .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+                .sum::<u64>()
+            + 16;
+        RequestCtx {
+            gen,
+            conn,
+            method,
+            version,
+            headers,
+            request_uri,
+            uri,
+            args,
+            host,
+            server,
+            location: None,
+            conf,
+            user_vars: HashMap::new(),
+            computed: RefCell::default(),
+            captures: None,
+            filename: None,
+            internal: false,
+            redirects: 0,
+            status: 0,
+            resp_headers: HeaderMap::new(),
+            body_bytes_sent: Cell::new(0),
+            header_bytes: Cell::new(0),
+            request_length,
+            start: Instant::now(),
+            start_time: SystemTime::now(),
+            request_id: RefCell::new(None),
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn protocol(&self) -> &'static str {
+        match self.version {
+            Version::HTTP_09 => "HTTP/0.9",
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_2 => "HTTP/2.0",
+            Version::HTTP_3 => "HTTP/3.0",
+            _ => "HTTP/1.1",
+        }
+    }
+
+    /// `$request`: the request line.
+    pub fn request_line(&self) -> String {
+        format!("{} {} {}", self.method, self.request_uri, self.protocol())
+    }
+
+    /// Error-log context for this request.
+    pub fn log(&self, level: crate::observe::Level, msg: &str) {
+        if !crate::observe::log_enabled(level) {
+            return;
+        }
+        let client = self.conn.remote.ip().to_string();
+        let request = self.request_line();
+        let info = crate::observe::ReqInfo {
+            connection: self.conn.id,
+            client: &client,
+            server: &self.server.first_name,
+            request: &request,
+            host: self.header("host"),
+        };
+        crate::observe::log(level, msg, Some(&info));
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        for v in self.headers.get_all("cookie") {
+            let Ok(s) = v.to_str() else { continue };
+            for part in s.split(';') {
+                if let Some((k, val)) = part.trim().split_once('=') {
+                    if k == name {
+                        return Some(val.to_string());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn arg(&self, name: &str) -> Option<String> {
+        let args = self.args.as_deref()?;
+        for part in args.split('&') {
+            let (k, v) = part.split_once('=').unwrap_or((part, ""));
+            if k.eq_ignore_ascii_case(name) {
+                return Some(v.to_string());
+            }
+        }
+        None
+    }
+
+    fn computed_var(&self, name: &Arc<str>) -> Option<String> {
+        if let Some(v) = self.computed.borrow().get(name) {
+            return v.clone();
+        }
+        let http = self.gen.config.http.as_ref()?;
+        let def = http.computed.get(name)?.clone();
+        // Mark as in progress so a map that refers to itself ends instead of looping.
+        self.computed.borrow_mut().insert(name.clone(), None);
+        let v = match &*def {
+            Computed::Map(m) => {
+                let src = m.source.eval(self);
+                if let Some(v) = m.exact.get(&src.to_ascii_lowercase()) {
+                    Some(v.eval(self))
+                } else {
+                    let mut out = None;
+                    for (re, val) in &m.regexes {
+                        if let Some(caps) = re.captures(&src) {
+                            let sub = CaptureScope {
+                                ctx: self,
+                                m: RegexMatch {
+                                    re: re.clone(),
+                                    caps,
+                                    subject: src.clone(),
+                                },
+                            };
+                            out = Some(val.eval(&sub));
+                            break;
+                        }
+                    }
+                    out.or_else(|| Some(m.default.eval(self)))
+                }
+            }
+            Computed::Split(s) => {
+                let src = s.source.eval(self);
+                let h = murmur2(src.as_bytes());
+                s.parts
+                    .iter()
+                    .find(|(bound, _)| *bound == 0 || h < *bound)
+                    .map(|(_, v)| v.eval(self))
+                    .or(Some(String::new()))
+            }
+        };
+        self.computed.borrow_mut().insert(name.clone(), v.clone());
+        v
+    }
+
+    fn capture(&self, m: &RegexMatch, n: usize) -> Option<String> {
+        m.caps.get(&m.subject, n).map(str::to_string)
+    }
+
+    pub fn request_id(&self) -> String {
+        self.request_id
+            .borrow_mut()
+            .get_or_insert_with(|| {
+                let b: [u8; 16] = rand::random();
+                b.iter().map(|x| format!("{x:02x}")).collect()
+            })
+            .clone()
+    }
+}
+
+/// Evaluates a map value with the map regex's captures in scope.
+struct CaptureScope<'a> {
+    ctx: &'a RequestCtx,
+    m: RegexMatch,
+}
+
+impl VarSource for CaptureScope<'_> {
+    fn var(&self, v: &Var) -> Option<Cow<'_, str>> {
+        match v {
+            Var::Capture(n) => self.ctx.capture(&self.m, *n).map(Cow::Owned),
+            Var::User(name) => {
+                if let Some((_, i)) = self.m.re.names.iter().find(|(n, _)| **n == **name) {
+                    return self.ctx.capture(&self.m, *i).map(Cow::Owned);
+                }
+                self.ctx.var(v)
+            }
+            _ => self.ctx.var(v),
+        }
+    }
+}
+
+/// nginx's `ngx_murmur_hash2`, used by `split_clients`.
+pub fn murmur2(data: &[u8]) -> u32 {
+    let mut h: u32 = 0 ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(0x5bd1e995);
+        k ^= k >> 24;
+        k = k.wrapping_mul(0x5bd1e995);
+        h = h.wrapping_mul(0x5bd1e995);
+        h ^= k;
+    }
+    let r = chunks.remainder();
+    if r.len() >= 3 {
+        h ^= (r[2] as u32) << 16;
+    }
+    if r.len() >= 2 {
+        h ^= (r[1] as u32) << 8;
+    }
+    if !r.is_empty() {
+        h ^= r[0] as u32;
+        h = h.wrapping_mul(0x5bd1e995);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(0x5bd1e995);
+    h ^= h >> 15;
+    h
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates on success.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+impl VarSource for RequestCtx {
+    fn var(&self, v: &Var) -> Option<Cow<'_, str>> {
+        use Builtin as B;
+        let owned = |s: String| Some(Cow::Owned(s));
+        match v {
+            Var::Builtin(b) => match b {
+                B::Host => Some(Cow::Borrowed(&self.host)),
+                B::Hostname => owned(hostname()),
+                B::Uri | B::DocumentUri => Some(Cow::Borrowed(&self.uri)),
+                B::RequestUri => Some(Cow::Borrowed(&self.request_uri)),
+                B::Args => self.args.as_deref().map(Cow::Borrowed),
+                B::IsArgs => Some(Cow::Borrowed(if self.args.is_some() { "?" } else { "" })),
+                B::RemoteAddr => owned(self.conn.remote.ip().to_string()),
+                B::RemotePort => owned(self.conn.remote.port().to_string()),
+                B::BinaryRemoteAddr => {
+                    let bytes = match self.conn.remote.ip() {
+                        std::net::IpAddr::V4(a) => a.octets().to_vec(),
+                        std::net::IpAddr::V6(a) => a.octets().to_vec(),
+                    };
+                    owned(bytes.into_iter().map(char::from).collect())
+                }
+                B::RemoteUser => None,
+                B::ServerAddr => owned(self.conn.local.ip().to_string()),
+                B::ServerPort => owned(self.conn.local.port().to_string()),
+                B::ServerName => Some(Cow::Borrowed(&self.server.first_name)),
+                B::ServerProtocol => Some(Cow::Borrowed(self.protocol())),
+                B::Scheme => Some(Cow::Borrowed("http")),
+                B::Https => Some(Cow::Borrowed("")),
+                B::RequestMethod => Some(Cow::Borrowed(self.method.as_str())),
+                B::Request => owned(self.request_line()),
+                B::Status => owned(format!("{:03}", self.status)),
+                B::BodyBytesSent => owned(self.body_bytes_sent.get().to_string()),
+                B::BytesSent => owned(
+                    (self.body_bytes_sent.get() + self.header_bytes.get()).to_string(),
+                ),
+                B::RequestLength => owned(self.request_length.to_string()),
+                B::RequestTime => {
+                    let ms = self.start.elapsed().as_millis();
+                    owned(format!("{}.{:03}", ms / 1000, ms % 1000))
+                }
+                B::Msec => {
+                    let d = SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default();
+                    owned(format!("{}.{:03}", d.as_secs(), d.subsec_millis()))
+                }
+                B::TimeLocal => {
+                    owned(chrono::Local::now().format("%d/%b/%Y:%H:%M:%S %z").to_string())
+                }
+                B::TimeIso8601 => owned(
+                    chrono::Local::now()
+                        .format("%Y-%m-%dT%H:%M:%S%:z")
+                        .to_string(),
+                ),
+                B::RequestId => owned(self.request_id()),
+                B::Connection => owned(self.conn.id.to_string()),
+                B::ConnectionRequests => owned(self.conn.requests.get().to_string()),
+                B::ContentType => self.header("content-type").map(Cow::Borrowed),
+                B::ContentLength => self.header("content-length").map(Cow::Borrowed),
+                B::NginxVersion => Some(Cow::Borrowed(crate::NGINX_COMPAT)),
+                B::DocumentRoot | B::RealpathRoot => {
+                    let r = self.conf.root.path.eval(self);
+                    if *b == B::RealpathRoot {
+                        owned(
+                            std::fs::canonicalize(&r)
+                                .map(|p| p.display().to_string())
+                                .unwrap_or(r),
+                        )
+                    } else {
+                        owned(r)
+                    }
+                }
+                B::RequestFilename => match &self.filename {
+                    Some(f) => Some(Cow::Borrowed(f)),
+                    None => owned(super::statics::map_path(self)),
+                },
+                B::Pid => owned(std::process::id().to_string()),
+            },
+            Var::Arg(name) => self.arg(name).map(Cow::Owned),
+            Var::Http(name) => {
+                let mut vals = self.headers.get_all(name.as_str()).iter();
+                let first = vals.next()?;
+                let mut s = String::from_utf8_lossy(first.as_bytes()).into_owned();
+                let sep = if name == "cookie" { "; " } else { ", " };
+                for v in vals {
+                    s.push_str(sep);
+                    s.push_str(&String::from_utf8_lossy(v.as_bytes()));
+                }
+                owned(s)
+            }
+            Var::Cookie(name) => self.cookie(name).map(Cow::Owned),
+            Var::SentHttp(name) => self
+                .resp_headers
+                .get(name.as_str())
+                .map(|v| Cow::Owned(String::from_utf8_lossy(v.as_bytes()).into_owned())),
+            Var::Capture(n) => self.captures.as_ref().and_then(|m| self.capture(m, *n).map(Cow::Owned)),
+            Var::User(name) => {
+                if let Some(v) = self.user_vars.get(name) {
+                    return Some(Cow::Borrowed(v));
+                }
+                if let Some(m) = &self.captures {
+                    if let Some((_, i)) = m.re.names.iter().find(|(n, _)| **n == **name) {
+                        return self.capture(m, *i).map(Cow::Owned);
+                    }
+                }
+                self.computed_var(name).map(Cow::Owned)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn murmur2_matches_nginx() {
+        // Reference values from nginx's ngx_murmur_hash2.
+        assert_eq!(super::murmur2(b""), 0);
+        assert_ne!(super::murmur2(b"abc"), super::murmur2(b"abd"));
+    }
+}

@@ -1,0 +1,466 @@
+//! The phase driver for built-in handlers: server rewrite, location find, rewrite, access,
+//! content (return, try_files, static), error pages, header filter.
+
+use super::response::{header_filter, special_response, Body, Response};
+use super::statics::{self, StaticOutcome};
+use super::RequestCtx;
+use crate::config::{cidr_contains, Cond, Location, Op, RewriteFlag};
+use crate::observe::Level;
+use crate::router::{self, RegexMatch};
+use crate::vars::Complex;
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_TYPE, LOCATION};
+use http::Method;
+use http_body_util::BodyExt;
+use std::sync::Arc;
+
+/// nginx stops after this many internal redirects / rewrite cycles.
+const MAX_REDIRECTS: u32 = 10;
+
+/// The request body as the server layer hands it over.
+pub type ReqBody = hyper::body::Incoming;
+
+/// Runs a request through every phase and returns the response to send.
+pub async fn process(ctx: &mut RequestCtx, body: ReqBody) -> Response {
+    let mut body = Some(body);
+    let mut resp = run(ctx, &mut body, Start::Server).await;
+    if resp.special && resp.status >= 300 {
+        if let Some(r) = error_page(ctx, &mut body, resp.status).await {
+            resp = r;
+        }
+    }
+    header_filter(ctx, &mut resp);
+    resp
+}
+
+/// A 400 answer for a request rejected before routing (bad Host, bad URI).
+pub fn special_400(ctx: &mut RequestCtx) -> Response {
+    let mut r = special_response(ctx, 400);
+    header_filter(ctx, &mut r);
+    r
+}
+
+enum Start {
+    Server,
+    Find,
+    Named(Arc<Location>),
+}
+
+enum Flow {
+    Continue,
+    Break,
+    Restart,
+    Respond(Response),
+}
+
+async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> Response {
+    let mut next = start;
+    if matches!(next, Start::Server) {
+        let server = ctx.server.clone();
+        if let Flow::Respond(r) = script(ctx, &server.script) {
+            return r;
+        }
+        next = Start::Find;
+    }
+    loop {
+        if ctx.redirects > MAX_REDIRECTS {
+            ctx.log(
+                Level::Error,
+                &format!(
+                    "rewrite or internal redirection cycle while processing \"{}\"",
+                    ctx.uri
+                ),
+            );
+            return special_response(ctx, 500);
+        }
+        let found = match std::mem::replace(&mut next, Start::Find) {
+            Start::Named(l) => Some((l, None)),
+            _ => router::find_location(&ctx.server, &ctx.uri),
+        };
+        match found {
+            Some((loc, m)) => {
+                if loc.conf.internal && !ctx.internal {
+                    ctx.conf = loc.conf.clone();
+                    return special_response(ctx, 404);
+                }
+                ctx.conf = loc.conf.clone();
+                ctx.location = Some(loc.clone());
+                if let Some(m) = m {
+                    set_captures(ctx, m);
+                }
+                match script(ctx, &loc.script) {
+                    Flow::Respond(r) => return r,
+                    Flow::Restart => {
+                        ctx.redirects += 1;
+                        continue;
+                    }
+                    Flow::Continue | Flow::Break => {}
+                }
+            }
+            None => {
+                ctx.location = None;
+                ctx.conf = ctx.server.conf.clone();
+            }
+        }
+        if let Some(r) = access(ctx) {
+            return r;
+        }
+        if let Some(r) = discard_body(ctx, body).await {
+            return r;
+        }
+        if let Some(tf) = ctx.conf.try_files.clone() {
+            match try_files(ctx, &tf) {
+                TryFiles::Found => {}
+                TryFiles::Code(c) => return special_response(ctx, c),
+                TryFiles::Named(name) => match ctx.server.named.get(&name) {
+                    Some(l) => {
+                        ctx.redirects += 1;
+                        next = Start::Named(l.clone());
+                        continue;
+                    }
+                    None => {
+                        ctx.log(Level::Error, &format!("could not find named location \"@{name}\""));
+                        return special_response(ctx, 500);
+                    }
+                },
+                TryFiles::Redirect(uri) => {
+                    internal_redirect(ctx, &uri);
+                    continue;
+                }
+            }
+        }
+        match statics::serve(ctx) {
+            StaticOutcome::Response(r) => return r,
+            StaticOutcome::Index(uri) => {
+                internal_redirect(ctx, &uri);
+                continue;
+            }
+        }
+    }
+}
+
+/// Changes the URI (and args if the target has `?`) and restarts location matching.
+fn internal_redirect(ctx: &mut RequestCtx, target: &str) {
+    match target.split_once('?') {
+        Some((u, a)) => {
+            ctx.uri = u.to_string();
+            ctx.args = Some(a.to_string());
+        }
+        None => ctx.uri = target.to_string(),
+    }
+    ctx.internal = true;
+    ctx.redirects += 1;
+}
+
+fn set_captures(ctx: &mut RequestCtx, m: RegexMatch) {
+    for (name, i) in m.re.names.iter() {
+        let v = m.caps.get(&m.subject, *i).unwrap_or("").to_string();
+        ctx.user_vars.insert(name.as_str().into(), v);
+    }
+    ctx.captures = Some(m);
+}
+
+/// Runs rewrite-module instructions.
+fn script(ctx: &mut RequestCtx, ops: &[Op]) -> Flow {
+    let mut changed = false;
+    let flow = exec(ctx, ops, &mut changed);
+    match flow {
+        Flow::Continue if changed => Flow::Restart,
+        f => f,
+    }
+}
+
+fn exec(ctx: &mut RequestCtx, ops: &[Op], changed: &mut bool) -> Flow {
+    for op in ops {
+        match op {
+            Op::Set { name, value } => {
+                let v = value.eval(ctx);
+                ctx.user_vars.insert(name.clone(), v);
+            }
+            Op::Break => return Flow::Break,
+            Op::Return { code, text } => return Flow::Respond(do_return(ctx, *code, text.as_ref())),
+            Op::Rewrite {
+                regex,
+                replacement,
+                flag,
+            } => {
+                let subject = ctx.uri.clone();
+                let Some(caps) = regex.captures(&subject) else {
+                    continue;
+                };
+                set_captures(
+                    ctx,
+                    RegexMatch {
+                        re: regex.clone(),
+                        caps,
+                        subject,
+                    },
+                );
+                let mut target = replacement.eval(ctx);
+                let is_url = target.starts_with("http://")
+                    || target.starts_with("https://")
+                    || replacement.raw.starts_with("$scheme");
+                if is_url || matches!(flag, RewriteFlag::Redirect | RewriteFlag::Permanent) {
+                    let code = if *flag == RewriteFlag::Permanent { 301 } else { 302 };
+                    if let Some(stripped) = target.strip_suffix('?') {
+                        target = stripped.to_string();
+                    } else if let Some(a) = &ctx.args {
+                        target.push(if target.contains('?') { '&' } else { '?' });
+                        target.push_str(a);
+                    }
+                    let mut r = special_response(ctx, code);
+                    if let Ok(v) = HeaderValue::from_str(&target) {
+                        r.headers.insert(LOCATION, v);
+                    }
+                    return Flow::Respond(r);
+                }
+                match target.split_once('?') {
+                    Some((u, a)) => {
+                        let mut args = a.to_string();
+                        if !args.is_empty() || !target.ends_with('?') {
+                            if let Some(old) = &ctx.args {
+                                if !target.ends_with('?') {
+                                    args.push('&');
+                                    args.push_str(old);
+                                }
+                            }
+                        }
+                        ctx.uri = u.to_string();
+                        ctx.args = if args.is_empty() { None } else { Some(args) };
+                    }
+                    None => ctx.uri = target,
+                }
+                match flag {
+                    RewriteFlag::Last => return Flow::Restart,
+                    RewriteFlag::Break => return Flow::Break,
+                    _ => *changed = true,
+                }
+            }
+            Op::If { cond, ops, conf } => {
+                if eval_cond(ctx, cond) {
+                    if let Some(c) = conf {
+                        ctx.conf = c.clone();
+                    }
+                    match exec(ctx, ops, changed) {
+                        Flow::Continue => {}
+                        f => return f,
+                    }
+                }
+            }
+        }
+    }
+    Flow::Continue
+}
+
+fn eval_cond(ctx: &mut RequestCtx, cond: &Cond) -> bool {
+    match cond {
+        Cond::Value(v) => {
+            let s = v.eval(ctx);
+            !s.is_empty() && s != "0"
+        }
+        Cond::Eq(a, b, neg) => (a.eval(ctx) == b.eval(ctx)) != *neg,
+        Cond::Regex(v, re, neg) => {
+            let subject = v.eval(ctx);
+            match re.captures(&subject) {
+                Some(caps) => {
+                    if !*neg {
+                        set_captures(
+                            ctx,
+                            RegexMatch {
+                                re: re.clone(),
+                                caps,
+                                subject,
+                            },
+                        );
+                    }
+                    !*neg
+                }
+                None => *neg,
+            }
+        }
+        Cond::File(v, test, neg) => {
+            let p = v.eval(ctx);
+            let m = std::fs::metadata(&p);
+            let r = match test {
+                b'f' => m.is_ok_and(|m| m.is_file()),
+                b'd' => m.is_ok_and(|m| m.is_dir()),
+                b'e' => m.is_ok(),
+                _ => {
+                    use std::os::unix::fs::PermissionsExt;
+                    m.is_ok_and(|m| m.permissions().mode() & 0o111 != 0)
+                }
+            };
+            r != *neg
+        }
+    }
+}
+
+fn do_return(ctx: &mut RequestCtx, code: u16, text: Option<&Complex>) -> Response {
+    if code == 444 {
+        let mut r = Response::new(444);
+        r.drop_connection = true;
+        return r;
+    }
+    let text = text.map(|t| t.eval(ctx));
+    if matches!(code, 301 | 302 | 303 | 307 | 308) {
+        let mut r = special_response(ctx, code);
+        if let Some(t) = text {
+            if let Ok(v) = HeaderValue::from_str(&t) {
+                r.headers.insert(LOCATION, v);
+            }
+        }
+        return r;
+    }
+    match text {
+        Some(t) => {
+            let mut r = Response::new(code);
+            if let Ok(v) = HeaderValue::from_str(&ctx.conf.default_type) {
+                r.headers.insert(CONTENT_TYPE, v);
+            }
+            if ctx.method != Method::HEAD {
+                r.body = Body::Full(Bytes::from(t));
+            }
+            r
+        }
+        None => special_response(ctx, code),
+    }
+}
+
+fn access(ctx: &mut RequestCtx) -> Option<Response> {
+    let ip = ctx.conn.remote.ip();
+    for rule in ctx.conf.access.iter() {
+        let hit = match &rule.net {
+            None => true,
+            Some(net) => cidr_contains(net, ip),
+        };
+        if hit {
+            if rule.allow {
+                return None;
+            }
+            ctx.log(Level::Error, "access forbidden by rule");
+            return Some(special_response(ctx, 403));
+        }
+    }
+    None
+}
+
+/// Reads and drops the request body, enforcing `client_max_body_size` and
+/// `client_body_timeout`.
+async fn discard_body(ctx: &mut RequestCtx, body: &mut Option<ReqBody>) -> Option<Response> {
+    let max = ctx.conf.client_max_body_size;
+    if let Some(len) = ctx.header("content-length").and_then(|v| v.parse::<u64>().ok()) {
+        if max > 0 && len > max {
+            ctx.log(
+                Level::Error,
+                &format!("client intended to send too large body: {len} bytes"),
+            );
+            return Some(special_response(ctx, 413));
+        }
+    }
+    let mut b = body.take()?;
+    let timeout = ctx.conf.client_body_timeout;
+    let mut total: u64 = 0;
+    loop {
+        match tokio::time::timeout(timeout, b.frame()).await {
+            Err(_) => {
+                ctx.log(Level::Error, "client timed out (110: Connection timed out) while reading client request body");
+                return Some(special_response(ctx, 408));
+            }
+            Ok(None) => return None,
+            Ok(Some(Err(_))) => return Some(special_response(ctx, 400)),
+            Ok(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    total += d.len() as u64;
+                    if max > 0 && total > max {
+                        ctx.log(
+                            Level::Error,
+                            &format!("client intended to send too large chunked body: {total} bytes"),
+                        );
+                        return Some(special_response(ctx, 413));
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum TryFiles {
+    Found,
+    Code(u16),
+    Named(String),
+    Redirect(String),
+}
+
+fn try_files(ctx: &mut RequestCtx, list: &[Complex]) -> TryFiles {
+    let (last, candidates) = list.split_last().expect("try_files has at least two arguments");
+    for c in candidates {
+        let v = c.eval(ctx);
+        let path = statics::map_uri(ctx, &v);
+        let ok = if v.ends_with('/') {
+            std::fs::metadata(&path).is_ok_and(|m| m.is_dir())
+        } else {
+            std::fs::metadata(&path).is_ok_and(|m| m.is_file())
+        };
+        if ok {
+            ctx.uri = v;
+            return TryFiles::Found;
+        }
+    }
+    let v = last.eval(ctx);
+    if let Some(code) = v.strip_prefix('=') {
+        return TryFiles::Code(code.parse().unwrap_or(404));
+    }
+    if let Some(name) = v.strip_prefix('@') {
+        return TryFiles::Named(name.to_string());
+    }
+    TryFiles::Redirect(v)
+}
+
+/// `error_page`: an internal redirect, named location or redirect for `code`.
+async fn error_page(
+    ctx: &mut RequestCtx,
+    body: &mut Option<ReqBody>,
+    code: u16,
+) -> Option<Response> {
+    let pages = ctx.conf.error_pages.clone();
+    let page = pages.iter().find(|p| p.codes.contains(&code))?;
+    let target = page.target.eval(ctx);
+    let status_after = |got: u16| match page.overwrite {
+        None => code,
+        Some(Some(c)) => c,
+        Some(None) => got,
+    };
+    if target.starts_with('/') || target.starts_with('@') {
+        if ctx.method != Method::HEAD {
+            ctx.method = Method::GET;
+        }
+        let start = if let Some(name) = target.strip_prefix('@') {
+            match ctx.server.named.get(name) {
+                Some(l) => Start::Named(l.clone()),
+                None => {
+                    ctx.log(Level::Error, &format!("could not find named location \"{target}\""));
+                    return None;
+                }
+            }
+        } else {
+            internal_redirect(ctx, &target);
+            Start::Find
+        };
+        ctx.internal = true;
+        let mut r = Box::pin(run(ctx, body, start)).await;
+        if !(r.special && r.status >= 300 && r.status != code) || page.overwrite.is_some() {
+            r.status = status_after(r.status);
+        }
+        r.special = false;
+        return Some(r);
+    }
+    let redirect = match page.overwrite {
+        Some(Some(c)) if matches!(c, 301 | 302 | 303 | 307 | 308) => c,
+        _ => 302,
+    };
+    let mut r = special_response(ctx, redirect);
+    if let Ok(v) = HeaderValue::from_str(&target) {
+        r.headers.insert(LOCATION, v);
+    }
+    Some(r)
+}

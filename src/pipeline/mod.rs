@@ -1,0 +1,102 @@
+//! The request pipeline: phases, the per-request context, and the built-in handlers
+//! (rewrite module, access rules, try_files, static files, error pages, header filter).
+
+mod ctx;
+mod handler;
+mod response;
+mod statics;
+mod uri;
+
+pub use ctx::{ConnInfo, RequestCtx};
+pub use handler::{process, special_400};
+pub use response::{Body, Response};
+pub use uri::normalize_path;
+
+use crate::config::Config;
+use crate::observe::LogFile;
+use std::sync::Arc;
+
+/// The request phases, in order. Handlers declare where they are legal with a [`PhaseSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Phase {
+    Init = 1,
+    InitWorker = 1 << 1,
+    Set = 1 << 2,
+    Rewrite = 1 << 3,
+    Access = 1 << 4,
+    Content = 1 << 5,
+    Balancer = 1 << 6,
+    HeaderFilter = 1 << 7,
+    BodyFilter = 1 << 8,
+    Log = 1 << 9,
+    Timer = 1 << 10,
+}
+
+/// A set of phases as bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhaseSet(pub u16);
+
+impl PhaseSet {
+    pub const fn of(phases: &[Phase]) -> PhaseSet {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < phases.len() {
+            bits |= phases[i] as u16;
+            i += 1;
+        }
+        PhaseSet(bits)
+    }
+
+    pub fn contains(self, p: Phase) -> bool {
+        self.0 & p as u16 != 0
+    }
+}
+
+impl Phase {
+    /// The name OpenResty's `ngx.get_phase()` returns.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Init => "init",
+            Phase::InitWorker => "init_worker",
+            Phase::Set => "set",
+            Phase::Rewrite => "rewrite",
+            Phase::Access => "access",
+            Phase::Content => "content",
+            Phase::Balancer => "balancer",
+            Phase::HeaderFilter => "header_filter",
+            Phase::BodyFilter => "body_filter",
+            Phase::Log => "log",
+            Phase::Timer => "timer",
+        }
+    }
+}
+
+/// One configuration generation: what a request runs against from start to end. Reload
+/// makes a new one; in-flight requests keep theirs.
+pub struct Generation {
+    pub id: u64,
+    pub config: Arc<Config>,
+    /// Open access log files, indexed like `Http::log_files`.
+    pub log_files: Vec<Arc<LogFile>>,
+}
+
+impl Generation {
+    /// Opens what the configuration needs (access logs).
+    pub fn new(id: u64, config: Arc<Config>) -> crate::error::Result<Generation> {
+        let mut log_files = vec![];
+        if let Some(http) = &config.http {
+            for p in &http.log_files {
+                let f = LogFile::get(p).map_err(|e| {
+                    crate::error::Error::io(format!("open() \"{}\" failed", p.display()), &e)
+                })?;
+                log_files.push(f);
+            }
+        }
+        Ok(Generation {
+            id,
+            config,
+            log_files,
+        })
+    }
+}

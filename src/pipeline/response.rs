@@ -1,0 +1,198 @@
+//! Responses: the body type, nginx's built-in error pages and the header filter.
+
+use super::RequestCtx;
+use bytes::Bytes;
+use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use http::HeaderMap;
+
+/// A response body.
+pub enum Body {
+    Empty,
+    Full(Bytes),
+    /// A file region, read in chunks as the client takes it.
+    File {
+        file: std::fs::File,
+        remaining: u64,
+    },
+}
+
+impl Body {
+    pub fn len(&self) -> u64 {
+        match self {
+            Body::Empty => 0,
+            Body::Full(b) => b.len() as u64,
+            Body::File { remaining, .. } => *remaining,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What the pipeline answers.
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Body,
+    /// Close the connection without answering (`return 444`).
+    pub drop_connection: bool,
+    /// A status-only answer (nginx's "special response"): `error_page` may replace it.
+    pub special: bool,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            drop_connection: false,
+            special: false,
+        }
+    }
+}
+
+/// The reason phrase nginx uses.
+pub fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        206 => "Partial Content",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Time-out",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Large",
+        415 => "Unsupported Media Type",
+        416 => "Requested Range Not Satisfiable",
+        421 => "Misdirected Request",
+        429 => "Too Many Requests",
+        494 => "Request Header Or Cookie Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Temporarily Unavailable",
+        504 => "Gateway Time-out",
+        505 => "HTTP Version Not Supported",
+        507 => "Insufficient Storage",
+        _ => "",
+    }
+}
+
+/// The `Server` header / page footer text.
+pub fn server_string(tokens: bool) -> String {
+    if tokens {
+        format!("openclaw/{}", crate::VERSION)
+    } else {
+        "openclaw".to_string()
+    }
+}
+
+/// nginx's built-in HTML page for an error or redirect status.
+pub fn special_page(code: u16, tokens: bool) -> Option<Bytes> {
+    if code < 300 || code == 304 {
+        return None;
+    }
+    let title = match code {
+        494 => "400 Request Header Or Cookie Too Large".to_string(),
+        _ => {
+            let r = reason(code);
+            if r.is_empty() {
+                return None;
+            }
+            format!("{code} {r}")
+        }
+    };
+    let body = format!(
+        "<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n<center><h1>{title}</h1></center>\r\n<hr><center>{}</center>\r\n</body>\r\n</html>\r\n",
+        server_string(tokens)
+    );
+    Some(Bytes::from(body))
+}
+
+/// A response with nginx's page for `code` (or an empty body where nginx has none).
+pub fn special_response(ctx: &RequestCtx, code: u16) -> Response {
+    let mut r = Response::new(code);
+    r.special = true;
+    if let Some(page) = special_page(code, ctx.conf.server_tokens) {
+        r.headers
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        r.body = Body::Full(page);
+    }
+    r
+}
+
+/// `add_header` applies to these statuses unless `always` is given.
+fn add_header_applies(code: u16) -> bool {
+    matches!(code, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308)
+}
+
+/// The header filter: Server, add_header, absolute Location, Content-Length.
+pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
+    ctx.status = resp.status;
+    let conf = ctx.conf.clone();
+    if let Ok(v) = HeaderValue::from_str(&server_string(conf.server_tokens)) {
+        resp.headers.insert(http::header::SERVER, v);
+    }
+    if let Some(loc) = resp.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
+        if loc.starts_with('/') && conf.absolute_redirect {
+            let host = if conf.server_name_in_redirect {
+                ctx.server.first_name.clone()
+            } else {
+                ctx.host.clone()
+            };
+            let port = ctx.conn.local.port();
+            let port = if conf.port_in_redirect && port != 80 {
+                format!(":{port}")
+            } else {
+                String::new()
+            };
+            let abs = format!("http://{host}{port}{loc}");
+            if let Ok(v) = HeaderValue::from_str(&abs) {
+                resp.headers.insert(LOCATION, v);
+            }
+        }
+    }
+    if !conf.add_headers.is_empty() {
+        let applies = add_header_applies(resp.status);
+        // Values may read $sent_http_*; expose the headers so far.
+        ctx.resp_headers = resp.headers.clone();
+        for h in conf.add_headers.iter() {
+            if !applies && !h.always {
+                continue;
+            }
+            let v = h.value.eval(ctx);
+            if v.is_empty() {
+                continue;
+            }
+            if let (Ok(name), Ok(val)) = (
+                http::header::HeaderName::from_bytes(h.name.as_bytes()),
+                HeaderValue::from_str(&v),
+            ) {
+                resp.headers.append(name, val);
+            }
+        }
+    }
+    if resp.status != 204 && resp.status != 304 && !(100..200).contains(&resp.status) {
+        resp.headers.insert(CONTENT_LENGTH, HeaderValue::from(resp.body.len()));
+    }
+    ctx.resp_headers = resp.headers.clone();
+}

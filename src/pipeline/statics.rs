@@ -1,0 +1,295 @@
+//! Static files from `root`/`alias`: index, MIME types, HEAD, conditional requests, ranges.
+
+use super::response::{special_response, Body, Response};
+use super::RequestCtx;
+use crate::config::LocKind;
+use crate::observe::Level;
+use bytes::Bytes;
+use http::header::{HeaderValue, ACCEPT_RANGES, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION};
+use http::Method;
+use std::io::{Read, Seek, SeekFrom};
+use std::time::UNIX_EPOCH;
+
+/// Files up to this size are read into memory in one go; larger ones are streamed.
+const INLINE_MAX: u64 = 256 * 1024;
+
+/// The filesystem path for the current URI under `root` or `alias`.
+pub fn map_path(ctx: &RequestCtx) -> String {
+    map_uri(ctx, &ctx.uri)
+}
+
+pub fn map_uri(ctx: &RequestCtx, uri: &str) -> String {
+    let root = ctx.conf.root.path.eval(ctx);
+    if ctx.conf.root.alias {
+        match ctx.location.as_ref().map(|l| &l.kind) {
+            Some(LocKind::Prefix { prefix, .. }) => {
+                let rest = uri.strip_prefix(prefix.as_str()).unwrap_or(uri);
+                format!("{root}{rest}")
+            }
+            Some(LocKind::Exact(_)) | Some(LocKind::Regex(_)) => root,
+            _ => format!("{root}{uri}"),
+        }
+    } else {
+        format!("{root}{uri}")
+    }
+}
+
+/// What the static handler decided.
+pub enum StaticOutcome {
+    Response(Response),
+    /// An index file exists: redirect internally to this URI.
+    Index(String),
+}
+
+pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
+    if ctx.method != Method::GET && ctx.method != Method::HEAD {
+        // nginx answers 405 for bodies-carrying methods on static files.
+        return StaticOutcome::Response(special_response(ctx, 405));
+    }
+    let path = map_path(ctx);
+    if ctx.uri.ends_with('/') {
+        for idx in ctx.conf.index.clone() {
+            let name = idx.eval(ctx);
+            let candidate = if name.starts_with('/') {
+                map_uri(ctx, &name)
+            } else {
+                format!("{path}{name}")
+            };
+            if std::fs::metadata(&candidate).is_ok_and(|m| m.is_file()) {
+                let target = if name.starts_with('/') {
+                    name
+                } else {
+                    format!("{}{}", ctx.uri, name)
+                };
+                return StaticOutcome::Index(target);
+            }
+        }
+        let code = match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => {
+                ctx.log(
+                    Level::Error,
+                    &format!("directory index of \"{path}\" is forbidden"),
+                );
+                403
+            }
+            _ => {
+                let first = ctx.conf.index.first().map(|i| i.eval(ctx)).unwrap_or_default();
+                ctx.log(
+                    Level::Error,
+                    &format!(
+                        "\"{path}{first}\" is not found (2: No such file or directory)"
+                    ),
+                );
+                404
+            }
+        };
+        return StaticOutcome::Response(special_response(ctx, code));
+    }
+    let meta = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = match e.kind() {
+                std::io::ErrorKind::PermissionDenied => 403,
+                _ => 404,
+            };
+            if code != 404 || ctx.conf.log_not_found {
+                ctx.log(
+                    Level::Error,
+                    &format!(
+                        "open() \"{path}\" failed ({}: {})",
+                        e.raw_os_error().unwrap_or(0),
+                        crate::error::strerror(&e)
+                    ),
+                );
+            }
+            return StaticOutcome::Response(special_response(ctx, code));
+        }
+    };
+    if meta.is_dir() {
+        let mut r = special_response(ctx, 301);
+        let mut loc = format!("{}/", encode_path(&ctx.uri));
+        if let Some(a) = &ctx.args {
+            loc.push('?');
+            loc.push_str(a);
+        }
+        if let Ok(v) = HeaderValue::from_str(&loc) {
+            r.headers.insert(LOCATION, v);
+        }
+        return StaticOutcome::Response(r);
+    }
+    ctx.filename = Some(path.clone());
+    StaticOutcome::Response(file_response(ctx, &path, &meta))
+}
+
+fn encode_path(p: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'?')
+        .add(b'%')
+        .add(b'<')
+        .add(b'>');
+    percent_encoding::utf8_percent_encode(p, SET).to_string()
+}
+
+fn file_response(ctx: &mut RequestCtx, path: &str, meta: &std::fs::Metadata) -> Response {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => {
+            let code = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                403
+            } else {
+                404
+            };
+            ctx.log(
+                Level::Error,
+                &format!(
+                    "open() \"{path}\" failed ({}: {})",
+                    e.raw_os_error().unwrap_or(0),
+                    crate::error::strerror(&e)
+                ),
+            );
+            return special_response(ctx, code);
+        }
+    };
+    let size = meta.len();
+    let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
+    let mtime_secs = mtime.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let etag = format!("\"{mtime_secs:x}-{size:x}\"");
+    let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs));
+    let mut r = Response::new(200);
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let ctype = ext
+        .and_then(|e| ctx.conf.types.get(&e).cloned())
+        .unwrap_or_else(|| ctx.conf.default_type.clone());
+    if let Ok(v) = HeaderValue::from_str(&ctype) {
+        r.headers.insert(CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&last_modified) {
+        r.headers.insert(LAST_MODIFIED, v);
+    }
+    if ctx.conf.etag {
+        if let Ok(v) = HeaderValue::from_str(&etag) {
+            r.headers.insert(ETAG, v);
+        }
+    }
+    r.headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+
+    if not_modified(ctx, mtime_secs, &etag) {
+        r.status = 304;
+        r.headers.remove(ACCEPT_RANGES);
+        return r;
+    }
+    let (start, len) = match ctx.header("range").map(|h| parse_range(h, size)) {
+        Some(RangeResult::Satisfiable(s, e)) => {
+            r.status = 206;
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes {s}-{e}/{size}")) {
+                r.headers.insert(CONTENT_RANGE, v);
+            }
+            (s, e - s + 1)
+        }
+        Some(RangeResult::Unsatisfiable) => {
+            let mut r = special_response(ctx, 416);
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                r.headers.insert(CONTENT_RANGE, v);
+            }
+            return r;
+        }
+        Some(RangeResult::Ignore) | None => (0, size),
+    };
+    if ctx.method == Method::HEAD {
+        // Keep the length for Content-Length without sending the bytes.
+        r.body = Body::File {
+            file,
+            remaining: len,
+        };
+        return r;
+    }
+    if start > 0 && file.seek(SeekFrom::Start(start)).is_err() {
+        return special_response(ctx, 500);
+    }
+    if len <= INLINE_MAX {
+        let mut buf = Vec::with_capacity(len as usize);
+        if (&mut file).take(len).read_to_end(&mut buf).is_err() {
+            return special_response(ctx, 500);
+        }
+        r.body = Body::Full(Bytes::from(buf));
+    } else {
+        r.body = Body::File {
+            file,
+            remaining: len,
+        };
+    }
+    r
+}
+
+fn not_modified(ctx: &RequestCtx, mtime: u64, etag: &str) -> bool {
+    if let Some(inm) = ctx.header("if-none-match") {
+        return ctx.conf.etag
+            && inm
+                .split(',')
+                .map(str::trim)
+                .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag));
+    }
+    let Some(ims) = ctx.header("if-modified-since") else {
+        return false;
+    };
+    let Ok(t) = httpdate::parse_http_date(ims) else {
+        return false;
+    };
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    match ctx.conf.if_modified_since {
+        crate::config::ImsMode::Off => false,
+        crate::config::ImsMode::Exact => since == mtime,
+        crate::config::ImsMode::Before => since >= mtime,
+    }
+}
+
+enum RangeResult {
+    Satisfiable(u64, u64),
+    Unsatisfiable,
+    /// Not a single byte range we serve: answer with the whole file.
+    Ignore,
+}
+
+fn parse_range(h: &str, size: u64) -> RangeResult {
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return RangeResult::Ignore;
+    };
+    if spec.contains(',') {
+        return RangeResult::Ignore;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeResult::Ignore;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let parse = |s: &str| s.parse::<u64>().ok();
+    let (start, end) = if a.is_empty() {
+        let Some(n) = parse(b) else {
+            return RangeResult::Ignore;
+        };
+        if n == 0 {
+            return RangeResult::Unsatisfiable;
+        }
+        (size.saturating_sub(n), size.saturating_sub(1))
+    } else {
+        let Some(s) = parse(a) else {
+            return RangeResult::Ignore;
+        };
+        let e = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            match parse(b) {
+                Some(e) if e >= s => e.min(size.saturating_sub(1)),
+                _ => return RangeResult::Ignore,
+            }
+        };
+        (s, e)
+    };
+    if start >= size || size == 0 {
+        return RangeResult::Unsatisfiable;
+    }
+    RangeResult::Satisfiable(start, end)
+}
+

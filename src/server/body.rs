@@ -1,0 +1,114 @@
+//! The response body handed to hyper. It counts bytes sent and writes the access log line
+//! when the response is done (or the client went away).
+
+use crate::observe::format_access_line;
+use crate::pipeline::{Body, RequestCtx};
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
+use std::io::Read;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+const CHUNK: usize = 64 * 1024;
+
+pub struct OutBody {
+    body: Body,
+    ctx: Option<Box<RequestCtx>>,
+}
+
+impl OutBody {
+    pub fn new(body: Body, ctx: Box<RequestCtx>) -> OutBody {
+        OutBody {
+            body,
+            ctx: Some(ctx),
+        }
+    }
+
+    fn count(&self, n: usize) {
+        if let Some(c) = &self.ctx {
+            c.body_bytes_sent.set(c.body_bytes_sent.get() + n as u64);
+        }
+    }
+}
+
+impl hyper::body::Body for OutBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = &mut *self;
+        match &mut this.body {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(b) => {
+                let data = std::mem::take(b);
+                this.body = Body::Empty;
+                if data.is_empty() {
+                    return Poll::Ready(None);
+                }
+                this.count(data.len());
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Body::File { file, remaining } => {
+                if *remaining == 0 {
+                    this.body = Body::Empty;
+                    return Poll::Ready(None);
+                }
+                // A blocking read of a page-cached file, as nginx does without aio.
+                let n = (*remaining).min(CHUNK as u64) as usize;
+                let mut buf = vec![0u8; n];
+                match file.read(&mut buf) {
+                    Ok(0) => {
+                        this.body = Body::Empty;
+                        Poll::Ready(Some(Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "file truncated while sending",
+                        ))))
+                    }
+                    Ok(got) => {
+                        buf.truncate(got);
+                        *remaining -= got as u64;
+                        this.count(got);
+                        Poll::Ready(Some(Ok(Frame::data(Bytes::from(buf)))))
+                    }
+                    Err(e) => {
+                        this.body = Body::Empty;
+                        Poll::Ready(Some(Err(e)))
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.body {
+            Body::Empty => true,
+            Body::Full(b) => b.is_empty(),
+            Body::File { remaining, .. } => *remaining == 0,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.body.len())
+    }
+}
+
+impl Drop for OutBody {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            write_access_log(&ctx);
+        }
+    }
+}
+
+/// The log phase for built-in logging: one line per `access_log` of the location.
+pub fn write_access_log(ctx: &RequestCtx) {
+    for spec in ctx.conf.access_logs.iter() {
+        if let Some(f) = ctx.gen.log_files.get(spec.file) {
+            let line = format_access_line(&spec.format, ctx);
+            f.write_line(&line);
+        }
+    }
+}

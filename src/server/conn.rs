@@ -1,0 +1,267 @@
+//! One downstream connection: hyper HTTP/1.1 (and HTTP/2 with prior knowledge on `http2`
+//! listens), the request entry point, and graceful shutdown.
+
+use super::body::OutBody;
+use super::Current;
+use crate::config::Http;
+use crate::observe::Level;
+use crate::pipeline::{self, normalize_path, ConnInfo, RequestCtx, Response};
+use http::header::{HeaderValue, CONNECTION};
+use http::{Request, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::cell::Cell;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+/// `$connection`: a serial number across all workers.
+static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
+
+/// Runs a future on the worker's LocalSet (our futures are not `Send`).
+#[derive(Clone, Copy)]
+pub struct LocalExec;
+
+impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for LocalExec {
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// Live connection count of this worker, for graceful stop.
+#[derive(Clone, Default)]
+pub struct Tracker {
+    pub live: Rc<Cell<usize>>,
+    pub idle: Rc<tokio::sync::Notify>,
+}
+
+pub struct ConnParams {
+    pub current: Current,
+    pub listen: SocketAddr,
+    pub http2: bool,
+    pub shutdown: watch::Receiver<bool>,
+    pub tracker: Tracker,
+}
+
+/// Serves one accepted connection to its end.
+pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
+    let _ = stream.set_nodelay(true);
+    let local = stream.local_addr().unwrap_or(p.listen);
+    let gen = p.current.load();
+    let (header_timeout, max_buf) = match gen.config.http.as_ref().and_then(|h| {
+        let sock = h.sockets.iter().find(|s| s.addr == p.listen)?;
+        Some(h.servers[sock.default_server].clone())
+    }) {
+        Some(s) => (s.client_header_timeout, s.large_header_size.max(8192)),
+        None => (std::time::Duration::from_secs(60), 32 * 1024),
+    };
+    drop(gen);
+    let conn = Rc::new(ConnInfo {
+        id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
+        remote,
+        local,
+        listen: p.listen,
+        requests: Cell::new(0),
+        http2: p.http2,
+    });
+    let current = p.current.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let current = current.clone();
+        let conn = conn.clone();
+        async move { handle(current, conn, req).await }
+    });
+    p.tracker.live.set(p.tracker.live.get() + 1);
+    let io = TokioIo::new(stream);
+    let mut shutdown = p.shutdown;
+    if p.http2 {
+        let mut builder = hyper_util::server::conn::auto::Builder::new(LocalExec);
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .max_buf_size(max_buf);
+        builder.http2().timer(TokioTimer::new());
+        let conn = builder.serve_connection_with_upgrades(io, service);
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = shutdown.wait_for(|s| *s) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    } else {
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .max_buf_size(max_buf)
+            .keep_alive(true)
+            .serve_connection(io, service)
+            .with_upgrades();
+        tokio::pin!(conn);
+        tokio::select! {
+            _ = conn.as_mut() => {}
+            _ = shutdown.wait_for(|s| *s) => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+        }
+    }
+    let n = p.tracker.live.get() - 1;
+    p.tracker.live.set(n);
+    if n == 0 {
+        p.tracker.idle.notify_waiters();
+    }
+}
+
+/// Host as nginx validates it: lowercased, port and trailing dot removed; `None` if invalid.
+fn validate_host(h: &str) -> Option<String> {
+    let h = h.trim();
+    let host = if let Some(rest) = h.strip_prefix('[') {
+        let end = rest.find(']')?;
+        &h[..end + 2]
+    } else {
+        h.split(':').next().unwrap_or("")
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.contains("..") || host.contains('/') || host.contains('\\') || host.contains('\0') {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
+}
+
+/// The request entry point: picks the generation and server, runs the pipeline, and turns
+/// its answer into a hyper response.
+async fn handle(
+    current: Current,
+    conn: Rc<ConnInfo>,
+    req: Request<Incoming>,
+) -> Result<hyper::Response<OutBody>, std::io::Error> {
+    let gen = current.load_full();
+    conn.requests.set(conn.requests.get() + 1);
+    let Some(http) = gen.config.http.as_ref() else {
+        return Err(closed());
+    };
+    // A listener dropped by a reload: finish this connection.
+    let Some(sock) = http.sockets.iter().position(|s| s.addr == conn.listen) else {
+        return Err(closed());
+    };
+    let (parts, body) = req.into_parts();
+    let raw_host = parts
+        .uri
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .or_else(|| {
+            parts
+                .headers
+                .get(http::header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        });
+    let mut bad: Option<&str> = None;
+    let host = match raw_host.as_deref().map(validate_host) {
+        Some(Some(h)) => Some(h),
+        Some(None) => {
+            bad = Some("client sent invalid host header while reading client request headers");
+            None
+        }
+        None => {
+            if parts.version == Version::HTTP_11 {
+                bad = Some("client sent HTTP/1.1 request without \"Host\" header while reading client request headers");
+            }
+            None
+        }
+    };
+    let (server, server_match) = crate::router::select_server(http, sock, host.as_deref());
+    let request_uri = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let path = parts.uri.path();
+    let uri = match normalize_path(path, server.merge_slashes) {
+        Some(u) => u,
+        None => {
+            bad = bad.or(Some("client sent invalid request while reading client request line"));
+            path.to_string()
+        }
+    };
+    let args = parts.uri.query().map(str::to_string);
+    let host_var = host.clone().unwrap_or_else(|| server.first_name.clone());
+    let mut ctx = Box::new(RequestCtx::new(
+        gen.clone(),
+        conn.clone(),
+        parts.method,
+        parts.version,
+        parts.headers,
+        request_uri,
+        uri,
+        args,
+        host_var,
+        server,
+    ));
+    if let Some(m) = server_match {
+        ctx.captures = Some(m);
+    }
+    let resp = match bad {
+        Some(msg) => {
+            ctx.log(Level::Info, msg);
+            let mut r = pipeline::special_400(&mut ctx);
+            r.headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            r
+        }
+        None => pipeline::process(&mut ctx, body).await,
+    };
+    into_hyper(ctx, resp, http)
+}
+
+fn closed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection closed")
+}
+
+fn into_hyper(
+    mut ctx: Box<RequestCtx>,
+    mut resp: Response,
+    _http: &Http,
+) -> Result<hyper::Response<OutBody>, std::io::Error> {
+    if resp.drop_connection {
+        // `return 444`: log it, then close without a response.
+        ctx.status = 444;
+        super::body::write_access_log(&ctx);
+        return Err(closed());
+    }
+    let conf = &ctx.conf;
+    if !ctx.conn.http2 && ctx.version != Version::HTTP_2 {
+        let close = conf.keepalive_timeout.is_zero()
+            || ctx.conn.requests.get() >= conf.keepalive_requests;
+        if close {
+            resp.headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        } else if let Some(t) = conf.keepalive_header {
+            if let Ok(v) = HeaderValue::from_str(&format!("timeout={t}")) {
+                resp.headers.insert("keep-alive", v);
+            }
+        }
+    }
+    let header_bytes: usize = 17
+        + resp
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+        + 37;
+    ctx.header_bytes.set(header_bytes as u64);
+    let body = if ctx.method == http::Method::HEAD {
+        pipeline::Body::Empty
+    } else {
+        std::mem::replace(&mut resp.body, pipeline::Body::Empty)
+    };
+    let mut out = hyper::Response::new(OutBody::new(body, ctx));
+    *out.status_mut() =
+        http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *out.headers_mut() = resp.headers;
+    Ok(out)
+}
+

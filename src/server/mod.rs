@@ -1,0 +1,24 @@
+//! Serving: listen sockets, worker threads (one current-thread tokio runtime each), HTTP/1.1
+//! and HTTP/2 connections through hyper, reload by generation, graceful and fast stop.
+
+mod body;
+mod conn;
+mod listen;
+mod worker;
+
+pub use listen::Listeners;
+pub use worker::{Command, Workers};
+
+use crate::config::Config;
+use crate::pipeline::Generation;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+
+/// The current generation, read by every request at its start.
+pub type Current = Arc<ArcSwap<Generation>>;
+
+/// Builds the first generation.
+pub fn first_generation(config: Arc<Config>) -> crate::error::Result<Current> {
+    let g = Generation::new(1, config)?;
+    Ok(Arc::new(ArcSwap::from_pointee(g)))
+}

@@ -1,0 +1,157 @@
+//! Worker threads: each runs a current-thread tokio runtime with a LocalSet, owns one
+//! socket per listen address, and takes commands from the main thread.
+
+use super::conn::{serve, ConnParams, Tracker};
+use super::Current;
+use crate::observe::{flush_access_logs, log, set_worker_id, Level};
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// What the main thread asks a worker to do.
+pub enum Command {
+    /// Start accepting on a socket (`listen` is the configured address).
+    Listen {
+        listen: SocketAddr,
+        socket: TcpListener,
+        http2: bool,
+    },
+    /// Stop accepting on an address dropped by a reload.
+    Unlisten(SocketAddr),
+    /// Flush access logs (before the main thread reopens them).
+    Flush,
+    /// Stop: finish in-flight requests first when graceful, within the timeout.
+    Stop { graceful: bool },
+}
+
+pub struct Workers {
+    pub senders: Vec<mpsc::UnboundedSender<Command>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+/// How long a graceful stop waits for in-flight requests.
+const GRACEFUL_LIMIT: Duration = Duration::from_secs(10);
+
+impl Workers {
+    pub fn start(n: usize, current: Current) -> std::io::Result<Workers> {
+        let mut senders = vec![];
+        let mut handles = vec![];
+        for id in 0..n {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let current = current.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("openclaw-worker-{id}"))
+                .spawn(move || run(id + 1, current, rx))?;
+            senders.push(tx);
+            handles.push(h);
+        }
+        Ok(Workers { senders, handles })
+    }
+
+    pub fn send_all(&self, mk: impl Fn() -> Command) {
+        for s in &self.senders {
+            let _ = s.send(mk());
+        }
+    }
+
+    /// Stops every worker and waits for the threads to end.
+    pub fn stop(self, graceful: bool) {
+        self.send_all(|| Command::Stop { graceful });
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
+    set_worker_id(id);
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            log(Level::Emerg, &format!("worker {id}: cannot start runtime: {e}"), None);
+            return;
+        }
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let tracker = Tracker::default();
+        let mut accepts: HashMap<SocketAddr, tokio::task::JoinHandle<()>> = HashMap::new();
+        let mut flush = tokio::time::interval(Duration::from_secs(1));
+        let graceful = loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some(Command::Listen { listen, socket, http2 }) => {
+                        let l = match tokio::net::TcpListener::from_std(socket) {
+                            Ok(l) => l,
+                            Err(e) => {
+                                log(Level::Alert, &format!("cannot register listener {listen}: {e}"), None);
+                                continue;
+                            }
+                        };
+                        let params = (current.clone(), stop_rx.clone(), tracker.clone());
+                        let h = tokio::task::spawn_local(accept_loop(l, listen, http2, params));
+                        if let Some(old) = accepts.insert(listen, h) {
+                            old.abort();
+                        }
+                    }
+                    Some(Command::Unlisten(addr)) => {
+                        if let Some(h) = accepts.remove(&addr) {
+                            h.abort();
+                        }
+                    }
+                    Some(Command::Flush) => flush_access_logs(),
+                    Some(Command::Stop { graceful }) => break graceful,
+                    None => break false,
+                },
+                _ = flush.tick() => flush_access_logs(),
+            }
+        };
+        for (_, h) in accepts.drain() {
+            h.abort();
+        }
+        if graceful {
+            let _ = stop_tx.send(true);
+            let wait = async {
+                while tracker.live.get() > 0 {
+                    let notified = tracker.idle.notified();
+                    if tracker.live.get() == 0 {
+                        break;
+                    }
+                    notified.await;
+                }
+            };
+            let _ = tokio::time::timeout(GRACEFUL_LIMIT, wait).await;
+        }
+        flush_access_logs();
+    });
+}
+
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    listen: SocketAddr,
+    http2: bool,
+    (current, shutdown, tracker): (Current, watch::Receiver<bool>, Tracker),
+) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                let p = ConnParams {
+                    current: current.clone(),
+                    listen,
+                    http2,
+                    shutdown: shutdown.clone(),
+                    tracker: tracker.clone(),
+                };
+                tokio::task::spawn_local(serve(stream, remote, p));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                log(Level::Alert, &format!("accept() failed ({e})"), None);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -102,7 +102,7 @@ pub static TABLE: &[Spec] = &[
     d("client_body_timeout", HSL, 1, 1),
     d("send_timeout", HSL, 1, 1),
     d("large_client_header_buffers", HTTP | SERVER, 2, 2),
-    flag("server_tokens", HSL),
+    d("server_tokens", HSL, 1, 1),
     flag("absolute_redirect", HSL),
     flag("port_in_redirect", HSL),
     flag("server_name_in_redirect", HSL),

@@ -359,6 +359,14 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 let spec = b.access_log(d)?;
                 Arc::make_mut(&mut conf.access_logs).push(spec);
             }
+            // Connection-level settings, applied per server; validated here at any level.
+            "client_header_timeout" => {
+                values::time(&a[0]).ok_or_else(|| invalid(d))?;
+            }
+            "large_client_header_buffers" => match (values::number(&a[0]), values::size(&a[1])) {
+                (Some(n), Some(s)) if n > 0 && s > 0 => {}
+                _ => return Err(invalid(d)),
+            },
             "absolute_redirect" => conf.absolute_redirect = a[0] == "on",
             "port_in_redirect" => conf.port_in_redirect = a[0] == "on",
             "server_name_in_redirect" => conf.server_name_in_redirect = a[0] == "on",

@@ -62,7 +62,12 @@ impl Error {
             kind: Kind::Io,
             source: Source::Internal,
             retryable: false,
-            context: format!("{} ({}: {})", msg.into(), err.raw_os_error().unwrap_or(0), strerror(err)),
+            context: format!(
+                "{} ({}: {})",
+                msg.into(),
+                err.raw_os_error().unwrap_or(0),
+                strerror(err)
+            ),
         }
     }
 

@@ -67,7 +67,9 @@ fn bad_configs_match_nginx_messages() {
             continue;
         }
         let want = format!("openclaw: [emerg] {expected}\n");
-        if out.status.code() != Some(1) || !stderr.starts_with(&want) || !stderr.contains("test failed")
+        if out.status.code() != Some(1)
+            || !stderr.starts_with(&want)
+            || !stderr.contains("test failed")
         {
             failures.push(format!("{}:\n  want: {want}  got:  {stderr}", c.name));
         }

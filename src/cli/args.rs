@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-pub const USAGE: &str = "Usage: openclaw [-?hvVtTq] [-s signal] [-p prefix] [-e filename] [-c filename] [-g directives]
+pub const USAGE: &str =
+    "Usage: openclaw [-?hvVtTq] [-s signal] [-p prefix] [-e filename] [-c filename] [-g directives]
 
 Options:
   -?,-h         : this help

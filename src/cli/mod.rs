@@ -29,7 +29,10 @@ pub fn main() -> i32 {
                 crate::VERSION
             );
             if verbose {
-                eprintln!("built with rustls, hyper and LuaJIT (openclaw {})", crate::VERSION);
+                eprintln!(
+                    "built with rustls, hyper and LuaJIT (openclaw {})",
+                    crate::VERSION
+                );
                 eprintln!("configure arguments: --prefix=. --with-http_ssl_module --with-http_v2_module --add-module=openclaw-lua");
             }
             0

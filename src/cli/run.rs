@@ -3,7 +3,7 @@
 
 use super::Args;
 use crate::config::{self, Config, LoadOptions, LogTarget};
-use crate::observe::{init_error_log, log, reopen_error_log, LogFile, Level};
+use crate::observe::{init_error_log, log, reopen_error_log, Level, LogFile};
 use crate::pipeline::Generation;
 use crate::server::{self, Command, Listeners, Workers};
 use std::io::{Read, Write};
@@ -154,7 +154,11 @@ fn daemonize() -> std::io::Result<std::fs::File> {
 
 /// Points stdin/stdout (and stderr unless the error log is stderr) at /dev/null.
 fn detach_stdio(keep_stderr: bool) {
-    if let Ok(null) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         use std::os::fd::AsRawFd;
         let fd = null.as_raw_fd();
         // SAFETY: dup2 onto the standard descriptors with a valid open fd.
@@ -233,7 +237,10 @@ pub fn run(args: &Args) -> i32 {
         Ok((added, _)) => added,
         Err(e) => return fail(&mut ready, &e.to_string()),
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&mut ready, &format!("cannot start runtime: {e}")),
     };
@@ -275,7 +282,15 @@ pub fn run(args: &Args) -> i32 {
                 ),
             );
         }
-        log(Level::Notice, &format!("openclaw/{} started, {} worker threads", crate::VERSION, nworkers), None);
+        log(
+            Level::Notice,
+            &format!(
+                "openclaw/{} started, {} worker threads",
+                crate::VERSION,
+                nworkers
+            ),
+            None,
+        );
         if let Some(mut f) = ready.take() {
             let _ = f.write_all(b"0");
             detach_stdio(keep_stderr);
@@ -291,7 +306,11 @@ pub fn run(args: &Args) -> i32 {
         };
         log(
             Level::Notice,
-            if graceful { "gracefully shutting down" } else { "exiting" },
+            if graceful {
+                "gracefully shutting down"
+            } else {
+                "exiting"
+            },
             None,
         );
         st.workers.stop(graceful);
@@ -314,7 +333,9 @@ impl Running {
                 .is_some_and(|s| s.http2)
         };
         for addr in added {
-            let Some(b) = self.listeners.bound.get(addr) else { continue };
+            let Some(b) = self.listeners.bound.get(addr) else {
+                continue;
+            };
             for (i, tx) in self.workers.senders.iter().enumerate() {
                 let sock = b.sockets[i]
                     .try_clone()
@@ -330,12 +351,20 @@ impl Running {
     }
 
     fn reload(&mut self) {
-        log(Level::Notice, "signal 1 (SIGHUP) received, reconfiguring", None);
+        log(
+            Level::Notice,
+            "signal 1 (SIGHUP) received, reconfiguring",
+            None,
+        );
         let cfg = match load(&self.args) {
             Ok(c) => c,
             Err(e) => {
                 log(Level::Emerg, &e.to_string(), None);
-                log(Level::Notice, "reload failed, the previous configuration keeps serving", None);
+                log(
+                    Level::Notice,
+                    "reload failed, the previous configuration keeps serving",
+                    None,
+                );
                 return;
             }
         };
@@ -362,7 +391,11 @@ impl Running {
             }
         };
         if let Err(e) = init_error_log(&cfg.main.error_log, cfg.main.error_level) {
-            log(Level::Alert, &format!("cannot reopen the error log: {e}"), None);
+            log(
+                Level::Alert,
+                &format!("cannot reopen the error log: {e}"),
+                None,
+            );
         }
         for n in &cfg.notices {
             log(Level::Notice, n, None);
@@ -384,8 +417,12 @@ impl Running {
     }
 
     fn reopen(&self) {
-        log(Level::Notice, "signal 10 (SIGUSR1) received, reopening logs", None);
-        self.workers.send_all(|| Command::Flush);
+        log(
+            Level::Notice,
+            "signal 10 (SIGUSR1) received, reopening logs",
+            None,
+        );
+        self.workers.flush();
         LogFile::reopen_all();
         reopen_error_log();
     }

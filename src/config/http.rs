@@ -2,8 +2,8 @@
 //! formats.
 
 use super::location::{
-    apply_settings, build_location, compile_script, loc_text, var_name, Escape, LocConf,
-    LocKind, Location, LogFormat, Op,
+    apply_settings, build_location, compile_script, loc_text, var_name, Escape, LocConf, LocKind,
+    Location, LogFormat, Op,
 };
 use super::parser::Directive;
 use super::values;
@@ -49,7 +49,9 @@ pub struct Server {
     pub named: HashMap<String, Arc<Location>>,
     pub conf: Arc<LocConf>,
     pub client_header_timeout: Duration,
-    pub large_header_size: usize,
+    /// `large_client_header_buffers N SIZE`: a request line or header line must fit SIZE,
+    /// all of them N * SIZE.
+    pub large_header_buffers: (usize, usize),
     pub merge_slashes: bool,
 }
 
@@ -273,25 +275,22 @@ fn build_server(
     let mut names = vec![];
     let mut first_name = String::new();
     let mut client_header_timeout = Duration::from_secs(60);
-    let mut large = 8 * 1024;
+    let mut large = (4, 8 * 1024);
     let mut merge_slashes = true;
     // http-level values of server-level settings first, then the server's own.
     for x in http_body.iter().chain(body) {
         match x.name.as_str() {
             "client_header_timeout" => {
-                client_header_timeout = values::time(&x.args[0]).ok_or_else(|| {
-                    x.err("\"client_header_timeout\" directive invalid value")
-                })?
+                client_header_timeout = values::time(&x.args[0])
+                    .ok_or_else(|| x.err("\"client_header_timeout\" directive invalid value"))?
             }
             "large_client_header_buffers" => {
                 let n = values::number(&x.args[0]);
                 let s = values::size(&x.args[1]);
                 match (n, s) {
-                    (Some(n), Some(s)) if n > 0 && s > 0 => large = (n * s) as usize,
+                    (Some(n), Some(s)) if n > 0 && s > 0 => large = (n as usize, s as usize),
                     _ => {
-                        return Err(
-                            x.err("\"large_client_header_buffers\" directive invalid value")
-                        )
+                        return Err(x.err("\"large_client_header_buffers\" directive invalid value"))
                     }
                 }
             }
@@ -355,7 +354,7 @@ fn build_server(
         named,
         conf: Arc::new(conf),
         client_header_timeout,
-        large_header_size: large,
+        large_header_buffers: large,
         merge_slashes,
     })
 }
@@ -401,9 +400,11 @@ fn parse_listen(d: &Directive) -> Result<Listen> {
     // extension used by tests).
     let addr = if let Some(rest) = spec.strip_prefix('[') {
         let (host, port) = rest.split_once("]:").ok_or_else(invalid_port)?;
-        let ip: Ipv6Addr = host
-            .parse()
-            .map_err(|_| d.err(format!("invalid host in \"{spec}\" of the \"listen\" directive")))?;
+        let ip: Ipv6Addr = host.parse().map_err(|_| {
+            d.err(format!(
+                "invalid host in \"{spec}\" of the \"listen\" directive"
+            ))
+        })?;
         SocketAddr::new(IpAddr::V6(ip), port_of(port, true)?)
     } else if let Some((host, port)) = spec.rsplit_once(':') {
         let port = port_of(port, true)?;
@@ -417,7 +418,9 @@ fn parse_listen(d: &Directive) -> Result<Listen> {
                 .ok()
                 .and_then(|mut it| it.next())
                 .ok_or_else(|| {
-                    d.err(format!("host not found in \"{spec}\" of the \"listen\" directive"))
+                    d.err(format!(
+                        "host not found in \"{spec}\" of the \"listen\" directive"
+                    ))
                 })?
         }
     } else if spec.bytes().all(|c| c.is_ascii_digit()) {
@@ -483,12 +486,19 @@ fn group_sockets(servers: &[Arc<Server>], http_body: &[Directive]) -> Result<Vec
             if l.default_server {
                 if pos.is_some() && sock.servers.contains(&sock.default_server) && {
                     let prev = &servers[sock.default_server];
-                    prev.listens.iter().any(|pl| pl.addr == l.addr && pl.default_server)
+                    prev.listens
+                        .iter()
+                        .any(|pl| pl.addr == l.addr && pl.default_server)
                 } {
                     let line = server_dirs[i]
                         .children()
                         .iter()
-                        .find(|x| x.name == "listen" && x.args.iter().any(|a| a == "default_server" || a == "default"))
+                        .find(|x| {
+                            x.name == "listen"
+                                && x.args
+                                    .iter()
+                                    .any(|a| a == "default_server" || a == "default")
+                        })
                         .map(|x| x.line)
                         .unwrap_or(server_dirs[i].line);
                     let at = Directive {

@@ -383,7 +383,8 @@ mod tests {
 
     #[test]
     fn lua_block_braces_in_strings_and_comments() {
-        let src = "x { local s = \"}\" -- }\n local t = [[ } ]] --[==[ } ]==] local u = {a={}} }\n y;";
+        let src =
+            "x { local s = \"}\" -- }\n local t = [[ } ]] --[==[ } ]==] local u = {a={}} }\n y;";
         let mut l = Lexer::new(src.as_bytes(), "t".into());
         let mut w = vec![];
         assert_eq!(l.next_stmt(&mut w).unwrap(), End::BlockStart);

@@ -249,9 +249,9 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 }
                 for v in a {
                     if v.is_empty() {
-                        return Err(d.err(format!(
-                            "index \"{v}\" in \"index\" directive is invalid"
-                        )));
+                        return Err(
+                            d.err(format!("index \"{v}\" in \"index\" directive is invalid"))
+                        );
                     }
                     conf.index.push(b.complex(d, v)?);
                 }
@@ -295,9 +295,8 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 }
             }
             "keepalive_requests" => {
-                conf.keepalive_requests = values::number(&a[0]).ok_or_else(|| {
-                    d.err(format!("\"{}\" directive invalid number", d.name))
-                })?;
+                conf.keepalive_requests = values::number(&a[0])
+                    .ok_or_else(|| d.err(format!("\"{}\" directive invalid number", d.name)))?;
             }
             "client_max_body_size" => {
                 conf.client_max_body_size = values::size(&a[0]).ok_or_else(|| invalid(d))?;
@@ -337,9 +336,10 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 let net = if a[0] == "all" {
                     None
                 } else {
-                    Some(parse_cidr(&a[0]).ok_or_else(|| {
-                        d.err(format!("invalid parameter \"{}\"", a[0]))
-                    })?)
+                    Some(
+                        parse_cidr(&a[0])
+                            .ok_or_else(|| d.err(format!("invalid parameter \"{}\"", a[0])))?,
+                    )
                 };
                 Arc::make_mut(&mut conf.access).push(AccessRule {
                     allow: d.name == "allow",
@@ -690,9 +690,7 @@ pub fn build_location(
             | (LocKind::Prefix { prefix: pp, .. }, LocKind::Exact(cp))
                 if !cp.starts_with(pp.as_str()) =>
             {
-                return Err(d.err(format!(
-                    "location \"{cp}\" is outside location \"{pp}\""
-                )))
+                return Err(d.err(format!("location \"{cp}\" is outside location \"{pp}\"")))
             }
             _ => {}
         }
@@ -728,4 +726,3 @@ pub fn loc_text(k: &LocKind) -> String {
         LocKind::Named(n) => format!("@{n}"),
     }
 }
-

@@ -13,8 +13,8 @@ mod values;
 
 pub use http::{Computed, Http, Listen, ListenSocket, MapDef, Server, ServerName, SplitDef};
 pub use location::{
-    cidr_contains, AccessLogSpec, AccessRule, AddHeader, Cond, ErrorPage, Escape, ImsMode,
-    LocConf, LocKind, Location, LogFormat, Op, RewriteFlag, Root,
+    cidr_contains, AccessLogSpec, AccessRule, AddHeader, Cond, ErrorPage, Escape, ImsMode, LocConf,
+    LocKind, Location, LogFormat, Op, RewriteFlag, Root,
 };
 pub use parser::Directive;
 
@@ -204,7 +204,9 @@ fn build_main(b: &mut Builder, dirs: &[Directive], opts: &LoadOptions) -> Result
         daemon: true,
         master_process: true,
         pid: b.full_path("logs/nginx.pid"),
-        error_log: LogTarget::File(b.full_path(opts.error_log.as_deref().unwrap_or("logs/error.log"))),
+        error_log: LogTarget::File(
+            b.full_path(opts.error_log.as_deref().unwrap_or("logs/error.log")),
+        ),
         error_level: Level::Error,
         worker_connections: 512,
         env: vec![],
@@ -222,9 +224,8 @@ fn build_main(b: &mut Builder, dirs: &[Directive], opts: &LoadOptions) -> Result
                     if e.name == "worker_connections" {
                         m.worker_connections = values::number(&e.args[0])
                             .filter(|n| *n > 0)
-                            .ok_or_else(|| {
-                                e.err(format!("invalid number \"{}\"", e.args[0]))
-                            })? as usize;
+                            .ok_or_else(|| e.err(format!("invalid number \"{}\"", e.args[0])))?
+                            as usize;
                     }
                 }
             }
@@ -267,4 +268,3 @@ fn build_main(b: &mut Builder, dirs: &[Directive], opts: &LoadOptions) -> Result
     }
     Ok(m)
 }
-

@@ -166,9 +166,9 @@ impl Parser {
                         if end == End::BlockStart {
                             return Err(d.err("unexpected \"{\""));
                         }
-                        self.notices.push(d.at(&format!(
-                            "the \"{name}\" directive is ignored by openclaw"
-                        )));
+                        self.notices.push(
+                            d.at(&format!("the \"{name}\" directive is ignored by openclaw")),
+                        );
                         continue;
                     }
                     return Err(d.err(format!("unknown directive \"{name}\"")));

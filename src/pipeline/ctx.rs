@@ -257,7 +257,7 @@ impl VarSource for CaptureScope<'_> {
 
 /// nginx's `ngx_murmur_hash2`, used by `split_clients`.
 pub fn murmur2(data: &[u8]) -> u32 {
-    let mut h: u32 = 0 ^ data.len() as u32;
+    let mut h: u32 = data.len() as u32;
     let mut chunks = data.chunks_exact(4);
     for c in &mut chunks {
         let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
@@ -327,9 +327,9 @@ impl VarSource for RequestCtx {
                 B::Request => owned(self.request_line()),
                 B::Status => owned(format!("{:03}", self.status)),
                 B::BodyBytesSent => owned(self.body_bytes_sent.get().to_string()),
-                B::BytesSent => owned(
-                    (self.body_bytes_sent.get() + self.header_bytes.get()).to_string(),
-                ),
+                B::BytesSent => {
+                    owned((self.body_bytes_sent.get() + self.header_bytes.get()).to_string())
+                }
                 B::RequestLength => owned(self.request_length.to_string()),
                 B::RequestTime => {
                     let ms = self.start.elapsed().as_millis();
@@ -341,9 +341,11 @@ impl VarSource for RequestCtx {
                         .unwrap_or_default();
                     owned(format!("{}.{:03}", d.as_secs(), d.subsec_millis()))
                 }
-                B::TimeLocal => {
-                    owned(chrono::Local::now().format("%d/%b/%Y:%H:%M:%S %z").to_string())
-                }
+                B::TimeLocal => owned(
+                    chrono::Local::now()
+                        .format("%d/%b/%Y:%H:%M:%S %z")
+                        .to_string(),
+                ),
                 B::TimeIso8601 => owned(
                     chrono::Local::now()
                         .format("%Y-%m-%dT%H:%M:%S%:z")
@@ -390,7 +392,10 @@ impl VarSource for RequestCtx {
                 .resp_headers
                 .get(name.as_str())
                 .map(|v| Cow::Owned(String::from_utf8_lossy(v.as_bytes()).into_owned())),
-            Var::Capture(n) => self.captures.as_ref().and_then(|m| self.capture(m, *n).map(Cow::Owned)),
+            Var::Capture(n) => self
+                .captures
+                .as_ref()
+                .and_then(|m| self.capture(m, *n).map(Cow::Owned)),
             Var::User(name) => {
                 if let Some(v) = self.user_vars.get(name) {
                     return Some(Cow::Borrowed(v));

@@ -35,7 +35,16 @@ pub async fn process(ctx: &mut RequestCtx, body: ReqBody) -> Response {
 
 /// A 400 answer for a request rejected before routing (bad Host, bad URI).
 pub fn special_400(ctx: &mut RequestCtx) -> Response {
-    let mut r = special_response(ctx, 400);
+    special_status(ctx, 400)
+}
+
+/// A status-only answer for a request rejected before routing. 494 is nginx's internal
+/// code for "Request Header Or Cookie Too Large", sent as 400.
+pub fn special_status(ctx: &mut RequestCtx, code: u16) -> Response {
+    let mut r = special_response(ctx, code);
+    if code == 494 {
+        r.status = 400;
+    }
     header_filter(ctx, &mut r);
     r
 }
@@ -88,6 +97,9 @@ async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> 
                 if let Some(m) = m {
                     set_captures(ctx, m);
                 }
+                if let Some(r) = check_content_length(ctx) {
+                    return r;
+                }
                 match script(ctx, &loc.script) {
                     Flow::Respond(r) => return r,
                     Flow::Restart => {
@@ -119,7 +131,10 @@ async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> 
                         continue;
                     }
                     None => {
-                        ctx.log(Level::Error, &format!("could not find named location \"@{name}\""));
+                        ctx.log(
+                            Level::Error,
+                            &format!("could not find named location \"@{name}\""),
+                        );
                         return special_response(ctx, 500);
                     }
                 },
@@ -178,7 +193,9 @@ fn exec(ctx: &mut RequestCtx, ops: &[Op], changed: &mut bool) -> Flow {
                 ctx.user_vars.insert(name.clone(), v);
             }
             Op::Break => return Flow::Break,
-            Op::Return { code, text } => return Flow::Respond(do_return(ctx, *code, text.as_ref())),
+            Op::Return { code, text } => {
+                return Flow::Respond(do_return(ctx, *code, text.as_ref()))
+            }
             Op::Rewrite {
                 regex,
                 replacement,
@@ -201,7 +218,11 @@ fn exec(ctx: &mut RequestCtx, ops: &[Op], changed: &mut bool) -> Flow {
                     || target.starts_with("https://")
                     || replacement.raw.starts_with("$scheme");
                 if is_url || matches!(flag, RewriteFlag::Redirect | RewriteFlag::Permanent) {
-                    let code = if *flag == RewriteFlag::Permanent { 301 } else { 302 };
+                    let code = if *flag == RewriteFlag::Permanent {
+                        301
+                    } else {
+                        302
+                    };
                     if let Some(stripped) = target.strip_suffix('?') {
                         target = stripped.to_string();
                     } else if let Some(a) = &ctx.args {
@@ -348,7 +369,10 @@ fn access(ctx: &mut RequestCtx) -> Option<Response> {
 /// `client_body_timeout`.
 async fn discard_body(ctx: &mut RequestCtx, body: &mut Option<ReqBody>) -> Option<Response> {
     let max = ctx.conf.client_max_body_size;
-    if let Some(len) = ctx.header("content-length").and_then(|v| v.parse::<u64>().ok()) {
+    if let Some(len) = ctx
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok())
+    {
         if max > 0 && len > max {
             ctx.log(
                 Level::Error,
@@ -374,7 +398,9 @@ async fn discard_body(ctx: &mut RequestCtx, body: &mut Option<ReqBody>) -> Optio
                     if max > 0 && total > max {
                         ctx.log(
                             Level::Error,
-                            &format!("client intended to send too large chunked body: {total} bytes"),
+                            &format!(
+                                "client intended to send too large chunked body: {total} bytes"
+                            ),
                         );
                         return Some(special_response(ctx, 413));
                     }
@@ -382,6 +408,21 @@ async fn discard_body(ctx: &mut RequestCtx, body: &mut Option<ReqBody>) -> Optio
             }
         }
     }
+}
+
+/// nginx checks a declared body size against the location's limit as soon as the location
+/// is known, before its rewrite directives run.
+fn check_content_length(ctx: &mut RequestCtx) -> Option<Response> {
+    let max = ctx.conf.client_max_body_size;
+    let len = ctx.header("content-length")?.parse::<u64>().ok()?;
+    if max > 0 && len > max {
+        ctx.log(
+            Level::Error,
+            &format!("client intended to send too large body: {len} bytes"),
+        );
+        return Some(special_response(ctx, 413));
+    }
+    None
 }
 
 enum TryFiles {
@@ -392,7 +433,9 @@ enum TryFiles {
 }
 
 fn try_files(ctx: &mut RequestCtx, list: &[Complex]) -> TryFiles {
-    let (last, candidates) = list.split_last().expect("try_files has at least two arguments");
+    let (last, candidates) = list
+        .split_last()
+        .expect("try_files has at least two arguments");
     for c in candidates {
         let v = c.eval(ctx);
         let path = statics::map_uri(ctx, &v);
@@ -438,7 +481,10 @@ async fn error_page(
             match ctx.server.named.get(name) {
                 Some(l) => Start::Named(l.clone()),
                 None => {
-                    ctx.log(Level::Error, &format!("could not find named location \"{target}\""));
+                    ctx.log(
+                        Level::Error,
+                        &format!("could not find named location \"{target}\""),
+                    );
                     return None;
                 }
             }

@@ -8,8 +8,8 @@ mod statics;
 mod uri;
 
 pub use ctx::{ConnInfo, RequestCtx};
-pub use handler::{process, special_400};
-pub use response::{Body, Response};
+pub use handler::{process, special_400, special_status};
+pub use response::{reason, Body, Response};
 pub use uri::normalize_path;
 
 use crate::config::Config;

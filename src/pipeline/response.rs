@@ -142,7 +142,10 @@ pub fn special_response(ctx: &RequestCtx, code: u16) -> Response {
 
 /// `add_header` applies to these statuses unless `always` is given.
 fn add_header_applies(code: u16) -> bool {
-    matches!(code, 200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308)
+    matches!(
+        code,
+        200 | 201 | 204 | 206 | 301 | 302 | 303 | 304 | 307 | 308
+    )
 }
 
 /// The header filter: Server, add_header, absolute Location, Content-Length.
@@ -192,7 +195,8 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
         }
     }
     if resp.status != 204 && resp.status != 304 && !(100..200).contains(&resp.status) {
-        resp.headers.insert(CONTENT_LENGTH, HeaderValue::from(resp.body.len()));
+        resp.headers
+            .insert(CONTENT_LENGTH, HeaderValue::from(resp.body.len()));
     }
     ctx.resp_headers = resp.headers.clone();
 }

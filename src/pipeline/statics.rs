@@ -5,7 +5,9 @@ use super::RequestCtx;
 use crate::config::LocKind;
 use crate::observe::Level;
 use bytes::Bytes;
-use http::header::{HeaderValue, ACCEPT_RANGES, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION};
+use http::header::{
+    HeaderValue, ACCEPT_RANGES, CONTENT_RANGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION,
+};
 use http::Method;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::UNIX_EPOCH;
@@ -73,12 +75,15 @@ pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
                 403
             }
             _ => {
-                let first = ctx.conf.index.first().map(|i| i.eval(ctx)).unwrap_or_default();
+                let first = ctx
+                    .conf
+                    .index
+                    .first()
+                    .map(|i| i.eval(ctx))
+                    .unwrap_or_default();
                 ctx.log(
                     Level::Error,
-                    &format!(
-                        "\"{path}{first}\" is not found (2: No such file or directory)"
-                    ),
+                    &format!("\"{path}{first}\" is not found (2: No such file or directory)"),
                 );
                 404
             }
@@ -155,9 +160,13 @@ fn file_response(ctx: &mut RequestCtx, path: &str, meta: &std::fs::Metadata) -> 
     };
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-    let mtime_secs = mtime.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let mtime_secs = mtime
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let etag = format!("\"{mtime_secs:x}-{size:x}\"");
-    let last_modified = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs));
+    let last_modified =
+        httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs));
     let mut r = Response::new(200);
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     let ctype = ext
@@ -174,7 +183,8 @@ fn file_response(ctx: &mut RequestCtx, path: &str, meta: &std::fs::Metadata) -> 
             r.headers.insert(ETAG, v);
         }
     }
-    r.headers.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    r.headers
+        .insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
 
     if not_modified(ctx, mtime_secs, &etag) {
         r.status = 304;
@@ -292,4 +302,3 @@ fn parse_range(h: &str, size: u64) -> RangeResult {
     }
     RangeResult::Satisfiable(start, end)
 }
-

@@ -27,7 +27,10 @@ pub fn select_server(
     };
     let candidates = || sock.servers.iter().map(|&i| &http.servers[i]);
     for s in candidates() {
-        if s.names.iter().any(|n| matches!(n, ServerName::Exact(e) if e == host)) {
+        if s.names
+            .iter()
+            .any(|n| matches!(n, ServerName::Exact(e) if e == host))
+        {
             return (s.clone(), None);
         }
     }
@@ -82,10 +85,7 @@ pub fn find_location(server: &Server, uri: &str) -> Option<(Arc<Location>, Optio
 
 /// Returns the location, a regex match, and whether the result is final (exact or regex
 /// match, which stops the search in enclosing levels too).
-fn find_in(
-    list: &[Arc<Location>],
-    uri: &str,
-) -> Option<(Arc<Location>, Option<RegexMatch>, bool)> {
+fn find_in(list: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, Option<RegexMatch>, bool)> {
     for l in list {
         if let LocKind::Exact(e) = &l.kind {
             if e == uri {

@@ -51,12 +51,15 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(p.listen);
     let gen = p.current.load();
-    let (header_timeout, max_buf) = match gen.config.http.as_ref().and_then(|h| {
+    let (header_timeout, max_header) = match gen.config.http.as_ref().and_then(|h| {
         let sock = h.sockets.iter().find(|s| s.addr == p.listen)?;
         Some(h.servers[sock.default_server].clone())
     }) {
-        Some(s) => (s.client_header_timeout, s.large_header_size.max(8192)),
-        None => (std::time::Duration::from_secs(60), 32 * 1024),
+        Some(s) => {
+            let (n, size) = s.large_header_buffers;
+            (s.client_header_timeout, n * size + 1024)
+        }
+        None => (std::time::Duration::from_secs(60), 33 * 1024),
     };
     drop(gen);
     let conn = Rc::new(ConnInfo {
@@ -82,7 +85,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
-            .max_buf_size(max_buf);
+            .max_buf_size(max_header.max(8192));
         builder.http2().timer(TokioTimer::new());
         let conn = builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(conn);
@@ -97,7 +100,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
-            .max_buf_size(max_buf)
+            .max_header_size(max_header)
             .keep_alive(true)
             .serve_connection(io, service)
             .with_upgrades();
@@ -185,7 +188,9 @@ async fn handle(
     let uri = match normalize_path(path, server.merge_slashes) {
         Some(u) => u,
         None => {
-            bad = bad.or(Some("client sent invalid request while reading client request line"));
+            bad = bad.or(Some(
+                "client sent invalid request while reading client request line",
+            ));
             path.to_string()
         }
     };
@@ -206,14 +211,42 @@ async fn handle(
     if let Some(m) = server_match {
         ctx.captures = Some(m);
     }
-    let resp = match bad {
-        Some(msg) => {
-            ctx.log(Level::Info, msg);
-            let mut r = pipeline::special_400(&mut ctx);
-            r.headers.insert(CONNECTION, HeaderValue::from_static("close"));
-            r
+    // nginx's buffer rules: the request line and each header line must fit one buffer.
+    let line_max = ctx.server.large_header_buffers.1;
+    let mut too_large = None;
+    if ctx.request_line().len() + 2 > line_max {
+        too_large = Some(414);
+    } else if ctx
+        .headers
+        .iter()
+        .any(|(k, v)| k.as_str().len() + v.len() + 4 > line_max)
+    {
+        too_large = Some(494);
+    }
+    let resp = if let Some(code) = too_large {
+        ctx.log(
+            Level::Info,
+            if code == 414 {
+                "client sent too long URI while reading client request line"
+            } else {
+                "client sent too long header line while reading client request headers"
+            },
+        );
+        let mut r = pipeline::special_status(&mut ctx, code);
+        r.headers
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        r
+    } else {
+        match bad {
+            Some(msg) => {
+                ctx.log(Level::Info, msg);
+                let mut r = pipeline::special_400(&mut ctx);
+                r.headers
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                r
+            }
+            None => pipeline::process(&mut ctx, body).await,
         }
-        None => pipeline::process(&mut ctx, body).await,
     };
     into_hyper(ctx, resp, http)
 }
@@ -235,10 +268,11 @@ fn into_hyper(
     }
     let conf = &ctx.conf;
     if !ctx.conn.http2 && ctx.version != Version::HTTP_2 {
-        let close = conf.keepalive_timeout.is_zero()
-            || ctx.conn.requests.get() >= conf.keepalive_requests;
+        let close =
+            conf.keepalive_timeout.is_zero() || ctx.conn.requests.get() >= conf.keepalive_requests;
         if close {
-            resp.headers.insert(CONNECTION, HeaderValue::from_static("close"));
+            resp.headers
+                .insert(CONNECTION, HeaderValue::from_static("close"));
         } else if let Some(t) = conf.keepalive_header {
             if let Ok(v) = HeaderValue::from_str(&format!("timeout={t}")) {
                 resp.headers.insert("keep-alive", v);
@@ -262,6 +296,13 @@ fn into_hyper(
     *out.status_mut() =
         http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     *out.headers_mut() = resp.headers;
+    // nginx's reason phrases where they differ from the canonical ones ("Moved Temporarily").
+    let nginx_reason = pipeline::reason(resp.status);
+    if !nginx_reason.is_empty() && out.status().canonical_reason() != Some(nginx_reason) {
+        out.extensions_mut()
+            .insert(hyper::ext::ReasonPhrase::from_static(
+                nginx_reason.as_bytes(),
+            ));
+    }
     Ok(out)
 }
-

@@ -82,7 +82,10 @@ impl Listeners {
                         .map_err(|e| os_err("getsockname()".into(), &e))?;
                     log(
                         Level::Notice,
-                        &format!("using the ephemeral port {actual} for \"listen {}\"", ls.addr),
+                        &format!(
+                            "using the ephemeral port {actual} for \"listen {}\"",
+                            ls.addr
+                        ),
                         None,
                     );
                 }

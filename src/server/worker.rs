@@ -20,8 +20,8 @@ pub enum Command {
     },
     /// Stop accepting on an address dropped by a reload.
     Unlisten(SocketAddr),
-    /// Flush access logs (before the main thread reopens them).
-    Flush,
+    /// Flush access logs, then acknowledge (the main thread reopens files after).
+    Flush(std::sync::mpsc::Sender<()>),
     /// Stop: finish in-flight requests first when graceful, within the timeout.
     Stop { graceful: bool },
 }
@@ -56,6 +56,20 @@ impl Workers {
         }
     }
 
+    /// Makes every worker write out its buffered access log lines; waits (bounded) for all.
+    pub fn flush(&self) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.send_all(|| Command::Flush(tx.clone()));
+        drop(tx);
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        for _ in 0..self.senders.len() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if rx.recv_timeout(left).is_err() {
+                break;
+            }
+        }
+    }
+
     /// Stops every worker and waits for the threads to end.
     pub fn stop(self, graceful: bool) {
         self.send_all(|| Command::Stop { graceful });
@@ -67,10 +81,17 @@ impl Workers {
 
 fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
     set_worker_id(id);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
-            log(Level::Emerg, &format!("worker {id}: cannot start runtime: {e}"), None);
+            log(
+                Level::Emerg,
+                &format!("worker {id}: cannot start runtime: {e}"),
+                None,
+            );
             return;
         }
     };
@@ -102,7 +123,10 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
                             h.abort();
                         }
                     }
-                    Some(Command::Flush) => flush_access_logs(),
+                    Some(Command::Flush(ack)) => {
+                        flush_access_logs();
+                        let _ = ack.send(());
+                    }
                     Some(Command::Stop { graceful }) => break graceful,
                     None => break false,
                 },

@@ -116,9 +116,12 @@ impl Var {
         if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
             return name.parse().ok().map(Var::Capture);
         }
-        let prefixed: [(&str, fn(String) -> Var); 4] = [
+        type Make = fn(String) -> Var;
+        let prefixed: [(&str, Make); 4] = [
             ("arg_", Var::Arg),
-            ("http_", |n| Var::Http(n.to_ascii_lowercase().replace('_', "-"))),
+            ("http_", |n| {
+                Var::Http(n.to_ascii_lowercase().replace('_', "-"))
+            }),
             ("cookie_", Var::Cookie),
             ("sent_http_", |n| {
                 Var::SentHttp(n.to_ascii_lowercase().replace('_', "-"))

@@ -98,7 +98,9 @@ pub fn parse(text: &str) -> Vec<Case> {
 }
 
 fn unescape(s: &str) -> String {
-    s.replace("\\r", "\r").replace("\\n", "\n").replace("\\t", "\t")
+    s.replace("\\r", "\r")
+        .replace("\\n", "\n")
+        .replace("\\t", "\t")
 }
 
 fn user_files(spec: &str) -> Vec<(String, String)> {
@@ -195,7 +197,11 @@ pub fn run(case: &Case) -> Vec<String> {
     if let Some(re) = case.get("response_body_like") {
         let pat = regex_lite(re.trim());
         if !pat(&resp.text()) {
-            errs.push(format!("body {:?} does not match {:?}", resp.text(), re.trim()));
+            errs.push(format!(
+                "body {:?} does not match {:?}",
+                resp.text(),
+                re.trim()
+            ));
         }
     }
     if let Some(hs) = case.get("response_headers") {

@@ -102,7 +102,10 @@ pub fn parse(buf: &[u8], head: bool) -> Option<(Resp, usize)> {
         }
         return Some((resp, end + 4 + i));
     }
-    if let Some(len) = resp.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+    if let Some(len) = resp
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
         resp.body = rest.get(..len)?.to_vec();
         return Some((resp, end + 4 + len));
     }

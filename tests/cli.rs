@@ -1,0 +1,337 @@
+//! nginx CLI habits and process behaviour through the real binary: -v/-V/-t/-h, daemon and
+//! pid file, -s stop/quit/reload/reopen, failed reloads, log reopening, zero-downtime reload.
+
+mod common;
+
+use common::client::{self, Conn};
+use common::{bin, wrap, Gateway};
+use std::process::Command;
+use std::time::Duration;
+
+#[test]
+fn version_flags_look_like_nginx() {
+    let out = Command::new(bin()).arg("-V").output().unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let mut lines = err.lines();
+    let first = lines.next().unwrap();
+    assert!(
+        first.starts_with("nginx version: nginx/1.") && first.contains("(openclaw "),
+        "{first}"
+    );
+    assert!(err.contains("\nbuilt with "));
+    assert!(err.contains("\nconfigure arguments: "));
+    let v = Command::new(bin()).arg("-v").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&v.stderr).lines().next(),
+        Some(first)
+    );
+    let h = Command::new(bin()).arg("-h").output().unwrap();
+    assert!(String::from_utf8_lossy(&h.stderr).contains("-s signal"));
+    let bad = Command::new(bin()).arg("-x").output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+}
+
+#[test]
+fn test_flag_reports_ok_and_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("conf")).unwrap();
+    let conf = dir.path().join("conf/openclaw.conf");
+    std::fs::write(
+        &conf,
+        "events {}\nhttp { server { listen 127.0.0.1:0; } }\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-t")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains(&format!(
+        "the configuration file {} syntax is ok",
+        conf.display()
+    )));
+    assert!(err.contains(&format!(
+        "configuration file {} test is successful",
+        conf.display()
+    )));
+
+    std::fs::write(
+        &conf,
+        "events {}\nhttp {\n  server {\n    listn 80;\n  }\n}\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-t")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains(&format!(
+        "[emerg] unknown directive \"listn\" in {}:4",
+        conf.display()
+    )));
+    assert!(err.contains("test failed"));
+}
+
+#[test]
+fn nginx_conf_is_the_fallback_config_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("conf")).unwrap();
+    std::fs::write(dir.path().join("conf/nginx.conf"), "events {}\n").unwrap();
+    let out = Command::new(bin())
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-t")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("conf/nginx.conf syntax is ok"));
+}
+
+#[test]
+fn failing_start_exits_nonzero_with_emerg_line_in_stderr_and_error_log() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("conf")).unwrap();
+    std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+    let conf = dir.path().join("conf/openclaw.conf");
+    std::fs::write(&conf, "events {}\nfoo bar;\n").unwrap();
+    let out = Command::new(bin())
+        .arg("-p")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let want = format!("unknown directive \"foo\" in {}:2", conf.display());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("[emerg] {want}")));
+    let log = std::fs::read_to_string(dir.path().join("logs/error.log")).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&want))
+        .unwrap_or_else(|| panic!("no {want} in {log:?}"));
+    // nginx's layout: "YYYY/MM/DD HH:MM:SS [emerg] PID#TID: message"
+    let re = openclaw::re::Regex::new(
+        r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[emerg\] \d+#\d+: ",
+        false,
+    )
+    .unwrap();
+    assert!(re.is_match(line), "{line}");
+    // Nothing extra in the prefix root.
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["conf", "logs"]);
+}
+
+#[test]
+fn port_in_use_is_an_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let conf = format!("events {{}}\nhttp {{ server {{ listen 127.0.0.1:{port}; }} }}\n");
+    let err = Gateway::start_full(&conf, &[]).err().expect("must fail");
+    assert!(
+        err.contains(&format!(
+            "bind() to 127.0.0.1:{port} failed (98: Address already in use)"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn daemon_writes_pid_of_the_serving_process_and_stop_removes_it() {
+    let mut gw = Gateway::start("location / { return 200 \"up\"; }");
+    let pid = std::fs::read_to_string(gw.path("logs/nginx.pid")).unwrap();
+    assert_eq!(pid, format!("{}\n", gw.pid));
+    assert_eq!(client::get(gw.addr(), "/", &[]).text(), "up");
+    let out = gw.cli(&["-s", "stop"]);
+    assert!(out.status.success(), "{:?}", out);
+    assert!(gw.stop_with(0, Duration::from_secs(10)));
+    assert!(!gw.path("logs/nginx.pid").exists());
+}
+
+#[test]
+fn foreground_with_g_directives() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("conf")).unwrap();
+    std::fs::write(
+        dir.path().join("conf/openclaw.conf"),
+        "events {}\nerror_log logs/error.log notice;\nhttp { server { listen 127.0.0.1:0; return 200 fg; } }\n",
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .arg("-p")
+        .arg(dir.path())
+        .args(["-g", "daemon off; master_process off;"])
+        .spawn()
+        .unwrap();
+    // The pid file is written once serving; in the foreground it names this very process.
+    let pid_path = dir.path().join("logs/nginx.pid");
+    let start = std::time::Instant::now();
+    while !pid_path.exists() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid: u32 = std::fs::read_to_string(&pid_path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, child.id());
+    unsafe { libc::kill(pid as i32, libc::SIGQUIT) };
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn reload_applies_new_config_and_bad_reload_keeps_old() {
+    let gw = Gateway::start("location / { return 200 \"one\"; }");
+    let addr = gw.addr();
+    assert_eq!(client::get(addr, "/", &[]).text(), "one");
+    let conf_path = gw.path("conf/openclaw.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    std::fs::write(&conf_path, conf.replace("\"one\"", "\"two\"")).unwrap();
+    assert!(gw.cli(&["-s", "reload"]).status.success());
+    assert!(gw.wait_log(
+        "configuration generation 2 is serving",
+        Duration::from_secs(10)
+    ));
+    assert_eq!(client::get(addr, "/", &[]).text(), "two");
+
+    // A broken config: like nginx, `-s reload` itself refuses (it parses the config)...
+    std::fs::write(&conf_path, conf.replace("return 200", "retrun 200")).unwrap();
+    let out = gw.cli(&["-s", "reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown directive \"retrun\""));
+    // ...and a plain SIGHUP logs the error while generation 2 keeps serving.
+    gw.signal(libc::SIGHUP);
+    assert!(gw.wait_log("reload failed", Duration::from_secs(10)));
+    let log = gw.error_log();
+    assert!(
+        log.contains("[emerg]") && log.contains("unknown directive \"retrun\""),
+        "{log}"
+    );
+    assert_eq!(client::get(addr, "/", &[]).text(), "two");
+}
+
+#[test]
+fn reopen_moves_logs_to_new_files() {
+    let mut gw = Gateway::start("location / { return 200 \"x\"; }");
+    client::get(gw.addr(), "/first", &[]);
+    // Rotate: rename, then ask for a reopen.
+    std::fs::rename(gw.path("logs/access.log"), gw.path("logs/access.log.1")).unwrap();
+    assert!(gw.cli(&["-s", "reopen"]).status.success());
+    assert!(gw.wait_log("reopening logs", Duration::from_secs(10)));
+    client::get(gw.addr(), "/second", &[]);
+    gw.stop();
+    let old = std::fs::read_to_string(gw.path("logs/access.log.1")).unwrap();
+    let new = gw.access_log();
+    assert!(new.contains("GET /second"), "new: {new}");
+    assert!(!new.contains("GET /first"));
+    assert!(old.contains("GET /first"), "old: {old}");
+}
+
+#[test]
+fn access_log_is_flushed_within_a_second_or_so() {
+    let gw = Gateway::start("location / { return 204; }");
+    client::get(gw.addr(), "/flushme", &[]);
+    let start = std::time::Instant::now();
+    let mut found = false;
+    while start.elapsed() < Duration::from_secs(5) {
+        if gw.access_log().contains("GET /flushme") {
+            found = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(found, "access log not flushed while running");
+    assert!(start.elapsed() < Duration::from_millis(2500));
+}
+
+#[test]
+fn graceful_quit_finishes_and_exits() {
+    let mut gw = Gateway::start("location / { return 200 \"bye\"; }");
+    let mut conn = Conn::open(gw.addr()).unwrap();
+    assert_eq!(conn.get("/").unwrap().text(), "bye");
+    assert!(
+        gw.stop_with(libc::SIGQUIT, Duration::from_secs(5)),
+        "no exit after QUIT"
+    );
+    assert!(gw.error_log().contains("gracefully shutting down"));
+}
+
+#[test]
+fn zero_downtime_reload_with_keepalive_clients() {
+    let gw = Gateway::start("location / { return 200 \"gen\"; }");
+    let addr = gw.addr();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let conf_path = gw.path("conf/openclaw.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    let (oks, errors) = std::thread::scope(|s| {
+        let clients: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut conn = Conn::open(addr).unwrap();
+                    let (mut ok, mut bad) = (0u32, Vec::new());
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        match conn.get("/") {
+                            Ok(r) if r.status == 200 => ok += 1,
+                            Ok(r) => bad.push(format!("status {}", r.status)),
+                            Err(e) => {
+                                bad.push(format!("error {e}"));
+                                conn = Conn::open(addr).unwrap();
+                            }
+                        }
+                    }
+                    (ok, bad)
+                })
+            })
+            .collect();
+        for i in 2..=6 {
+            let body = format!("\"gen{i}\"");
+            std::fs::write(&conf_path, conf.replace("\"gen\"", &body)).unwrap();
+            assert!(gw.cli(&["-s", "reload"]).status.success());
+            let want = format!("configuration generation {i} is serving");
+            assert!(gw.wait_log(&want, Duration::from_secs(10)), "{want}");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut oks = 0;
+        let mut errors = vec![];
+        for c in clients {
+            let (ok, bad) = c.join().unwrap();
+            oks += ok;
+            errors.extend(bad);
+        }
+        (oks, errors)
+    });
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(oks > 0);
+    assert_eq!(client::get(addr, "/", &[]).text(), "gen6");
+}
+
+#[test]
+fn workers_serve_on_one_port_and_http2_prior_knowledge_works() {
+    let conf = wrap(
+        "",
+        "",
+        "listen 127.0.0.2:0 http2;\nlocation / { return 200 \"h2:$server_protocol\"; }",
+    );
+    let gw = Gateway::start_full(&conf, &[]).unwrap();
+    let h2 = gw.addrs[1];
+    let out = Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge"])
+        .arg(format!("http://{h2}/"))
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            assert_eq!(String::from_utf8_lossy(&o.stdout), "h2:HTTP/2.0")
+        }
+        other => panic!("curl failed: {other:?}"),
+    }
+    // The same socket also speaks HTTP/1.1.
+    assert_eq!(client::get(h2, "/", &[]).text(), "h2:HTTP/1.1");
+}

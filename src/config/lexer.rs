@@ -371,7 +371,8 @@ mod tests {
     #[test]
     fn words_quotes_and_comments() {
         let s = stmts("a \"b c\" 'd;e' f\\;g # c {\n h ${x}y;");
-        assert_eq!(s[0].0, vec!["a", "b c", "d;e", "f;g", "h", "${x}y"]);
+        // nginx keeps the backslash of escapes other than quotes, backslash, t, r, n.
+        assert_eq!(s[0].0, vec!["a", "b c", "d;e", "f\\;g", "h", "${x}y"]);
         assert_eq!(s[0].1, End::Semicolon);
     }
 

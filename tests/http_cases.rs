@@ -11,4 +11,14 @@ macro_rules! case_files {
 
 case_files! {
     basics => "tests/cases/basics.t",
+    locations => "tests/cases/locations.t",
+    server_names => "tests/cases/server_names.t",
+    rewrite => "tests/cases/rewrite.t",
+    variables => "tests/cases/variables.t",
+    static_files => "tests/cases/static.t",
+    error_pages => "tests/cases/error_pages.t",
+    headers_access => "tests/cases/headers_access.t",
+    limits => "tests/cases/limits.t",
+    map_split => "tests/cases/map_split.t",
+    logs => "tests/cases/logs.t",
 }

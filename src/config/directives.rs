@@ -94,6 +94,7 @@ pub static TABLE: &[Spec] = &[
     block("types", HSL, 0, 0, DATA),
     d("default_type", HSL, 1, 1),
     d("error_page", HSL | LIF, 2, MANY),
+    flag("recursive_error_pages", HSL),
     d("internal", LOCATION, 0, 0),
     d("keepalive_timeout", HSL, 1, 2),
     d("keepalive_requests", HSL, 1, 1),

@@ -72,6 +72,10 @@ pub struct ListenSocket {
 pub struct MapDef {
     pub source: Complex,
     pub exact: HashMap<String, Complex>,
+    /// With `hostnames`: `*.example.com` / `.example.com` (bool: also the bare domain).
+    pub suffixes: Vec<(String, bool, Complex)>,
+    /// With `hostnames`: `www.example.*` stored as `www.example.`.
+    pub prefixes: Vec<(String, Complex)>,
     pub regexes: Vec<(Regex, Complex)>,
     pub default: Complex,
 }
@@ -180,10 +184,16 @@ fn build_map(b: &mut Builder, d: &Directive) -> Result<MapDef> {
     let mut def = MapDef {
         source,
         exact: HashMap::new(),
+        suffixes: vec![],
+        prefixes: vec![],
         regexes: vec![],
         default: Complex::literal(""),
     };
     let mut has_default = false;
+    let hostnames = d
+        .children()
+        .iter()
+        .any(|l| l.name == "hostnames" && l.args.is_empty());
     for line in d.children() {
         let key = line.name.as_str();
         if line.args.is_empty() && matches!(key, "hostnames" | "volatile") {
@@ -207,6 +217,14 @@ fn build_map(b: &mut Builder, d: &Directive) -> Result<MapDef> {
             let regex = Regex::new(pat, caseless).map_err(|e| line.err(e))?;
             b.declare_captures(&regex);
             def.regexes.push((regex, value));
+        } else if hostnames && key.starts_with("*.") {
+            def.suffixes
+                .push((key[1..].to_ascii_lowercase(), false, value));
+        } else if hostnames && key.starts_with('.') {
+            def.suffixes.push((key.to_ascii_lowercase(), true, value));
+        } else if hostnames && key.ends_with(".*") {
+            def.prefixes
+                .push((key[..key.len() - 1].to_ascii_lowercase(), value));
         } else {
             let k = key.strip_prefix('\\').unwrap_or(key).to_ascii_lowercase();
             def.exact.insert(k, value);

@@ -99,6 +99,8 @@ pub struct LocConf {
     pub log_subrequest: bool,
     pub etag: bool,
     pub if_modified_since: ImsMode,
+    pub recursive_error_pages: bool,
+    pub uninitialized_variable_warn: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +195,8 @@ impl LocConf {
             log_subrequest: false,
             etag: true,
             if_modified_since: ImsMode::Exact,
+            recursive_error_pages: false,
+            uninitialized_variable_warn: true,
         }
     }
 }
@@ -373,6 +377,8 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
             "log_not_found" => conf.log_not_found = a[0] == "on",
             "log_subrequest" => conf.log_subrequest = a[0] == "on",
             "etag" => conf.etag = a[0] == "on",
+            "recursive_error_pages" => conf.recursive_error_pages = a[0] == "on",
+            "uninitialized_variable_warn" => conf.uninitialized_variable_warn = a[0] == "on",
             "if_modified_since" => {
                 conf.if_modified_since = match a[0].as_str() {
                     "off" => ImsMode::Off,

@@ -184,7 +184,24 @@ impl RequestCtx {
         let v = match &*def {
             Computed::Map(m) => {
                 let src = m.source.eval(self);
-                if let Some(v) = m.exact.get(&src.to_ascii_lowercase()) {
+                let low = src.to_ascii_lowercase();
+                let host = low.strip_suffix('.').unwrap_or(&low);
+                let wild = m
+                    .suffixes
+                    .iter()
+                    .filter(|(suf, bare, _)| {
+                        host.ends_with(suf.as_str()) || (*bare && host == &suf[1..])
+                    })
+                    .max_by_key(|(suf, _, _)| suf.len())
+                    .map(|(_, _, v)| v)
+                    .or_else(|| {
+                        m.prefixes
+                            .iter()
+                            .filter(|(pre, _)| host.starts_with(pre.as_str()))
+                            .max_by_key(|(pre, _)| pre.len())
+                            .map(|(_, v)| v)
+                    });
+                if let Some(v) = m.exact.get(&low).or(wild) {
                     Some(v.eval(self))
                 } else {
                     let mut out = None;
@@ -405,7 +422,22 @@ impl VarSource for RequestCtx {
                         return self.capture(m, *i).map(Cow::Owned);
                     }
                 }
-                self.computed_var(name).map(Cow::Owned)
+                let v = self.computed_var(name);
+                if v.is_none()
+                    && self.conf.uninitialized_variable_warn
+                    && !self
+                        .gen
+                        .config
+                        .http
+                        .as_ref()
+                        .is_some_and(|h| h.computed.contains_key(name))
+                {
+                    self.log(
+                        crate::observe::Level::Warn,
+                        &format!("using uninitialized \"{name}\" variable"),
+                    );
+                }
+                v.map(Cow::Owned)
             }
         }
     }

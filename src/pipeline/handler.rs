@@ -24,10 +24,17 @@ pub type ReqBody = hyper::body::Incoming;
 pub async fn process(ctx: &mut RequestCtx, body: ReqBody) -> Response {
     let mut body = Some(body);
     let mut resp = run(ctx, &mut body, Start::Server).await;
-    if resp.special && resp.status >= 300 {
-        if let Some(r) = error_page(ctx, &mut body, resp.status).await {
-            resp = r;
+    let mut pages = 0;
+    while resp.special && resp.status >= 300 && ctx.redirects <= MAX_REDIRECTS {
+        // Only one error_page unless recursive_error_pages is on.
+        if pages > 0 && !ctx.conf.recursive_error_pages {
+            break;
         }
+        match error_page(ctx, &mut body, resp.status).await {
+            Some(r) => resp = r,
+            None => break,
+        }
+        pages += 1;
     }
     header_filter(ctx, &mut resp);
     resp
@@ -66,8 +73,10 @@ async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> 
     let mut next = start;
     if matches!(next, Start::Server) {
         let server = ctx.server.clone();
-        if let Flow::Respond(r) = script(ctx, &server.script) {
-            return r;
+        match script(ctx, &server.script) {
+            Flow::Respond(r) => return r,
+            Flow::Restart => ctx.internal = true,
+            _ => {}
         }
         next = Start::Find;
     }
@@ -103,6 +112,8 @@ async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> 
                 match script(ctx, &loc.script) {
                     Flow::Respond(r) => return r,
                     Flow::Restart => {
+                        // nginx marks a request whose URI a rewrite changed as internal.
+                        ctx.internal = true;
                         ctx.redirects += 1;
                         continue;
                     }
@@ -413,6 +424,10 @@ async fn discard_body(ctx: &mut RequestCtx, body: &mut Option<ReqBody>) -> Optio
 /// nginx checks a declared body size against the location's limit as soon as the location
 /// is known, before its rewrite directives run.
 fn check_content_length(ctx: &mut RequestCtx) -> Option<Response> {
+    // Internal redirects (error pages included) have had their body discarded.
+    if ctx.internal {
+        return None;
+    }
     let max = ctx.conf.client_max_body_size;
     let len = ctx.header("content-length")?.parse::<u64>().ok()?;
     if max > 0 && len > max {
@@ -439,13 +454,19 @@ fn try_files(ctx: &mut RequestCtx, list: &[Complex]) -> TryFiles {
     for c in candidates {
         let v = c.eval(ctx);
         let path = statics::map_uri(ctx, &v);
-        let ok = if v.ends_with('/') {
+        // The argument as written decides between a directory and a file test.
+        let ok = if c.raw.ends_with('/') {
             std::fs::metadata(&path).is_ok_and(|m| m.is_dir())
         } else {
             std::fs::metadata(&path).is_ok_and(|m| m.is_file())
         };
         if ok {
-            ctx.uri = v;
+            // A directory test matched: nginx continues with the name without its slash,
+            // so the static handler redirects "/d" to "/d/".
+            ctx.uri = match v.strip_suffix('/') {
+                Some(d) if !d.is_empty() && c.raw.ends_with('/') => d.to_string(),
+                _ => v,
+            };
             return TryFiles::Found;
         }
     }
@@ -494,9 +515,11 @@ async fn error_page(
         };
         ctx.internal = true;
         let mut r = Box::pin(run(ctx, body, start)).await;
-        if !(r.special && r.status >= 300 && r.status != code) || page.overwrite.is_some() {
-            r.status = status_after(r.status);
+        if r.special && r.status >= 300 && page.overwrite.is_none() {
+            // The error page itself failed: that error stands (and may have its own page).
+            return Some(r);
         }
+        r.status = status_after(r.status);
         r.special = false;
         return Some(r);
     }

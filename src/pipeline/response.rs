@@ -97,12 +97,14 @@ pub fn reason(code: u16) -> &'static str {
     }
 }
 
+const SERVER_FULL: &str = concat!("openclaw/", env!("CARGO_PKG_VERSION"));
+
 /// The `Server` header / page footer text.
-pub fn server_string(tokens: bool) -> String {
+pub fn server_string(tokens: bool) -> &'static str {
     if tokens {
-        format!("openclaw/{}", crate::VERSION)
+        SERVER_FULL
     } else {
-        "openclaw".to_string()
+        "openclaw"
     }
 }
 
@@ -113,6 +115,10 @@ pub fn special_page(code: u16, tokens: bool) -> Option<Bytes> {
     }
     let title = match code {
         494 => "400 Request Header Or Cookie Too Large".to_string(),
+        // nginx's pages say "Found" and "Authorization Required" where its status
+        // lines say "Moved Temporarily" and "Unauthorized".
+        302 => "302 Found".to_string(),
+        401 => "401 Authorization Required".to_string(),
         _ => {
             let r = reason(code);
             if r.is_empty() {
@@ -152,9 +158,10 @@ fn add_header_applies(code: u16) -> bool {
 pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
     ctx.status = resp.status;
     let conf = ctx.conf.clone();
-    if let Ok(v) = HeaderValue::from_str(&server_string(conf.server_tokens)) {
-        resp.headers.insert(http::header::SERVER, v);
-    }
+    resp.headers.insert(
+        http::header::SERVER,
+        HeaderValue::from_static(server_string(conf.server_tokens)),
+    );
     if let Some(loc) = resp.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
         if loc.starts_with('/') && conf.absolute_redirect {
             let host = if conf.server_name_in_redirect {

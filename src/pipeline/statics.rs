@@ -44,14 +44,19 @@ pub enum StaticOutcome {
 }
 
 pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
-    if ctx.method != Method::GET && ctx.method != Method::HEAD {
-        // nginx answers 405 for bodies-carrying methods on static files.
+    // nginx: methods other than GET, HEAD and POST get 405 at once; POST gets 405 only
+    // once the file is known to exist (a missing file is still a 404).
+    if ctx.method != Method::GET && ctx.method != Method::HEAD && ctx.method != Method::POST {
         return StaticOutcome::Response(special_response(ctx, 405));
     }
     let path = map_path(ctx);
     if ctx.uri.ends_with('/') {
         for idx in ctx.conf.index.clone() {
             let name = idx.eval(ctx);
+            // An index starting with "/" is a URI: redirect to it without a file test.
+            if name.starts_with('/') {
+                return StaticOutcome::Index(name);
+            }
             let candidate = if name.starts_with('/') {
                 map_uri(ctx, &name)
             } else {
@@ -110,6 +115,9 @@ pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
             return StaticOutcome::Response(special_response(ctx, code));
         }
     };
+    if ctx.method == Method::POST && !meta.is_dir() {
+        return StaticOutcome::Response(special_response(ctx, 405));
+    }
     if meta.is_dir() {
         let mut r = special_response(ctx, 301);
         let mut loc = format!("{}/", encode_path(&ctx.uri));

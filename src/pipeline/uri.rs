@@ -6,6 +6,10 @@ pub fn normalize_path(raw: &str, merge_slashes: bool) -> Option<String> {
     if !raw.starts_with('/') {
         return None;
     }
+    // Fast path: nothing to decode or resolve.
+    if !raw.contains('%') && !raw.contains("//") && !raw.contains("/.") {
+        return Some(raw.to_string());
+    }
     let decoded: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
     if decoded.contains(&0) {
         return None;

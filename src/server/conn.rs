@@ -165,15 +165,32 @@ async fn handle(
                 .map(str::to_string)
         });
     let mut bad: Option<&str> = None;
+    // What hyper's parser lets through but nginx refuses.
+    if !parts
+        .method
+        .as_str()
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+    {
+        bad = Some("client sent invalid method while reading client request line");
+    } else if parts.headers.get_all(http::header::HOST).iter().count() > 1 {
+        bad = Some("client sent duplicate host header while reading client request headers");
+    } else if parts.headers.contains_key(http::header::CONTENT_LENGTH)
+        && parts.headers.contains_key(http::header::TRANSFER_ENCODING)
+    {
+        bad = Some("client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading client request headers");
+    }
     let host = match raw_host.as_deref().map(validate_host) {
         Some(Some(h)) => Some(h),
         Some(None) => {
-            bad = Some("client sent invalid host header while reading client request headers");
+            bad = bad.or(Some(
+                "client sent invalid host header while reading client request headers",
+            ));
             None
         }
         None => {
             if parts.version == Version::HTTP_11 {
-                bad = Some("client sent HTTP/1.1 request without \"Host\" header while reading client request headers");
+                bad = bad.or(Some("client sent HTTP/1.1 request without \"Host\" header while reading client request headers"));
             }
             None
         }
@@ -267,15 +284,27 @@ fn into_hyper(
         return Err(closed());
     }
     let conf = &ctx.conf;
-    if !ctx.conn.http2 && ctx.version != Version::HTTP_2 {
-        let close =
-            conf.keepalive_timeout.is_zero() || ctx.conn.requests.get() >= conf.keepalive_requests;
+    if ctx.version == Version::HTTP_11 || ctx.version == Version::HTTP_10 {
+        // nginx announces the connection's fate on every HTTP/1.x response.
+        let asked = ctx.header("connection").map(str::to_ascii_lowercase);
+        let wants_keepalive = match ctx.version {
+            Version::HTTP_10 => asked.as_deref().is_some_and(|c| c.contains("keep-alive")),
+            _ => !asked.as_deref().is_some_and(|c| c.contains("close")),
+        };
+        let close = !wants_keepalive
+            || resp.headers.get(CONNECTION).is_some_and(|v| v == "close")
+            || conf.keepalive_timeout.is_zero()
+            || ctx.conn.requests.get() >= conf.keepalive_requests;
         if close {
             resp.headers
                 .insert(CONNECTION, HeaderValue::from_static("close"));
-        } else if let Some(t) = conf.keepalive_header {
-            if let Ok(v) = HeaderValue::from_str(&format!("timeout={t}")) {
-                resp.headers.insert("keep-alive", v);
+        } else {
+            resp.headers
+                .insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+            if let Some(t) = conf.keepalive_header {
+                if let Ok(v) = HeaderValue::from_str(&format!("timeout={t}")) {
+                    resp.headers.insert("keep-alive", v);
+                }
             }
         }
     }

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Benchmarks OpenClaw against Debian's nginx (with libnginx-mod-http-lua loaded) on the same
+# machine: same config, one worker each pinned to the same core, wrk pinned to another,
+# alternating runs. Prints req/s, p50, p99 per run and the openclaw/nginx ratios.
+#
+# Usage: scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+ROUNDS=${2:-3}
+CONNS=${CONNS:-50}
+
+need=()
+command -v wrk >/dev/null 2>&1 || need+=(wrk)
+[ -x /usr/sbin/nginx ] || need+=(nginx)
+[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core lua-cjson)
+if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+fi
+cargo build --release --quiet
+OC=$PWD/target/release/openclaw
+
+work=$(mktemp -d)
+cleanup() {
+    [ -f "$work/oc/logs/nginx.pid" ] && kill "$(cat "$work/oc/logs/nginx.pid")" 2>/dev/null || true
+    [ -f "$work/ng/logs/nginx.pid" ] && kill "$(cat "$work/ng/logs/nginx.pid")" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The same server config for both; nginx additionally loads the Lua modules.
+server_conf() {
+    cat <<CONF
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log error;
+events { worker_connections 1024; }
+http {
+    include mime.types;
+    access_log off;
+    server {
+        listen 127.0.0.1:$1 reuseport;
+        root html;
+        location = /return { return 200 "hello, world\n"; }
+        location /static/ { }
+    }
+}
+CONF
+}
+
+for side in oc ng; do
+    mkdir -p "$work/$side/conf" "$work/$side/logs" "$work/$side/html/static"
+    cp conf/mime.types "$work/$side/conf/"
+    head -c 4096 /dev/urandom | base64 -w 76 | head -c 4096 > "$work/$side/html/static/4k.txt"
+done
+OC_PORT=$(free_port)
+NG_PORT=$(free_port)
+server_conf "$OC_PORT" > "$work/oc/conf/openclaw.conf"
+{
+    echo "load_module /usr/lib/nginx/modules/ndk_http_module.so;"
+    echo "load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;"
+    server_conf "$NG_PORT"
+} > "$work/ng/conf/nginx.conf"
+cp "$work/oc/html/static/4k.txt" "$work/ng/html/static/4k.txt"
+
+# Server on core 0, load generator on core 1.
+taskset -c 0 "$OC" -p "$work/oc" -c conf/openclaw.conf
+taskset -c 0 /usr/sbin/nginx -p "$work/ng" -c conf/nginx.conf -g "master_process off;"
+curl -sf "http://127.0.0.1:$OC_PORT/return" >/dev/null
+curl -sf "http://127.0.0.1:$NG_PORT/return" >/dev/null
+
+run() { # name port path -> "rps p50 p99"
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$2$3" |
+        awk '/Requests\/sec/ {rps=$2}
+             /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+             END {print rps, p50, p99}'
+}
+to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else {sub(/s/,"",v); print v*1000} }'; }
+
+echo "openclaw $("$OC" -v 2>&1 | head -1) vs $(/usr/sbin/nginx -v 2>&1)"
+echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS alternating rounds, server on core 0, wrk on core 1"
+printf '%-8s %-9s %12s %10s %10s\n' scenario server req/s p50_ms p99_ms
+for scenario in return:/return static4k:/static/4k.txt; do
+    name=${scenario%%:*}
+    path=${scenario#*:}
+    oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0
+    for r in $(seq "$ROUNDS"); do
+        for side in ng oc; do
+            port=$NG_PORT; [ $side = oc ] && port=$OC_PORT
+            read -r rps p50 p99 < <(run $side "$port" "$path")
+            p50=$(to_ms "$p50"); p99=$(to_ms "$p99")
+            label=nginx; [ $side = oc ] && label=openclaw
+            printf '%-8s %-9s %12s %10s %10s\n' "$name" "$label" "$rps" "$p50" "$p99"
+            if [ $side = oc ]; then
+                oc_sum=$(awk -v a="$oc_sum" -v b="$rps" 'BEGIN{print a+b}')
+                oc_p99=$(awk -v a="$oc_p99" -v b="$p99" 'BEGIN{print a+b}')
+            else
+                ng_sum=$(awk -v a="$ng_sum" -v b="$rps" 'BEGIN{print a+b}')
+                ng_p99=$(awk -v a="$ng_p99" -v b="$p99" 'BEGIN{print a+b}')
+            fi
+        done
+    done
+    awk -v n="$name" -v o="$oc_sum" -v g="$ng_sum" -v op="$oc_p99" -v gp="$ng_p99" -v r="$ROUNDS" \
+        'BEGIN { printf "%-8s ratio openclaw/nginx: req/s %.2fx, mean p99 %.3f ms vs %.3f ms\n", n, o/g, op/r, gp/r }'
+done

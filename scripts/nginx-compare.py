@@ -1,0 +1,448 @@
+#!/usr/bin/env python3
+"""Run Test::Nginx-style case files (tests/cases/*.t) against the reference nginx.
+
+Mimics tests/common/cases.rs and tests/common/mod.rs:
+  * a temp prefix with conf/ (mime.types copied), logs/, html/ (user_files);
+  * the same config as `wrap()`, plus `daemon off; master_process off;` in the main context,
+    with every `listen 127.0.0.1:0` replaced by one free port (nginx rejects port 0; the
+    gateway binds one ephemeral socket per configured address, so one port for all);
+  * the request bytes built exactly as cases.rs builds them;
+  * the same checks: error_code, response_body, response_body_like, response_headers,
+    error_log, no_error_log, access_log, config_error.
+
+Normalised (accepted) differences: the `Server` header is never compared, and the footer of
+built-in error pages (`<hr><center>nginx/1.22.1</center>`) is rewritten to OpenClaw's before
+body checks.
+
+Usage: scripts/nginx-compare.py [--nginx /usr/sbin/nginx] [-k] [-v] FILE.t [FILE.t ...]
+  -k keeps the temp prefixes of failing cases; -v prints the response of failing cases.
+Exit status: 0 when every case passed.
+
+`--nginx target/debug/openclaw` runs the same cases against OpenClaw through this script,
+which is handy to see the raw response (-v) of a case that fails in `cargo test`.
+"""
+
+import argparse
+import os
+import re as stdre
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+try:  # closer to PCRE than `re`
+    import regex as re_engine
+except ImportError:  # pragma: no cover
+    re_engine = stdre
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FOOTER_RE = stdre.compile(r"<hr><center>nginx(/[0-9.]+)?</center>")
+FOOTER_OURS = "<hr><center>openclaw/0.1.0</center>"
+
+
+# ---------------------------------------------------------------- parsing (as cases.rs)
+
+class Case:
+    def __init__(self, name):
+        self.name = name
+        self.sections = {}
+        self.chomp = []
+
+    def get(self, k):
+        return self.sections.get(k)
+
+
+def parse(text):
+    cases = []
+    cur = None
+    section = None
+    buf = []
+
+    def flush():
+        nonlocal section
+        if cur is not None and section is not None:
+            v = "".join(buf).strip("\n")
+            if v:
+                v += "\n"
+            if section in cur.chomp:
+                v = v[:-1]
+            cur.sections[section] = v
+        section = None
+        buf.clear()
+
+    for line in text.splitlines():
+        if line.startswith("=== "):
+            flush()
+            if cur is not None:
+                cases.append(cur)
+            cur = Case(line[4:])
+        elif line.startswith("--- "):
+            flush()
+            h = line[4:]
+            inline = None
+            if ":" in h:
+                n, v = h.split(":", 1)
+                if " " not in n:
+                    name, inline = n.strip(), v.strip()
+            if inline is None:
+                words = h.split()
+                name = words[0] if words else ""
+            words = h.split()
+            if len(words) > 1 and words[1] == "chomp" and cur is not None:
+                cur.chomp.append(name)
+            if inline is not None:
+                if cur is not None:
+                    cur.sections[name] = inline
+            else:
+                section = name
+        elif section is not None:
+            buf.append(line + "\n")
+    flush()
+    if cur is not None:
+        cases.append(cur)
+    return cases
+
+
+def user_files(spec):
+    files = []
+    cur = None
+    for line in spec.splitlines():
+        if line.startswith(">>> "):
+            if cur:
+                files.append(cur)
+            cur = ["html/" + line[4:].strip(), ""]
+        elif cur is not None:
+            cur[1] += line + "\n"
+    if cur:
+        files.append(cur)
+    return files
+
+
+def wrap(main, http, server):
+    return (
+        "worker_processes 2;\nerror_log logs/error.log debug;\npid logs/nginx.pid;\n"
+        f"{main}\nevents {{ worker_connections 64; }}\nhttp {{\n"
+        f"    access_log logs/access.log;\n{http}\n    server {{\n"
+        f"        listen 127.0.0.1:0;\n        server_name localhost;\n{server}\n    }}\n}}\n"
+    )
+
+
+def unescape(s):
+    return s.replace("\\r", "\r").replace("\\n", "\n").replace("\\t", "\t")
+
+
+# ---------------------------------------------------------------- client (as client.rs)
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+    def text(self):
+        return self.body.decode("utf-8", "replace")
+
+
+def parse_resp(buf, head):
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = buf[:end].decode("utf-8", "replace").split("\r\n")
+    parts = lines[0].split(" ")
+    try:
+        status = int(parts[1])
+    except (IndexError, ValueError):
+        return None
+    headers = []
+    for l in lines[1:]:
+        if ":" in l:
+            k, v = l.split(":", 1)
+            headers.append((k.strip(), v.strip()))
+    r = Resp(status, headers, b"")
+    rest = buf[end + 4:]
+    if head or status in (204, 304) or 100 <= status < 200:
+        return r
+    te = r.header("transfer-encoding")
+    if te and te.lower() == "chunked":
+        i = 0
+        body = b""
+        while True:
+            le = rest.find(b"\r\n", i)
+            if le < 0:
+                return None
+            try:
+                size = int(rest[i:le].split(b";")[0].strip(), 16)
+            except ValueError:
+                return None
+            i = le + 2
+            if size == 0:
+                break
+            if len(rest) < i + size:
+                return None
+            body += rest[i:i + size]
+            i += size + 2
+        r.body = body
+        return r
+    cl = r.header("content-length")
+    if cl is not None and cl.isdigit():
+        n = int(cl)
+        if len(rest) < n:
+            return None
+        r.body = rest[:n]
+        return r
+    r.body = rest
+    return r
+
+
+def send_raw(port, data, head):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.settimeout(10)
+    s.sendall(data)
+    buf = b""
+    try:
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            buf += c
+    except (socket.timeout, ConnectionResetError):
+        pass
+    s.close()
+    return parse_resp(buf, head)
+
+
+def build_request(case):
+    raw = case.get("raw_request")
+    if raw is not None:
+        data = unescape(raw.rstrip("\n"))
+        return data.encode(), raw.startswith("HEAD ")
+    line = (case.get("request") or "GET /\n").strip()
+    parts = line.split(" ", 1)
+    method = parts[0] or "GET"
+    rest = parts[1] if len(parts) > 1 else "/"
+    path, proto = rest, "HTTP/1.1"
+    if " " in rest:
+        p, v = rest.rsplit(" ", 1)
+        if v.startswith("HTTP/"):
+            path, proto = p, v
+    req = f"{method} {path} {proto}\r\n"
+    more = case.get("more_headers") or ""
+    if "host:" not in more.lower():
+        req += "Host: localhost\r\n"
+    for h in more.splitlines():
+        if h.strip():
+            req += h + "\r\n"
+    body = (case.get("request_body") or "").encode()
+    if body:
+        req += f"Content-Length: {len(body)}\r\n"
+    req += "Connection: close\r\n\r\n"
+    return req.encode() + body, method == "HEAD"
+
+
+# ---------------------------------------------------------------- running nginx
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def regex(pat):
+    r = re_engine.compile(pat)
+    return lambda s: r.search(s) is not None
+
+
+def run_case(case, nginx, keep):
+    errs = []
+    port = free_port()
+    main = "daemon off;\nmaster_process off;\n" + (case.get("main_config") or "")
+    conf = wrap(main, case.get("http_config") or "", case.get("config") or "")
+    conf = stdre.sub(r"(listen\s+127\.0\.0\.1):0\b", lambda m: f"{m.group(1)}:{port}", conf)
+    d = tempfile.mkdtemp(prefix="ngxcmp-")
+    for sub in ("conf", "logs", "html"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    shutil.copy(os.path.join(ROOT, "conf/mime.types"), os.path.join(d, "conf/mime.types"))
+    for path, content in user_files(case.get("user_files") or ""):
+        f = os.path.join(d, path)
+        os.makedirs(os.path.dirname(f), exist_ok=True)
+        with open(f, "w") as fh:
+            fh.write(content)
+    with open(os.path.join(d, "conf/openclaw.conf"), "w") as fh:
+        fh.write(conf)
+    proc = subprocess.Popen(
+        [nginx, "-p", d + "/", "-c", "conf/openclaw.conf"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    pidfile = os.path.join(d, "logs/nginx.pid")
+    started = False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with open(pidfile) as fh:
+                if fh.read().strip().isdigit():
+                    started = True
+                    break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.005)
+    resp = None
+    if not started:
+        try:
+            _, stderr = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, stderr = proc.communicate()
+        stderr = stderr.decode("utf-8", "replace")
+        want = case.get("config_error")
+        if want is None:
+            errs.append(f"start failed: {stderr}")
+        elif want.strip() not in stderr:
+            errs.append(f"config error: want {want!r}, got {stderr!r}")
+        return errs, None, d
+    if case.get("config_error") is not None:
+        errs.append("expected the start to fail")
+    else:
+        data, head = build_request(case)
+        resp = send_raw(port, data, head)
+        # nginx writes the access log line when the request is freed, which after a
+        # lingering close (400, 413, ...) happens once it has seen our FIN; SIGTERM before
+        # that loses the line. Give it a bounded chance to finish.
+        want = [l.strip() for l in (case.get("access_log") or "").splitlines() if l.strip()]
+        deadline = time.monotonic() + 2
+        while want and time.monotonic() < deadline:
+            try:
+                with open(os.path.join(d, "logs/access.log"), errors="replace") as fh:
+                    alog = fh.read()
+            except FileNotFoundError:
+                alog = ""
+            if all(w in alog for w in want):
+                break
+            time.sleep(0.005)
+    # A single-process nginx can miss a signal that lands between its flag check and
+    # epoll_wait(), then sleep until the next timer: resend until it exits (bounded).
+    deadline = time.monotonic() + 10
+    while True:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=0.2)
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.wait()
+                errs.append("nginx did not stop on SIGTERM within 10 s")
+                break
+    if case.get("config_error") is not None:
+        return errs, None, d
+    check(case, resp, d, errs)
+    return errs, resp, d
+
+
+def check(case, resp, d, errs):
+    def read(rel):
+        try:
+            with open(os.path.join(d, rel), encoding="utf-8", errors="replace") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            return ""
+
+    if resp is None:
+        if (case.get("error_code") or "").strip() != "none":
+            errs.append("no response (connection closed)")
+        return
+    body = FOOTER_RE.sub(FOOTER_OURS, resp.text())
+    code = case.get("error_code")
+    if code is not None and code.strip() != str(resp.status):
+        errs.append(f"status: want {code.strip()}, got {resp.status}")
+    want = case.get("response_body")
+    if want is not None and want != body:
+        errs.append(f"body: want {want!r}, got {body!r}")
+    like = case.get("response_body_like")
+    if like is not None and not regex(like.strip())(body):
+        errs.append(f"body {body!r} does not match {like.strip()!r}")
+    for line in (case.get("response_headers") or "").splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("!"):
+            name = line[1:].strip()
+            v = resp.header(name)
+            if v is not None and name.lower() != "server":
+                errs.append(f"header {name} should be absent, got {v!r}")
+            continue
+        name, _, w = line.partition(":")
+        name, w = name.strip(), w.strip()
+        if name.lower() == "server":  # accepted difference
+            continue
+        got = resp.header(name)
+        if got is None:
+            errs.append(f"header {name} missing")
+            continue
+        ok = regex(w[1:].strip())(got) if w.startswith("~") else got == w
+        if not ok:
+            errs.append(f"header {name}: want {w!r}, got {got!r}")
+    log = read("logs/error.log")
+    for l in (case.get("error_log") or "").splitlines():
+        if l.strip() and l.strip() not in log:
+            errs.append(f"error.log lacks {l.strip()!r}")
+    for l in (case.get("no_error_log") or "").splitlines():
+        if l.strip() and l.strip() in log:
+            hit = next(x for x in log.splitlines() if l.strip() in x)
+            errs.append(f"error.log has {l.strip()!r}: {hit}")
+    alog = read("logs/access.log")
+    for l in (case.get("access_log") or "").splitlines():
+        if l.strip() and l.strip() not in alog:
+            errs.append(f"access.log lacks {l.strip()!r}; it has: {alog!r}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    ap.add_argument("-k", "--keep", action="store_true", help="keep prefixes of failures")
+    ap.add_argument("-v", "--verbose", action="store_true", help="print failing responses")
+    ap.add_argument("-f", "--filter", help="only cases whose name contains this")
+    ap.add_argument("files", nargs="+")
+    a = ap.parse_args()
+    total = failed = 0
+    for path in a.files:
+        with open(path) as fh:
+            cases = parse(fh.read())
+        for c in cases:
+            if a.filter and a.filter not in c.name:
+                continue
+            total += 1
+            errs, resp, d = run_case(c, a.nginx, a.keep)
+            rel = os.path.relpath(path, ROOT) if path.startswith("/") else path
+            if errs:
+                failed += 1
+                print(f"FAIL {rel}: {c.name}")
+                for e in errs:
+                    print(f"    {e}")
+                if a.verbose and resp is not None:
+                    print(f"    -> {resp.status} {resp.headers}")
+                    print(f"    -> body {resp.text()!r}")
+                if a.keep:
+                    print(f"    prefix kept: {d}")
+                else:
+                    shutil.rmtree(d, ignore_errors=True)
+            else:
+                print(f"PASS {rel}: {c.name}")
+                shutil.rmtree(d, ignore_errors=True)
+    print(f"{total - failed}/{total} passed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

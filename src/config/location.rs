@@ -79,6 +79,8 @@ pub struct LocConf {
     pub try_files: Option<Vec<Complex>>,
     pub types: Arc<HashMap<String, String>>,
     pub default_type: String,
+    /// `default_type` ready to send.
+    pub default_type_value: http::HeaderValue,
     pub error_pages: Arc<Vec<ErrorPage>>,
     pub internal: bool,
     pub keepalive_timeout: Duration,
@@ -133,6 +135,8 @@ pub enum Op {
     Return {
         code: u16,
         text: Option<Complex>,
+        /// The text when it has no variables, ready to send.
+        fixed: Option<bytes::Bytes>,
     },
     Set {
         name: Arc<str>,
@@ -176,6 +180,7 @@ impl LocConf {
             try_files: None,
             types: Arc::new(default_types()),
             default_type: "text/plain".into(),
+            default_type_value: http::HeaderValue::from_static("text/plain"),
             error_pages: Arc::default(),
             internal: false,
             keepalive_timeout: Duration::from_secs(75),
@@ -282,7 +287,11 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 }
                 conf.types = Arc::new(t);
             }
-            "default_type" => conf.default_type = a[0].clone(),
+            "default_type" => {
+                conf.default_type_value = http::HeaderValue::from_str(&a[0])
+                    .map_err(|_| d.err(format!("invalid value \"{}\"", a[0])))?;
+                conf.default_type = a[0].clone();
+            }
             "error_page" => {
                 if first {
                     conf.error_pages = Arc::default();
@@ -550,6 +559,7 @@ fn compile_return(b: &mut Builder, d: &Directive) -> Result<Op> {
             return Ok(Op::Return {
                 code: 302,
                 text: Some(b.complex(d, v)?),
+                fixed: None,
             });
         }
     }
@@ -560,9 +570,14 @@ fn compile_return(b: &mut Builder, d: &Directive) -> Result<Op> {
         Some(t) => Some(b.complex(d, t)?),
         None => None,
     };
+    let fixed = text
+        .as_ref()
+        .filter(|t| t.is_static())
+        .map(|t| bytes::Bytes::from(t.raw.clone()));
     Ok(Op::Return {
         code: code as u16,
         text,
+        fixed,
     })
 }
 

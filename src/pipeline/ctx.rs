@@ -54,7 +54,6 @@ pub struct RequestCtx {
     pub status: u16,
     pub resp_headers: HeaderMap,
     pub body_bytes_sent: Cell<u64>,
-    pub header_bytes: Cell<u64>,
     pub request_length: u64,
     pub start: Instant,
     pub start_time: SystemTime,
@@ -104,7 +103,6 @@ impl RequestCtx {
             status: 0,
             resp_headers: HeaderMap::new(),
             body_bytes_sent: Cell::new(0),
-            header_bytes: Cell::new(0),
             request_length,
             start: Instant::now(),
             start_time: SystemTime::now(),
@@ -112,7 +110,9 @@ impl RequestCtx {
         }
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    /// A request header as text; pass `http::header::*` constants on hot paths (a `&str`
+    /// name is parsed on every call).
+    pub fn header<K: http::header::AsHeaderName>(&self, name: K) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
@@ -143,7 +143,7 @@ impl RequestCtx {
             client: &client,
             server: &self.server.first_name,
             request: &request,
-            host: self.header("host"),
+            host: self.header(http::header::HOST),
         };
         crate::observe::log(level, msg, Some(&info));
     }
@@ -345,7 +345,15 @@ impl VarSource for RequestCtx {
                 B::Status => owned(format!("{:03}", self.status)),
                 B::BodyBytesSent => owned(self.body_bytes_sent.get().to_string()),
                 B::BytesSent => {
-                    owned((self.body_bytes_sent.get() + self.header_bytes.get()).to_string())
+                    // Status line + headers as hyper writes them, plus the Date header.
+                    let head: usize = 17
+                        + self
+                            .resp_headers
+                            .iter()
+                            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+                            .sum::<usize>()
+                        + 37;
+                    owned((self.body_bytes_sent.get() + head as u64).to_string())
                 }
                 B::RequestLength => owned(self.request_length.to_string()),
                 B::RequestTime => {
@@ -371,8 +379,8 @@ impl VarSource for RequestCtx {
                 B::RequestId => owned(self.request_id()),
                 B::Connection => owned(self.conn.id.to_string()),
                 B::ConnectionRequests => owned(self.conn.requests.get().to_string()),
-                B::ContentType => self.header("content-type").map(Cow::Borrowed),
-                B::ContentLength => self.header("content-length").map(Cow::Borrowed),
+                B::ContentType => self.header(http::header::CONTENT_TYPE).map(Cow::Borrowed),
+                B::ContentLength => self.header(http::header::CONTENT_LENGTH).map(Cow::Borrowed),
                 B::NginxVersion => Some(Cow::Borrowed(crate::NGINX_COMPAT)),
                 B::DocumentRoot | B::RealpathRoot => {
                     let r = self.conf.root.path.eval(self);

@@ -204,8 +204,8 @@ fn exec(ctx: &mut RequestCtx, ops: &[Op], changed: &mut bool) -> Flow {
                 ctx.user_vars.insert(name.clone(), v);
             }
             Op::Break => return Flow::Break,
-            Op::Return { code, text } => {
-                return Flow::Respond(do_return(ctx, *code, text.as_ref()))
+            Op::Return { code, text, fixed } => {
+                return Flow::Respond(do_return(ctx, *code, text.as_ref(), fixed.as_ref()))
             }
             Op::Rewrite {
                 regex,
@@ -327,35 +327,39 @@ fn eval_cond(ctx: &mut RequestCtx, cond: &Cond) -> bool {
     }
 }
 
-fn do_return(ctx: &mut RequestCtx, code: u16, text: Option<&Complex>) -> Response {
+fn do_return(
+    ctx: &mut RequestCtx,
+    code: u16,
+    text: Option<&Complex>,
+    fixed: Option<&Bytes>,
+) -> Response {
     if code == 444 {
         let mut r = Response::new(444);
         r.drop_connection = true;
         return r;
     }
-    let text = text.map(|t| t.eval(ctx));
     if matches!(code, 301 | 302 | 303 | 307 | 308) {
         let mut r = special_response(ctx, code);
         if let Some(t) = text {
-            if let Ok(v) = HeaderValue::from_str(&t) {
+            if let Ok(v) = HeaderValue::from_str(&t.eval(ctx)) {
                 r.headers.insert(LOCATION, v);
             }
         }
         return r;
     }
-    match text {
-        Some(t) => {
-            let mut r = Response::new(code);
-            if let Ok(v) = HeaderValue::from_str(&ctx.conf.default_type) {
-                r.headers.insert(CONTENT_TYPE, v);
-            }
-            if ctx.method != Method::HEAD {
-                r.body = Body::Full(Bytes::from(t));
-            }
-            r
-        }
-        None => special_response(ctx, code),
+    let Some(t) = text else {
+        return special_response(ctx, code);
+    };
+    let mut r = Response::new(code);
+    r.headers
+        .insert(CONTENT_TYPE, ctx.conf.default_type_value.clone());
+    if ctx.method != Method::HEAD {
+        r.body = Body::Full(match fixed {
+            Some(b) => b.clone(),
+            None => Bytes::from(t.eval(ctx)),
+        });
     }
+    r
 }
 
 fn access(ctx: &mut RequestCtx) -> Option<Response> {
@@ -381,7 +385,7 @@ fn access(ctx: &mut RequestCtx) -> Option<Response> {
 async fn discard_body(ctx: &mut RequestCtx, body: &mut Option<ReqBody>) -> Option<Response> {
     let max = ctx.conf.client_max_body_size;
     if let Some(len) = ctx
-        .header("content-length")
+        .header(http::header::CONTENT_LENGTH)
         .and_then(|v| v.parse::<u64>().ok())
     {
         if max > 0 && len > max {
@@ -429,7 +433,10 @@ fn check_content_length(ctx: &mut RequestCtx) -> Option<Response> {
         return None;
     }
     let max = ctx.conf.client_max_body_size;
-    let len = ctx.header("content-length")?.parse::<u64>().ok()?;
+    let len = ctx
+        .header(http::header::CONTENT_LENGTH)?
+        .parse::<u64>()
+        .ok()?;
     if max > 0 && len > max {
         ctx.log(
             Level::Error,

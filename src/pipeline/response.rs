@@ -201,9 +201,18 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
             }
         }
     }
-    if resp.status != 204 && resp.status != 304 && !(100..200).contains(&resp.status) {
+    // hyper writes Content-Length from the body's exact size; HEAD answers carry no body,
+    // so they state the length of the body they stand for themselves.
+    if ctx.method == http::Method::HEAD
+        && resp.status != 204
+        && resp.status != 304
+        && !(100..200).contains(&resp.status)
+    {
         resp.headers
             .insert(CONTENT_LENGTH, HeaderValue::from(resp.body.len()));
     }
-    ctx.resp_headers = resp.headers.clone();
+    // Keep a copy for `$sent_http_*` in the log phase only when something will log.
+    if !conf.access_logs.is_empty() {
+        ctx.resp_headers = resp.headers.clone();
+    }
 }

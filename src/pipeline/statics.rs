@@ -199,7 +199,10 @@ fn file_response(ctx: &mut RequestCtx, path: &str, meta: &std::fs::Metadata) -> 
         r.headers.remove(ACCEPT_RANGES);
         return r;
     }
-    let (start, len) = match ctx.header("range").map(|h| parse_range(h, size)) {
+    let (start, len) = match ctx
+        .header(http::header::RANGE)
+        .map(|h| parse_range(h, size))
+    {
         Some(RangeResult::Satisfiable(s, e)) => {
             r.status = 206;
             if let Ok(v) = HeaderValue::from_str(&format!("bytes {s}-{e}/{size}")) {
@@ -243,14 +246,14 @@ fn file_response(ctx: &mut RequestCtx, path: &str, meta: &std::fs::Metadata) -> 
 }
 
 fn not_modified(ctx: &RequestCtx, mtime: u64, etag: &str) -> bool {
-    if let Some(inm) = ctx.header("if-none-match") {
+    if let Some(inm) = ctx.header(http::header::IF_NONE_MATCH) {
         return ctx.conf.etag
             && inm
                 .split(',')
                 .map(str::trim)
                 .any(|t| t == "*" || t == etag || t.strip_prefix("W/") == Some(etag));
     }
-    let Some(ims) = ctx.header("if-modified-since") else {
+    let Some(ims) = ctx.header(http::header::IF_MODIFIED_SINCE) else {
         return false;
     };
     let Ok(t) = httpdate::parse_http_date(ims) else {

@@ -7,7 +7,12 @@ pub fn normalize_path(raw: &str, merge_slashes: bool) -> Option<String> {
         return None;
     }
     // Fast path: nothing to decode or resolve.
-    if !raw.contains('%') && !raw.contains("//") && !raw.contains("/.") {
+    let b = raw.as_bytes();
+    let plain = !b
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| c == b'%' || (c == b'/' && matches!(b.get(i + 1), Some(b'/') | Some(b'.'))));
+    if plain {
         return Some(raw.to_string());
     }
     let decoded: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();

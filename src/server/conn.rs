@@ -120,19 +120,28 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
     }
 }
 
-/// Host as nginx validates it: lowercased, port and trailing dot removed; `None` if invalid.
+/// Host as nginx validates it (`ngx_http_validate_host`): lowercased, port and trailing
+/// dot removed; `None` if invalid (`..`, `/`, `\\`, NUL).
 fn validate_host(h: &str) -> Option<String> {
     let h = h.trim();
-    let host = if let Some(rest) = h.strip_prefix('[') {
-        let end = rest.find(']')?;
-        &h[..end + 2]
-    } else {
-        h.split(':').next().unwrap_or("")
-    };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.contains("..") || host.contains('/') || host.contains('\\') || host.contains('\0') {
-        return None;
+    let b = h.as_bytes();
+    let mut end = b.len();
+    let mut in_brackets = false;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'.' if i > 0 && b[i - 1] == b'.' => return None,
+            b':' if !in_brackets => {
+                end = i;
+                break;
+            }
+            b'[' if i == 0 => in_brackets = true,
+            b']' => in_brackets = false,
+            b'/' | b'\\' | 0 => return None,
+            _ => {}
+        }
     }
+    let host = &h[..end];
+    let host = host.strip_suffix('.').unwrap_or(host);
     Some(host.to_ascii_lowercase())
 }
 
@@ -153,17 +162,6 @@ async fn handle(
         return Err(closed());
     };
     let (parts, body) = req.into_parts();
-    let raw_host = parts
-        .uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .or_else(|| {
-            parts
-                .headers
-                .get(http::header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        });
     let mut bad: Option<&str> = None;
     // What hyper's parser lets through but nginx refuses.
     if !parts
@@ -180,7 +178,13 @@ async fn handle(
     {
         bad = Some("client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time while reading client request headers");
     }
-    let host = match raw_host.as_deref().map(validate_host) {
+    let raw_host = parts.uri.authority().map(|a| a.as_str()).or_else(|| {
+        parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+    });
+    let host = match raw_host.map(validate_host) {
         Some(Some(h)) => Some(h),
         Some(None) => {
             bad = bad.or(Some(
@@ -231,7 +235,8 @@ async fn handle(
     // nginx's buffer rules: the request line and each header line must fit one buffer.
     let line_max = ctx.server.large_header_buffers.1;
     let mut too_large = None;
-    if ctx.request_line().len() + 2 > line_max {
+    // "METHOD URI HTTP/x.y\r\n", measured without building it.
+    if ctx.method.as_str().len() + ctx.request_uri.len() + 12 > line_max {
         too_large = Some(414);
     } else if ctx
         .headers
@@ -286,10 +291,13 @@ fn into_hyper(
     let conf = &ctx.conf;
     if ctx.version == Version::HTTP_11 || ctx.version == Version::HTTP_10 {
         // nginx announces the connection's fate on every HTTP/1.x response.
-        let asked = ctx.header("connection").map(str::to_ascii_lowercase);
+        let asked = ctx.header(CONNECTION);
+        let has = |tok: &str| {
+            asked.is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case(tok)))
+        };
         let wants_keepalive = match ctx.version {
-            Version::HTTP_10 => asked.as_deref().is_some_and(|c| c.contains("keep-alive")),
-            _ => !asked.as_deref().is_some_and(|c| c.contains("close")),
+            Version::HTTP_10 => has("keep-alive"),
+            _ => !has("close"),
         };
         let close = !wants_keepalive
             || resp.headers.get(CONNECTION).is_some_and(|v| v == "close")
@@ -308,14 +316,6 @@ fn into_hyper(
             }
         }
     }
-    let header_bytes: usize = 17
-        + resp
-            .headers
-            .iter()
-            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-            .sum::<usize>()
-        + 37;
-    ctx.header_bytes.set(header_bytes as u64);
     let body = if ctx.method == http::Method::HEAD {
         pipeline::Body::Empty
     } else {

@@ -11,6 +11,7 @@ macro_rules! case_files {
 
 case_files! {
     basics => "tests/cases/basics.t",
+    lua => "tests/cases/lua.t",
     locations => "tests/cases/locations.t",
     server_names => "tests/cases/server_names.t",
     rewrite => "tests/cases/rewrite.t",

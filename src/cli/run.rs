@@ -4,7 +4,6 @@
 use super::Args;
 use crate::config::{self, Config, LoadOptions, LogTarget};
 use crate::observe::{init_error_log, log, reopen_error_log, Level, LogFile};
-use crate::pipeline::Generation;
 use crate::server::{self, Command, Listeners, Workers};
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
@@ -376,7 +375,7 @@ impl Running {
             );
         }
         let cfg = Arc::new(cfg);
-        let gen = match Generation::new(self.generation + 1, cfg.clone()) {
+        let gen = match server::generation(self.generation + 1, cfg.clone()) {
             Ok(g) => g,
             Err(e) => {
                 log(Level::Emerg, &e.to_string(), None);

@@ -129,6 +129,19 @@ pub static TABLE: &[Spec] = &[
     d("access_log", HSL | LIF, 1, MANY),
     d("log_format", HTTP, 2, MANY),
     flag("log_subrequest", HSL),
+    // Lua (see src/lua/)
+    d("lua_package_path", HTTP, 1, 1),
+    d("lua_package_cpath", HTTP, 1, 1),
+    flag("lua_code_cache", HSL),
+    d("rewrite_by_lua_block", HSL | LIF, 0, 0),
+    d("rewrite_by_lua_file", HSL | LIF, 1, 1),
+    d("rewrite_by_lua", HSL | LIF, 1, 1),
+    d("access_by_lua_block", HSL | LIF, 0, 0),
+    d("access_by_lua_file", HSL | LIF, 1, 1),
+    d("access_by_lua", HSL | LIF, 1, 1),
+    d("content_by_lua_block", LOCATION | LIF, 0, 0),
+    d("content_by_lua_file", LOCATION | LIF, 1, 1),
+    d("content_by_lua", LOCATION | LIF, 1, 1),
 ];
 
 /// nginx directives that make no sense in OpenClaw; accepted with a notice and ignored.

@@ -101,6 +101,14 @@ pub struct Http {
     pub computed: HashMap<Arc<str>, Arc<Computed>>,
     /// Access log files (indexed by `AccessLogSpec::file`).
     pub log_files: Vec<std::path::PathBuf>,
+    /// `lua_package_path` / `lua_package_cpath` (`;;` is the default path).
+    pub lua_package_path: Option<String>,
+    pub lua_package_cpath: Option<String>,
+    /// Whether any Lua handler is configured (the Lua engine is started only then).
+    pub uses_lua: bool,
+    /// Variables declared by `set`, `map`, `split_clients` or named captures: the ones Lua
+    /// may assign through `ngx.var`.
+    pub declared_vars: std::collections::HashSet<String>,
 }
 
 pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
@@ -142,11 +150,16 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         servers.push(Arc::new(build_server(b, sd, &conf, body)?));
     }
     let sockets = group_sockets(&servers, body)?;
+    let arg_of = |n: &str| body.iter().find(|x| x.name == n).map(|x| x.args[0].clone());
     Ok(Http {
         servers,
         sockets,
         computed,
         log_files: std::mem::take(&mut b.log_files),
+        lua_package_path: arg_of("lua_package_path"),
+        lua_package_cpath: arg_of("lua_package_cpath"),
+        uses_lua: b.lua_chunks > 0,
+        declared_vars: b.names.declared.clone(),
     })
 }
 

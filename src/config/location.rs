@@ -12,6 +12,30 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A Lua handler as configured: inline source or a file path (with variables).
+#[derive(Debug)]
+pub struct LuaChunk {
+    /// Unique within a generation: the key of the compiled function in each VM.
+    pub id: usize,
+    /// OpenResty's chunk name, e.g. `content_by_lua(nginx.conf:12)`.
+    pub name: String,
+    pub code: LuaCode,
+}
+
+#[derive(Debug)]
+pub enum LuaCode {
+    Inline(String),
+    File(Complex),
+}
+
+/// The Lua handlers of a location, by phase.
+#[derive(Debug, Clone, Default)]
+pub struct LuaHandlers {
+    pub rewrite: Option<Arc<LuaChunk>>,
+    pub access: Option<Arc<LuaChunk>>,
+    pub content: Option<Arc<LuaChunk>>,
+}
+
 /// `root` or `alias`.
 #[derive(Debug, Clone)]
 pub struct Root {
@@ -103,6 +127,8 @@ pub struct LocConf {
     pub if_modified_since: ImsMode,
     pub recursive_error_pages: bool,
     pub uninitialized_variable_warn: bool,
+    pub lua: LuaHandlers,
+    pub lua_code_cache: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +228,8 @@ impl LocConf {
             if_modified_since: ImsMode::Exact,
             recursive_error_pages: false,
             uninitialized_variable_warn: true,
+            lua: LuaHandlers::default(),
+            lua_code_cache: true,
         }
     }
 }
@@ -387,6 +415,21 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
             "log_subrequest" => conf.log_subrequest = a[0] == "on",
             "etag" => conf.etag = a[0] == "on",
             "recursive_error_pages" => conf.recursive_error_pages = a[0] == "on",
+            "lua_code_cache" => conf.lua_code_cache = a[0] == "on",
+            n if n.starts_with("rewrite_by_lua")
+                || n.starts_with("access_by_lua")
+                || n.starts_with("content_by_lua") =>
+            {
+                if !first {
+                    return Err(dup());
+                }
+                let chunk = Some(lua_chunk(b, d)?);
+                match n.split("_by_").next() {
+                    Some("rewrite") => conf.lua.rewrite = chunk,
+                    Some("access") => conf.lua.access = chunk,
+                    _ => conf.lua.content = chunk,
+                }
+            }
             "uninitialized_variable_warn" => conf.uninitialized_variable_warn = a[0] == "on",
             "if_modified_since" => {
                 conf.if_modified_since = match a[0].as_str() {
@@ -400,6 +443,38 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
         }
     }
     Ok(())
+}
+
+/// Builds a Lua chunk from `*_by_lua_block`, `*_by_lua_file` or `*_by_lua`.
+fn lua_chunk(b: &mut Builder, d: &Directive) -> Result<Arc<LuaChunk>> {
+    let phase = d.name.split("_by_").next().unwrap_or("content");
+    let file = std::path::Path::new(&*d.file)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let code = if let Some(src) = &d.lua {
+        LuaCode::Inline(src.clone())
+    } else if d.name.ends_with("_file") {
+        let p = &d.args[0];
+        let full = if p.starts_with('/') || p.starts_with('$') {
+            p.clone()
+        } else {
+            b.prefix.join(p).display().to_string()
+        };
+        LuaCode::File(b.complex(d, &full)?)
+    } else {
+        LuaCode::Inline(d.args[0].clone())
+    };
+    let name = match &code {
+        LuaCode::File(_) => String::new(),
+        LuaCode::Inline(_) => format!("{phase}_by_lua({file}:{})", d.line),
+    };
+    b.lua_chunks += 1;
+    Ok(Arc::new(LuaChunk {
+        id: b.lua_chunks,
+        name,
+        code,
+    }))
 }
 
 fn invalid(d: &Directive) -> crate::error::Error {

@@ -14,7 +14,7 @@ mod values;
 pub use http::{Computed, Http, Listen, ListenSocket, MapDef, Server, ServerName, SplitDef};
 pub use location::{
     cidr_contains, AccessLogSpec, AccessRule, AddHeader, Cond, ErrorPage, Escape, ImsMode, LocConf,
-    LocKind, Location, LogFormat, Op, RewriteFlag, Root,
+    LocKind, Location, LogFormat, LuaChunk, LuaCode, LuaHandlers, Op, RewriteFlag, Root,
 };
 pub use parser::Directive;
 
@@ -74,6 +74,8 @@ pub struct Builder {
     pub names: Names,
     pub log_formats: HashMap<String, Arc<LogFormat>>,
     pub log_files: Vec<PathBuf>,
+    /// Lua chunks numbered so far.
+    pub lua_chunks: usize,
 }
 
 impl Builder {
@@ -98,6 +100,7 @@ impl Builder {
             names,
             log_formats,
             log_files: vec![],
+            lua_chunks: 0,
         }
     }
 

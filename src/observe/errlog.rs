@@ -25,6 +25,11 @@ pub fn set_worker_id(id: usize) {
     WORKER.with(|w| w.set(id));
 }
 
+/// This thread's worker number (1-based; 0 for the main thread).
+pub fn worker_id() -> usize {
+    WORKER.with(|w| w.get())
+}
+
 fn open(target: &LogTarget) -> std::io::Result<Option<File>> {
     match target {
         LogTarget::Stderr => Ok(None),

@@ -6,7 +6,8 @@ mod errlog;
 
 pub use access::{flush_access_logs, format_access_line, LogFile};
 pub use errlog::{
-    error_log, init_error_log, log, log_enabled, reopen_error_log, set_worker_id, ReqInfo,
+    error_log, init_error_log, log, log_enabled, reopen_error_log, set_worker_id, worker_id,
+    ReqInfo,
 };
 
 /// nginx's log levels, most verbose first.

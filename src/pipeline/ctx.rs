@@ -58,6 +58,8 @@ pub struct RequestCtx {
     pub start: Instant,
     pub start_time: SystemTime,
     request_id: RefCell<Option<String>>,
+    /// Per-request data of the script engine (Lua keeps `ngx.ctx` here across phases).
+    pub script_slot: Option<Box<dyn std::any::Any>>,
 }
 
 impl RequestCtx {
@@ -107,6 +109,7 @@ impl RequestCtx {
             start: Instant::now(),
             start_time: SystemTime::now(),
             request_id: RefCell::new(None),
+            script_slot: None,
         }
     }
 

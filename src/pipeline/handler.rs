@@ -3,7 +3,7 @@
 
 use super::response::{header_filter, special_response, Body, Response};
 use super::statics::{self, StaticOutcome};
-use super::RequestCtx;
+use super::{Phase, RequestCtx};
 use crate::config::{cidr_contains, Cond, Location, Op, RewriteFlag};
 use crate::observe::Level;
 use crate::router::{self, RegexMatch};
@@ -125,8 +125,22 @@ async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> 
                 ctx.conf = ctx.server.conf.clone();
             }
         }
+        if let Some(r) = script_phase(ctx, Phase::Rewrite).await {
+            return r;
+        }
         if let Some(r) = access(ctx) {
             return r;
+        }
+        if let Some(r) = script_phase(ctx, Phase::Access).await {
+            return r;
+        }
+        if ctx.conf.lua.content.is_some() {
+            if let Some(r) = script_phase(ctx, Phase::Content).await {
+                return r;
+            }
+            // A content handler that let the request go on: nginx answers 200 with
+            // whatever was produced, here nothing.
+            return Response::new(200);
         }
         if let Some(r) = discard_body(ctx, body).await {
             return r;
@@ -162,6 +176,24 @@ async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> 
                 continue;
             }
         }
+    }
+}
+
+/// Runs the script handler of `phase` for the current location, if there is one.
+async fn script_phase(ctx: &mut RequestCtx, phase: Phase) -> Option<Response> {
+    let lua = &ctx.conf.lua;
+    let chunk = match phase {
+        Phase::Rewrite => lua.rewrite.clone(),
+        Phase::Access => lua.access.clone(),
+        _ => lua.content.clone(),
+    }?;
+    let Some(engine) = ctx.gen.engine.clone() else {
+        ctx.log(Level::Alert, "no script engine for a configured handler");
+        return Some(special_response(ctx, 500));
+    };
+    match engine.run(phase, &chunk, ctx).await {
+        super::ScriptOutcome::Next => None,
+        super::ScriptOutcome::Respond(r) => Some(r),
     }
 }
 

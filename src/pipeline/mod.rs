@@ -9,7 +9,7 @@ mod uri;
 
 pub use ctx::{ConnInfo, RequestCtx};
 pub use handler::{process, special_400, special_status};
-pub use response::{reason, Body, Response};
+pub use response::{reason, special_response, Body, Response};
 pub use uri::normalize_path;
 
 use crate::config::Config;
@@ -72,6 +72,28 @@ impl Phase {
     }
 }
 
+/// What a script handler decided for its phase.
+pub enum ScriptOutcome {
+    /// Go on with the next phase (`ngx.exit(ngx.OK)` or falling off the end in rewrite or
+    /// access).
+    Next,
+    /// Finish the request with this response.
+    Respond(Response),
+}
+
+/// A boxed, non-`Send` future: script engines run on their worker's thread.
+pub type LocalFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// Runs script handlers (`*_by_lua*`). The pipeline calls it without knowing the language.
+pub trait ScriptEngine: Send + Sync {
+    fn run<'a>(
+        &'a self,
+        phase: Phase,
+        chunk: &'a Arc<crate::config::LuaChunk>,
+        ctx: &'a mut RequestCtx,
+    ) -> LocalFuture<'a, ScriptOutcome>;
+}
+
 /// One configuration generation: what a request runs against from start to end. Reload
 /// makes a new one; in-flight requests keep theirs.
 pub struct Generation {
@@ -79,11 +101,17 @@ pub struct Generation {
     pub config: Arc<Config>,
     /// Open access log files, indexed like `Http::log_files`.
     pub log_files: Vec<Arc<LogFile>>,
+    /// The script engine, when the configuration has script handlers.
+    pub engine: Option<Arc<dyn ScriptEngine>>,
 }
 
 impl Generation {
     /// Opens what the configuration needs (access logs).
-    pub fn new(id: u64, config: Arc<Config>) -> crate::error::Result<Generation> {
+    pub fn new(
+        id: u64,
+        config: Arc<Config>,
+        engine: Option<Arc<dyn ScriptEngine>>,
+    ) -> crate::error::Result<Generation> {
         let mut log_files = vec![];
         if let Some(http) = &config.http {
             for p in &http.log_files {
@@ -97,6 +125,7 @@ impl Generation {
             id,
             config,
             log_files,
+            engine,
         })
     }
 }

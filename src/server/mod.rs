@@ -17,8 +17,15 @@ use std::sync::Arc;
 /// The current generation, read by every request at its start.
 pub type Current = Arc<ArcSwap<Generation>>;
 
+/// Builds a generation: opens its logs and starts its script engine if it needs one.
+pub fn generation(id: u64, config: Arc<Config>) -> crate::error::Result<Generation> {
+    let engine = crate::lua::LuaEngine::for_config(&config)?
+        .map(|e| e as Arc<dyn crate::pipeline::ScriptEngine>);
+    Generation::new(id, config, engine)
+}
+
 /// Builds the first generation.
 pub fn first_generation(config: Arc<Config>) -> crate::error::Result<Current> {
-    let g = Generation::new(1, config)?;
+    let g = generation(1, config)?;
     Ok(Arc::new(ArcSwap::from_pointee(g)))
 }

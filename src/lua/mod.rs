@@ -1,0 +1,12 @@
+//! The Lua runtime: LuaJIT through mlua, one VM per worker thread and configuration
+//! generation, one coroutine per handler run. This is the only module that imports mlua.
+//!
+//! A handler runs as an mlua async thread; Rust async primitives (`ngx.sleep`, and later
+//! cosockets) yield it. While the coroutine is being resumed, a thread-local points at the
+//! request it serves ([`req::CURRENT`]), which is how the `ngx.*` functions find it.
+
+mod api;
+mod req;
+mod vm;
+
+pub use vm::LuaEngine;

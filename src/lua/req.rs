@@ -1,0 +1,69 @@
+//! The request a Lua coroutine is serving, reachable from `ngx.*` functions while the
+//! coroutine runs.
+
+use crate::pipeline::{Phase, RequestCtx};
+use http::HeaderMap;
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Per-run state of a handler: the request, what Lua produced, how it ended.
+pub struct ReqState {
+    pub phase: Phase,
+    pub ctx: *mut RequestCtx,
+    pub out: Vec<u8>,
+    pub status: Option<u16>,
+    pub headers: HeaderMap,
+    /// Set by `ngx.exit`: the coroutine is abandoned and this code decides the outcome.
+    pub exit: Option<i64>,
+    /// `ngx.ctx` for this request, created on first use.
+    pub ctx_table: Option<mlua::RegistryKey>,
+}
+
+thread_local! {
+    /// The state of the coroutine being resumed on this thread, or null.
+    pub static CURRENT: Cell<*mut ReqState> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+/// Calls `f` with the current request, or fails like OpenResty outside a request.
+pub fn with_req<R>(
+    f: impl FnOnce(&mut ReqState, &mut RequestCtx) -> mlua::Result<R>,
+) -> mlua::Result<R> {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return Err(mlua::Error::RuntimeError("no request found".into()));
+    }
+    // SAFETY: CURRENT is non-null only while `Scoped::poll` runs, and `Scoped` borrows both
+    // the state and (through it) the request context mutably for its whole life; Lua API
+    // calls happen only inside that poll, on this thread, one at a time.
+    unsafe {
+        let st = &mut *p;
+        let ctx = &mut *st.ctx;
+        f(st, ctx)
+    }
+}
+
+/// Polls a coroutine future with CURRENT pointing at its request; finishes early once
+/// `ngx.exit` was called (the coroutine then waits forever and is dropped).
+pub struct Scoped<'a, F> {
+    pub state: &'a mut ReqState,
+    pub fut: Pin<&'a mut F>,
+}
+
+impl<F: Future> Future for Scoped<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let ptr: *mut ReqState = this.state;
+        let prev = CURRENT.with(|c| c.replace(ptr));
+        let r = this.fut.as_mut().poll(cx);
+        CURRENT.with(|c| c.set(prev));
+        match r {
+            Poll::Ready(v) => Poll::Ready(Some(v)),
+            Poll::Pending if this.state.exit.is_some() => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

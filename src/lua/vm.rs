@@ -1,0 +1,276 @@
+//! VMs (one per worker thread and generation), compiled chunks, and running a handler.
+
+use super::api;
+use super::req::{ReqState, Scoped};
+use crate::config::{Config, LuaChunk, LuaCode};
+use crate::observe::Level;
+use crate::pipeline::{
+    special_response, Body, LocalFuture, Phase, RequestCtx, Response, ScriptEngine, ScriptOutcome,
+};
+use bytes::Bytes;
+use http::header::CONTENT_TYPE;
+use mlua::{Function, Lua};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Where `;;` in `lua_package_path` points: the bundled modules under the prefix, then
+/// LuaJIT's own defaults.
+const DEFAULT_PATH: &str = "./?.lua;/usr/local/share/luajit-2.1/?.lua;/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua";
+const DEFAULT_CPATH: &str = "./?.so;/usr/local/lib/lua/5.1/?.so";
+
+/// The engine of one generation. Shared by all workers; each worker thread builds its own
+/// VM on first use.
+pub struct LuaEngine {
+    id: u64,
+    package_path: String,
+    package_cpath: String,
+}
+
+static ENGINE_IDS: AtomicU64 = AtomicU64::new(1);
+
+struct Vm {
+    lua: Lua,
+    /// Compiled handlers by chunk id (with `lua_code_cache on`).
+    cache: RefCell<HashMap<usize, Function>>,
+}
+
+thread_local! {
+    /// This thread's VMs, newest last; requests in flight keep older ones alive.
+    static VMS: RefCell<Vec<(u64, Rc<Vm>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl LuaEngine {
+    /// An engine for `config`, or None when it has no Lua handlers. Builds one VM right
+    /// away so that a broken package path fails the start or reload, not a request.
+    pub fn for_config(config: &Config) -> crate::error::Result<Option<Arc<LuaEngine>>> {
+        let Some(http) = &config.http else {
+            return Ok(None);
+        };
+        if !http.uses_lua {
+            return Ok(None);
+        }
+        let prefix = config.prefix.display().to_string();
+        let lua_dir = format!("{prefix}/lua/?.lua;{prefix}/lua/?/init.lua");
+        let path = match &http.lua_package_path {
+            Some(p) => p.replace(";;", &format!(";{lua_dir};{DEFAULT_PATH};")),
+            None => format!("{lua_dir};{DEFAULT_PATH}"),
+        };
+        let cpath = match &http.lua_package_cpath {
+            Some(p) => p.replace(";;", &format!(";{DEFAULT_CPATH};")),
+            None => DEFAULT_CPATH.to_string(),
+        };
+        let engine = LuaEngine {
+            id: ENGINE_IDS.fetch_add(1, Ordering::Relaxed),
+            package_path: path,
+            package_cpath: cpath,
+        };
+        engine
+            .new_vm()
+            .map_err(|e| crate::error::Error::config(format!("failed to start Lua: {e}")))?;
+        Ok(Some(Arc::new(engine)))
+    }
+
+    fn new_vm(&self) -> mlua::Result<Vm> {
+        let lua = Lua::new();
+        let package: mlua::Table = lua.globals().get("package")?;
+        package.set("path", self.package_path.as_str())?;
+        package.set("cpath", self.package_cpath.as_str())?;
+        api::install(&lua)?;
+        Ok(Vm {
+            lua,
+            cache: RefCell::default(),
+        })
+    }
+
+    fn vm(&self) -> mlua::Result<Rc<Vm>> {
+        VMS.with(|v| {
+            let mut vms = v.borrow_mut();
+            if let Some((_, vm)) = vms.iter().find(|(id, _)| *id == self.id) {
+                return Ok(vm.clone());
+            }
+            let vm = Rc::new(self.new_vm()?);
+            vms.push((self.id, vm.clone()));
+            // Keep the two newest generations' VMs; older ones live on in their requests.
+            let n = vms.len();
+            if n > 2 {
+                vms.drain(..n - 2);
+            }
+            Ok(vm)
+        })
+    }
+}
+
+impl Vm {
+    /// The compiled function for a chunk (from cache when `lua_code_cache` is on).
+    fn function(&self, chunk: &LuaChunk, ctx: &RequestCtx) -> Result<Function, String> {
+        let cache = ctx.conf.lua_code_cache;
+        if cache {
+            if let Some(f) = self.cache.borrow().get(&chunk.id) {
+                return Ok(f.clone());
+            }
+        }
+        let f = match &chunk.code {
+            LuaCode::Inline(src) => self
+                .lua
+                .load(src.as_str())
+                .set_name(format!("={}", chunk.name))
+                .into_function()
+                .map_err(|e| format!("failed to load inlined Lua code: {}", lua_message(&e)))?,
+            LuaCode::File(path) => {
+                let p = path.eval(ctx);
+                let src = std::fs::read(&p).map_err(|e| {
+                    format!(
+                        "failed to load external Lua file \"{p}\": cannot open {p}: {}",
+                        crate::error::strerror(&e)
+                    )
+                })?;
+                self.lua
+                    .load(src)
+                    .set_name(format!("@{p}"))
+                    .into_function()
+                    .map_err(|e| {
+                        format!(
+                            "failed to load external Lua file \"{p}\": {}",
+                            lua_message(&e)
+                        )
+                    })?
+            }
+        };
+        if cache {
+            self.cache.borrow_mut().insert(chunk.id, f.clone());
+        }
+        Ok(f)
+    }
+}
+
+/// The message of a Lua error without mlua's decorations.
+pub fn lua_message(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m.clone(),
+        mlua::Error::CallbackError { cause, .. } => lua_message(cause),
+        mlua::Error::WithContext { cause, .. } => lua_message(cause),
+        other => other.to_string(),
+    }
+}
+
+impl ScriptEngine for LuaEngine {
+    fn run<'a>(
+        &'a self,
+        phase: Phase,
+        chunk: &'a Arc<LuaChunk>,
+        ctx: &'a mut RequestCtx,
+    ) -> LocalFuture<'a, ScriptOutcome> {
+        Box::pin(async move {
+            let vm = match self.vm() {
+                Ok(vm) => vm,
+                Err(e) => {
+                    ctx.log(Level::Error, &format!("failed to create the Lua VM: {e}"));
+                    return ScriptOutcome::Respond(special_response(ctx, 500));
+                }
+            };
+            let func = match vm.function(chunk, ctx) {
+                Ok(f) => f,
+                Err(msg) => {
+                    ctx.log(Level::Error, &msg);
+                    return ScriptOutcome::Respond(special_response(ctx, 500));
+                }
+            };
+            let mut state = ReqState {
+                phase,
+                ctx: ctx as *mut RequestCtx,
+                out: Vec::new(),
+                status: None,
+                headers: http::HeaderMap::new(),
+                exit: None,
+                ctx_table: ctx
+                    .script_slot
+                    .take()
+                    .and_then(|b| b.downcast::<mlua::RegistryKey>().ok())
+                    .map(|b| *b),
+            };
+            let fut = match vm
+                .lua
+                .create_thread(func)
+                .and_then(|t| t.into_async::<()>(()))
+            {
+                Ok(f) => f,
+                Err(e) => {
+                    ctx.log(Level::Error, &format!("failed to start a Lua thread: {e}"));
+                    return ScriptOutcome::Respond(special_response(ctx, 500));
+                }
+            };
+            let mut fut = std::pin::pin!(fut);
+            let result = Scoped {
+                state: &mut state,
+                fut: fut.as_mut(),
+            }
+            .await;
+            // SAFETY: `Scoped` is finished; nothing else refers to the context any more.
+            let ctx = unsafe { &mut *state.ctx };
+            // ngx.ctx lives for the whole request, across phases.
+            if let Some(key) = state.ctx_table.take() {
+                ctx.script_slot = Some(Box::new(key));
+            }
+            if let Some(Err(e)) = result {
+                let msg = lua_message(&e);
+                ctx.log(
+                    Level::Error,
+                    &format!("lua entry thread aborted: runtime error: {msg}"),
+                );
+                return ScriptOutcome::Respond(special_response(ctx, 500));
+            }
+            outcome(ctx, phase, state)
+        })
+    }
+}
+
+/// Turns how the handler ended into the pipeline's next step.
+fn outcome(ctx: &mut RequestCtx, phase: Phase, st: ReqState) -> ScriptOutcome {
+    let produced = !st.out.is_empty() || st.status.is_some();
+    match st.exit {
+        Some(code) if code >= 300 && st.out.is_empty() => {
+            let mut r = special_response(ctx, code as u16);
+            merge_headers(&mut r, st.headers);
+            ScriptOutcome::Respond(r)
+        }
+        // Output already went out with ngx.status (or 200): the code only ends the request.
+        Some(code) if code >= 200 && !st.out.is_empty() => {
+            ScriptOutcome::Respond(respond(ctx, st.status, st.out, st.headers))
+        }
+        Some(code) if code >= 200 => {
+            ScriptOutcome::Respond(respond(ctx, Some(code as u16), st.out, st.headers))
+        }
+        Some(code) if code < 0 => ScriptOutcome::Respond(special_response(ctx, 500)),
+        _ if phase == Phase::Content || produced => {
+            ScriptOutcome::Respond(respond(ctx, st.status, st.out, st.headers))
+        }
+        _ => ScriptOutcome::Next,
+    }
+}
+
+fn merge_headers(r: &mut Response, headers: http::HeaderMap) {
+    for (k, v) in headers.iter() {
+        r.headers.append(k.clone(), v.clone());
+    }
+}
+
+fn respond(
+    ctx: &RequestCtx,
+    status: Option<u16>,
+    out: Vec<u8>,
+    headers: http::HeaderMap,
+) -> Response {
+    let mut r = Response::new(status.unwrap_or(200));
+    r.headers = headers;
+    if !r.headers.contains_key(CONTENT_TYPE) {
+        r.headers
+            .insert(CONTENT_TYPE, ctx.conf.default_type_value.clone());
+    }
+    if ctx.method != http::Method::HEAD {
+        r.body = Body::Full(Bytes::from(out));
+    }
+    r
+}

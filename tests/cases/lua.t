@@ -1,0 +1,141 @@
+=== TEST 1: content_by_lua_block with ngx.say, ngx.var and args
+--- config
+location /t {
+    content_by_lua_block {
+        local s = "}" -- a brace in a string and a comment: }
+        ngx.say("uri=", ngx.var.uri, " a=", ngx.var.arg_a)
+        local args = ngx.req.get_uri_args()
+        ngx.say(args.a, " ", tostring(args.b), " ", ngx.req.get_method())
+    }
+}
+--- request
+GET /t?a=1&b
+--- error_code: 200
+--- response_body
+uri=/t a=1
+1 true GET
+--- response_headers
+Content-Type: text/plain
+
+=== TEST 2: ngx.exit(404) before output gives the 404 page
+--- config
+location /t { content_by_lua_block { ngx.exit(404) } }
+--- request
+GET /t
+--- error_code: 404
+--- response_body_like
+<title>404 Not Found</title>
+
+=== TEST 3: a Lua runtime error is a 500 with chunk and line in error.log
+--- config
+location /t {
+    content_by_lua_block {
+        local x = nil
+        x.y = 1
+    }
+}
+--- request
+GET /t
+--- error_code: 500
+--- error_log
+lua entry thread aborted: runtime error: content_by_lua(openclaw.conf:13):3: attempt to index local 'x' (a nil value)
+
+=== TEST 4: ngx.ctx is shared from rewrite to access to content
+--- config
+location /t {
+    rewrite_by_lua_block { ngx.ctx.n = 1 }
+    access_by_lua_block { ngx.ctx.n = ngx.ctx.n + 1 }
+    content_by_lua_block { ngx.say("n=", ngx.ctx.n) }
+}
+--- request
+GET /t
+--- response_body
+n=2
+
+=== TEST 5: access_by_lua can deny
+--- config
+location /t {
+    access_by_lua_block { if ngx.var.arg_deny then return ngx.exit(ngx.HTTP_FORBIDDEN) end }
+    content_by_lua_block { ngx.say("in") }
+}
+--- request
+GET /t?deny=1
+--- error_code: 403
+
+=== TEST 6: ngx.status and ngx.header set the response
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.status = 201
+        ngx.header["X-Foo"] = "bar"
+        ngx.header.content_type = "application/json"
+        ngx.print('{"ok":true}')
+    }
+}
+--- request
+GET /t
+--- error_code: 201
+--- response_body chomp
+{"ok":true}
+--- response_headers
+X-Foo: bar
+Content-Type: application/json
+
+=== TEST 7: ngx.var assigns a variable declared with set
+--- config
+set $who "";
+location /t {
+    rewrite_by_lua_block { ngx.var.who = "lua" }
+    content_by_lua_block { ngx.say("who=", ngx.var.who) }
+}
+--- request
+GET /t
+--- response_body
+who=lua
+
+=== TEST 8: ngx.log writes the Lua source position
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.log(ngx.ERR, "hello ", 42, " ", true, " ", nil)
+        ngx.say("ok")
+    }
+}
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+[lua] content_by_lua(openclaw.conf:13):2: hello 42 true nil
+
+=== TEST 9: ngx.sleep yields and the request completes
+--- config
+location /t {
+    content_by_lua_block {
+        local t0 = ngx.now()
+        ngx.sleep(0.05)
+        ngx.say(ngx.now() - t0 >= 0.04)
+    }
+}
+--- request
+GET /t
+--- response_body
+true
+
+=== TEST 10: encoders and hashes
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say(ngx.md5("hello"))
+        ngx.say(ngx.encode_base64("hello"), " ", ngx.decode_base64("aGVsbG8="))
+        ngx.say(ngx.escape_uri("a b&c"), " ", ngx.unescape_uri("a%20b+c"))
+        ngx.say(ngx.crc32_long("hello"))
+    }
+}
+--- request
+GET /t
+--- response_body
+5d41402abc4b2a76b9719d911017c592
+aGVsbG8= hello
+a%20b%26c a b c
+907060870

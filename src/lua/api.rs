@@ -66,6 +66,7 @@ pub fn install(lua: &Lua) -> LResult<()> {
         log.call::<()>(MultiValue::from_iter(all))
     })?;
     globals.set("print", print)?;
+    super::cjson::install(lua)?;
     Ok(())
 }
 

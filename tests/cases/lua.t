@@ -139,3 +139,43 @@ GET /t
 aGVsbG8= hello
 a%20b%26c a b c
 907060870
+
+=== TEST 11: cjson encodes like lua-cjson
+--- config
+location /t {
+    content_by_lua_block {
+        local cjson = require "cjson"
+        ngx.say(cjson.encode({a = 1}))
+        ngx.say(cjson.encode({1, 2, "x/y", true, cjson.null}))
+        ngx.say(cjson.encode({}), " ", cjson.encode(setmetatable({}, cjson.empty_array_mt)))
+        ngx.say(cjson.encode(1.5), " ", cjson.encode(3), " ", cjson.encode("a\"b\n"))
+    }
+}
+--- request
+GET /t
+--- response_body
+{"a":1}
+[1,2,"x\/y",true,null]
+{} []
+1.5 3 "a\"b\n"
+
+=== TEST 12: cjson.decode and cjson.safe
+--- config
+location /t {
+    content_by_lua_block {
+        local cjson = require "cjson"
+        local t = cjson.decode('{"a":[1,2,null],"b":"s"}')
+        ngx.say(t.a[2], " ", t.a[3] == cjson.null, " ", t.b, " ", #t.a)
+        local safe = require "cjson.safe"
+        local v, err = safe.decode("{bad")
+        ngx.say(v, " ", err ~= nil)
+        local ok = pcall(cjson.decode, "{bad")
+        ngx.say(ok)
+    }
+}
+--- request
+GET /t
+--- response_body
+2 true s 3
+nil true
+false

@@ -43,7 +43,12 @@ fn fatal(args: &Args, msg: &str) {
 
 pub fn test_config(args: &Args, dump: bool) -> i32 {
     let file = args.conf.display();
-    match load(args) {
+    // Like nginx -t with lua-nginx-module, init_by_lua runs as part of the test.
+    let loaded = load(args).and_then(|cfg| {
+        crate::lua::LuaEngine::for_config(&cfg)?;
+        Ok(cfg)
+    });
+    match loaded {
         Ok(cfg) => {
             for n in &cfg.notices {
                 eprintln!("openclaw: [notice] {n}");
@@ -258,6 +263,7 @@ pub fn run(args: &Args) -> i32 {
     if let Err(msg) = st.hand_out(&added) {
         return fail(&mut ready, &msg);
     }
+    st.workers.send_all(|| Command::Warm);
     let code = rt.block_on(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let sigs = (
@@ -401,6 +407,7 @@ impl Running {
         }
         self.generation += 1;
         self.current.store(Arc::new(gen));
+        self.workers.send_all(|| Command::Warm);
         if let Err(e) = self.hand_out(&added) {
             log(Level::Alert, &e, None);
         }

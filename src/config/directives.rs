@@ -142,6 +142,18 @@ pub static TABLE: &[Spec] = &[
     d("content_by_lua_block", LOCATION | LIF, 0, 0),
     d("content_by_lua_file", LOCATION | LIF, 1, 1),
     d("content_by_lua", LOCATION | LIF, 1, 1),
+    d("header_filter_by_lua_block", HSL | LIF, 0, 0),
+    d("header_filter_by_lua_file", HSL | LIF, 1, 1),
+    d("header_filter_by_lua", HSL | LIF, 1, 1),
+    d("log_by_lua_block", HSL | LIF, 0, 0),
+    d("log_by_lua_file", HSL | LIF, 1, 1),
+    d("log_by_lua", HSL | LIF, 1, 1),
+    d("init_by_lua_block", HTTP, 0, 0),
+    d("init_by_lua_file", HTTP, 1, 1),
+    d("init_by_lua", HTTP, 1, 1),
+    d("init_worker_by_lua_block", HTTP, 0, 0),
+    d("init_worker_by_lua_file", HTTP, 1, 1),
+    d("init_worker_by_lua", HTTP, 1, 1),
 ];
 
 /// nginx directives that make no sense in OpenClaw; accepted with a notice and ignored.

@@ -106,6 +106,10 @@ pub struct Http {
     pub lua_package_cpath: Option<String>,
     /// Whether any Lua handler is configured (the Lua engine is started only then).
     pub uses_lua: bool,
+    /// `init_by_lua*`: run in every new VM before it serves.
+    pub lua_init: Option<Arc<super::location::LuaChunk>>,
+    /// `init_worker_by_lua*`: run in each worker's VM once it exists.
+    pub lua_init_worker: Option<Arc<super::location::LuaChunk>>,
     /// Variables declared by `set`, `map`, `split_clients` or named captures: the ones Lua
     /// may assign through `ngx.var`.
     pub declared_vars: std::collections::HashSet<String>,
@@ -150,6 +154,15 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         servers.push(Arc::new(build_server(b, sd, &conf, body)?));
     }
     let sockets = group_sockets(&servers, body)?;
+    let mut lua_init = None;
+    let mut lua_init_worker = None;
+    for x in body {
+        if x.name.starts_with("init_worker_by_lua") {
+            lua_init_worker = Some(super::location::lua_chunk(b, x)?);
+        } else if x.name.starts_with("init_by_lua") {
+            lua_init = Some(super::location::lua_chunk(b, x)?);
+        }
+    }
     let arg_of = |n: &str| body.iter().find(|x| x.name == n).map(|x| x.args[0].clone());
     Ok(Http {
         servers,
@@ -159,6 +172,8 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         lua_package_path: arg_of("lua_package_path"),
         lua_package_cpath: arg_of("lua_package_cpath"),
         uses_lua: b.lua_chunks > 0,
+        lua_init,
+        lua_init_worker,
         declared_vars: b.names.declared.clone(),
     })
 }

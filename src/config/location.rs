@@ -34,6 +34,8 @@ pub struct LuaHandlers {
     pub rewrite: Option<Arc<LuaChunk>>,
     pub access: Option<Arc<LuaChunk>>,
     pub content: Option<Arc<LuaChunk>>,
+    pub header_filter: Option<Arc<LuaChunk>>,
+    pub log: Option<Arc<LuaChunk>>,
 }
 
 /// `root` or `alias`.
@@ -418,7 +420,9 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
             "lua_code_cache" => conf.lua_code_cache = a[0] == "on",
             n if n.starts_with("rewrite_by_lua")
                 || n.starts_with("access_by_lua")
-                || n.starts_with("content_by_lua") =>
+                || n.starts_with("content_by_lua")
+                || n.starts_with("header_filter_by_lua")
+                || n.starts_with("log_by_lua") =>
             {
                 if !first {
                     return Err(dup());
@@ -427,6 +431,8 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 match n.split("_by_").next() {
                     Some("rewrite") => conf.lua.rewrite = chunk,
                     Some("access") => conf.lua.access = chunk,
+                    Some("header_filter") => conf.lua.header_filter = chunk,
+                    Some("log") => conf.lua.log = chunk,
                     _ => conf.lua.content = chunk,
                 }
             }
@@ -446,7 +452,7 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
 }
 
 /// Builds a Lua chunk from `*_by_lua_block`, `*_by_lua_file` or `*_by_lua`.
-fn lua_chunk(b: &mut Builder, d: &Directive) -> Result<Arc<LuaChunk>> {
+pub fn lua_chunk(b: &mut Builder, d: &Directive) -> Result<Arc<LuaChunk>> {
     let phase = d.name.split("_by_").next().unwrap_or("content");
     let file = std::path::Path::new(&*d.file)
         .file_name()

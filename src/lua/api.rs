@@ -846,7 +846,14 @@ fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
     )?;
     ngx.set(
         "get_phase",
-        lua.create_function(|_, ()| Ok(with_req(|st, _| Ok(st.phase.name())).unwrap_or("init")))?,
+        lua.create_function(|_, ()| {
+            Ok(with_req(|st, _| Ok(st.phase.name())).unwrap_or_else(|_| {
+                super::req::BARE_PHASE
+                    .with(|b| b.get())
+                    .map(|p| p.name())
+                    .unwrap_or("init")
+            }))
+        })?,
     )?;
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct ReqState {
 thread_local! {
     /// The state of the coroutine being resumed on this thread, or null.
     pub static CURRENT: Cell<*mut ReqState> = const { Cell::new(std::ptr::null_mut()) };
+    /// The phase of a chunk running outside any request (init, init_worker).
+    pub static BARE_PHASE: Cell<Option<Phase>> = const { Cell::new(None) };
 }
 
 /// Calls `f` with the current request, or fails like OpenResty outside a request.
@@ -32,7 +34,15 @@ pub fn with_req<R>(
 ) -> mlua::Result<R> {
     let p = CURRENT.with(|c| c.get());
     if p.is_null() {
-        return Err(mlua::Error::RuntimeError("no request found".into()));
+        return Err(mlua::Error::RuntimeError(
+            match BARE_PHASE.with(|b| b.get()) {
+                Some(Phase::Init) => "API disabled in the context of init_by_lua*".into(),
+                Some(Phase::InitWorker) => {
+                    "API disabled in the context of init_worker_by_lua*".into()
+                }
+                _ => "no request found".into(),
+            },
+        ));
     }
     // SAFETY: CURRENT is non-null only while `Scoped::poll` runs, and `Scoped` borrows both
     // the state and (through it) the request context mutably for its whole life; Lua API

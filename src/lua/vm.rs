@@ -27,6 +27,8 @@ pub struct LuaEngine {
     id: u64,
     package_path: String,
     package_cpath: String,
+    init: Option<Arc<LuaChunk>>,
+    init_worker: Option<Arc<LuaChunk>>,
 }
 
 static ENGINE_IDS: AtomicU64 = AtomicU64::new(1);
@@ -66,23 +68,36 @@ impl LuaEngine {
             id: ENGINE_IDS.fetch_add(1, Ordering::Relaxed),
             package_path: path,
             package_cpath: cpath,
+            init: http.lua_init.clone(),
+            init_worker: http.lua_init_worker.clone(),
         };
+        // A VM built now runs init_by_lua once, so its errors fail `-t`, the start or the
+        // reload, as in OpenResty.
         engine
             .new_vm()
-            .map_err(|e| crate::error::Error::config(format!("failed to start Lua: {e}")))?;
+            .map_err(|e| crate::error::Error::config(e.to_string()))?;
         Ok(Some(Arc::new(engine)))
     }
 
-    fn new_vm(&self) -> mlua::Result<Vm> {
+    /// A fresh VM with the `ngx` API, after `init_by_lua*` ran in it.
+    fn new_vm(&self) -> Result<Vm, String> {
         let lua = Lua::new();
-        let package: mlua::Table = lua.globals().get("package")?;
-        package.set("path", self.package_path.as_str())?;
-        package.set("cpath", self.package_cpath.as_str())?;
-        api::install(&lua)?;
-        Ok(Vm {
+        let setup = || -> mlua::Result<()> {
+            let package: mlua::Table = lua.globals().get("package")?;
+            package.set("path", self.package_path.as_str())?;
+            package.set("cpath", self.package_cpath.as_str())?;
+            api::install(&lua)
+        };
+        setup().map_err(|e| format!("failed to start Lua: {e}"))?;
+        let vm = Vm {
             lua,
             cache: RefCell::default(),
-        })
+        };
+        if let Some(init) = &self.init {
+            vm.run_bare(init, Phase::Init)
+                .map_err(|msg| format!("init_by_lua error: {msg}"))?;
+        }
+        Ok(vm)
     }
 
     fn vm(&self) -> mlua::Result<Rc<Vm>> {
@@ -91,8 +106,17 @@ impl LuaEngine {
             if let Some((_, vm)) = vms.iter().find(|(id, _)| *id == self.id) {
                 return Ok(vm.clone());
             }
-            let vm = Rc::new(self.new_vm()?);
+            let vm = Rc::new(self.new_vm().map_err(mlua::Error::RuntimeError)?);
             vms.push((self.id, vm.clone()));
+            if let Some(iw) = &self.init_worker {
+                if let Err(msg) = vm.run_bare(iw, Phase::InitWorker) {
+                    crate::observe::log(
+                        Level::Error,
+                        &format!("init_worker_by_lua error: {msg}"),
+                        None,
+                    );
+                }
+            }
             // Keep the two newest generations' VMs; older ones live on in their requests.
             let n = vms.len();
             if n > 2 {
@@ -104,6 +128,28 @@ impl LuaEngine {
 }
 
 impl Vm {
+    /// Runs a chunk outside any request (init, init_worker).
+    fn run_bare(&self, chunk: &LuaChunk, phase: Phase) -> Result<(), String> {
+        let f = match &chunk.code {
+            LuaCode::Inline(src) => self
+                .lua
+                .load(src.as_str())
+                .set_name(format!("={}", chunk.name))
+                .into_function(),
+            LuaCode::File(path) => {
+                let p = path.raw.clone();
+                let src = std::fs::read(&p)
+                    .map_err(|e| format!("cannot open {p}: {}", crate::error::strerror(&e)))?;
+                self.lua.load(src).set_name(format!("@{p}")).into_function()
+            }
+        }
+        .map_err(|e| lua_message(&e))?;
+        let prev = super::req::BARE_PHASE.with(|b| b.replace(Some(phase)));
+        let r = f.call::<()>(());
+        super::req::BARE_PHASE.with(|b| b.set(prev));
+        r.map_err(|e| lua_message(&e))
+    }
+
     /// The compiled function for a chunk (from cache when `lua_code_cache` is on).
     fn function(&self, chunk: &LuaChunk, ctx: &RequestCtx) -> Result<Function, String> {
         let cache = ctx.conf.lua_code_cache;
@@ -150,7 +196,22 @@ impl Vm {
 pub fn lua_message(e: &mlua::Error) -> String {
     match e {
         mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m.clone(),
-        mlua::Error::CallbackError { cause, .. } => lua_message(cause),
+        // An error raised by an API function: prefix the calling Lua position, as
+        // luaL_error does in OpenResty.
+        mlua::Error::CallbackError { cause, traceback } => {
+            let msg = lua_message(cause);
+            let at = traceback
+                .lines()
+                .map(str::trim)
+                .find(|l| {
+                    !l.is_empty() && !l.starts_with("[C]") && !l.starts_with("stack traceback")
+                })
+                .and_then(|l| l.split(": in ").next());
+            match at {
+                Some(at) if !msg.starts_with(at) => format!("{at}: {msg}"),
+                _ => msg,
+            }
+        }
         mlua::Error::WithContext { cause, .. } => lua_message(cause),
         other => other.to_string(),
     }
@@ -224,6 +285,92 @@ impl ScriptEngine for LuaEngine {
             }
             outcome(ctx, phase, state)
         })
+    }
+
+    fn run_sync(
+        &self,
+        phase: Phase,
+        chunk: &Arc<LuaChunk>,
+        ctx: &mut RequestCtx,
+        resp: Option<&mut Response>,
+    ) {
+        self.run_sync_inner(phase, chunk, ctx, resp)
+    }
+
+    fn warm(&self) {
+        if let Err(e) = self.vm() {
+            crate::observe::log(
+                Level::Error,
+                &format!("failed to create the Lua VM: {e}"),
+                None,
+            );
+        }
+    }
+}
+
+impl LuaEngine {
+    fn run_sync_inner(
+        &self,
+        phase: Phase,
+        chunk: &Arc<LuaChunk>,
+        ctx: &mut RequestCtx,
+        mut resp: Option<&mut Response>,
+    ) {
+        let vm = match self.vm() {
+            Ok(vm) => vm,
+            Err(e) => {
+                ctx.log(Level::Error, &format!("failed to create the Lua VM: {e}"));
+                return;
+            }
+        };
+        let func = match vm.function(chunk, ctx) {
+            Ok(f) => f,
+            Err(msg) => {
+                ctx.log(Level::Error, &msg);
+                return;
+            }
+        };
+        let mut state = ReqState {
+            phase,
+            ctx: ctx as *mut RequestCtx,
+            out: Vec::new(),
+            status: resp.as_ref().map(|r| r.status),
+            headers: resp
+                .as_mut()
+                .map(|r| std::mem::take(&mut r.headers))
+                .unwrap_or_default(),
+            exit: None,
+            ctx_table: ctx
+                .script_slot
+                .take()
+                .and_then(|b| b.downcast::<mlua::RegistryKey>().ok())
+                .map(|b| *b),
+        };
+        let ptr: *mut ReqState = &mut state;
+        let prev = super::req::CURRENT.with(|c| c.replace(ptr));
+        let r = func.call::<()>(());
+        super::req::CURRENT.with(|c| c.set(prev));
+        // SAFETY: the call is over; nothing else refers to the context.
+        let ctx = unsafe { &mut *state.ctx };
+        if let Some(key) = state.ctx_table.take() {
+            ctx.script_slot = Some(Box::new(key));
+        }
+        if let Some(r) = resp {
+            r.headers = state.headers;
+            if let Some(s) = state.status {
+                r.status = s;
+            }
+        }
+        if let Err(e) = r {
+            ctx.log(
+                Level::Error,
+                &format!(
+                    "failed to run {}_by_lua*: {}",
+                    phase.name(),
+                    lua_message(&e)
+                ),
+            );
+        }
     }
 }
 

@@ -92,6 +92,20 @@ pub trait ScriptEngine: Send + Sync {
         chunk: &'a Arc<crate::config::LuaChunk>,
         ctx: &'a mut RequestCtx,
     ) -> LocalFuture<'a, ScriptOutcome>;
+
+    /// Runs a handler of a phase that cannot yield (header_filter, log). For
+    /// header_filter, `resp` is the response whose status and headers it may change.
+    fn run_sync(
+        &self,
+        phase: Phase,
+        chunk: &Arc<crate::config::LuaChunk>,
+        ctx: &mut RequestCtx,
+        resp: Option<&mut Response>,
+    );
+
+    /// Prepares this thread's state for the generation (Lua: builds the VM and runs
+    /// `init_worker_by_lua*`). Workers call it when a generation starts serving.
+    fn warm(&self) {}
 }
 
 /// One configuration generation: what a request runs against from start to end. Reload

@@ -158,6 +158,10 @@ fn add_header_applies(code: u16) -> bool {
 pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
     ctx.status = resp.status;
     let conf = ctx.conf.clone();
+    if let (Some(chunk), Some(engine)) = (&conf.lua.header_filter, ctx.gen.engine.clone()) {
+        engine.run_sync(super::Phase::HeaderFilter, chunk, ctx, Some(resp));
+        ctx.status = resp.status;
+    }
     resp.headers.insert(
         http::header::SERVER,
         HeaderValue::from_static(server_string(conf.server_tokens)),

@@ -97,14 +97,17 @@ impl hyper::body::Body for OutBody {
 
 impl Drop for OutBody {
     fn drop(&mut self) {
-        if let Some(ctx) = self.ctx.take() {
-            write_access_log(&ctx);
+        if let Some(mut ctx) = self.ctx.take() {
+            write_access_log(&mut ctx);
         }
     }
 }
 
 /// The log phase for built-in logging: one line per `access_log` of the location.
-pub fn write_access_log(ctx: &RequestCtx) {
+pub fn write_access_log(ctx: &mut RequestCtx) {
+    if let (Some(chunk), Some(engine)) = (ctx.conf.lua.log.clone(), ctx.gen.engine.clone()) {
+        engine.run_sync(crate::pipeline::Phase::Log, &chunk, ctx, None);
+    }
     for spec in ctx.conf.access_logs.iter() {
         if let Some(f) = ctx.gen.log_files.get(spec.file) {
             let line = format_access_line(&spec.format, ctx);

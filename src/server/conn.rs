@@ -285,7 +285,7 @@ fn into_hyper(
     if resp.drop_connection {
         // `return 444`: log it, then close without a response.
         ctx.status = 444;
-        super::body::write_access_log(&ctx);
+        super::body::write_access_log(&mut ctx);
         return Err(closed());
     }
     let conf = &ctx.conf;

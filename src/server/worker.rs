@@ -22,6 +22,8 @@ pub enum Command {
     Unlisten(SocketAddr),
     /// Flush access logs, then acknowledge (the main thread reopens files after).
     Flush(std::sync::mpsc::Sender<()>),
+    /// A generation started serving: prepare this worker for it (script VMs).
+    Warm,
     /// Stop: finish in-flight requests first when graceful, within the timeout.
     Stop { graceful: bool },
 }
@@ -121,6 +123,11 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
                     Some(Command::Unlisten(addr)) => {
                         if let Some(h) = accepts.remove(&addr) {
                             h.abort();
+                        }
+                    }
+                    Some(Command::Warm) => {
+                        if let Some(engine) = current.load().engine.clone() {
+                            engine.warm();
                         }
                     }
                     Some(Command::Flush(ack)) => {

@@ -179,3 +179,72 @@ GET /t
 2 true s 3
 nil true
 false
+
+=== TEST 13: init_by_lua runs before serving; its globals and loaded modules are visible
+--- http_config
+init_by_lua_block {
+    greeting = "hi from init"
+    cjson = require "cjson"
+}
+--- config
+location /t { content_by_lua_block { ngx.say(greeting, " ", cjson.encode({1})) } }
+--- request
+GET /t
+--- response_body
+hi from init [1]
+
+=== TEST 14: an init_by_lua error fails the start
+--- http_config
+init_by_lua_block { error("boom") }
+--- config
+location /t { return 200; }
+--- config_error
+init_by_lua error: init_by_lua(openclaw.conf:8):1: boom
+
+=== TEST 15: init_worker_by_lua runs in each worker
+--- http_config
+init_worker_by_lua_block { ngx.log(ngx.NOTICE, "worker up in phase ", ngx.get_phase()) }
+--- config
+location /t { return 200 "ok"; }
+--- request
+GET /t
+--- error_log
+worker up in phase init_worker
+
+=== TEST 16: header_filter_by_lua changes status and headers
+--- config
+location /t {
+    content_by_lua_block { ngx.header["X-A"] = "1"; ngx.say("body") }
+    header_filter_by_lua_block {
+        ngx.header["X-B"] = ngx.header["X-A"] .. "+"
+        ngx.header["X-A"] = nil
+    }
+}
+--- request
+GET /t
+--- response_headers
+X-B: 1+
+!X-A
+
+=== TEST 17: log_by_lua runs after the response with the final status
+--- config
+location /t {
+    return 418 "teapot";
+    log_by_lua_block { ngx.log(ngx.WARN, "logged status ", ngx.var.status, " for ", ngx.var.uri) }
+}
+--- request
+GET /t
+--- error_code: 418
+--- error_log
+logged status 418 for /t
+
+=== TEST 18: ngx.say is not allowed in header_filter_by_lua
+--- config
+location /t {
+    return 200 "x";
+    header_filter_by_lua_block { ngx.say("no") }
+}
+--- request
+GET /t
+--- error_log
+failed to run header_filter_by_lua*: header_filter_by_lua(openclaw.conf:14):1: API disabled in the context of header_filter_by_lua*

@@ -10,6 +10,12 @@ Mimics tests/common/cases.rs and tests/common/mod.rs:
   * the same checks: error_code, response_body, response_body_like, response_headers,
     error_log, no_error_log, access_log, config_error.
 
+For nginx (any binary whose name does not contain "openclaw"), the config also gets
+  * `load_module` lines for Debian's NDK and lua-nginx-module at the top (when installed);
+  * the directory of lua-resty-core (`/usr/share/lua/5.1/?.lua`) appended to every
+    `lua_package_path` that lacks it: Debian's lua module refuses to start without
+    `resty.core`, which a path with no `;;` would otherwise hide.
+
 Normalised (accepted) differences: the `Server` header is never compared, and the footer of
 built-in error pages (`<hr><center>nginx/1.22.1</center>`) is rewritten to OpenClaw's before
 body checks.
@@ -250,6 +256,32 @@ def build_request(case):
 
 # ---------------------------------------------------------------- running nginx
 
+LUA_MODULES = (
+    "/usr/lib/nginx/modules/ndk_http_module.so",
+    "/usr/lib/nginx/modules/ngx_http_lua_module.so",
+)
+RESTY_CORE_PATH = "/usr/share/lua/5.1/?.lua"
+
+
+def nginx_specific(conf, nginx):
+    """The additions only the reference nginx needs (see the module docstring)."""
+    if "openclaw" in os.path.basename(nginx):
+        return conf
+    # On the first line, which keeps the line numbers the same (see run_case).
+    loads = "".join(f"load_module {m}; " for m in LUA_MODULES if os.path.exists(m))
+
+    def add_core(m):
+        path = m.group(2)
+        if RESTY_CORE_PATH in path:
+            return m.group(0)
+        if path and not path.endswith(";"):
+            path += ";"
+        return f'{m.group(1)}"{path}{RESTY_CORE_PATH};"'
+
+    conf = stdre.sub(r'(lua_package_path\s+)"([^"]*)"', add_core, conf)
+    return loads + conf
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -266,9 +298,12 @@ def regex(pat):
 def run_case(case, nginx, keep):
     errs = []
     port = free_port()
-    main = "daemon off;\nmaster_process off;\n" + (case.get("main_config") or "")
+    # Same line as the case's first main line: chunk names (`content_by_lua(openclaw.conf:N)`)
+    # carry config line numbers, which must match OpenClaw's.
+    main = "daemon off; master_process off; " + (case.get("main_config") or "")
     conf = wrap(main, case.get("http_config") or "", case.get("config") or "")
     conf = stdre.sub(r"(listen\s+127\.0\.0\.1):0\b", lambda m: f"{m.group(1)}:{port}", conf)
+    conf = nginx_specific(conf, nginx)
     d = tempfile.mkdtemp(prefix="ngxcmp-")
     for sub in ("conf", "logs", "html"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)

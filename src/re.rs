@@ -3,6 +3,16 @@
 
 use std::sync::Arc;
 
+/// PCRE compile options.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flags {
+    pub caseless: bool,
+    pub multi_line: bool,
+    pub dotall: bool,
+    pub extended: bool,
+    pub utf: bool,
+}
+
 #[derive(Clone)]
 pub struct Regex {
     inner: Arc<pcre2::bytes::Regex>,
@@ -34,8 +44,25 @@ impl Regex {
     /// Compiles with JIT. The error text is nginx's:
     /// `pcre2_compile() failed: MSG in "PATTERN" [at "REST"]`.
     pub fn new(pattern: &str, caseless: bool) -> Result<Regex, String> {
+        Self::with_flags(
+            pattern,
+            Flags {
+                caseless,
+                ..Flags::default()
+            },
+        )
+    }
+
+    /// Compiles with PCRE options (OpenResty's `ngx.re` option letters map onto these).
+    pub fn with_flags(pattern: &str, f: Flags) -> Result<Regex, String> {
         let mut b = pcre2::bytes::RegexBuilder::new();
-        b.caseless(caseless).utf(false).jit_if_available(true);
+        b.caseless(f.caseless)
+            .multi_line(f.multi_line)
+            .dotall(f.dotall)
+            .extended(f.extended)
+            .utf(f.utf)
+            .ucp(f.utf)
+            .jit_if_available(true);
         match b.build(pattern) {
             Ok(re) => {
                 let mut names = vec![];
@@ -74,6 +101,16 @@ impl Regex {
         let groups = (0..caps.len())
             .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
             .collect();
+        Some(Captures { groups })
+    }
+
+    /// Captures of the first match at or after byte `start` of `subject`.
+    pub fn captures_at(&self, subject: &[u8], start: usize) -> Option<Captures> {
+        let mut locs = self.inner.capture_locations();
+        self.inner
+            .captures_read_at(&mut locs, subject, start)
+            .ok()??;
+        let groups = (0..locs.len()).map(|i| locs.get(i)).collect();
         Some(Captures { groups })
     }
 

@@ -22,4 +22,5 @@ case_files! {
     limits => "tests/cases/limits.t",
     map_split => "tests/cases/map_split.t",
     logs => "tests/cases/logs.t",
+    lua_api => "tests/cases/lua_api.t",
 }

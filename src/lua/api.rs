@@ -53,22 +53,82 @@ pub fn install(lua: &Lua) -> LResult<()> {
     output(lua, &ngx)?;
     request(lua, &ngx)?;
     utilities(lua, &ngx)?;
+    super::re::install(lua, &ngx)?;
     special_fields(lua, &ngx)?;
     let globals = lua.globals();
     globals.set("ngx", ngx.clone())?;
     let loaded: Table = globals.get::<Table>("package")?.get("loaded")?;
     loaded.set("ngx", ngx.clone())?;
-    // print() logs at NOTICE like OpenResty.
-    let log: mlua::Function = ngx.get("log")?;
-    let print = lua.create_function(move |_, args: MultiValue| {
-        let mut all = vec![Value::Integer(6)];
-        all.extend(args);
-        log.call::<()>(MultiValue::from_iter(all))
-    })?;
-    globals.set("print", print)?;
     super::cjson::install(lua)?;
+    globals.set(
+        "__openclaw_global_write",
+        lua.create_function(|_, k: Value| {
+            let name = match &k {
+                Value::String(s) => s.to_string_lossy().to_string(),
+                other => format!("{other:?}"),
+            };
+            let _ = with_req(|_, ctx| {
+                ctx.log(Level::Warn, &format!("writing a global Lua variable ('{name}') which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables"));
+                Ok(())
+            });
+            Ok(())
+        })?,
+    )?;
+    lua.load(WRAP).set_name("=openclaw.api").exec()?;
     Ok(())
 }
+
+/// Errors raised by Rust API functions reach Lua as plain strings, as OpenResty's do:
+/// C-implemented functions (say, print, log, exit, sleep, redirect, ...) without a position,
+/// the ones lua-resty-core implements in Lua with the caller's position.
+const WRAP: &str = r#"
+local pcall, error, type, tostring, pairs, getmetatable = pcall, error, type, tostring, pairs, getmetatable
+local C = { say = true, print = true, log = true, exit = true, sleep = true,
+            redirect = true, flush = true, eof = true }
+local function clean(e)
+    if type(e) ~= "string" then e = tostring(e) end
+    e = e:gsub("^runtime error: ", "", 1)
+    local cut = e:find("\nstack traceback:", 1, true)
+    if cut then e = e:sub(1, cut - 1) end
+    return e
+end
+local function wrap(f, level)
+    local function ret(ok, ...)
+        if ok then return ... end
+        error(clean((...)), level)
+    end
+    return function(...) return ret(pcall(f, ...)) end
+end
+local function wrap_table(t, c_names)
+    for k, v in pairs(t) do
+        if type(v) == "function" then
+            t[k] = wrap(v, (c_names and c_names[k]) and 0 or 2)
+        end
+    end
+end
+local function wrap_meta(t)
+    local mt = getmetatable(t)
+    for _, k in ipairs({"__index", "__newindex"}) do
+        if type(mt[k]) == "function" then mt[k] = wrap(mt[k], 2) end
+    end
+end
+wrap_table(ngx, C)
+wrap_table(ngx.req)
+wrap_table(ngx.re)
+wrap_table(ngx.worker)
+wrap_meta(ngx.var)
+wrap_meta(ngx.header)
+wrap_meta(ngx)
+local log, NOTICE = ngx.log, ngx.NOTICE
+print = function(...) return log(NOTICE, ...) end
+"#;
+
+/// Warns about global writes made while serving requests (installed after init_by_lua).
+pub const GUARD_GLOBALS: &str = r#"
+local rawset, warn = rawset, __openclaw_global_write
+__openclaw_global_write = nil
+setmetatable(_G, { __newindex = function(t, k, v) warn(k); rawset(t, k, v) end })
+"#;
 
 fn constants(lua: &Lua, ngx: &Table) -> LResult<()> {
     for (k, v) in [
@@ -185,79 +245,98 @@ fn constants(lua: &Lua, ngx: &Table) -> LResult<()> {
     Ok(())
 }
 
-/// Appends Lua values the way `ngx.say`/`ngx.print` render them.
-fn render(v: &Value, out: &mut Vec<u8>, fname: &str, argn: usize) -> LResult<()> {
+/// Appends Lua values the way `ngx.say`/`ngx.print` render them (lua-nginx-module's
+/// messages, which name the function '?').
+fn render(v: &Value, out: &mut Vec<u8>, argn: usize, nested: bool) -> LResult<()> {
     match v {
         Value::String(s) => out.extend_from_slice(&s.as_bytes()),
-        Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Integer(i) => out.extend_from_slice(lua_number(*i as f64).as_bytes()),
         Value::Number(n) => out.extend_from_slice(lua_number(*n).as_bytes()),
         Value::Nil => out.extend_from_slice(b"nil"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Table(t) => {
-            for (i, item) in t.clone().sequence_values::<Value>().enumerate() {
-                let item = item?;
-                if matches!(item, Value::Table(_)) || matches!(item, Value::String(_))
-                    || matches!(item, Value::Integer(_) | Value::Number(_))
-                    || matches!(item, Value::Boolean(_) | Value::Nil)
-                    || matches!(item, Value::LightUserData(_))
-                {
-                    render(&item, out, fname, argn)?;
-                } else {
+            let len = t.raw_len();
+            let mut count = 0;
+            for pair in t.clone().pairs::<Value, Value>() {
+                let (k, _) = pair?;
+                count += 1;
+                let ok = match k {
+                    Value::Integer(i) => i >= 1 && (i as usize) <= len,
+                    Value::Number(n) => n >= 1.0 && n.fract() == 0.0 && (n as usize) <= len,
+                    _ => false,
+                };
+                if !ok {
                     return Err(rt(format!(
-                        "bad argument #{argn} to '{fname}' (bad data type {} found at index {})",
-                        item.type_name(),
-                        i + 1
+                        "bad argument #{argn} to '?' (non-array table found)"
                     )));
+                }
+            }
+            let _ = count;
+            for item in t.clone().sequence_values::<Value>() {
+                let item = item?;
+                match item {
+                    Value::Function(_) | Value::UserData(_) | Value::Thread(_) => {
+                        return Err(rt(format!(
+                            "bad argument #{argn} to '?' (bad data type {} found)",
+                            item.type_name()
+                        )))
+                    }
+                    _ => render(&item, out, argn, true)?,
                 }
             }
         }
         other => {
+            let _ = nested;
             return Err(rt(format!(
-                "bad argument #{argn} to '{fname}' (string, number, boolean, nil, ngx.null, or array table expected, got {})",
+                "bad argument #{argn} to '?' (string, number, boolean, nil, ngx.null, or array table expected, but got {})",
                 other.type_name()
-            )))
+            )));
         }
     }
     Ok(())
 }
 
-/// Lua's `%.14g` rendering of numbers.
+/// Lua's `%.14g` rendering of numbers (LuaJIT's `tostring`).
 pub fn lua_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else if n.is_infinite() {
-        if n > 0.0 {
-            "inf".into()
+    if n.is_nan() {
+        return if n.is_sign_negative() {
+            "-nan".into()
         } else {
-            "-inf".into()
-        }
-    } else if n.is_nan() {
-        "nan".into()
-    } else {
-        let s = format!("{n:.14e}");
-        // Prefer the shortest plain form Lua would print.
-        let plain = format!("{}", n);
-        if plain.len() <= 17 {
-            plain
-        } else {
-            s
-        }
+            "nan".into()
+        };
     }
+    if n.is_infinite() {
+        return if n > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let mut buf = [0u8; 64];
+    // SAFETY: the buffer is large enough for any %.14g output and snprintf NUL-terminates.
+    let len = unsafe {
+        libc::snprintf(
+            buf.as_mut_ptr() as *mut libc::c_char,
+            buf.len(),
+            c"%.14g".as_ptr(),
+            n,
+        )
+    };
+    String::from_utf8_lossy(&buf[..len.clamp(0, 63) as usize]).into_owned()
 }
 
 fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
     for (name, newline) in [("say", true), ("print", false)] {
-        let fname = format!("ngx.{name}");
         let f = lua.create_function(move |_, args: MultiValue| {
             with_req(|st, _| {
                 check_phase(st, OUTPUT_PHASES)?;
+                // All arguments are checked before anything is written.
+                let mut buf = Vec::new();
                 for (i, a) in args.iter().enumerate() {
-                    render(a, &mut st.out, &fname, i + 1)?;
+                    render(a, &mut buf, i + 1, false)?;
                 }
                 if newline {
-                    st.out.push(b'\n');
+                    buf.push(b'\n');
                 }
+                st.out.extend_from_slice(&buf);
+                st.sent = true;
                 Ok(1)
             })
         })?;
@@ -294,7 +373,10 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
         lua.create_async_function(|_, secs: f64| async move {
             with_req(|st, _| check_phase(st, YIELD_PHASES))?;
             if secs < 0.0 || secs.is_nan() {
-                return Err(rt("bad argument #1 to 'sleep' (invalid sleep duration)"));
+                return Err(rt(format!(
+                    "invalid sleep duration \"{}\"",
+                    (secs * 1000.0) as i64
+                )));
             }
             tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await;
             Ok(())
@@ -306,11 +388,14 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
             let status = status.unwrap_or(302);
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
                 return Err(rt(format!(
-                    "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed, but got {status}"
+                    "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed"
                 )));
             }
             with_req(|st, _| {
                 check_phase(st, OUTPUT_PHASES)?;
+                if st.sent {
+                    return Err(rt("attempt to call ngx.redirect after sending out the headers"));
+                }
                 let v = HeaderValue::from_str(&uri).map_err(|_| rt("invalid uri"))?;
                 st.headers.insert(http::header::LOCATION, v);
                 st.exit = Some(status);
@@ -341,18 +426,43 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
         let mut msg = Vec::new();
         for (i, a) in it.enumerate() {
             match &a {
-                Value::Table(_) => msg.extend_from_slice(b"table"),
-                v => render(v, &mut msg, "log", i + 2)?,
+                Value::Table(t) => {
+                    let ts = t
+                        .metatable()
+                        .and_then(|mt| mt.raw_get::<mlua::Function>("__tostring").ok());
+                    match ts {
+                        Some(f) => {
+                            let s: mlua::LuaString = f.call(t.clone())?;
+                            msg.extend_from_slice(&s.as_bytes());
+                        }
+                        None => {
+                            return Err(rt(format!(
+                                "bad argument #{} to '?' (expected table to have __tostring metamethod)",
+                                i + 1
+                            )))
+                        }
+                    }
+                }
+                v => render(v, &mut msg, i + 2, false)?,
             }
         }
         let msg = String::from_utf8_lossy(&msg).into_owned();
-        let at = lua
-            .inspect_stack(1, |d| {
+        let mut at = String::new();
+        for level in 1..8 {
+            let frame = lua.inspect_stack(level, |d| {
                 let src = d.source();
                 let short = src.short_src.map(|s| s.into_owned()).unwrap_or_default();
-                format!("{}:{}", short, d.current_line().unwrap_or(0))
-            })
-            .unwrap_or_default();
+                (short, d.current_line().unwrap_or(0))
+            });
+            let Some((short, line)) = frame else { break };
+            if short == "[C]" || short == "openclaw.api" {
+                continue;
+            }
+            // lua-nginx-module logs file chunks by their base name.
+            let base = short.rsplit('/').next().unwrap_or(&short).to_string();
+            at = format!("{base}:{line}");
+            break;
+        }
         let line = format!("[lua] {at}: {msg}");
         match with_req(|_, ctx| {
             ctx.log(lvl, &line);
@@ -367,10 +477,17 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
     Ok(())
 }
 
-fn lua_args_table(lua: &Lua, args: &str, max: usize) -> LResult<Table> {
+/// Query-string arguments as OpenResty's table; the bool says `max` cut the list short.
+fn lua_args_table(lua: &Lua, args: &str, max: usize) -> LResult<(Table, bool)> {
     let t = lua.create_table()?;
-    for (n, part) in args.split('&').filter(|p| !p.is_empty()).enumerate() {
+    let mut truncated = false;
+    for (n, part) in args
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with('='))
+        .enumerate()
+    {
         if max > 0 && n >= max {
+            truncated = true;
             break;
         }
         let (k, v) = match part.split_once('=') {
@@ -389,7 +506,16 @@ fn lua_args_table(lua: &Lua, args: &str, max: usize) -> LResult<Table> {
             }
         }
     }
-    Ok(t)
+    Ok((t, truncated))
+}
+
+/// `t` or `t, "truncated"`.
+fn with_truncated(lua: &Lua, (t, truncated): (Table, bool)) -> LResult<MultiValue> {
+    let mut v = vec![Value::Table(t)];
+    if truncated {
+        v.push(Value::String(lua.create_string("truncated")?));
+    }
+    Ok(MultiValue::from_iter(v))
 }
 
 /// `ngx.unescape_uri`: `%XX` decoding, `+` as space.
@@ -445,7 +571,7 @@ fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                 check_phase(st, REQ_PHASES)?;
                 Ok(ctx.args.clone().unwrap_or_default())
             })?;
-            lua_args_table(lua, &args, max.unwrap_or(100))
+            with_truncated(lua, lua_args_table(lua, &args, max.unwrap_or(100))?)
         })?,
     )?;
     req.set(
@@ -461,8 +587,10 @@ fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
             })?;
             let t = lua.create_table()?;
             let max = max.unwrap_or(100);
+            let mut truncated = false;
             for (i, (k, v)) in pairs.into_iter().enumerate() {
                 if max > 0 && i >= max {
+                    truncated = true;
                     break;
                 }
                 let v = Value::String(lua.create_string(v)?);
@@ -489,7 +617,7 @@ fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                 )?;
                 t.set_metatable(Some(mt))?;
             }
-            Ok(t)
+            with_truncated(lua, (t, truncated))
         })?,
     )?;
     ngx.set("req", req)?;
@@ -564,6 +692,15 @@ fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                     ]),
                 )?;
                 let name = header_name(&k)?;
+                if st.sent && st.phase != Phase::HeaderFilter {
+                    let ctx = st.ctx;
+                    // SAFETY: the context outlives the running handler (see with_req).
+                    unsafe { &*ctx }.log(
+                        Level::Error,
+                        "attempt to set ngx.header.HEADER after sending out response headers",
+                    );
+                    return Ok(());
+                }
                 st.headers.remove(&name);
                 let mut values = vec![];
                 match v {
@@ -645,7 +782,14 @@ fn write_var(ctx: &mut RequestCtx, k: &str, v: Value) -> LResult<()> {
     if !declared {
         return Err(rt(format!("variable \"{k}\" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use \"set ${k} '';\" in the config file to define it first")));
     }
-    ctx.user_vars.insert(k.into(), val.unwrap_or_default());
+    match val {
+        Some(v) => {
+            ctx.user_vars.insert(k.into(), v);
+        }
+        None => {
+            ctx.user_vars.remove(k);
+        }
+    }
     Ok(())
 }
 
@@ -704,9 +848,10 @@ fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
     )?;
     ngx.set(
         "md5",
-        lua.create_function(|_, s: mlua::LuaString| {
+        lua.create_function(|_, s: Option<mlua::LuaString>| {
             use md5::Digest;
-            let d = md5::Md5::digest(&*s.as_bytes());
+            let bytes = s.map(|s| s.as_bytes().to_vec()).unwrap_or_default();
+            let d = md5::Md5::digest(&bytes);
             Ok(d.iter().map(|b| format!("{b:02x}")).collect::<String>())
         })?,
     )?;
@@ -747,7 +892,9 @@ fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
         "decode_base64",
         lua.create_function(|lua, s: mlua::LuaString| {
             let bytes = s.as_bytes();
-            let trimmed: &[u8] = &bytes;
+            // nginx stops at the first '=' and ignores what follows.
+            let end = bytes.iter().position(|&c| c == b'=').unwrap_or(bytes.len());
+            let trimmed: &[u8] = &bytes[..end];
             let cfg = base64::engine::GeneralPurposeConfig::new()
                 .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
             let eng = base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, cfg);
@@ -759,7 +906,11 @@ fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
     )?;
     ngx.set(
         "escape_uri",
-        lua.create_function(|_, (s, kind): (mlua::LuaString, Option<i64>)| {
+        lua.create_function(|lua, (s, kind): (Option<mlua::LuaString>, Option<i64>)| {
+            let s = match s {
+                Some(s) => s,
+                None => lua.create_string("")?,
+            };
             // Type 2 (the default) escapes everything but unreserved characters.
             const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
                 .remove(b'-')
@@ -780,7 +931,11 @@ fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
     )?;
     ngx.set(
         "unescape_uri",
-        lua.create_function(|lua, s: mlua::LuaString| {
+        lua.create_function(|lua, s: Option<mlua::LuaString>| {
+            let s = match s {
+                Some(s) => s,
+                None => lua.create_string("")?,
+            };
             lua.create_string(unescape(&String::from_utf8_lossy(&s.as_bytes())))
         })?,
     )?;
@@ -791,7 +946,17 @@ fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
                 .remove(b'-')
                 .remove(b'.')
                 .remove(b'_')
-                .remove(b'~');
+                .remove(b'~')
+                .remove(b'*');
+            let arg_text = |v: &Value| -> LResult<String> {
+                match v {
+                    Value::String(_) | Value::Integer(_) | Value::Number(_) => header_text(v),
+                    other => Err(rt(format!(
+                        "attempt to use {} as query arg value",
+                        other.type_name()
+                    ))),
+                }
+            };
             let enc = |s: &[u8]| percent_encoding::percent_encode(s, SET).to_string();
             let mut parts = vec![];
             for pair in t.pairs::<mlua::LuaString, Value>() {
@@ -805,12 +970,13 @@ fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
                             match item? {
                                 Value::Boolean(true) => parts.push(k.clone()),
                                 Value::Boolean(false) => {}
-                                other => parts
-                                    .push(format!("{k}={}", enc(header_text(&other)?.as_bytes()))),
+                                other => {
+                                    parts.push(format!("{k}={}", enc(arg_text(&other)?.as_bytes())))
+                                }
                             }
                         }
                     }
-                    other => parts.push(format!("{k}={}", enc(header_text(&other)?.as_bytes()))),
+                    other => parts.push(format!("{k}={}", enc(arg_text(&other)?.as_bytes()))),
                 }
             }
             Ok(parts.join("&"))
@@ -819,7 +985,7 @@ fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
     ngx.set(
         "decode_args",
         lua.create_function(|lua, (s, max): (String, Option<usize>)| {
-            lua_args_table(lua, &s, max.unwrap_or(100))
+            with_truncated(lua, lua_args_table(lua, &s, max.unwrap_or(100))?)
         })?,
     )?;
     ngx.set(
@@ -866,7 +1032,11 @@ fn special_fields(lua: &Lua, ngx: &Table) -> LResult<()> {
         lua.create_function(|lua, (_, k): (Value, String)| match k.as_str() {
             "status" => with_req(|st, ctx| {
                 Ok(Value::Integer(
-                    st.status.map(i64::from).unwrap_or(ctx.status as i64),
+                    st.status.map(i64::from).unwrap_or(if st.sent {
+                        200
+                    } else {
+                        ctx.status as i64
+                    }),
                 ))
             }),
             "ctx" => {
@@ -889,7 +1059,7 @@ fn special_fields(lua: &Lua, ngx: &Table) -> LResult<()> {
                     }
                 }
             }
-            "headers_sent" => Ok(Value::Boolean(false)),
+            "headers_sent" => with_req(|st, _| Ok(Value::Boolean(st.sent))),
             "is_subrequest" => Ok(Value::Boolean(false)),
             _ => Ok(Value::Nil),
         })?,
@@ -897,7 +1067,14 @@ fn special_fields(lua: &Lua, ngx: &Table) -> LResult<()> {
     mt.set(
         "__newindex",
         lua.create_function(|lua, (t, k, v): (Table, String, Value)| match k.as_str() {
-            "status" => with_req(|st, _| {
+            "status" => with_req(|st, ctx| {
+                if st.sent && st.phase != Phase::HeaderFilter {
+                    ctx.log(
+                        Level::Error,
+                        "attempt to set ngx.status after sending out response headers",
+                    );
+                    return Ok(());
+                }
                 let code = match v {
                     Value::Integer(i) => i,
                     Value::Number(n) => n as i64,

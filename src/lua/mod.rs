@@ -7,6 +7,7 @@
 
 mod api;
 mod cjson;
+mod re;
 mod req;
 mod vm;
 

@@ -19,6 +19,8 @@ pub struct ReqState {
     pub exit: Option<i64>,
     /// `ngx.ctx` for this request, created on first use.
     pub ctx_table: Option<mlua::RegistryKey>,
+    /// Output started: in OpenResty the status line and headers are then on the wire.
+    pub sent: bool,
 }
 
 thread_local! {

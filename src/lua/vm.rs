@@ -97,6 +97,11 @@ impl LuaEngine {
             vm.run_bare(init, Phase::Init)
                 .map_err(|msg| format!("init_by_lua error: {msg}"))?;
         }
+        vm.lua
+            .load(api::GUARD_GLOBALS)
+            .set_name("=openclaw.api")
+            .exec()
+            .map_err(|e| format!("failed to start Lua: {e}"))?;
         Ok(vm)
     }
 
@@ -151,7 +156,7 @@ impl Vm {
     }
 
     /// The compiled function for a chunk (from cache when `lua_code_cache` is on).
-    fn function(&self, chunk: &LuaChunk, ctx: &RequestCtx) -> Result<Function, String> {
+    fn function(&self, chunk: &LuaChunk, ctx: &RequestCtx) -> Result<Function, (u16, String)> {
         let cache = ctx.conf.lua_code_cache;
         if cache {
             if let Some(f) = self.cache.borrow().get(&chunk.id) {
@@ -164,13 +169,27 @@ impl Vm {
                 .load(src.as_str())
                 .set_name(format!("={}", chunk.name))
                 .into_function()
-                .map_err(|e| format!("failed to load inlined Lua code: {}", lua_message(&e)))?,
+                .map_err(|e| {
+                    (
+                        500,
+                        format!("failed to load inlined Lua code: {}", lua_message(&e)),
+                    )
+                })?,
             LuaCode::File(path) => {
                 let p = path.eval(ctx);
                 let src = std::fs::read(&p).map_err(|e| {
-                    format!(
-                        "failed to load external Lua file \"{p}\": cannot open {p}: {}",
-                        crate::error::strerror(&e)
+                    // OpenResty answers a missing handler file with 404.
+                    let code = if e.kind() == std::io::ErrorKind::NotFound {
+                        404
+                    } else {
+                        500
+                    };
+                    (
+                        code,
+                        format!(
+                            "failed to load external Lua file \"{p}\": cannot open {p}: {}",
+                            crate::error::strerror(&e)
+                        ),
                     )
                 })?;
                 self.lua
@@ -178,9 +197,12 @@ impl Vm {
                     .set_name(format!("@{p}"))
                     .into_function()
                     .map_err(|e| {
-                        format!(
-                            "failed to load external Lua file \"{p}\": {}",
-                            lua_message(&e)
+                        (
+                            500,
+                            format!(
+                                "failed to load external Lua file \"{p}\": {}",
+                                lua_message(&e)
+                            ),
                         )
                     })?
             }
@@ -195,6 +217,8 @@ impl Vm {
 /// The message of a Lua error without mlua's decorations.
 pub fn lua_message(e: &mlua::Error) -> String {
     match e {
+        // A non-string error value (error({...})) has no message, as in OpenResty.
+        mlua::Error::RuntimeError(m) if m.starts_with("table: 0x") => "unknown reason".into(),
         mlua::Error::RuntimeError(m) | mlua::Error::SyntaxError { message: m, .. } => m.clone(),
         // An error raised by an API function: prefix the calling Lua position, as
         // luaL_error does in OpenResty.
@@ -234,9 +258,9 @@ impl ScriptEngine for LuaEngine {
             };
             let func = match vm.function(chunk, ctx) {
                 Ok(f) => f,
-                Err(msg) => {
+                Err((code, msg)) => {
                     ctx.log(Level::Error, &msg);
-                    return ScriptOutcome::Respond(special_response(ctx, 500));
+                    return ScriptOutcome::Respond(special_response(ctx, code));
                 }
             };
             let mut state = ReqState {
@@ -246,6 +270,7 @@ impl ScriptEngine for LuaEngine {
                 status: None,
                 headers: http::HeaderMap::new(),
                 exit: None,
+                sent: false,
                 ctx_table: ctx
                     .script_slot
                     .take()
@@ -325,7 +350,7 @@ impl LuaEngine {
         };
         let func = match vm.function(chunk, ctx) {
             Ok(f) => f,
-            Err(msg) => {
+            Err((_, msg)) => {
                 ctx.log(Level::Error, &msg);
                 return;
             }
@@ -340,6 +365,7 @@ impl LuaEngine {
                 .map(|r| std::mem::take(&mut r.headers))
                 .unwrap_or_default(),
             exit: None,
+            sent: phase == Phase::Log,
             ctx_table: ctx
                 .script_slot
                 .take()
@@ -376,26 +402,41 @@ impl LuaEngine {
 
 /// Turns how the handler ended into the pipeline's next step.
 fn outcome(ctx: &mut RequestCtx, phase: Phase, st: ReqState) -> ScriptOutcome {
-    let produced = !st.out.is_empty() || st.status.is_some();
-    match st.exit {
-        Some(code) if code >= 300 && st.out.is_empty() => {
+    let mut r = match st.exit {
+        Some(code) if code < 0 => {
+            // ngx.ERROR: abort, closing the connection without an answer.
+            let mut r = Response::new(500);
+            r.drop_connection = true;
+            r
+        }
+        // Once output started, the status and headers were sent: the code only ends the
+        // request (OpenResty logs an attempt to change the status).
+        Some(code) if st.sent => {
+            let status = st.status.unwrap_or(200);
+            if code >= 200 && code as u16 != status {
+                ctx.log(
+                    Level::Error,
+                    &format!(
+                        "attempt to set status {code} via ngx.exit after sending out the response status {status}"
+                    ),
+                );
+            }
+            respond(ctx, Some(status), st.out, st.headers)
+        }
+        Some(code) if code >= 300 => {
             let mut r = special_response(ctx, code as u16);
             merge_headers(&mut r, st.headers);
-            ScriptOutcome::Respond(r)
+            r
         }
-        // Output already went out with ngx.status (or 200): the code only ends the request.
-        Some(code) if code >= 200 && !st.out.is_empty() => {
-            ScriptOutcome::Respond(respond(ctx, st.status, st.out, st.headers))
+        Some(code) if code >= 200 => respond(ctx, Some(code as u16), st.out, st.headers),
+        _ if phase == Phase::Content || st.sent || st.status.is_some() => {
+            respond(ctx, st.status, st.out, st.headers)
         }
-        Some(code) if code >= 200 => {
-            ScriptOutcome::Respond(respond(ctx, Some(code as u16), st.out, st.headers))
-        }
-        Some(code) if code < 0 => ScriptOutcome::Respond(special_response(ctx, 500)),
-        _ if phase == Phase::Content || produced => {
-            ScriptOutcome::Respond(respond(ctx, st.status, st.out, st.headers))
-        }
-        _ => ScriptOutcome::Next,
-    }
+        _ => return ScriptOutcome::Next,
+    };
+    // Lua sets Location as given: nginx's absolute_redirect does not rewrite it.
+    r.keep_location = true;
+    ScriptOutcome::Respond(r)
 }
 
 fn merge_headers(r: &mut Response, headers: http::HeaderMap) {

@@ -39,6 +39,8 @@ pub struct Response {
     pub drop_connection: bool,
     /// A status-only answer (nginx's "special response"): `error_page` may replace it.
     pub special: bool,
+    /// Send `Location` exactly as set (Lua's), not made absolute.
+    pub keep_location: bool,
 }
 
 impl Response {
@@ -49,6 +51,7 @@ impl Response {
             body: Body::Empty,
             drop_connection: false,
             special: false,
+            keep_location: false,
         }
     }
 }
@@ -167,7 +170,7 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
         HeaderValue::from_static(server_string(conf.server_tokens)),
     );
     if let Some(loc) = resp.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
-        if loc.starts_with('/') && conf.absolute_redirect {
+        if loc.starts_with('/') && conf.absolute_redirect && !resp.keep_location {
             let host = if conf.server_name_in_redirect {
                 ctx.server.first_name.clone()
             } else {

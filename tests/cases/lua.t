@@ -247,4 +247,4 @@ location /t {
 --- request
 GET /t
 --- error_log
-failed to run header_filter_by_lua*: header_filter_by_lua(openclaw.conf:14):1: API disabled in the context of header_filter_by_lua*
+failed to run header_filter_by_lua*: API disabled in the context of header_filter_by_lua*

@@ -387,9 +387,9 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
         lua.create_async_function(|_, (uri, status): (String, Option<i64>)| async move {
             let status = status.unwrap_or(302);
             if !matches!(status, 301 | 302 | 303 | 307 | 308) {
-                return Err(rt(format!(
+                return Err(rt(
                     "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed"
-                )));
+                ));
             }
             with_req(|st, _| {
                 check_phase(st, OUTPUT_PHASES)?;

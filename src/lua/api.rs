@@ -84,7 +84,7 @@ pub fn install(lua: &Lua) -> LResult<()> {
 const WRAP: &str = r#"
 local pcall, error, type, tostring, pairs, getmetatable = pcall, error, type, tostring, pairs, getmetatable
 local C = { say = true, print = true, log = true, exit = true, sleep = true,
-            redirect = true, flush = true, eof = true }
+            redirect = true, flush = true, eof = true, exec = true }
 local function clean(e)
     if type(e) ~= "string" then e = tostring(e) end
     e = e:gsub("^runtime error: ", "", 1)
@@ -114,6 +114,7 @@ local function wrap_meta(t)
 end
 wrap_table(ngx, C)
 wrap_table(ngx.req)
+wrap_table(ngx.resp)
 wrap_table(ngx.re)
 wrap_table(ngx.worker)
 wrap_meta(ngx.var)
@@ -620,7 +621,276 @@ fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
             with_truncated(lua, (t, truncated))
         })?,
     )?;
+    req.set(
+        "read_body",
+        lua.create_async_function(|_, ()| async move {
+            let taken = with_req(|st, ctx| {
+                check_phase(st, YIELD_PHASES)?;
+                Ok((
+                    ctx.body.take(),
+                    ctx.conf.client_max_body_size,
+                    ctx.conf.client_body_timeout,
+                ))
+            })?;
+            let (Some(body), max, timeout) = taken else {
+                return Ok(());
+            };
+            match crate::pipeline::collect_body(body, max, timeout).await {
+                Ok(data) => with_req(|_, ctx| {
+                    if !data.is_empty() {
+                        ctx.body_data = Some(data);
+                    }
+                    Ok(())
+                }),
+                Err((code, msg)) => {
+                    // OpenResty finalizes the request with the error status.
+                    with_req(|st, ctx| {
+                        ctx.log(Level::Error, &msg);
+                        st.exit = Some(code as i64);
+                        Ok(())
+                    })?;
+                    std::future::pending::<()>().await;
+                    Ok(())
+                }
+            }
+        })?,
+    )?;
+    req.set(
+        "discard_body",
+        lua.create_function(|_, ()| {
+            with_req(|_, ctx| {
+                ctx.body = None;
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "get_body_data",
+        lua.create_function(|lua, ()| {
+            let data = with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                Ok(ctx.body_data.clone())
+            })?;
+            match data {
+                Some(d) => Ok(Value::String(lua.create_string(&d)?)),
+                None => Ok(Value::Nil),
+            }
+        })?,
+    )?;
+    req.set(
+        "get_body_file",
+        lua.create_function(|_, ()| Ok(Value::Nil))?,
+    )?;
+    req.set(
+        "set_body_data",
+        lua.create_function(|_, data: mlua::LuaString| {
+            with_req(|_, ctx| {
+                ctx.body = None;
+                ctx.body_data = Some(bytes::Bytes::from(data.as_bytes().to_vec()));
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "get_post_args",
+        lua.create_function(|lua, max: Option<usize>| {
+            let data = with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                if ctx.body.is_some() {
+                    return Err(rt("request body not read yet"));
+                }
+                let form = ctx.header(http::header::CONTENT_TYPE).is_some_and(|c| {
+                    c.to_ascii_lowercase()
+                        .starts_with("application/x-www-form-urlencoded")
+                });
+                Ok(if form { ctx.body_data.clone() } else { None })
+            })?;
+            let text = data
+                .map(|d| String::from_utf8_lossy(&d).into_owned())
+                .unwrap_or_default();
+            with_truncated(lua, lua_args_table(lua, &text, max.unwrap_or(100))?)
+        })?,
+    )?;
+    req.set(
+        "set_header",
+        lua.create_function(|_, (k, v): (String, Value)| {
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                let name = header_name(&k)?;
+                ctx.headers.remove(&name);
+                let values: Vec<String> = match v {
+                    Value::Nil => vec![],
+                    Value::Table(t) => t
+                        .sequence_values::<Value>()
+                        .map(|x| x.and_then(|x| header_text(&x)))
+                        .collect::<LResult<_>>()?,
+                    other => vec![header_text(&other)?],
+                };
+                for val in values {
+                    let hv = HeaderValue::from_str(&val)
+                        .map_err(|_| rt(format!("invalid header value for \"{k}\"")))?;
+                    ctx.headers.append(name.clone(), hv);
+                }
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "clear_header",
+        lua.create_function(|_, k: String| {
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                ctx.headers.remove(header_name(&k)?);
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "set_uri_args",
+        lua.create_function(|lua, v: Value| {
+            let text = match v {
+                Value::String(s) => s.to_str()?.to_string(),
+                Value::Table(_) => {
+                    let ngx: Table = lua.globals().get("ngx")?;
+                    let enc: mlua::Function = ngx.get("encode_args")?;
+                    enc.call::<String>(v)?
+                }
+                other => {
+                    return Err(rt(format!(
+                        "bad argument #1 to 'set_uri_args' (string or table expected, got {})",
+                        other.type_name()
+                    )))
+                }
+            };
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                ctx.args = if text.is_empty() { None } else { Some(text) };
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "set_method",
+        lua.create_function(|_, m: i64| {
+            let method = match m {
+                2 => http::Method::GET,
+                4 => http::Method::HEAD,
+                8 => http::Method::POST,
+                16 => http::Method::PUT,
+                32 => http::Method::DELETE,
+                512 => http::Method::OPTIONS,
+                16384 => http::Method::PATCH,
+                32768 => http::Method::TRACE,
+                _ => return Err(rt(format!("unsupported HTTP method: {m}"))),
+            };
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                ctx.method = method;
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "set_uri",
+        lua.create_async_function(|_, (uri, jump): (String, Option<bool>)| async move {
+            if uri.is_empty() {
+                return Err(rt("attempt to use zero-length uri"));
+            }
+            let jump = jump.unwrap_or(false);
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                if jump && st.phase != Phase::Rewrite {
+                    return Err(rt(
+                        "attempt to call ngx.req.set_uri to do location jump in contexts other than rewrite_by_lua and rewrite_by_lua_file",
+                    ));
+                }
+                ctx.uri = uri;
+                if jump {
+                    let mut target = ctx.uri.clone();
+                    if let Some(a) = &ctx.args {
+                        target.push('?');
+                        target.push_str(a);
+                    }
+                    st.exec = Some(target);
+                }
+                Ok(())
+            })?;
+            if jump {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        })?,
+    )?;
     ngx.set("req", req)?;
+    ngx.set(
+        "exec",
+        lua.create_async_function(|lua, (uri, args): (String, Value)| async move {
+            let args = match args {
+                Value::Nil => None,
+                Value::String(s) => Some(s.to_str()?.to_string()),
+                Value::Table(_) => {
+                    let ngx: Table = lua.globals().get("ngx")?;
+                    let enc: mlua::Function = ngx.get("encode_args")?;
+                    Some(enc.call::<String>(args)?)
+                }
+                other => {
+                    return Err(rt(format!(
+                        "bad argument #2 to 'exec' (string or table expected, got {})",
+                        other.type_name()
+                    )))
+                }
+            };
+            if uri.is_empty() {
+                return Err(rt("The uri argument is empty"));
+            }
+            with_req(|st, _| {
+                check_phase(st, OUTPUT_PHASES)?;
+                if st.sent {
+                    return Err(rt(
+                        "attempt to call ngx.exec after sending out response headers",
+                    ));
+                }
+                let mut target = uri;
+                if let Some(a) = args.filter(|a| !a.is_empty()) {
+                    target.push(if target.contains('?') { '&' } else { '?' });
+                    target.push_str(&a);
+                }
+                st.exec = Some(target);
+                Ok(())
+            })?;
+            std::future::pending::<()>().await;
+            Ok(())
+        })?,
+    )?;
+    let resp = lua.create_table()?;
+    resp.set(
+        "get_headers",
+        lua.create_function(|lua, ()| {
+            let pairs: Vec<(String, Vec<u8>)> = with_req(|st, _| {
+                Ok(st
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+                    .collect())
+            })?;
+            let t = lua.create_table()?;
+            for (k, v) in pairs {
+                let v = Value::String(lua.create_string(v)?);
+                match t.raw_get::<Value>(k.as_str())? {
+                    Value::Nil => t.raw_set(k, v)?,
+                    Value::Table(arr) => arr.raw_push(v)?,
+                    prev => {
+                        let arr = lua.create_table()?;
+                        arr.raw_push(prev)?;
+                        arr.raw_push(v)?;
+                        t.raw_set(k, arr)?;
+                    }
+                }
+            }
+            Ok(t)
+        })?,
+    )?;
+    ngx.set("resp", resp)?;
 
     // ngx.var
     let var = lua.create_table()?;

@@ -21,6 +21,8 @@ pub struct ReqState {
     pub ctx_table: Option<mlua::RegistryKey>,
     /// Output started: in OpenResty the status line and headers are then on the wire.
     pub sent: bool,
+    /// Set by `ngx.exec`: the internal redirect target.
+    pub exec: Option<String>,
 }
 
 thread_local! {
@@ -74,7 +76,9 @@ impl<F: Future> Future for Scoped<'_, F> {
         CURRENT.with(|c| c.set(prev));
         match r {
             Poll::Ready(v) => Poll::Ready(Some(v)),
-            Poll::Pending if this.state.exit.is_some() => Poll::Ready(None),
+            Poll::Pending if this.state.exit.is_some() || this.state.exec.is_some() => {
+                Poll::Ready(None)
+            }
             Poll::Pending => Poll::Pending,
         }
     }

@@ -271,6 +271,7 @@ impl ScriptEngine for LuaEngine {
                 headers: http::HeaderMap::new(),
                 exit: None,
                 sent: false,
+                exec: None,
                 ctx_table: ctx
                     .script_slot
                     .take()
@@ -366,6 +367,7 @@ impl LuaEngine {
                 .unwrap_or_default(),
             exit: None,
             sent: phase == Phase::Log,
+            exec: None,
             ctx_table: ctx
                 .script_slot
                 .take()
@@ -402,6 +404,9 @@ impl LuaEngine {
 
 /// Turns how the handler ended into the pipeline's next step.
 fn outcome(ctx: &mut RequestCtx, phase: Phase, st: ReqState) -> ScriptOutcome {
+    if let Some(target) = st.exec {
+        return ScriptOutcome::Exec(target);
+    }
     let mut r = match st.exit {
         Some(code) if code < 0 => {
             // ngx.ERROR: abort, closing the connection without an answer.

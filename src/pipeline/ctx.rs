@@ -60,6 +60,10 @@ pub struct RequestCtx {
     request_id: RefCell<Option<String>>,
     /// Per-request data of the script engine (Lua keeps `ngx.ctx` here across phases).
     pub script_slot: Option<Box<dyn std::any::Any>>,
+    /// The request body not read yet.
+    pub body: Option<hyper::body::Incoming>,
+    /// The request body once read in full (`ngx.req.read_body`).
+    pub body_data: Option<bytes::Bytes>,
 }
 
 impl RequestCtx {
@@ -110,6 +114,8 @@ impl RequestCtx {
             start_time: SystemTime::now(),
             request_id: RefCell::new(None),
             script_slot: None,
+            body: None,
+            body_data: None,
         }
     }
 

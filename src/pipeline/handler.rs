@@ -3,7 +3,7 @@
 
 use super::response::{header_filter, special_response, Body, Response};
 use super::statics::{self, StaticOutcome};
-use super::{Phase, RequestCtx};
+use super::{Phase, RequestCtx, ScriptOutcome};
 use crate::config::{cidr_contains, Cond, Location, Op, RewriteFlag};
 use crate::observe::Level;
 use crate::router::{self, RegexMatch};
@@ -22,15 +22,15 @@ pub type ReqBody = hyper::body::Incoming;
 
 /// Runs a request through every phase and returns the response to send.
 pub async fn process(ctx: &mut RequestCtx, body: ReqBody) -> Response {
-    let mut body = Some(body);
-    let mut resp = run(ctx, &mut body, Start::Server).await;
+    ctx.body = Some(body);
+    let mut resp = run(ctx, Start::Server).await;
     let mut pages = 0;
     while resp.special && resp.status >= 300 && ctx.redirects <= MAX_REDIRECTS {
         // Only one error_page unless recursive_error_pages is on.
         if pages > 0 && !ctx.conf.recursive_error_pages {
             break;
         }
-        match error_page(ctx, &mut body, resp.status).await {
+        match error_page(ctx, resp.status).await {
             Some(r) => resp = r,
             None => break,
         }
@@ -69,7 +69,7 @@ enum Flow {
     Respond(Response),
 }
 
-async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> Response {
+async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
     let mut next = start;
     if matches!(next, Start::Server) {
         let server = ctx.server.clone();
@@ -125,24 +125,39 @@ async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> 
                 ctx.conf = ctx.server.conf.clone();
             }
         }
-        if let Some(r) = script_phase(ctx, Phase::Rewrite).await {
-            return r;
+        match script_phase(ctx, Phase::Rewrite).await {
+            Some(ScriptOutcome::Respond(r)) => return r,
+            Some(ScriptOutcome::Exec(target)) => {
+                exec_target(ctx, &target, &mut next);
+                continue;
+            }
+            _ => {}
         }
         if let Some(r) = access(ctx) {
             return r;
         }
-        if let Some(r) = script_phase(ctx, Phase::Access).await {
-            return r;
+        match script_phase(ctx, Phase::Access).await {
+            Some(ScriptOutcome::Respond(r)) => return r,
+            Some(ScriptOutcome::Exec(target)) => {
+                exec_target(ctx, &target, &mut next);
+                continue;
+            }
+            _ => {}
         }
         if ctx.conf.lua.content.is_some() {
-            if let Some(r) = script_phase(ctx, Phase::Content).await {
-                return r;
+            match script_phase(ctx, Phase::Content).await {
+                Some(ScriptOutcome::Respond(r)) => return r,
+                Some(ScriptOutcome::Exec(target)) => {
+                    exec_target(ctx, &target, &mut next);
+                    continue;
+                }
+                _ => {}
             }
             // A content handler that let the request go on: nginx answers 200 with
             // whatever was produced, here nothing.
             return Response::new(200);
         }
-        if let Some(r) = discard_body(ctx, body).await {
+        if let Some(r) = discard_body(ctx).await {
             return r;
         }
         if let Some(tf) = ctx.conf.try_files.clone() {
@@ -179,8 +194,21 @@ async fn run(ctx: &mut RequestCtx, body: &mut Option<ReqBody>, start: Start) -> 
     }
 }
 
+/// `ngx.exec`: an internal redirect to a URI (with args) or a named location.
+fn exec_target(ctx: &mut RequestCtx, target: &str, next: &mut Start) {
+    if let Some(name) = target.strip_prefix('@') {
+        if let Some(l) = ctx.server.named.get(name) {
+            ctx.internal = true;
+            ctx.redirects += 1;
+            *next = Start::Named(l.clone());
+            return;
+        }
+    }
+    internal_redirect(ctx, target);
+}
+
 /// Runs the script handler of `phase` for the current location, if there is one.
-async fn script_phase(ctx: &mut RequestCtx, phase: Phase) -> Option<Response> {
+async fn script_phase(ctx: &mut RequestCtx, phase: Phase) -> Option<ScriptOutcome> {
     let lua = &ctx.conf.lua;
     let chunk = match phase {
         Phase::Rewrite => lua.rewrite.clone(),
@@ -189,11 +217,11 @@ async fn script_phase(ctx: &mut RequestCtx, phase: Phase) -> Option<Response> {
     }?;
     let Some(engine) = ctx.gen.engine.clone() else {
         ctx.log(Level::Alert, "no script engine for a configured handler");
-        return Some(special_response(ctx, 500));
+        return Some(ScriptOutcome::Respond(special_response(ctx, 500)));
     };
     match engine.run(phase, &chunk, ctx).await {
-        super::ScriptOutcome::Next => None,
-        super::ScriptOutcome::Respond(r) => Some(r),
+        ScriptOutcome::Next => None,
+        other => Some(other),
     }
 }
 
@@ -414,43 +442,56 @@ fn access(ctx: &mut RequestCtx) -> Option<Response> {
 
 /// Reads and drops the request body, enforcing `client_max_body_size` and
 /// `client_body_timeout`.
-async fn discard_body(ctx: &mut RequestCtx, body: &mut Option<ReqBody>) -> Option<Response> {
-    let max = ctx.conf.client_max_body_size;
-    if let Some(len) = ctx
-        .header(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.parse::<u64>().ok())
+async fn discard_body(ctx: &mut RequestCtx) -> Option<Response> {
+    if let Some(r) = check_content_length(ctx) {
+        return Some(r);
+    }
+    let b = ctx.body.take()?;
+    match collect_body(
+        b,
+        ctx.conf.client_max_body_size,
+        ctx.conf.client_body_timeout,
+    )
+    .await
     {
-        if max > 0 && len > max {
-            ctx.log(
-                Level::Error,
-                &format!("client intended to send too large body: {len} bytes"),
-            );
-            return Some(special_response(ctx, 413));
+        Ok(_) => None,
+        Err((code, msg)) => {
+            ctx.log(Level::Error, &msg);
+            Some(special_response(ctx, code))
         }
     }
-    let mut b = body.take()?;
-    let timeout = ctx.conf.client_body_timeout;
-    let mut total: u64 = 0;
+}
+
+/// Reads a whole request body; on failure the status to answer and the error.log text.
+pub async fn collect_body(
+    mut b: ReqBody,
+    max: u64,
+    timeout: std::time::Duration,
+) -> Result<Bytes, (u16, String)> {
+    let mut data = bytes::BytesMut::new();
     loop {
         match tokio::time::timeout(timeout, b.frame()).await {
-            Err(_) => {
-                ctx.log(Level::Error, "client timed out (110: Connection timed out) while reading client request body");
-                return Some(special_response(ctx, 408));
+            Err(_) => return Err((
+                408,
+                "client timed out (110: Connection timed out) while reading client request body"
+                    .into(),
+            )),
+            Ok(None) => return Ok(data.freeze()),
+            Ok(Some(Err(e))) => {
+                return Err((400, format!("client sent invalid request body ({e})")))
             }
-            Ok(None) => return None,
-            Ok(Some(Err(_))) => return Some(special_response(ctx, 400)),
             Ok(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {
-                    total += d.len() as u64;
-                    if max > 0 && total > max {
-                        ctx.log(
-                            Level::Error,
-                            &format!(
-                                "client intended to send too large chunked body: {total} bytes"
+                    if max > 0 && (data.len() + d.len()) as u64 > max {
+                        return Err((
+                            413,
+                            format!(
+                                "client intended to send too large chunked body: {} bytes",
+                                data.len() + d.len()
                             ),
-                        );
-                        return Some(special_response(ctx, 413));
+                        ));
                     }
+                    data.extend_from_slice(d);
                 }
             }
         }
@@ -520,11 +561,7 @@ fn try_files(ctx: &mut RequestCtx, list: &[Complex]) -> TryFiles {
 }
 
 /// `error_page`: an internal redirect, named location or redirect for `code`.
-async fn error_page(
-    ctx: &mut RequestCtx,
-    body: &mut Option<ReqBody>,
-    code: u16,
-) -> Option<Response> {
+async fn error_page(ctx: &mut RequestCtx, code: u16) -> Option<Response> {
     let pages = ctx.conf.error_pages.clone();
     let page = pages.iter().find(|p| p.codes.contains(&code))?;
     let target = page.target.eval(ctx);
@@ -553,7 +590,7 @@ async fn error_page(
             Start::Find
         };
         ctx.internal = true;
-        let mut r = Box::pin(run(ctx, body, start)).await;
+        let mut r = Box::pin(run(ctx, start)).await;
         if r.special && r.status >= 300 && page.overwrite.is_none() {
             // The error page itself failed: that error stands (and may have its own page).
             return Some(r);

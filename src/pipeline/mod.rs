@@ -8,7 +8,7 @@ mod statics;
 mod uri;
 
 pub use ctx::{ConnInfo, RequestCtx};
-pub use handler::{process, special_400, special_status};
+pub use handler::{collect_body, process, special_400, special_status};
 pub use response::{reason, special_response, Body, Response};
 pub use uri::normalize_path;
 
@@ -79,6 +79,8 @@ pub enum ScriptOutcome {
     Next,
     /// Finish the request with this response.
     Respond(Response),
+    /// `ngx.exec`: redirect internally to this URI (`?args` allowed) or `@named` location.
+    Exec(String),
 }
 
 /// A boxed, non-`Send` future: script engines run on their worker's thread.

@@ -248,3 +248,92 @@ location /t {
 GET /t
 --- error_log
 failed to run header_filter_by_lua*: API disabled in the context of header_filter_by_lua*
+
+=== TEST 19: ngx.req.read_body and get_body_data echo the body
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.req.read_body()
+        ngx.say("[", ngx.req.get_body_data(), "]")
+    }
+}
+--- request
+POST /t
+--- request_body chomp
+hello body
+--- response_body
+[hello body]
+
+=== TEST 20: ngx.req.get_post_args parses a form body
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.req.read_body()
+        local args = ngx.req.get_post_args()
+        ngx.say(args.a, " ", args.b[1], ",", args.b[2])
+    }
+}
+--- request
+POST /t
+--- more_headers
+Content-Type: application/x-www-form-urlencoded
+--- request_body chomp
+a=1&b=x&b=y%20z
+--- response_body
+1 x,y z
+
+=== TEST 21: ngx.exec redirects internally with args, and to a named location
+--- config
+location /t { content_by_lua_block { ngx.exec("/target", {k = "v"}) } }
+location /n { rewrite_by_lua_block { ngx.exec("@named") } }
+location /target { content_by_lua_block { ngx.say("target ", ngx.var.uri, " ", ngx.var.args, " ", ngx.req.is_internal()) } }
+location @named { return 200 "named\n"; }
+--- request
+GET /t
+--- response_body
+target /target k=v true
+
+=== TEST 22: ngx.exec to a named location
+--- config
+location /n { rewrite_by_lua_block { ngx.exec("@named") } }
+location @named { return 200 "named\n"; }
+--- request
+GET /n
+--- response_body
+named
+
+=== TEST 23: ngx.req.set_header is seen by later phases and variables
+--- config
+location /t {
+    rewrite_by_lua_block { ngx.req.set_header("X-Added", "yes"); ngx.req.clear_header("X-Gone") }
+    content_by_lua_block { ngx.say(ngx.var.http_x_added, " ", tostring(ngx.var.http_x_gone)) }
+}
+--- request
+GET /t
+--- more_headers
+X-Gone: 1
+--- response_body
+yes nil
+
+=== TEST 24: ngx.req.set_uri with jump restarts location matching
+--- config
+location /old { rewrite_by_lua_block { ngx.req.set_uri("/new", true) } }
+location /new { content_by_lua_block { ngx.say("new ", ngx.var.uri) } }
+--- request
+GET /old
+--- response_body
+new /new
+
+=== TEST 25: ngx.resp.get_headers sees the response headers set so far
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.header["X-One"] = "1"
+        local h = ngx.resp.get_headers()
+        ngx.say(h["x-one"])
+    }
+}
+--- request
+GET /t
+--- response_body
+1

@@ -7,6 +7,8 @@
 
 mod api;
 mod cjson;
+mod ngx_req;
+mod ngx_util;
 mod re;
 mod req;
 mod vm;

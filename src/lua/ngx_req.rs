@@ -1,0 +1,595 @@
+//! `ngx.req`, `ngx.resp`, `ngx.exec`, `ngx.var` and `ngx.header`: the request and response
+//! as Lua sees them.
+
+use super::api::{check_phase, lua_number, rt, LResult, OUTPUT_PHASES, REQ_PHASES, YIELD_PHASES};
+use super::req::with_req;
+use crate::observe::Level;
+use crate::pipeline::{Phase, PhaseSet, RequestCtx};
+use crate::vars::{Var, VarSource};
+use http::header::{HeaderName, HeaderValue};
+use mlua::{Lua, MultiValue, Table, Value};
+
+/// Query-string arguments as OpenResty's table; the bool says `max` cut the list short.
+pub fn lua_args_table(lua: &Lua, args: &str, max: usize) -> LResult<(Table, bool)> {
+    let t = lua.create_table()?;
+    let mut truncated = false;
+    for (n, part) in args
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with('='))
+        .enumerate()
+    {
+        if max > 0 && n >= max {
+            truncated = true;
+            break;
+        }
+        let (k, v) = match part.split_once('=') {
+            Some((k, v)) => (unescape(k), Value::String(lua.create_string(unescape(v))?)),
+            None => (unescape(part), Value::Boolean(true)),
+        };
+        let key = lua.create_string(&k)?;
+        match t.raw_get::<Value>(key.clone())? {
+            Value::Nil => t.raw_set(key, v)?,
+            Value::Table(arr) => arr.raw_push(v)?,
+            prev => {
+                let arr = lua.create_table()?;
+                arr.raw_push(prev)?;
+                arr.raw_push(v)?;
+                t.raw_set(key, arr)?;
+            }
+        }
+    }
+    Ok((t, truncated))
+}
+
+/// `t` or `t, "truncated"`.
+pub fn with_truncated(lua: &Lua, (t, truncated): (Table, bool)) -> LResult<MultiValue> {
+    let mut v = vec![Value::Table(t)];
+    if truncated {
+        v.push(Value::String(lua.create_string("truncated")?));
+    }
+    Ok(MultiValue::from_iter(v))
+}
+
+/// `ngx.unescape_uri`: `%XX` decoding, `+` as space.
+pub fn unescape(s: &str) -> Vec<u8> {
+    let plus = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus).collect()
+}
+
+pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
+    let req = lua.create_table()?;
+    req.set(
+        "get_method",
+        lua.create_function(|_, ()| {
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                Ok(ctx.method.as_str().to_string())
+            })
+        })?,
+    )?;
+    req.set(
+        "http_version",
+        lua.create_function(|_, ()| {
+            with_req(|_, ctx| {
+                Ok(match ctx.version {
+                    http::Version::HTTP_10 => 1.0,
+                    http::Version::HTTP_2 => 2.0,
+                    http::Version::HTTP_09 => 0.9,
+                    _ => 1.1,
+                })
+            })
+        })?,
+    )?;
+    req.set(
+        "is_internal",
+        lua.create_function(|_, ()| with_req(|_, ctx| Ok(ctx.internal)))?,
+    )?;
+    req.set(
+        "start_time",
+        lua.create_function(|_, ()| {
+            with_req(|_, ctx| {
+                let d = ctx
+                    .start_time
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                Ok((d.as_millis() as f64) / 1000.0)
+            })
+        })?,
+    )?;
+    req.set(
+        "get_uri_args",
+        lua.create_function(|lua, max: Option<usize>| {
+            let args = with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                Ok(ctx.args.clone().unwrap_or_default())
+            })?;
+            with_truncated(lua, lua_args_table(lua, &args, max.unwrap_or(100))?)
+        })?,
+    )?;
+    req.set(
+        "get_headers",
+        lua.create_function(|lua, (max, raw): (Option<usize>, Option<bool>)| {
+            let pairs: Vec<(String, Vec<u8>)> = with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                Ok(ctx
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+                    .collect())
+            })?;
+            let t = lua.create_table()?;
+            let max = max.unwrap_or(100);
+            let mut truncated = false;
+            for (i, (k, v)) in pairs.into_iter().enumerate() {
+                if max > 0 && i >= max {
+                    truncated = true;
+                    break;
+                }
+                let v = Value::String(lua.create_string(v)?);
+                match t.raw_get::<Value>(k.as_str())? {
+                    Value::Nil => t.raw_set(k, v)?,
+                    Value::Table(arr) => arr.raw_push(v)?,
+                    prev => {
+                        let arr = lua.create_table()?;
+                        arr.raw_push(prev)?;
+                        arr.raw_push(v)?;
+                        t.raw_set(k, arr)?;
+                    }
+                }
+            }
+            if !raw.unwrap_or(false) {
+                // Lookups by any case and with `_` for `-`, as OpenResty's metatable does.
+                let mt = lua.create_table()?;
+                mt.set(
+                    "__index",
+                    lua.create_function(|_, (t, k): (Table, String)| {
+                        let norm = k.to_ascii_lowercase().replace('_', "-");
+                        t.raw_get::<Value>(norm)
+                    })?,
+                )?;
+                t.set_metatable(Some(mt))?;
+            }
+            with_truncated(lua, (t, truncated))
+        })?,
+    )?;
+    req.set(
+        "read_body",
+        lua.create_async_function(|_, ()| async move {
+            let taken = with_req(|st, ctx| {
+                check_phase(st, YIELD_PHASES)?;
+                Ok((
+                    ctx.body.take(),
+                    ctx.conf.client_max_body_size,
+                    ctx.conf.client_body_timeout,
+                ))
+            })?;
+            let (Some(body), max, timeout) = taken else {
+                return Ok(());
+            };
+            match crate::pipeline::collect_body(body, max, timeout).await {
+                Ok(data) => with_req(|_, ctx| {
+                    if !data.is_empty() {
+                        ctx.body_data = Some(data);
+                    }
+                    Ok(())
+                }),
+                Err((code, msg)) => {
+                    // OpenResty finalizes the request with the error status.
+                    with_req(|st, ctx| {
+                        ctx.log(Level::Error, &msg);
+                        st.exit = Some(code as i64);
+                        Ok(())
+                    })?;
+                    std::future::pending::<()>().await;
+                    Ok(())
+                }
+            }
+        })?,
+    )?;
+    req.set(
+        "discard_body",
+        lua.create_function(|_, ()| {
+            with_req(|_, ctx| {
+                ctx.body = None;
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "get_body_data",
+        lua.create_function(|lua, ()| {
+            let data = with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                Ok(ctx.body_data.clone())
+            })?;
+            match data {
+                Some(d) => Ok(Value::String(lua.create_string(&d)?)),
+                None => Ok(Value::Nil),
+            }
+        })?,
+    )?;
+    req.set(
+        "get_body_file",
+        lua.create_function(|_, ()| Ok(Value::Nil))?,
+    )?;
+    req.set(
+        "set_body_data",
+        lua.create_function(|_, data: mlua::LuaString| {
+            with_req(|_, ctx| {
+                ctx.body = None;
+                ctx.body_data = Some(bytes::Bytes::from(data.as_bytes().to_vec()));
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "get_post_args",
+        lua.create_function(|lua, max: Option<usize>| {
+            let data = with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                if ctx.body.is_some() {
+                    return Err(rt("request body not read yet"));
+                }
+                let form = ctx.header(http::header::CONTENT_TYPE).is_some_and(|c| {
+                    c.to_ascii_lowercase()
+                        .starts_with("application/x-www-form-urlencoded")
+                });
+                Ok(if form { ctx.body_data.clone() } else { None })
+            })?;
+            let text = data
+                .map(|d| String::from_utf8_lossy(&d).into_owned())
+                .unwrap_or_default();
+            with_truncated(lua, lua_args_table(lua, &text, max.unwrap_or(100))?)
+        })?,
+    )?;
+    req.set(
+        "set_header",
+        lua.create_function(|_, (k, v): (String, Value)| {
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                let name = header_name(&k)?;
+                ctx.headers.remove(&name);
+                let values: Vec<String> = match v {
+                    Value::Nil => vec![],
+                    Value::Table(t) => t
+                        .sequence_values::<Value>()
+                        .map(|x| x.and_then(|x| header_text(&x)))
+                        .collect::<LResult<_>>()?,
+                    other => vec![header_text(&other)?],
+                };
+                for val in values {
+                    let hv = HeaderValue::from_str(&val)
+                        .map_err(|_| rt(format!("invalid header value for \"{k}\"")))?;
+                    ctx.headers.append(name.clone(), hv);
+                }
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "clear_header",
+        lua.create_function(|_, k: String| {
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                ctx.headers.remove(header_name(&k)?);
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "set_uri_args",
+        lua.create_function(|lua, v: Value| {
+            let text = match v {
+                Value::String(s) => s.to_str()?.to_string(),
+                Value::Table(_) => {
+                    let ngx: Table = lua.globals().get("ngx")?;
+                    let enc: mlua::Function = ngx.get("encode_args")?;
+                    enc.call::<String>(v)?
+                }
+                other => {
+                    return Err(rt(format!(
+                        "bad argument #1 to 'set_uri_args' (string or table expected, got {})",
+                        other.type_name()
+                    )))
+                }
+            };
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                ctx.args = if text.is_empty() { None } else { Some(text) };
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "set_method",
+        lua.create_function(|_, m: i64| {
+            let method = match m {
+                2 => http::Method::GET,
+                4 => http::Method::HEAD,
+                8 => http::Method::POST,
+                16 => http::Method::PUT,
+                32 => http::Method::DELETE,
+                512 => http::Method::OPTIONS,
+                16384 => http::Method::PATCH,
+                32768 => http::Method::TRACE,
+                _ => return Err(rt(format!("unsupported HTTP method: {m}"))),
+            };
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                ctx.method = method;
+                Ok(())
+            })
+        })?,
+    )?;
+    req.set(
+        "set_uri",
+        lua.create_async_function(|_, (uri, jump): (String, Option<bool>)| async move {
+            if uri.is_empty() {
+                return Err(rt("attempt to use zero-length uri"));
+            }
+            let jump = jump.unwrap_or(false);
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                if jump && st.phase != Phase::Rewrite {
+                    return Err(rt(
+                        "attempt to call ngx.req.set_uri to do location jump in contexts other than rewrite_by_lua and rewrite_by_lua_file",
+                    ));
+                }
+                ctx.uri = uri;
+                if jump {
+                    let mut target = ctx.uri.clone();
+                    if let Some(a) = &ctx.args {
+                        target.push('?');
+                        target.push_str(a);
+                    }
+                    st.exec = Some(target);
+                }
+                Ok(())
+            })?;
+            if jump {
+                std::future::pending::<()>().await;
+            }
+            Ok(())
+        })?,
+    )?;
+    ngx.set("req", req)?;
+    ngx.set(
+        "exec",
+        lua.create_async_function(|lua, (uri, args): (String, Value)| async move {
+            let args = match args {
+                Value::Nil => None,
+                Value::String(s) => Some(s.to_str()?.to_string()),
+                Value::Table(_) => {
+                    let ngx: Table = lua.globals().get("ngx")?;
+                    let enc: mlua::Function = ngx.get("encode_args")?;
+                    Some(enc.call::<String>(args)?)
+                }
+                other => {
+                    return Err(rt(format!(
+                        "bad argument #2 to 'exec' (string or table expected, got {})",
+                        other.type_name()
+                    )))
+                }
+            };
+            if uri.is_empty() {
+                return Err(rt("The uri argument is empty"));
+            }
+            with_req(|st, _| {
+                check_phase(st, OUTPUT_PHASES)?;
+                if st.sent {
+                    return Err(rt(
+                        "attempt to call ngx.exec after sending out response headers",
+                    ));
+                }
+                let mut target = uri;
+                if let Some(a) = args.filter(|a| !a.is_empty()) {
+                    target.push(if target.contains('?') { '&' } else { '?' });
+                    target.push_str(&a);
+                }
+                st.exec = Some(target);
+                Ok(())
+            })?;
+            std::future::pending::<()>().await;
+            Ok(())
+        })?,
+    )?;
+    let resp = lua.create_table()?;
+    resp.set(
+        "get_headers",
+        lua.create_function(|lua, ()| {
+            let pairs: Vec<(String, Vec<u8>)> = with_req(|st, _| {
+                Ok(st
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+                    .collect())
+            })?;
+            let t = lua.create_table()?;
+            for (k, v) in pairs {
+                let v = Value::String(lua.create_string(v)?);
+                match t.raw_get::<Value>(k.as_str())? {
+                    Value::Nil => t.raw_set(k, v)?,
+                    Value::Table(arr) => arr.raw_push(v)?,
+                    prev => {
+                        let arr = lua.create_table()?;
+                        arr.raw_push(prev)?;
+                        arr.raw_push(v)?;
+                        t.raw_set(k, arr)?;
+                    }
+                }
+            }
+            Ok(t)
+        })?,
+    )?;
+    ngx.set("resp", resp)?;
+
+    // ngx.var
+    let var = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.set(
+        "__index",
+        lua.create_function(|lua, (_, k): (Value, Value)| {
+            let v = with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                Ok(read_var(ctx, &k))
+            })?;
+            match v {
+                Some(s) => Ok(Value::String(lua.create_string(s)?)),
+                None => Ok(Value::Nil),
+            }
+        })?,
+    )?;
+    mt.set(
+        "__newindex",
+        lua.create_function(|_, (_, k, v): (Value, String, Value)| {
+            with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                write_var(ctx, &k, v)
+            })
+        })?,
+    )?;
+    var.set_metatable(Some(mt))?;
+    ngx.set("var", var)?;
+
+    // ngx.header
+    let header = lua.create_table()?;
+    let mt = lua.create_table()?;
+    mt.set(
+        "__index",
+        lua.create_function(|lua, (_, k): (Value, String)| {
+            let vals: Vec<Vec<u8>> = with_req(|st, _| {
+                let name = header_name(&k)?;
+                Ok(st
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.as_bytes().to_vec())
+                    .collect())
+            })?;
+            match vals.len() {
+                0 => Ok(Value::Nil),
+                1 => Ok(Value::String(lua.create_string(&vals[0])?)),
+                _ => {
+                    let t = lua.create_table()?;
+                    for v in vals {
+                        t.raw_push(lua.create_string(v)?)?;
+                    }
+                    Ok(Value::Table(t))
+                }
+            }
+        })?,
+    )?;
+    mt.set(
+        "__newindex",
+        lua.create_function(|_, (_, k, v): (Value, String, Value)| {
+            with_req(|st, _| {
+                check_phase(
+                    st,
+                    PhaseSet::of(&[
+                        Phase::Rewrite,
+                        Phase::Access,
+                        Phase::Content,
+                        Phase::HeaderFilter,
+                    ]),
+                )?;
+                let name = header_name(&k)?;
+                if st.sent && st.phase != Phase::HeaderFilter {
+                    let ctx = st.ctx;
+                    // SAFETY: the context outlives the running handler (see with_req).
+                    unsafe { &*ctx }.log(
+                        Level::Error,
+                        "attempt to set ngx.header.HEADER after sending out response headers",
+                    );
+                    return Ok(());
+                }
+                st.headers.remove(&name);
+                let mut values = vec![];
+                match v {
+                    Value::Nil => {}
+                    Value::Table(t) => {
+                        for item in t.sequence_values::<Value>() {
+                            values.push(header_text(&item?)?);
+                        }
+                    }
+                    other => values.push(header_text(&other)?),
+                }
+                for val in values {
+                    let hv = HeaderValue::from_str(&val)
+                        .map_err(|_| rt(format!("invalid header value for \"{k}\"")))?;
+                    st.headers.append(name.clone(), hv);
+                }
+                Ok(())
+            })
+        })?,
+    )?;
+    header.set_metatable(Some(mt))?;
+    ngx.set("header", header)?;
+    Ok(())
+}
+
+fn header_name(k: &str) -> LResult<HeaderName> {
+    let norm = k.replace('_', "-");
+    HeaderName::from_bytes(norm.as_bytes()).map_err(|_| rt(format!("invalid header name \"{k}\"")))
+}
+
+pub fn header_text(v: &Value) -> LResult<String> {
+    Ok(match v {
+        Value::String(s) => s.to_str()?.to_string(),
+        Value::Integer(i) => i.to_string(),
+        Value::Number(n) => lua_number(*n),
+        Value::Boolean(b) => b.to_string(),
+        other => {
+            return Err(rt(format!(
+                "attempt to set ngx.header.HEADER to a {}",
+                other.type_name()
+            )))
+        }
+    })
+}
+
+fn read_var(ctx: &RequestCtx, k: &Value) -> Option<Vec<u8>> {
+    let var = match k {
+        Value::Integer(n) => Var::Capture(*n as usize),
+        Value::String(s) => {
+            let name = s.to_str().ok()?.to_string();
+            Var::lookup(&name).unwrap_or_else(|| Var::User(name.as_str().into()))
+        }
+        _ => return None,
+    };
+    ctx.var(&var).map(|c| c.as_bytes().to_vec())
+}
+
+fn write_var(ctx: &mut RequestCtx, k: &str, v: Value) -> LResult<()> {
+    let val = match v {
+        Value::Nil => None,
+        Value::String(s) => Some(s.to_str()?.to_string()),
+        Value::Integer(i) => Some(i.to_string()),
+        Value::Number(n) => Some(lua_number(n)),
+        other => return Err(rt(format!("bad variable value type {}", other.type_name()))),
+    };
+    if k == "args" || k == "query_string" {
+        ctx.args = val.filter(|s| !s.is_empty());
+        return Ok(());
+    }
+    if let Some(Var::Builtin(_)) = Var::lookup(k) {
+        return Err(rt(format!("variable \"{k}\" not changeable")));
+    }
+    let declared = ctx
+        .gen
+        .config
+        .http
+        .as_ref()
+        .is_some_and(|h| h.declared_vars.contains(k));
+    if !declared {
+        return Err(rt(format!("variable \"{k}\" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use \"set ${k} '';\" in the config file to define it first")));
+    }
+    match val {
+        Some(v) => {
+            ctx.user_vars.insert(k.into(), v);
+        }
+        None => {
+            ctx.user_vars.remove(k);
+        }
+    }
+    Ok(())
+}

@@ -52,6 +52,7 @@ pub fn install(lua: &Lua) -> LResult<()> {
     super::ngx_req::request(lua, &ngx)?;
     super::ngx_util::utilities(lua, &ngx)?;
     super::re::install(lua, &ngx)?;
+    super::timer::install(lua, &ngx)?;
     special_fields(lua, &ngx)?;
     let globals = lua.globals();
     globals.set("ngx", ngx.clone())?;
@@ -114,6 +115,7 @@ wrap_table(ngx, C)
 wrap_table(ngx.req)
 wrap_table(ngx.resp)
 wrap_table(ngx.re)
+wrap_table(ngx.timer)
 wrap_table(ngx.worker)
 wrap_meta(ngx.var)
 wrap_meta(ngx.header)
@@ -370,7 +372,7 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
     ngx.set(
         "sleep",
         lua.create_async_function(|_, secs: f64| async move {
-            with_req(|st, _| check_phase(st, YIELD_PHASES))?;
+            super::req::with_state(|st| check_phase(st, YIELD_PHASES))?;
             if secs < 0.0 || secs.is_nan() {
                 return Err(rt(format!(
                     "invalid sleep duration \"{}\"",

@@ -11,6 +11,7 @@ mod ngx_req;
 mod ngx_util;
 mod re;
 mod req;
+mod timer;
 mod vm;
 
 pub use vm::LuaEngine;

@@ -2,7 +2,6 @@
 
 use super::api::{rt, LResult};
 use super::ngx_req::{header_text, lua_args_table, unescape, with_truncated};
-use super::req::with_req;
 use base64::Engine as _;
 use mlua::{Lua, Table, Value};
 
@@ -226,12 +225,14 @@ pub fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
     ngx.set(
         "get_phase",
         lua.create_function(|_, ()| {
-            Ok(with_req(|st, _| Ok(st.phase.name())).unwrap_or_else(|_| {
-                super::req::BARE_PHASE
-                    .with(|b| b.get())
-                    .map(|p| p.name())
-                    .unwrap_or("init")
-            }))
+            Ok(
+                super::req::with_state(|st| Ok(st.phase.name())).unwrap_or_else(|_| {
+                    super::req::BARE_PHASE
+                        .with(|b| b.get())
+                        .map(|p| p.name())
+                        .unwrap_or("init")
+                }),
+            )
         })?,
     )?;
     Ok(())

@@ -50,12 +50,33 @@ pub fn with_req<R>(
     }
     // SAFETY: CURRENT is non-null only while `Scoped::poll` runs, and `Scoped` borrows both
     // the state and (through it) the request context mutably for its whole life; Lua API
-    // calls happen only inside that poll, on this thread, one at a time.
+    // calls happen only inside that poll, on this thread, one at a time. Timer coroutines
+    // have a state but no request (a null context).
     unsafe {
         let st = &mut *p;
+        if st.ctx.is_null() {
+            return Err(mlua::Error::RuntimeError(format!(
+                "API disabled in the context of {}",
+                if st.phase == Phase::Timer {
+                    "ngx.timer"
+                } else {
+                    "this phase"
+                }
+            )));
+        }
         let ctx = &mut *st.ctx;
         f(st, ctx)
     }
+}
+
+/// Calls `f` with the running coroutine's state (a request's or a timer's).
+pub fn with_state<R>(f: impl FnOnce(&mut ReqState) -> mlua::Result<R>) -> mlua::Result<R> {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return Err(mlua::Error::RuntimeError("no request found".into()));
+    }
+    // SAFETY: as in `with_req`; only the state is touched.
+    unsafe { f(&mut *p) }
 }
 
 /// Polls a coroutine future with CURRENT pointing at its request; finishes early once

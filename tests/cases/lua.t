@@ -337,3 +337,56 @@ location /t {
 GET /t
 --- response_body
 1
+
+=== TEST 26: ngx.timer.at runs the callback after the response, with its arguments
+--- config
+location /t {
+    content_by_lua_block {
+        local ok, err = ngx.timer.at(0, function(premature, a, b)
+            ngx.log(ngx.WARN, "timer ran: ", premature, " ", a, " ", b, " in ", ngx.get_phase())
+        end, "x", 2)
+        ngx.say(ok, " ", err)
+        ngx.sleep(0.05)
+    }
+}
+--- request
+GET /t
+--- response_body
+true nil
+--- error_log
+timer ran: false x 2 in timer
+
+=== TEST 27: ngx.timer.every repeats; errors in timers are logged
+--- http_config
+init_worker_by_lua_block {
+    local n = 0
+    ngx.timer.every(0.01, function()
+        n = n + 1
+        if n == 3 then error("third tick") end
+    end)
+}
+--- config
+location /t { content_by_lua_block { ngx.sleep(0.2) ngx.say("slept") } }
+--- request
+GET /t
+--- response_body
+slept
+--- error_log
+init_worker_by_lua(openclaw.conf:8):5: third tick
+context: ngx.timer
+
+=== TEST 28: ngx.timer.at validates its arguments
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say(pcall(ngx.timer.at, -1, function() end))
+        ngx.say(pcall(ngx.timer.every, 0, function() end))
+        ngx.say(pcall(ngx.timer.at, 1, "nope"))
+    }
+}
+--- request
+GET /t
+--- response_body
+falsebad argument #1 to 'at' (delay must not be negative)
+falsebad argument #1 to 'every' (delay must be greater than 0)
+falsebad argument #2 to 'at' (function expected, got string)

@@ -17,3 +17,4 @@ pub mod lua;
 pub mod pipeline;
 pub mod router;
 pub mod server;
+pub mod shdict;

@@ -131,6 +131,7 @@ pub static TABLE: &[Spec] = &[
     flag("log_subrequest", HSL),
     // Lua (see src/lua/)
     d("lua_package_path", HTTP, 1, 1),
+    d("lua_shared_dict", HTTP, 2, 2),
     d("lua_package_cpath", HTTP, 1, 1),
     flag("lua_code_cache", HSL),
     d("rewrite_by_lua_block", HSL | LIF, 0, 0),

@@ -106,6 +106,8 @@ pub struct Http {
     pub lua_package_cpath: Option<String>,
     /// Whether any Lua handler is configured (the Lua engine is started only then).
     pub uses_lua: bool,
+    /// `lua_shared_dict NAME SIZE` zones.
+    pub shared_dicts: Vec<(String, usize)>,
     /// `init_by_lua*`: run in every new VM before it serves.
     pub lua_init: Option<Arc<super::location::LuaChunk>>,
     /// `init_worker_by_lua*`: run in each worker's VM once it exists.
@@ -156,6 +158,19 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
     let sockets = group_sockets(&servers, body)?;
     let mut lua_init = None;
     let mut lua_init_worker = None;
+    let mut shared_dicts: Vec<(String, usize)> = vec![];
+    for x in body.iter().filter(|x| x.name == "lua_shared_dict") {
+        let size = values::size(&x.args[1])
+            .filter(|s| *s >= 8 * 4096)
+            .ok_or_else(|| x.err(format!("invalid lua shared dict size \"{}\"", x.args[1])))?;
+        if shared_dicts.iter().any(|(n, _)| *n == x.args[0]) {
+            return Err(x.err(format!(
+                "lua_shared_dict \"{}\" is already defined as \"{}\"",
+                x.args[0], x.args[0]
+            )));
+        }
+        shared_dicts.push((x.args[0].clone(), size as usize));
+    }
     for x in body {
         if x.name.starts_with("init_worker_by_lua") {
             lua_init_worker = Some(super::location::lua_chunk(b, x)?);
@@ -172,6 +187,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         lua_package_path: arg_of("lua_package_path"),
         lua_package_cpath: arg_of("lua_package_cpath"),
         uses_lua: b.lua_chunks > 0,
+        shared_dicts,
         lua_init,
         lua_init_worker,
         declared_vars: b.names.declared.clone(),

@@ -11,6 +11,7 @@ mod ngx_req;
 mod ngx_util;
 mod re;
 mod req;
+mod shared;
 mod timer;
 mod vm;
 

@@ -50,6 +50,7 @@ pub fn install(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
 
 fn schedule(lua: &Lua, args: MultiValue, every: bool) -> mlua::Result<MultiValue> {
     let fname = if every { "every" } else { "at" };
+    let _ = fname;
     let mut it = args.into_iter();
     let delay = match it.next() {
         Some(Value::Integer(i)) => i as f64,
@@ -61,20 +62,17 @@ fn schedule(lua: &Lua, args: MultiValue, every: bool) -> mlua::Result<MultiValue
             )))
         }
     };
-    if delay < 0.0 || delay.is_nan() || (every && delay <= 0.0) {
-        return Err(mlua::Error::RuntimeError(if every {
-            "bad argument #1 to 'every' (delay must be greater than 0)".into()
-        } else {
-            "bad argument #1 to 'at' (delay must not be negative)".into()
-        }));
+    // OpenResty runs a negative delay at once; `every` refuses zero.
+    let delay = if delay.is_nan() { 0.0 } else { delay.max(0.0) };
+    if every && delay == 0.0 {
+        return Err(mlua::Error::RuntimeError("delay cannot be zero".into()));
     }
     let func = match it.next() {
         Some(Value::Function(f)) => f,
-        other => {
-            return Err(mlua::Error::RuntimeError(format!(
-                "bad argument #2 to '{fname}' (function expected, got {})",
-                other.map(|v| v.type_name()).unwrap_or("no value")
-            )))
+        _ => {
+            return Err(mlua::Error::RuntimeError(
+                "bad argument #2 to '?' (Lua function expected)".into(),
+            ))
         }
     };
     // No event loop runs init_by_lua (OpenResty forbids timers there too).
@@ -93,7 +91,7 @@ fn schedule(lua: &Lua, args: MultiValue, every: bool) -> mlua::Result<MultiValue
     let lua = lua.clone();
     bump(&PENDING, true);
     tokio::task::spawn_local(run(lua, Duration::from_secs_f64(delay), func, extra, every));
-    Ok(MultiValue::from_iter([Value::Boolean(true)]))
+    Ok(MultiValue::from_iter([Value::Integer(1)]))
 }
 
 async fn run(lua: Lua, delay: Duration, func: Function, extra: Vec<Value>, every: bool) {

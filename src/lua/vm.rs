@@ -29,6 +29,8 @@ pub struct LuaEngine {
     package_cpath: String,
     init: Option<Arc<LuaChunk>>,
     init_worker: Option<Arc<LuaChunk>>,
+    /// `lua_shared_dict` zones, shared by every VM of every worker.
+    dicts: Vec<Arc<crate::shdict::ShDict>>,
 }
 
 static ENGINE_IDS: AtomicU64 = AtomicU64::new(1);
@@ -70,6 +72,11 @@ impl LuaEngine {
             package_cpath: cpath,
             init: http.lua_init.clone(),
             init_worker: http.lua_init_worker.clone(),
+            dicts: http
+                .shared_dicts
+                .iter()
+                .map(|(n, s)| crate::shdict::ShDict::zone(n, *s))
+                .collect(),
         };
         // A VM built now runs init_by_lua once, so its errors fail `-t`, the start or the
         // reload, as in OpenResty.
@@ -86,7 +93,9 @@ impl LuaEngine {
             let package: mlua::Table = lua.globals().get("package")?;
             package.set("path", self.package_path.as_str())?;
             package.set("cpath", self.package_cpath.as_str())?;
-            api::install(&lua)
+            api::install(&lua)?;
+            let ngx: mlua::Table = lua.globals().get("ngx")?;
+            super::shared::install(&lua, &ngx, &self.dicts)
         };
         setup().map_err(|e| format!("failed to start Lua: {e}"))?;
         let vm = Vm {
@@ -383,10 +392,15 @@ impl LuaEngine {
         if let Some(key) = state.ctx_table.take() {
             ctx.script_slot = Some(Box::new(key));
         }
-        if let Some(r) = resp {
-            r.headers = state.headers;
+        if let Some(out) = resp {
+            out.headers = state.headers;
             if let Some(s) = state.status {
-                r.status = s;
+                out.status = s;
+            }
+            // OpenResty aborts the request when header_filter_by_lua fails: the client
+            // sees the connection close.
+            if r.is_err() {
+                out.drop_connection = true;
             }
         }
         if let Err(e) = r {

@@ -1,0 +1,489 @@
+//! Shared dictionaries (`lua_shared_dict`): named zones shared by every worker thread, with
+//! a byte capacity, least-recently-used eviction, per-key expiry, user flags and lists.
+//! Every read-modify-write (`add`, `incr`, list pushes) is one call under the zone's lock.
+//! Plain Rust: the Lua layer only converts arguments and calls these methods.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+/// What a dictionary stores.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Bool(bool),
+    Number(f64),
+    Str(Vec<u8>),
+    List(VecDeque<ListItem>),
+}
+
+/// List elements: numbers or strings, as in OpenResty.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ListItem {
+    Number(f64),
+    Str(Vec<u8>),
+}
+
+/// Per-entry bookkeeping bytes, close to nginx's rbtree node and slab overhead.
+const OVERHEAD: usize = 64;
+
+#[derive(Debug)]
+struct Entry {
+    value: Value,
+    flags: u32,
+    expires: Option<Instant>,
+    tick: u64,
+    size: usize,
+}
+
+impl Entry {
+    fn expired(&self, now: Instant) -> bool {
+        self.expires.is_some_and(|e| e <= now)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: HashMap<Vec<u8>, Entry>,
+    /// Use order: tick -> key; the smallest tick is the least recently used.
+    lru: BTreeMap<u64, Vec<u8>>,
+    tick: u64,
+    used: usize,
+}
+
+/// The result of a store: `forcible` is true when valid entries were evicted for room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    pub forcible: bool,
+}
+
+/// Expected failures, worded as OpenResty returns them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DictError {
+    Exists,
+    NotFound,
+    NoMemory,
+    NotANumber,
+    NotAList,
+}
+
+impl DictError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DictError::Exists => "exists",
+            DictError::NotFound => "not found",
+            DictError::NoMemory => "no memory",
+            DictError::NotANumber => "not a number",
+            DictError::NotAList => "value not a list",
+        }
+    }
+}
+
+/// How a store treats existing keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Set,
+    Add,
+    Replace,
+}
+
+pub struct ShDict {
+    pub name: String,
+    capacity: usize,
+    inner: Mutex<Inner>,
+}
+
+static ZONES: OnceLock<Mutex<HashMap<String, (usize, Weak<ShDict>)>>> = OnceLock::new();
+
+fn size_of(key: &[u8], v: &Value) -> usize {
+    let vs = match v {
+        Value::Bool(_) => 1,
+        Value::Number(_) => 8,
+        Value::Str(s) => s.len(),
+        Value::List(l) => l
+            .iter()
+            .map(|i| {
+                16 + match i {
+                    ListItem::Number(_) => 8,
+                    ListItem::Str(s) => s.len(),
+                }
+            })
+            .sum(),
+    };
+    OVERHEAD + key.len() + vs
+}
+
+impl ShDict {
+    /// The zone called `name`: the live one when it exists with the same size (so
+    /// contents survive a reload, as nginx keeps shm zones), else a new one.
+    pub fn zone(name: &str, capacity: usize) -> Arc<ShDict> {
+        let reg = ZONES.get_or_init(Default::default);
+        let mut map = reg.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((size, weak)) = map.get(name) {
+            if *size == capacity {
+                if let Some(d) = weak.upgrade() {
+                    return d;
+                }
+            }
+        }
+        let d = Arc::new(ShDict::new(name, capacity));
+        map.insert(name.to_string(), (capacity, Arc::downgrade(&d)));
+        d
+    }
+
+    pub fn new(name: &str, capacity: usize) -> ShDict {
+        ShDict {
+            name: name.to_string(),
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-written entry (updates are
+        // whole-entry replacements), so a poisoned lock is still usable.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub fn free_space(&self) -> usize {
+        self.capacity.saturating_sub(self.lock().used)
+    }
+
+    /// The live value and flags; expired entries count as missing.
+    pub fn get(&self, key: &[u8]) -> Option<(Value, u32)> {
+        let mut g = self.lock();
+        let now = Instant::now();
+        let alive = g.map.get(key).is_some_and(|e| !e.expired(now));
+        if !alive {
+            return None;
+        }
+        g.touch(key);
+        g.map.get(key).map(|e| (e.value.clone(), e.flags))
+    }
+
+    /// The value even if expired (not yet evicted); the bool says it is stale.
+    pub fn get_stale(&self, key: &[u8]) -> Option<(Value, u32, bool)> {
+        let g = self.lock();
+        let now = Instant::now();
+        g.map
+            .get(key)
+            .map(|e| (e.value.clone(), e.flags, e.expired(now)))
+    }
+
+    /// `set`/`add`/`replace` (and their `safe_` forms with `safe`); `value: None` deletes.
+    pub fn store(
+        &self,
+        key: &[u8],
+        value: Option<Value>,
+        ttl: Option<Duration>,
+        flags: u32,
+        mode: Mode,
+        safe: bool,
+    ) -> Result<Stored, DictError> {
+        let mut g = self.lock();
+        let now = Instant::now();
+        let exists = g.map.get(key).is_some_and(|e| !e.expired(now));
+        match mode {
+            Mode::Add if exists => return Err(DictError::Exists),
+            Mode::Replace if !exists => return Err(DictError::NotFound),
+            _ => {}
+        }
+        let Some(value) = value else {
+            g.remove(key);
+            return Ok(Stored { forcible: false });
+        };
+        let size = size_of(key, &value);
+        g.remove(key);
+        let forcible = g.make_room(size, self.capacity, safe, now)?;
+        g.insert(key.to_vec(), value, flags, ttl.map(|t| now + t), size);
+        Ok(Stored { forcible })
+    }
+
+    pub fn delete(&self, key: &[u8]) {
+        self.lock().remove(key);
+    }
+
+    /// Atomic increment; `init` creates a missing key (with `init_ttl`).
+    pub fn incr(
+        &self,
+        key: &[u8],
+        by: f64,
+        init: Option<f64>,
+        init_ttl: Option<Duration>,
+    ) -> Result<(f64, Stored), DictError> {
+        let mut g = self.lock();
+        let now = Instant::now();
+        let live = g
+            .map
+            .get(key)
+            .filter(|e| !e.expired(now))
+            .map(|e| e.value.clone());
+        match live {
+            Some(Value::Number(n)) => {
+                let v = n + by;
+                g.touch(key);
+                if let Some(e) = g.map.get_mut(key) {
+                    e.value = Value::Number(v);
+                }
+                Ok((v, Stored { forcible: false }))
+            }
+            Some(_) => Err(DictError::NotANumber),
+            None => {
+                let Some(init) = init else {
+                    return Err(DictError::NotFound);
+                };
+                let v = init + by;
+                let value = Value::Number(v);
+                let size = size_of(key, &value);
+                g.remove(key);
+                let forcible = g.make_room(size, self.capacity, false, now)?;
+                g.insert(key.to_vec(), value, 0, init_ttl.map(|t| now + t), size);
+                Ok((v, Stored { forcible }))
+            }
+        }
+    }
+
+    /// `lpush`/`rpush`: the new length.
+    pub fn push(&self, key: &[u8], item: ListItem, front: bool) -> Result<usize, DictError> {
+        let mut g = self.lock();
+        let now = Instant::now();
+        let live = g.map.get(key).is_some_and(|e| !e.expired(now));
+        if !live {
+            g.remove(key);
+            let value = Value::List(VecDeque::from([item]));
+            let size = size_of(key, &value);
+            g.make_room(size, self.capacity, false, now)?;
+            g.insert(key.to_vec(), value, 0, None, size);
+            return Ok(1);
+        }
+        let add = size_of(b"", &Value::List(VecDeque::from([item.clone()]))) - OVERHEAD;
+        match g.map.get(key).map(|e| matches!(e.value, Value::List(_))) {
+            Some(true) => {}
+            _ => return Err(DictError::NotAList),
+        }
+        if g.used + add > self.capacity {
+            g.evict_for(add, self.capacity, now, Some(key));
+            if g.used + add > self.capacity {
+                return Err(DictError::NoMemory);
+            }
+        }
+        g.touch(key);
+        g.used += add;
+        let e = g.map.get_mut(key).expect("checked above");
+        e.size += add;
+        let Value::List(l) = &mut e.value else {
+            return Err(DictError::NotAList);
+        };
+        if front {
+            l.push_front(item);
+        } else {
+            l.push_back(item);
+        }
+        Ok(l.len())
+    }
+
+    /// `lpop`/`rpop`.
+    pub fn pop(&self, key: &[u8], front: bool) -> Result<Option<ListItem>, DictError> {
+        let mut g = self.lock();
+        let now = Instant::now();
+        if !g.map.get(key).is_some_and(|e| !e.expired(now)) {
+            return Ok(None);
+        }
+        let (item, empty, freed) = {
+            let e = g.map.get_mut(key).expect("checked above");
+            let Value::List(l) = &mut e.value else {
+                return Err(DictError::NotAList);
+            };
+            let item = if front { l.pop_front() } else { l.pop_back() };
+            let freed = item.as_ref().map_or(0, |i| {
+                16 + match i {
+                    ListItem::Number(_) => 8,
+                    ListItem::Str(s) => s.len(),
+                }
+            });
+            e.size -= freed;
+            (item, l.is_empty(), freed)
+        };
+        g.used -= freed;
+        if empty {
+            g.remove(key);
+        }
+        Ok(item)
+    }
+
+    pub fn llen(&self, key: &[u8]) -> Result<usize, DictError> {
+        let g = self.lock();
+        let now = Instant::now();
+        match g.map.get(key).filter(|e| !e.expired(now)) {
+            None => Ok(0),
+            Some(Entry {
+                value: Value::List(l),
+                ..
+            }) => Ok(l.len()),
+            Some(_) => Err(DictError::NotAList),
+        }
+    }
+
+    /// Remaining time to live; `Some(None)` means no expiry.
+    pub fn ttl(&self, key: &[u8]) -> Result<Option<Duration>, DictError> {
+        let g = self.lock();
+        let now = Instant::now();
+        match g.map.get(key).filter(|e| !e.expired(now)) {
+            None => Err(DictError::NotFound),
+            Some(e) => Ok(e.expires.map(|t| t.saturating_duration_since(now))),
+        }
+    }
+
+    pub fn expire(&self, key: &[u8], ttl: Option<Duration>) -> Result<(), DictError> {
+        let mut g = self.lock();
+        let now = Instant::now();
+        match g.map.get_mut(key).filter(|e| !e.expired(now)) {
+            None => Err(DictError::NotFound),
+            Some(e) => {
+                e.expires = ttl.map(|t| now + t);
+                Ok(())
+            }
+        }
+    }
+
+    /// Marks every entry expired (they stay readable by `get_stale` until evicted).
+    pub fn flush_all(&self) {
+        let mut g = self.lock();
+        let now = Instant::now();
+        for e in g.map.values_mut() {
+            e.expires = Some(now);
+        }
+    }
+
+    /// Frees expired entries (at most `max`, 0 = all); returns how many.
+    pub fn flush_expired(&self, max: usize) -> usize {
+        let mut g = self.lock();
+        let now = Instant::now();
+        let keys: Vec<Vec<u8>> = g
+            .map
+            .iter()
+            .filter(|(_, e)| e.expired(now))
+            .map(|(k, _)| k.clone())
+            .take(if max == 0 { usize::MAX } else { max })
+            .collect();
+        for k in &keys {
+            g.remove(k);
+        }
+        keys.len()
+    }
+
+    /// Live keys, at most `max` (0 = all).
+    pub fn keys(&self, max: usize) -> Vec<Vec<u8>> {
+        let g = self.lock();
+        let now = Instant::now();
+        g.map
+            .iter()
+            .filter(|(_, e)| !e.expired(now))
+            .map(|(k, _)| k.clone())
+            .take(if max == 0 { usize::MAX } else { max })
+            .collect()
+    }
+}
+
+impl Inner {
+    fn touch(&mut self, key: &[u8]) {
+        self.tick += 1;
+        let t = self.tick;
+        if let Some(e) = self.map.get_mut(key) {
+            self.lru.remove(&e.tick);
+            e.tick = t;
+            self.lru.insert(t, key.to_vec());
+        }
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        if let Some(e) = self.map.remove(key) {
+            self.lru.remove(&e.tick);
+            self.used -= e.size;
+        }
+    }
+
+    fn insert(
+        &mut self,
+        key: Vec<u8>,
+        value: Value,
+        flags: u32,
+        expires: Option<Instant>,
+        size: usize,
+    ) {
+        self.tick += 1;
+        self.lru.insert(self.tick, key.clone());
+        self.used += size;
+        self.map.insert(
+            key,
+            Entry {
+                value,
+                flags,
+                expires,
+                tick: self.tick,
+                size,
+            },
+        );
+    }
+
+    /// Frees room for `size` bytes: expired entries first, then (unless `safe`) the least
+    /// recently used live ones. `Ok(true)` when live entries were evicted.
+    fn make_room(
+        &mut self,
+        size: usize,
+        capacity: usize,
+        safe: bool,
+        now: Instant,
+    ) -> Result<bool, DictError> {
+        if size > capacity {
+            return Err(DictError::NoMemory);
+        }
+        if self.used + size <= capacity {
+            return Ok(false);
+        }
+        let expired: Vec<Vec<u8>> = self
+            .map
+            .iter()
+            .filter(|(_, e)| e.expired(now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &expired {
+            self.remove(k);
+        }
+        if self.used + size <= capacity {
+            return Ok(false);
+        }
+        if safe {
+            return Err(DictError::NoMemory);
+        }
+        Ok(self.evict_for(size, capacity, now, None))
+    }
+
+    /// Evicts least recently used entries (never `keep`) until `size` more bytes fit.
+    fn evict_for(
+        &mut self,
+        size: usize,
+        capacity: usize,
+        _now: Instant,
+        keep: Option<&[u8]>,
+    ) -> bool {
+        let mut forcible = false;
+        while self.used + size > capacity {
+            let victim = self
+                .lru
+                .values()
+                .find(|k| Some(k.as_slice()) != keep)
+                .cloned();
+            let Some(k) = victim else { break };
+            self.remove(&k);
+            forcible = true;
+        }
+        forcible
+    }
+}
+
+#[cfg(test)]
+mod tests;

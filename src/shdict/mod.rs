@@ -92,7 +92,10 @@ pub struct ShDict {
     inner: Mutex<Inner>,
 }
 
-static ZONES: OnceLock<Mutex<HashMap<String, (usize, Weak<ShDict>)>>> = OnceLock::new();
+/// Live zones by name, with their size.
+type Zones = Mutex<HashMap<String, (usize, Weak<ShDict>)>>;
+
+static ZONES: OnceLock<Zones> = OnceLock::new();
 
 fn size_of(key: &[u8], v: &Value) -> usize {
     let vs = match v {
@@ -289,7 +292,7 @@ impl ShDict {
     pub fn pop(&self, key: &[u8], front: bool) -> Result<Option<ListItem>, DictError> {
         let mut g = self.lock();
         let now = Instant::now();
-        if !g.map.get(key).is_some_and(|e| !e.expired(now)) {
+        if g.map.get(key).is_none_or(|e| e.expired(now)) {
             return Ok(None);
         }
         let (item, empty, freed) = {

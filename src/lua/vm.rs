@@ -95,7 +95,8 @@ impl LuaEngine {
             package.set("cpath", self.package_cpath.as_str())?;
             api::install(&lua)?;
             let ngx: mlua::Table = lua.globals().get("ngx")?;
-            super::shared::install(&lua, &ngx, &self.dicts)
+            super::shared::install(&lua, &ngx, &self.dicts)?;
+            super::bundled::install(&lua)
         };
         setup().map_err(|e| format!("failed to start Lua: {e}"))?;
         let vm = Vm {

@@ -447,3 +447,54 @@ GET /t
 hits=1 ttl=0
 2 a 2
 1
+
+=== TEST 31: require "resty.core" works, and the bundled ngx.re.split and resty.lrucache
+--- http_config
+init_by_lua_block {
+    require "resty.core"
+    local lrucache = require "resty.lrucache"
+    cache = lrucache.new(2)
+}
+--- config
+location /t {
+    content_by_lua_block {
+        local re = require "ngx.re"
+        local parts = re.split("a,b,,c", ",")
+        ngx.say(#parts, " ", table.concat(parts, "|"))
+        cache:set("a", 1)
+        cache:set("b", 2)
+        cache:get("a")
+        cache:set("c", 3)
+        ngx.say(cache:get("a"), " ", cache:get("b"), " ", cache:get("c"), " ", cache:count())
+        cache:set("t", "v", 0.001)
+        ngx.sleep(0.01)
+        local v, stale = cache:get("t")
+        ngx.say(v, " ", stale)
+    }
+}
+--- request
+GET /t
+--- response_body
+4 a|b||c
+1 nil 3 2
+nil v
+
+=== TEST 32: LuaJIT's table.new/table.clear and OpenResty's table.nkeys/isempty/isarray/clone (OpenResty's LuaJIT has these; Debian's plain LuaJIT does not)
+--- config
+location /t {
+    content_by_lua_block {
+        local new_tab = require "table.new"
+        local clear_tab = require "table.clear"
+        local t = new_tab(4, 0)
+        t[1] = "x"; t.k = "v"
+        ngx.say(table.nkeys(t), " ", table.isempty({}), " ", table.isarray({1, 2}), " ", table.isarray(t))
+        local c = table.clone(t)
+        clear_tab(t)
+        ngx.say(table.isempty(t), " ", c.k, " ", (require "table.nkeys")(c))
+    }
+}
+--- request
+GET /t
+--- response_body
+2 true true false
+true v 2

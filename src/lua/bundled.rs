@@ -1,0 +1,46 @@
+//! The Lua modules shipped in `lua/` and compiled into the binary. They are found after the
+//! user's `lua_package_path`, so a user's own copy of a module wins.
+
+use mlua::{Lua, Table, Value};
+
+/// (module name, source).
+const MODULES: &[(&str, &str)] = &[
+    ("resty.core", include_str!("../../lua/resty/core.lua")),
+    (
+        "resty.core.base",
+        include_str!("../../lua/resty/core/base.lua"),
+    ),
+    ("ngx.re", include_str!("../../lua/ngx/re.lua")),
+    (
+        "resty.lrucache",
+        include_str!("../../lua/resty/lrucache.lua"),
+    ),
+    (
+        "resty.lrucache.pureffi",
+        include_str!("../../lua/resty/lrucache.lua"),
+    ),
+];
+
+const TABLE_EXT: &str = include_str!("../../lua/openclaw/table_ext.lua");
+
+/// Appends a searcher for the bundled modules to `package.loaders` and loads the table
+/// extensions.
+pub fn install(lua: &Lua) -> mlua::Result<()> {
+    lua.load(TABLE_EXT).set_name("=openclaw.table_ext").exec()?;
+    let package: Table = lua.globals().get("package")?;
+    let loaders: Table = package.get("loaders")?;
+    let searcher =
+        lua.create_function(
+            |lua, name: String| match MODULES.iter().find(|(n, _)| *n == name) {
+                Some((n, src)) => {
+                    let f = lua.load(*src).set_name(format!("@{n}")).into_function()?;
+                    Ok(Value::Function(f))
+                }
+                None => Ok(Value::String(
+                    lua.create_string(format!("\n\tno bundled module '{name}'"))?,
+                )),
+            },
+        )?;
+    loaders.raw_push(searcher)?;
+    Ok(())
+}

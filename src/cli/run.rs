@@ -176,6 +176,13 @@ fn detach_stdio(keep_stderr: bool) {
     }
 }
 
+/// Writes the pid file atomically (temp file + rename), so readers never see it empty.
+fn write_pid(path: &std::path::Path) -> std::io::Result<()> {
+    let tmp = path.with_extension("pid.tmp");
+    std::fs::write(&tmp, format!("{}\n", std::process::id()))?;
+    std::fs::rename(&tmp, path)
+}
+
 struct Running {
     args: Args,
     current: server::Current,
@@ -276,7 +283,7 @@ pub fn run(args: &Args) -> i32 {
         let (Ok(mut hup), Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr1)) = sigs else {
             return fail(&mut ready, "cannot install signal handlers");
         };
-        if let Err(e) = std::fs::write(&pid_path, format!("{}\n", std::process::id())) {
+        if let Err(e) = write_pid(&pid_path) {
             return fail(
                 &mut ready,
                 &format!(

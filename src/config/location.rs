@@ -170,6 +170,12 @@ pub enum Op {
         name: Arc<str>,
         value: Complex,
     },
+    /// `set_by_lua*`: the handler's return value becomes the variable.
+    SetLua {
+        name: Arc<str>,
+        chunk: Arc<LuaChunk>,
+        args: Vec<Complex>,
+    },
     If {
         cond: Cond,
         ops: Vec<Op>,
@@ -600,6 +606,27 @@ pub fn compile_script(
                 });
             }
             "break" => ops.push(Op::Break),
+            n if n.starts_with("set_by_lua") => {
+                let name = var_name(d, &a[0])?;
+                b.names.declared.insert(name.to_string());
+                // The chunk is the block, or the file/code argument; the rest are ngx.arg.
+                let (chunk, rest) = if d.lua.is_some() {
+                    (lua_chunk(b, d)?, &a[1..])
+                } else {
+                    let mut shifted = d.clone();
+                    shifted.args = a[1..].to_vec();
+                    (lua_chunk(b, &shifted)?, &a[2..])
+                };
+                let mut args = vec![];
+                for x in rest {
+                    args.push(b.complex(d, x)?);
+                }
+                ops.push(Op::SetLua {
+                    name: name.into(),
+                    chunk,
+                    args,
+                });
+            }
             "if" => {
                 let cond = compile_cond(b, d)?;
                 let body = d.children();

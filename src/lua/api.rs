@@ -556,5 +556,29 @@ fn special_fields(lua: &Lua, ngx: &Table) -> LResult<()> {
         })?,
     )?;
     ngx.set_metatable(Some(mt))?;
+    // ngx.arg: set_by_lua's arguments.
+    let arg = lua.create_table()?;
+    let amt = lua.create_table()?;
+    amt.set(
+        "__index",
+        lua.create_function(|lua, (_, i): (Value, Value)| {
+            let idx = match i {
+                Value::Integer(n) => n as usize,
+                Value::Number(n) => n as usize,
+                _ => return Ok(Value::Nil),
+            };
+            let v = super::req::with_state(|st| Ok(st.args.get(idx.wrapping_sub(1)).cloned()))?;
+            match v {
+                Some(s) => Ok(Value::String(lua.create_string(s)?)),
+                None => Ok(Value::Nil),
+            }
+        })?,
+    )?;
+    amt.set(
+        "__len",
+        lua.create_function(|_, _: Value| super::req::with_state(|st| Ok(st.args.len())))?,
+    )?;
+    arg.set_metatable(Some(amt))?;
+    ngx.raw_set("arg", arg)?;
     Ok(())
 }

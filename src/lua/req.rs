@@ -23,6 +23,8 @@ pub struct ReqState {
     pub sent: bool,
     /// Set by `ngx.exec`: the internal redirect target.
     pub exec: Option<String>,
+    /// `ngx.arg` (set_by_lua arguments).
+    pub args: Vec<String>,
 }
 
 thread_local! {

@@ -116,6 +116,7 @@ async fn run(lua: Lua, delay: Duration, func: Function, extra: Vec<Value>, every
                     ctx_table: None,
                     sent: false,
                     exec: None,
+                    args: Vec::new(),
                 };
                 let mut fut = std::pin::pin!(fut);
                 let r = Scoped {

@@ -282,6 +282,7 @@ impl ScriptEngine for LuaEngine {
                 exit: None,
                 sent: false,
                 exec: None,
+                args: Vec::new(),
                 ctx_table: ctx
                     .script_slot
                     .take()
@@ -333,6 +334,54 @@ impl ScriptEngine for LuaEngine {
         self.run_sync_inner(phase, chunk, ctx, resp)
     }
 
+    fn run_set(
+        &self,
+        chunk: &Arc<LuaChunk>,
+        ctx: &mut RequestCtx,
+        args: Vec<String>,
+    ) -> Option<String> {
+        let vm = self.vm().ok()?;
+        let func = match vm.function(chunk, ctx) {
+            Ok(f) => f,
+            Err((_, msg)) => {
+                ctx.log(Level::Error, &msg);
+                return None;
+            }
+        };
+        let mut state = ReqState {
+            phase: Phase::Set,
+            ctx: ctx as *mut RequestCtx,
+            out: Vec::new(),
+            status: None,
+            headers: http::HeaderMap::new(),
+            exit: None,
+            ctx_table: None,
+            sent: false,
+            exec: None,
+            args,
+        };
+        let ptr: *mut ReqState = &mut state;
+        let prev = super::req::CURRENT.with(|c| c.replace(ptr));
+        let r = func.call::<mlua::Value>(());
+        super::req::CURRENT.with(|c| c.set(prev));
+        // SAFETY: the call is over; nothing else refers to the context.
+        let ctx = unsafe { &mut *state.ctx };
+        match r {
+            Ok(mlua::Value::String(s)) => Some(s.to_string_lossy().to_string()),
+            Ok(mlua::Value::Integer(i)) => Some(api::lua_number(i as f64)),
+            Ok(mlua::Value::Number(n)) => Some(api::lua_number(n)),
+            Ok(mlua::Value::Boolean(b)) => Some(b.to_string()),
+            Ok(_) => Some(String::new()),
+            Err(e) => {
+                ctx.log(
+                    Level::Error,
+                    &format!("failed to run set_by_lua*: {}", lua_message(&e)),
+                );
+                None
+            }
+        }
+    }
+
     fn warm(&self) {
         if let Err(e) = self.vm() {
             crate::observe::log(
@@ -378,6 +427,7 @@ impl LuaEngine {
             exit: None,
             sent: phase == Phase::Log,
             exec: None,
+            args: Vec::new(),
             ctx_table: ctx
                 .script_slot
                 .take()

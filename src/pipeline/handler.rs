@@ -264,6 +264,18 @@ fn exec(ctx: &mut RequestCtx, ops: &[Op], changed: &mut bool) -> Flow {
                 ctx.user_vars.insert(name.clone(), v);
             }
             Op::Break => return Flow::Break,
+            Op::SetLua { name, chunk, args } => {
+                let args: Vec<String> = args.iter().map(|a| a.eval(ctx)).collect();
+                let Some(engine) = ctx.gen.engine.clone() else {
+                    return Flow::Respond(special_response(ctx, 500));
+                };
+                match engine.run_set(chunk, ctx, args) {
+                    Some(v) => {
+                        ctx.user_vars.insert(name.clone(), v);
+                    }
+                    None => return Flow::Respond(special_response(ctx, 500)),
+                }
+            }
             Op::Return { code, text, fixed } => {
                 return Flow::Respond(do_return(ctx, *code, text.as_ref(), fixed.as_ref()))
             }

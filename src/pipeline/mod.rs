@@ -105,6 +105,15 @@ pub trait ScriptEngine: Send + Sync {
         resp: Option<&mut Response>,
     );
 
+    /// Runs a `set_by_lua*` handler with `args` as `ngx.arg`; its return value as text, or
+    /// None when it failed (already logged).
+    fn run_set(
+        &self,
+        chunk: &Arc<crate::config::LuaChunk>,
+        ctx: &mut RequestCtx,
+        args: Vec<String>,
+    ) -> Option<String>;
+
     /// Prepares this thread's state for the generation (Lua: builds the VM and runs
     /// `init_worker_by_lua*`). Workers call it when a generation starts serving.
     fn warm(&self) {}

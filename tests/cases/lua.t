@@ -498,3 +498,16 @@ GET /t
 --- response_body
 2 true true false
 true v 2
+
+=== TEST 33: set_by_lua_block and set_by_lua with arguments run in order with set and rewrite
+--- config
+location /t {
+    set $a "one";
+    set_by_lua_block $b { return ngx.var.a .. "+two" }
+    set_by_lua $c 'return ngx.arg[1] .. ngx.arg[2] .. #ngx.arg' $b "!";
+    return 200 "$a $b $c\n";
+}
+--- request
+GET /t
+--- response_body
+one one+two one+two!0

@@ -108,6 +108,10 @@ pub struct Http {
     pub uses_lua: bool,
     /// `lua_shared_dict NAME SIZE` zones.
     pub shared_dicts: Vec<(String, usize)>,
+    /// `lua_max_pending_timers` (default 1024).
+    pub lua_max_pending_timers: usize,
+    /// `lua_regex_cache_max_entries` (default 1024).
+    pub lua_regex_cache_max_entries: usize,
     /// `init_by_lua*`: run in every new VM before it serves.
     pub lua_init: Option<Arc<super::location::LuaChunk>>,
     /// `init_worker_by_lua*`: run in each worker's VM once it exists.
@@ -171,6 +175,27 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         }
         shared_dicts.push((x.args[0].clone(), size as usize));
     }
+    let mut lua_max_pending_timers = 1024;
+    let mut lua_regex_cache_max_entries = 1024;
+    for x in body {
+        let number = || {
+            values::number(&x.args[0])
+                .map(|n| n as usize)
+                .ok_or_else(|| x.err(format!("invalid number \"{}\"", x.args[0])))
+        };
+        match x.name.as_str() {
+            "lua_max_pending_timers" => lua_max_pending_timers = number()?,
+            "lua_regex_cache_max_entries" => lua_regex_cache_max_entries = number()?,
+            "lua_max_running_timers" | "lua_regex_match_limit" => {
+                number()?;
+            }
+            "lua_capture_error_log" => {
+                values::size(&x.args[0])
+                    .ok_or_else(|| x.err(format!("invalid size \"{}\"", x.args[0])))?;
+            }
+            _ => {}
+        }
+    }
     for x in body {
         if x.name.starts_with("init_worker_by_lua") {
             lua_init_worker = Some(super::location::lua_chunk(b, x)?);
@@ -188,6 +213,8 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         lua_package_cpath: arg_of("lua_package_cpath"),
         uses_lua: b.lua_chunks > 0,
         shared_dicts,
+        lua_max_pending_timers,
+        lua_regex_cache_max_entries,
         lua_init,
         lua_init_worker,
         declared_vars: b.names.declared.clone(),

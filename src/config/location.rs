@@ -131,6 +131,8 @@ pub struct LocConf {
     pub uninitialized_variable_warn: bool,
     pub lua: LuaHandlers,
     pub lua_code_cache: bool,
+    /// `lua_need_request_body`: read the whole body before rewrite/access/content handlers.
+    pub lua_need_request_body: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +240,7 @@ impl LocConf {
             uninitialized_variable_warn: true,
             lua: LuaHandlers::default(),
             lua_code_cache: true,
+            lua_need_request_body: false,
         }
     }
 }
@@ -424,6 +427,7 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
             "etag" => conf.etag = a[0] == "on",
             "recursive_error_pages" => conf.recursive_error_pages = a[0] == "on",
             "lua_code_cache" => conf.lua_code_cache = a[0] == "on",
+            "lua_need_request_body" => conf.lua_need_request_body = a[0] == "on",
             n if n.starts_with("rewrite_by_lua")
                 || n.starts_with("access_by_lua")
                 || n.starts_with("content_by_lua")

@@ -19,7 +19,11 @@ struct Compiled {
     anchored: bool,
 }
 
-fn compile(pattern: &str, opts: Option<&str>) -> Result<Compiled, String> {
+fn compile(lua: &Lua, pattern: &str, opts: Option<&str>) -> Result<Compiled, String> {
+    let cache_max = lua
+        .app_data_ref::<super::vm::Limits>()
+        .map(|l| l.regex_cache_max_entries)
+        .unwrap_or(CACHE_MAX);
     let mut f = Flags::default();
     let mut anchored = false;
     for c in opts.unwrap_or("").chars() {
@@ -46,7 +50,7 @@ fn compile(pattern: &str, opts: Option<&str>) -> Result<Compiled, String> {
     let re = Regex::with_flags(pattern, f)?;
     CACHE.with(|c| {
         let mut c = c.borrow_mut();
-        if c.len() < CACHE_MAX {
+        if c.len() < cache_max {
             c.insert(key, re.clone());
         }
     });
@@ -152,7 +156,7 @@ fn substitute(
     (subject, pattern, repl, opts): (LuaString, String, Value, Option<String>),
     global: bool,
 ) -> mlua::Result<MultiValue> {
-    let c = match compile(&pattern, opts.as_deref()) {
+    let c = match compile(lua, &pattern, opts.as_deref()) {
         Ok(c) => c,
         Err(e) => {
             return Ok(MultiValue::from_iter([
@@ -228,7 +232,7 @@ pub fn install(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
         "match",
         lua.create_function(
             |lua, (subject, pattern, opts, ctx): (LuaString, String, Option<String>, Option<Table>)| {
-                let c = match compile(&pattern, opts.as_deref()) {
+                let c = match compile(lua, &pattern, opts.as_deref()) {
                     Ok(c) => c,
                     Err(e) => return err_pair(lua, e),
                 };
@@ -261,7 +265,7 @@ pub fn install(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
                 Option<Table>,
                 Option<usize>,
             )| {
-                let c = match compile(&pattern, opts.as_deref()) {
+                let c = match compile(lua, &pattern, opts.as_deref()) {
                     Ok(c) => c,
                     Err(e) => {
                         return Ok(MultiValue::from_iter([
@@ -298,7 +302,7 @@ pub fn install(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
         "gmatch",
         lua.create_function(
             |lua, (subject, pattern, opts): (LuaString, String, Option<String>)| {
-                let c = match compile(&pattern, opts.as_deref()) {
+                let c = match compile(lua, &pattern, opts.as_deref()) {
                     Ok(c) => c,
                     Err(e) => return err_pair(lua, e),
                 };

@@ -81,7 +81,11 @@ fn schedule(lua: &Lua, args: MultiValue, every: bool) -> mlua::Result<MultiValue
             "API disabled in the context of init_by_lua*".into(),
         ));
     }
-    if PENDING.with(|c| c.get()) >= MAX_PENDING {
+    let max = lua
+        .app_data_ref::<super::vm::Limits>()
+        .map(|l| l.max_pending_timers)
+        .unwrap_or(MAX_PENDING);
+    if PENDING.with(|c| c.get()) >= max {
         return Ok(MultiValue::from_iter([
             Value::Nil,
             Value::String(lua.create_string("too many pending timers")?),

@@ -31,6 +31,14 @@ pub struct LuaEngine {
     init_worker: Option<Arc<LuaChunk>>,
     /// `lua_shared_dict` zones, shared by every VM of every worker.
     dicts: Vec<Arc<crate::shdict::ShDict>>,
+    limits: Limits,
+}
+
+/// Per-VM limits from the configuration, kept in the VM's app data.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_pending_timers: usize,
+    pub regex_cache_max_entries: usize,
 }
 
 static ENGINE_IDS: AtomicU64 = AtomicU64::new(1);
@@ -77,6 +85,10 @@ impl LuaEngine {
                 .iter()
                 .map(|(n, s)| crate::shdict::ShDict::zone(n, *s))
                 .collect(),
+            limits: Limits {
+                max_pending_timers: http.lua_max_pending_timers,
+                regex_cache_max_entries: http.lua_regex_cache_max_entries,
+            },
         };
         // A VM built now runs init_by_lua once, so its errors fail `-t`, the start or the
         // reload, as in OpenResty.
@@ -89,6 +101,7 @@ impl LuaEngine {
     /// A fresh VM with the `ngx` API, after `init_by_lua*` ran in it.
     fn new_vm(&self) -> Result<Vm, String> {
         let lua = Lua::new();
+        lua.set_app_data(self.limits);
         let setup = || -> mlua::Result<()> {
             let package: mlua::Table = lua.globals().get("package")?;
             package.set("path", self.package_path.as_str())?;

@@ -125,6 +125,19 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
                 ctx.conf = ctx.server.conf.clone();
             }
         }
+        if ctx.conf.lua_need_request_body && ctx.body.is_some() {
+            if let Some(b) = ctx.body.take() {
+                let (max, timeout) = (ctx.conf.client_max_body_size, ctx.conf.client_body_timeout);
+                match collect_body(b, max, timeout).await {
+                    Ok(data) if !data.is_empty() => ctx.body_data = Some(data),
+                    Ok(_) => {}
+                    Err((code, msg)) => {
+                        ctx.log(Level::Error, &msg);
+                        return special_response(ctx, code);
+                    }
+                }
+            }
+        }
         match script_phase(ctx, Phase::Rewrite).await {
             Some(ScriptOutcome::Respond(r)) => return r,
             Some(ScriptOutcome::Exec(target)) => {

@@ -511,3 +511,21 @@ location /t {
 GET /t
 --- response_body
 one one+two one+two!0
+
+=== TEST 34: lua_need_request_body reads the body before the Lua handlers
+--- config
+location /t {
+    lua_need_request_body on;
+    access_by_lua_block { ngx.ctx.body = ngx.req.get_body_data() }
+    content_by_lua_block { ngx.say("got ", ngx.ctx.body) }
+}
+--- http_config
+lua_max_pending_timers 16;
+lua_regex_cache_max_entries 64;
+lua_regex_match_limit 1000;
+--- request
+POST /t
+--- request_body chomp
+abc
+--- response_body
+got abc

@@ -44,6 +44,7 @@ http {
         listen 127.0.0.1:$1 reuseport;
         root html;
         location = /return { return 200 "hello, world\n"; }
+        location = /lua { content_by_lua_block { ngx.say("hello, world") } }
         location /static/ { }
     }
 }
@@ -82,7 +83,7 @@ to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) {sub(/us/,"",v); print v/1000} e
 echo "openclaw $("$OC" -v 2>&1 | head -1) vs $(/usr/sbin/nginx -v 2>&1)"
 echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS alternating rounds, server on core 0, wrk on core 1"
 printf '%-8s %-9s %12s %10s %10s\n' scenario server req/s p50_ms p99_ms
-for scenario in return:/return static4k:/static/4k.txt; do
+for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua}; do
     name=${scenario%%:*}
     path=${scenario#*:}
     oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0

@@ -35,6 +35,7 @@ pub struct LuaHandlers {
     pub access: Option<Arc<LuaChunk>>,
     pub content: Option<Arc<LuaChunk>>,
     pub header_filter: Option<Arc<LuaChunk>>,
+    pub body_filter: Option<Arc<LuaChunk>>,
     pub log: Option<Arc<LuaChunk>>,
 }
 
@@ -432,6 +433,7 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 || n.starts_with("access_by_lua")
                 || n.starts_with("content_by_lua")
                 || n.starts_with("header_filter_by_lua")
+                || n.starts_with("body_filter_by_lua")
                 || n.starts_with("log_by_lua") =>
             {
                 if !first {
@@ -442,6 +444,7 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                     Some("rewrite") => conf.lua.rewrite = chunk,
                     Some("access") => conf.lua.access = chunk,
                     Some("header_filter") => conf.lua.header_filter = chunk,
+                    Some("body_filter") => conf.lua.body_filter = chunk,
                     Some("log") => conf.lua.log = chunk,
                     _ => conf.lua.content = chunk,
                 }

@@ -567,11 +567,46 @@ fn special_fields(lua: &Lua, ngx: &Table) -> LResult<()> {
                 Value::Number(n) => n as usize,
                 _ => return Ok(Value::Nil),
             };
-            let v = super::req::with_state(|st| Ok(st.args.get(idx.wrapping_sub(1)).cloned()))?;
+            let v = super::req::with_state(|st| {
+                Ok(match (&st.chunk, idx) {
+                    (Some((data, _)), 1) => Some(Ok(data.clone())),
+                    (Some((_, eof)), 2) => Some(Err(*eof)),
+                    (Some(_), _) => None,
+                    (None, _) => st
+                        .args
+                        .get(idx.wrapping_sub(1))
+                        .map(|s| Ok(s.as_bytes().to_vec())),
+                })
+            })?;
             match v {
-                Some(s) => Ok(Value::String(lua.create_string(s)?)),
+                Some(Ok(s)) => Ok(Value::String(lua.create_string(s)?)),
+                Some(Err(eof)) => Ok(Value::Boolean(eof)),
                 None => Ok(Value::Nil),
             }
+        })?,
+    )?;
+    amt.set(
+        "__newindex",
+        lua.create_function(|_, (_, i, v): (Value, Value, Value)| {
+            super::req::with_state(|st| {
+                let Some((data, eof)) = st.chunk.as_mut() else {
+                    return Err(rt("API disabled in the context of this phase"));
+                };
+                match (i, v) {
+                    (Value::Integer(1), Value::String(s)) => *data = s.as_bytes().to_vec(),
+                    (Value::Integer(1), Value::Nil) => data.clear(),
+                    (Value::Integer(1), Value::Table(t)) => {
+                        let mut out = Vec::new();
+                        for item in t.sequence_values::<mlua::LuaString>() {
+                            out.extend_from_slice(&item?.as_bytes());
+                        }
+                        *data = out;
+                    }
+                    (Value::Integer(2), Value::Boolean(b)) => *eof = b,
+                    _ => return Err(rt("bad argument to ngx.arg")),
+                }
+                Ok(())
+            })
         })?,
     )?;
     amt.set(

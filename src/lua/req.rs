@@ -23,8 +23,10 @@ pub struct ReqState {
     pub sent: bool,
     /// Set by `ngx.exec`: the internal redirect target.
     pub exec: Option<String>,
-    /// `ngx.arg` (set_by_lua arguments).
+    /// `ngx.arg` (set_by_lua arguments; body_filter's `[1]` chunk).
     pub args: Vec<String>,
+    /// body_filter's data chunk (`ngx.arg[1]`) and eof flag (`ngx.arg[2]`).
+    pub chunk: Option<(Vec<u8>, bool)>,
 }
 
 thread_local! {

@@ -121,6 +121,7 @@ async fn run(lua: Lua, delay: Duration, func: Function, extra: Vec<Value>, every
                     sent: false,
                     exec: None,
                     args: Vec::new(),
+                    chunk: None,
                 };
                 let mut fut = std::pin::pin!(fut);
                 let r = Scoped {

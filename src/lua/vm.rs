@@ -296,6 +296,7 @@ impl ScriptEngine for LuaEngine {
                 sent: false,
                 exec: None,
                 args: Vec::new(),
+                chunk: None,
                 ctx_table: ctx
                     .script_slot
                     .take()
@@ -372,6 +373,7 @@ impl ScriptEngine for LuaEngine {
             sent: false,
             exec: None,
             args,
+            chunk: None,
         };
         let ptr: *mut ReqState = &mut state;
         let prev = super::req::CURRENT.with(|c| c.replace(ptr));
@@ -393,6 +395,51 @@ impl ScriptEngine for LuaEngine {
                 None
             }
         }
+    }
+
+    fn run_body_filter(&self, chunk: &Arc<LuaChunk>, ctx: &mut RequestCtx, body: Bytes) -> Bytes {
+        let Ok(vm) = self.vm() else { return body };
+        let func = match vm.function(chunk, ctx) {
+            Ok(f) => f,
+            Err((_, msg)) => {
+                ctx.log(Level::Error, &msg);
+                return body;
+            }
+        };
+        let mut state = ReqState {
+            phase: Phase::BodyFilter,
+            ctx: ctx as *mut RequestCtx,
+            out: Vec::new(),
+            status: None,
+            headers: http::HeaderMap::new(),
+            exit: None,
+            ctx_table: ctx
+                .script_slot
+                .take()
+                .and_then(|b| b.downcast::<mlua::RegistryKey>().ok())
+                .map(|b| *b),
+            sent: true,
+            exec: None,
+            args: Vec::new(),
+            chunk: Some((body.to_vec(), true)),
+        };
+        let ptr: *mut ReqState = &mut state;
+        let prev = super::req::CURRENT.with(|c| c.replace(ptr));
+        let r = func.call::<()>(());
+        super::req::CURRENT.with(|c| c.set(prev));
+        // SAFETY: the call is over; nothing else refers to the context.
+        let ctx = unsafe { &mut *state.ctx };
+        if let Some(key) = state.ctx_table.take() {
+            ctx.script_slot = Some(Box::new(key));
+        }
+        if let Err(e) = r {
+            ctx.log(
+                Level::Error,
+                &format!("failed to run body_filter_by_lua*: {}", lua_message(&e)),
+            );
+            return body;
+        }
+        state.chunk.map(|(b, _)| Bytes::from(b)).unwrap_or_default()
     }
 
     fn warm(&self) {
@@ -441,6 +488,7 @@ impl LuaEngine {
             sent: phase == Phase::Log,
             exec: None,
             args: Vec::new(),
+            chunk: None,
             ctx_table: ctx
                 .script_slot
                 .take()

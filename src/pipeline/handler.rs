@@ -37,7 +37,33 @@ pub async fn process(ctx: &mut RequestCtx, body: ReqBody) -> Response {
         pages += 1;
     }
     header_filter(ctx, &mut resp);
+    body_filter(ctx, &mut resp);
     resp
+}
+
+/// `body_filter_by_lua*` over the (buffered) body.
+fn body_filter(ctx: &mut RequestCtx, resp: &mut Response) {
+    let Some(chunk) = ctx.conf.lua.body_filter.clone() else {
+        return;
+    };
+    let Some(engine) = ctx.gen.engine.clone() else {
+        return;
+    };
+    let body = match std::mem::replace(&mut resp.body, Body::Empty) {
+        Body::Empty => Bytes::new(),
+        Body::Full(b) => b,
+        Body::File {
+            mut file,
+            remaining,
+        } => {
+            use std::io::Read;
+            let mut buf = Vec::with_capacity(remaining as usize);
+            let _ = (&mut file).take(remaining).read_to_end(&mut buf);
+            Bytes::from(buf)
+        }
+    };
+    let out = engine.run_body_filter(&chunk, ctx, body);
+    resp.body = Body::Full(out);
 }
 
 /// A 400 answer for a request rejected before routing (bad Host, bad URI).

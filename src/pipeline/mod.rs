@@ -114,6 +114,15 @@ pub trait ScriptEngine: Send + Sync {
         args: Vec<String>,
     ) -> Option<String>;
 
+    /// Runs a `body_filter_by_lua*` handler over the whole response body (OpenClaw buffers
+    /// bodies, so there is one call with `ngx.arg[2]` true); returns the new body.
+    fn run_body_filter(
+        &self,
+        chunk: &Arc<crate::config::LuaChunk>,
+        ctx: &mut RequestCtx,
+        body: bytes::Bytes,
+    ) -> bytes::Bytes;
+
     /// Prepares this thread's state for the generation (Lua: builds the VM and runs
     /// `init_worker_by_lua*`). Workers call it when a generation starts serving.
     fn warm(&self) {}

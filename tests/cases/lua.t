@@ -529,3 +529,25 @@ POST /t
 abc
 --- response_body
 got abc
+
+=== TEST 35: body_filter_by_lua rewrites the body (ngx.arg[1]) and sees eof (ngx.arg[2])
+--- config
+location /t {
+    return 200 "hello body\n";
+    header_filter_by_lua_block { ngx.header.content_length = nil }
+    body_filter_by_lua_block {
+        if ngx.arg[1] ~= "" then
+            ngx.arg[1] = string.upper(ngx.arg[1])
+        end
+        if ngx.arg[2] then
+            ngx.ctx.saw_eof = true
+        end
+    }
+    log_by_lua_block { ngx.log(ngx.WARN, "saw eof: ", ngx.ctx.saw_eof) }
+}
+--- request
+GET /t
+--- response_body
+HELLO BODY
+--- error_log
+saw eof: true

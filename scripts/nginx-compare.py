@@ -349,6 +349,20 @@ def run_case(case, nginx, keep):
         return errs, None, d
     if case.get("config_error") is not None:
         errs.append("expected the start to fail")
+    elif case.get("requests"):
+        # Several requests in a row; compare their statuses with `error_codes`.
+        got = []
+        for line in (case.get("requests") or "").splitlines():
+            if not line.strip():
+                continue
+            method, _, path = line.strip().partition(" ")
+            data = f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+            r = send_raw(port, data.encode(), method == "HEAD")
+            got.append(str(r.status) if r else "none")
+        want_codes = (case.get("error_codes") or "").split()
+        if got != want_codes:
+            errs.append(f"statuses: want {want_codes}, got {got}")
+        resp = "multi"
     else:
         data, head = build_request(case)
         resp = send_raw(port, data, head)
@@ -393,6 +407,17 @@ def check(case, resp, d, errs):
                 return fh.read()
         except FileNotFoundError:
             return ""
+
+    if resp == "multi":
+        log = read("logs/error.log")
+        for l in (case.get("error_log") or "").splitlines():
+            if l.strip() and l.strip() not in log:
+                errs.append(f"error.log lacks {l.strip()!r}")
+        alog = read("logs/access.log")
+        for l in (case.get("access_log") or "").splitlines():
+            if l.strip() and l.strip() not in alog:
+                errs.append(f"access.log lacks {l.strip()!r}; it has: {alog!r}")
+        return
 
     if resp is None:
         if (case.get("error_code") or "").strip() != "none":

@@ -13,6 +13,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The nginx version whose behaviour and CLI OpenClaw follows (tools parse `-V` for it).
 pub const NGINX_COMPAT: &str = "1.25.5";
 pub mod cli;
+pub mod limit;
 pub mod lua;
 pub mod pipeline;
 pub mod router;

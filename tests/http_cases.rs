@@ -12,6 +12,7 @@ macro_rules! case_files {
 case_files! {
     basics => "tests/cases/basics.t",
     lua => "tests/cases/lua.t",
+    limit_req => "tests/cases/limit_req.t",
     locations => "tests/cases/locations.t",
     server_names => "tests/cases/server_names.t",
     rewrite => "tests/cases/rewrite.t",

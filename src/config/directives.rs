@@ -129,6 +129,12 @@ pub static TABLE: &[Spec] = &[
     d("access_log", HSL | LIF, 1, MANY),
     d("log_format", HTTP, 2, MANY),
     flag("log_subrequest", HSL),
+    // limit_req (see src/limit/)
+    d("limit_req_zone", HTTP, 3, 4),
+    d("limit_req", HSL, 1, 3),
+    d("limit_req_status", HSL, 1, 1),
+    d("limit_req_log_level", HSL, 1, 1),
+    flag("limit_req_dry_run", HSL),
     // Lua (see src/lua/)
     d("lua_package_path", HTTP, 1, 1),
     d("lua_shared_dict", HTTP, 2, 2),

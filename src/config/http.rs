@@ -127,6 +127,9 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
     for lf in body.iter().filter(|x| x.name == "log_format") {
         log_format(b, lf)?;
     }
+    for z in body.iter().filter(|x| x.name == "limit_req_zone") {
+        limit_req_zone(b, z)?;
+    }
     let mut computed = HashMap::new();
     for md in body {
         match md.name.as_str() {
@@ -219,6 +222,45 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         lua_init_worker,
         declared_vars: b.names.declared.clone(),
     })
+}
+
+/// `limit_req_zone KEY zone=NAME:SIZE rate=Nr/s|Nr/m [sync]`.
+fn limit_req_zone(b: &mut Builder, d: &Directive) -> Result<()> {
+    let key = b.complex(d, &d.args[0])?;
+    let mut zone: Option<(String, usize)> = None;
+    let mut rate: Option<u64> = None;
+    for a in &d.args[1..] {
+        if let Some(z) = a.strip_prefix("zone=") {
+            let (name, size) = z
+                .split_once(':')
+                .ok_or_else(|| d.err(format!("invalid zone size \"{a}\"")))?;
+            let size = values::size(size)
+                .filter(|s| *s >= 8 * 4096)
+                .ok_or_else(|| d.err(format!("zone \"{name}\" is too small")))?;
+            zone = Some((name.to_string(), size as usize));
+        } else if let Some(r) = a.strip_prefix("rate=") {
+            let (num, per_min) = if let Some(n) = r.strip_suffix("r/s") {
+                (n, false)
+            } else if let Some(n) = r.strip_suffix("r/m") {
+                (n, true)
+            } else {
+                return Err(d.err(format!("invalid rate \"{a}\"")));
+            };
+            let n = values::number(num)
+                .filter(|n| *n > 0)
+                .ok_or_else(|| d.err(format!("invalid rate \"{a}\"")))?;
+            rate = Some(if per_min { n * 1000 / 60 } else { n * 1000 });
+        } else if a != "sync" {
+            return Err(d.err(format!("invalid parameter \"{a}\"")));
+        }
+    }
+    let Some((name, size)) = zone else {
+        return Err(d.err("\"limit_req_zone\" must have \"zone\" parameter"));
+    };
+    let rate = rate.unwrap_or(1000);
+    let z = crate::limit::LimitZone::zone(&name, size, rate);
+    b.limit_zones.insert(name, (z, key));
+    Ok(())
 }
 
 fn log_format(b: &mut Builder, d: &Directive) -> Result<()> {

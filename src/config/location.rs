@@ -4,13 +4,24 @@
 use super::parser::Directive;
 use super::values;
 use super::Builder;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::re::Regex;
 use crate::vars::Complex;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// One `limit_req` of a location.
+#[derive(Debug, Clone)]
+pub struct LimitReq {
+    pub zone: Arc<crate::limit::LimitZone>,
+    pub key: Complex,
+    /// In milli-requests.
+    pub burst: u64,
+    /// In milli-requests; `u64::MAX` is `nodelay`.
+    pub delay: u64,
+}
 
 /// A Lua handler as configured: inline source or a file path (with variables).
 #[derive(Debug)]
@@ -134,6 +145,10 @@ pub struct LocConf {
     pub lua_code_cache: bool,
     /// `lua_need_request_body`: read the whole body before rewrite/access/content handlers.
     pub lua_need_request_body: bool,
+    pub limit_reqs: Arc<Vec<LimitReq>>,
+    pub limit_req_status: u16,
+    pub limit_req_log_level: crate::observe::Level,
+    pub limit_req_dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +257,10 @@ impl LocConf {
             lua: LuaHandlers::default(),
             lua_code_cache: true,
             lua_need_request_body: false,
+            limit_reqs: Arc::default(),
+            limit_req_status: 503,
+            limit_req_log_level: crate::observe::Level::Error,
+            limit_req_dry_run: false,
         }
     }
 }
@@ -429,6 +448,62 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
             "recursive_error_pages" => conf.recursive_error_pages = a[0] == "on",
             "lua_code_cache" => conf.lua_code_cache = a[0] == "on",
             "lua_need_request_body" => conf.lua_need_request_body = a[0] == "on",
+            "limit_req" => {
+                if first {
+                    conf.limit_reqs = Arc::default();
+                }
+                let mut zone = None;
+                let mut burst = 0u64;
+                let mut delay = 0u64;
+                for x in a {
+                    if let Some(z) = x.strip_prefix("zone=") {
+                        zone = Some(z.to_string());
+                    } else if let Some(v) = x.strip_prefix("burst=") {
+                        burst = values::number(v)
+                            .ok_or_else(|| d.err(format!("invalid burst value \"{x}\"")))?
+                            * 1000;
+                    } else if let Some(v) = x.strip_prefix("delay=") {
+                        delay = values::number(v)
+                            .ok_or_else(|| d.err(format!("invalid delay value \"{x}\"")))?
+                            * 1000;
+                    } else if x == "nodelay" {
+                        delay = u64::MAX;
+                    } else {
+                        return Err(d.err(format!("invalid parameter \"{x}\"")));
+                    }
+                }
+                let Some(zone) = zone else {
+                    return Err(d.err("\"limit_req\" must have \"zone\" parameter"));
+                };
+                let Some((z, key)) = b.limit_zones.get(&zone).cloned() else {
+                    return Err(Error::config(format!(
+                        "zero size shared memory zone \"{zone}\""
+                    )));
+                };
+                Arc::make_mut(&mut conf.limit_reqs).push(LimitReq {
+                    zone: z,
+                    key,
+                    burst,
+                    delay,
+                });
+            }
+            "limit_req_status" => {
+                conf.limit_req_status = values::number(&a[0])
+                    .filter(|c| (400..=599).contains(c))
+                    .ok_or_else(|| {
+                        d.err(format!("value \"{}\" must be between 400 and 599", a[0]))
+                    })? as u16;
+            }
+            "limit_req_log_level" => {
+                conf.limit_req_log_level = match a[0].as_str() {
+                    "info" => crate::observe::Level::Info,
+                    "notice" => crate::observe::Level::Notice,
+                    "warn" => crate::observe::Level::Warn,
+                    "error" => crate::observe::Level::Error,
+                    v => return Err(d.err(format!("invalid value \"{v}\""))),
+                }
+            }
+            "limit_req_dry_run" => conf.limit_req_dry_run = a[0] == "on",
             n if n.starts_with("rewrite_by_lua")
                 || n.starts_with("access_by_lua")
                 || n.starts_with("content_by_lua")

@@ -13,8 +13,9 @@ mod values;
 
 pub use http::{Computed, Http, Listen, ListenSocket, MapDef, Server, ServerName, SplitDef};
 pub use location::{
-    cidr_contains, AccessLogSpec, AccessRule, AddHeader, Cond, ErrorPage, Escape, ImsMode, LocConf,
-    LocKind, Location, LogFormat, LuaChunk, LuaCode, LuaHandlers, Op, RewriteFlag, Root,
+    cidr_contains, AccessLogSpec, AccessRule, AddHeader, Cond, ErrorPage, Escape, ImsMode,
+    LimitReq, LocConf, LocKind, Location, LogFormat, LuaChunk, LuaCode, LuaHandlers, Op,
+    RewriteFlag, Root,
 };
 pub use parser::Directive;
 
@@ -76,6 +77,8 @@ pub struct Builder {
     pub log_files: Vec<PathBuf>,
     /// Lua chunks numbered so far.
     pub lua_chunks: usize,
+    /// `limit_req_zone`s by name: the zone and its key.
+    pub limit_zones: HashMap<String, (Arc<crate::limit::LimitZone>, Complex)>,
 }
 
 impl Builder {
@@ -101,6 +104,7 @@ impl Builder {
             log_formats,
             log_files: vec![],
             lua_chunks: 0,
+            limit_zones: HashMap::new(),
         }
     }
 

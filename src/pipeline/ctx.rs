@@ -64,6 +64,8 @@ pub struct RequestCtx {
     pub body: Option<hyper::body::Incoming>,
     /// The request body once read in full (`ngx.req.read_body`).
     pub body_data: Option<bytes::Bytes>,
+    /// `$limit_req_status`.
+    pub limit_req_status: Option<&'static str>,
 }
 
 impl RequestCtx {
@@ -116,6 +118,7 @@ impl RequestCtx {
             script_slot: None,
             body: None,
             body_data: None,
+            limit_req_status: None,
         }
     }
 
@@ -408,6 +411,7 @@ impl VarSource for RequestCtx {
                     None => owned(super::statics::map_path(self)),
                 },
                 B::Pid => owned(std::process::id().to_string()),
+                B::LimitReqStatus => self.limit_req_status.map(Cow::Borrowed),
             },
             Var::Arg(name) => self.arg(name).map(Cow::Owned),
             Var::Http(name) => {

@@ -172,6 +172,9 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
             }
             _ => {}
         }
+        if let Some(r) = limit_req(ctx).await {
+            return r;
+        }
         if let Some(r) = access(ctx) {
             return r;
         }
@@ -471,6 +474,86 @@ fn do_return(
         });
     }
     r
+}
+
+/// The preaccess phase's `limit_req`: reject over the burst, delay within it.
+async fn limit_req(ctx: &mut RequestCtx) -> Option<Response> {
+    if ctx.conf.limit_reqs.is_empty() || ctx.limit_req_status.is_some() {
+        return None;
+    }
+    let conf = ctx.conf.clone();
+    let now = crate::limit::now_ms();
+    let mut delay_ms = 0u64;
+    let mut delayed: Option<(u64, String)> = None;
+    let mut account = true;
+    let mut rejected: Option<(u64, String)> = None;
+    for l in conf.limit_reqs.iter() {
+        let key = l.key.eval(ctx);
+        if key.is_empty() {
+            continue;
+        }
+        if key.len() > 65535 {
+            continue;
+        }
+        match l.zone.check(key.as_bytes(), l.burst, l.delay, now, account) {
+            crate::limit::Decision::Pass => {}
+            crate::limit::Decision::Delay { ms, excess } => {
+                if ms >= delay_ms {
+                    delay_ms = ms;
+                    delayed = Some((excess, l.zone.name.clone()));
+                }
+            }
+            crate::limit::Decision::Reject { excess } => {
+                account = false;
+                rejected.get_or_insert((excess, l.zone.name.clone()));
+            }
+        }
+    }
+    let dry = conf.limit_req_dry_run;
+    let level = conf.limit_req_log_level;
+    let excess_text = |e: u64| format!("{}.{:03}", e / 1000, e % 1000);
+    if let Some((excess, zone)) = rejected {
+        ctx.log(
+            level,
+            &format!(
+                "limiting requests{}, excess: {} by zone \"{zone}\"",
+                if dry { ", dry run" } else { "" },
+                excess_text(excess)
+            ),
+        );
+        if dry {
+            ctx.limit_req_status = Some("REJECTED_DRY_RUN");
+            return None;
+        }
+        ctx.limit_req_status = Some("REJECTED");
+        return Some(special_response(ctx, conf.limit_req_status));
+    }
+    if let Some((excess, zone)) = delayed {
+        // Delays are logged one level more verbose than rejections, as nginx does.
+        let delay_level = match level {
+            Level::Error => Level::Warn,
+            Level::Warn => Level::Notice,
+            Level::Notice => Level::Info,
+            _ => Level::Debug,
+        };
+        ctx.log(
+            delay_level,
+            &format!(
+                "delaying request{}, excess: {}, by zone \"{zone}\"",
+                if dry { ", dry run" } else { "" },
+                excess_text(excess)
+            ),
+        );
+        if dry {
+            ctx.limit_req_status = Some("DELAYED_DRY_RUN");
+            return None;
+        }
+        ctx.limit_req_status = Some("DELAYED");
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        return None;
+    }
+    ctx.limit_req_status = Some("PASSED");
+    None
 }
 
 fn access(ctx: &mut RequestCtx) -> Option<Response> {

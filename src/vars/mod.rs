@@ -45,6 +45,7 @@ pub enum Builtin {
     RealpathRoot,
     RequestFilename,
     Pid,
+    LimitReqStatus,
 }
 
 const BUILTINS: &[(&str, Builtin)] = &[
@@ -86,6 +87,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("realpath_root", Builtin::RealpathRoot),
     ("request_filename", Builtin::RequestFilename),
     ("pid", Builtin::Pid),
+    ("limit_req_status", Builtin::LimitReqStatus),
 ];
 
 /// A reference to one variable, resolved at config time as far as possible.

@@ -18,6 +18,8 @@
 //! --- no_error_log       (substrings that must not appear)
 //! --- access_log         (substrings that must appear in access.log)
 //! --- config_error       (the start must fail with this message on stderr)
+//! --- requests           (several "METHOD /path" lines, sent one after another)
+//! --- error_codes        (their statuses, space-separated)
 //! ```
 
 use super::client::{self, Resp};
@@ -147,6 +149,43 @@ pub fn run(case: &Case) -> Vec<String> {
         Err(e) => return vec![format!("start failed: {e}")],
     };
     let addr = gw.addr();
+    if let Some(reqs) = case.get("requests") {
+        let mut got = vec![];
+        for line in reqs.lines().filter(|l| !l.trim().is_empty()) {
+            let (method, path) = line.trim().split_once(' ').unwrap_or(("GET", line.trim()));
+            got.push(
+                client::request(addr, method, path, &[], b"")
+                    .status
+                    .to_string(),
+            );
+        }
+        gw.stop();
+        let want = case
+            .get("error_codes")
+            .unwrap_or("")
+            .split_whitespace()
+            .collect::<Vec<_>>();
+        if got != want {
+            errs.push(format!("statuses: want {want:?}, got {got:?}"));
+        }
+        let log = gw.error_log();
+        if let Some(w) = case.get("error_log") {
+            for l in w.lines().filter(|l| !l.trim().is_empty()) {
+                if !log.contains(l.trim()) {
+                    errs.push(format!("error.log lacks {:?}; it has:\n{log}", l.trim()));
+                }
+            }
+        }
+        if let Some(w) = case.get("access_log") {
+            let alog = gw.access_log();
+            for l in w.lines().filter(|l| !l.trim().is_empty()) {
+                if !alog.contains(l.trim()) {
+                    errs.push(format!("access.log lacks {:?}; it has:\n{alog}", l.trim()));
+                }
+            }
+        }
+        return errs;
+    }
     let resp: Option<Resp> = if let Some(raw) = case.get("raw_request") {
         let bytes = unescape(raw.trim_end_matches('\n'));
         client::raw(addr, bytes.as_bytes(), raw.starts_with("HEAD "))

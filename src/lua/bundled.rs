@@ -19,6 +19,18 @@ const MODULES: &[(&str, &str)] = &[
         "resty.lrucache.pureffi",
         include_str!("../../lua/resty/lrucache.lua"),
     ),
+    (
+        "resty.limit.req",
+        include_str!("../../lua/resty/limit/req.lua"),
+    ),
+    (
+        "resty.limit.count",
+        include_str!("../../lua/resty/limit/count.lua"),
+    ),
+    (
+        "resty.limit.conn",
+        include_str!("../../lua/resty/limit/conn.lua"),
+    ),
 ];
 
 const TABLE_EXT: &str = include_str!("../../lua/openclaw/table_ext.lua");

@@ -259,12 +259,57 @@ impl UserData for DictHandle {
     }
 }
 
-/// `ngx.shared` with one entry per zone.
+/// `ngx.shared` with one entry per zone, and the native limiter steps under
+/// `openclaw.limit` that the bundled `resty.limit.*` modules call.
 pub fn install(lua: &Lua, ngx: &Table, dicts: &[Arc<ShDict>]) -> mlua::Result<()> {
     let shared = lua.create_table()?;
     for d in dicts {
         shared.set(d.name.as_str(), DictHandle(d.clone()))?;
     }
     ngx.set("shared", shared)?;
+    let openclaw: Table = match lua.globals().get::<Value>("openclaw")? {
+        Value::Table(t) => t,
+        _ => {
+            let t = lua.create_table()?;
+            lua.globals().raw_set("openclaw", t.clone())?;
+            t
+        }
+    };
+    let limit = lua.create_table()?;
+    // req_step(dict, key, rate, burst, commit, uncommit) -> excess (milli-requests) | nil
+    limit.set(
+        "req_step",
+        lua.create_function(
+            |lua,
+             (d, k, rate, burst, commit, uncommit): (
+                mlua::AnyUserData,
+                Value,
+                f64,
+                f64,
+                bool,
+                Option<bool>,
+            )| {
+                let d = d.borrow::<DictHandle>()?;
+                let key = match key_of(&k) {
+                    Ok(k) => k,
+                    Err(e) => return err(lua, e),
+                };
+                let now = crate::limit::now_ms();
+                match d.0.leaky_bucket(
+                    &key,
+                    (rate * 1000.0) as u64,
+                    (burst * 1000.0) as u64,
+                    now,
+                    commit,
+                    uncommit.unwrap_or(false),
+                ) {
+                    Ok(Some(excess)) => Ok(mv([Value::Number(excess as f64)])),
+                    Ok(None) => err(lua, "rejected"),
+                    Err(e) => err(lua, e.as_str()),
+                }
+            },
+        )?,
+    )?;
+    openclaw.set("limit", limit)?;
     Ok(())
 }

@@ -352,6 +352,67 @@ impl ShDict {
         }
     }
 
+    /// lua-resty-limit-traffic's `resty.limit.req` step as one atomic update: the leaky
+    /// bucket state (excess in milli-requests, last time in ms) lives in this dict under
+    /// `key`. Returns the new excess, or None when it is over `burst` (nothing changes).
+    /// With `uncommit`, gives one request back instead.
+    pub fn leaky_bucket(
+        &self,
+        key: &[u8],
+        rate: u64,
+        burst: u64,
+        now_ms: u64,
+        commit: bool,
+        uncommit: bool,
+    ) -> Result<Option<u64>, DictError> {
+        let mut g = self.lock();
+        let now = Instant::now();
+        let prev = g
+            .map
+            .get(key)
+            .filter(|e| !e.expired(now))
+            .and_then(|e| match &e.value {
+                Value::Str(b) if b.len() == 16 => {
+                    let excess = u64::from_le_bytes(b[..8].try_into().ok()?);
+                    let last = u64::from_le_bytes(b[8..].try_into().ok()?);
+                    Some((excess, last))
+                }
+                _ => None,
+            });
+        let excess = if uncommit {
+            match prev {
+                Some((e, _)) => e.saturating_sub(1000),
+                None => return Ok(Some(0)),
+            }
+        } else {
+            match prev {
+                None => 0,
+                Some((e, last)) => {
+                    let leaked = rate.saturating_mul(now_ms.saturating_sub(last)) / 1000;
+                    (e + 1000).saturating_sub(leaked)
+                }
+            }
+        };
+        if !uncommit && excess > burst {
+            return Ok(None);
+        }
+        if commit || uncommit {
+            let last = if uncommit {
+                prev.map(|p| p.1).unwrap_or(now_ms)
+            } else {
+                now_ms
+            };
+            let mut b = excess.to_le_bytes().to_vec();
+            b.extend_from_slice(&last.to_le_bytes());
+            let value = Value::Str(b);
+            let size = size_of(key, &value);
+            g.remove(key);
+            g.make_room(size, self.capacity, false, now)?;
+            g.insert(key.to_vec(), value, 0, None, size);
+        }
+        Ok(Some(excess))
+    }
+
     /// Marks every entry expired (they stay readable by `get_stale` until evicted).
     pub fn flush_all(&self) {
         let mut g = self.lock();

@@ -551,3 +551,56 @@ GET /t
 HELLO BODY
 --- error_log
 saw eof: true
+
+=== TEST 36: resty.limit.req computes natively: delay, excess, rejected, uncommit
+--- http_config
+lua_shared_dict store 1m;
+--- config
+location /t {
+    content_by_lua_block {
+        local limit_req = require "resty.limit.req"
+        local lim = limit_req.new("store", 1, 1)
+        local d1, e1 = lim:incoming("k", true)
+        local d2, e2 = lim:incoming("k", true)
+        local d3, err = lim:incoming("k", true)
+        ngx.say(d1, " ", e1, " ", d2 > 0.9 and d2 <= 1, " ", e2 > 0.9 and e2 <= 1, " ", d3, " ", err)
+        lim:uncommit("k")
+        local d4 = lim:incoming("k", false)
+        ngx.say(d4 ~= nil)
+        ngx.say(limit_req.new("nope", 1, 1))
+    }
+}
+--- request
+GET /t
+--- response_body
+0 0 true true nil rejected
+true
+nilshared dict not found
+
+=== TEST 37: resty.limit.count and resty.limit.conn
+--- http_config
+lua_shared_dict store 1m;
+--- config
+location /t {
+    content_by_lua_block {
+        local count = require("resty.limit.count").new("store", 2, 60)
+        ngx.say(count:incoming("c", true))
+        ngx.say(count:incoming("c", true))
+        ngx.say(count:incoming("c", true))
+        local conn = require("resty.limit.conn").new("store", 1, 1, 0.5)
+        ngx.say(conn:incoming("x", true))
+        ngx.say(conn:incoming("x", true))
+        ngx.say(conn:incoming("x", true))
+        ngx.say(conn:leaving("x"), " ", conn:is_committed())
+    }
+}
+--- request
+GET /t
+--- response_body
+01
+00
+nilrejected
+01
+0.52
+nilrejected
+1 false

@@ -82,9 +82,9 @@ impl Regex {
                 let full = e.to_string();
                 let msg = full.rsplit_once(": ").map(|(_, m)| m).unwrap_or(&full);
                 let mut s = format!("pcre2_compile() failed: {msg} in \"{pattern}\"");
-                if let Some(off) = e.offset() {
-                    if off < pattern.len() {
-                        s.push_str(&format!(" at \"{}\"", &pattern[off..]));
+                if let Some(rest) = e.offset().and_then(|off| pattern.get(off..)) {
+                    if !rest.is_empty() {
+                        s.push_str(&format!(" at \"{rest}\""));
                     }
                 }
                 Err(s)

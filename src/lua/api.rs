@@ -360,6 +360,11 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
                     )))
                 }
             };
+            if code > 999 {
+                return Err(rt(format!(
+                    "bad argument #1 to 'exit' (invalid status code {code})"
+                )));
+            }
             with_req(|st, _| {
                 check_phase(st, OUTPUT_PHASES)?;
                 st.exit = Some(code);
@@ -379,7 +384,9 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
                     (secs * 1000.0) as i64
                 )));
             }
-            tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await;
+            let d = std::time::Duration::try_from_secs_f64(secs)
+                .map_err(|_| rt(format!("invalid sleep duration \"{secs}\"")))?;
+            tokio::time::sleep(d).await;
             Ok(())
         })?,
     )?;

@@ -99,7 +99,7 @@ fn to_lua(lua: &Lua, j: &serde_json::Value) -> mlua::Result<Value> {
         serde_json::Value::Null => null(),
         serde_json::Value::Bool(b) => Value::Boolean(*b),
         serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) if i.abs() < (1i64 << 53) => Value::Number(i as f64),
+            Some(i) if i.unsigned_abs() < (1u64 << 53) => Value::Number(i as f64),
             _ => Value::Number(n.as_f64().unwrap_or(0.0)),
         },
         serde_json::Value::String(s) => Value::String(lua.create_string(s)?),

@@ -328,6 +328,9 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                 return Err(rt("attempt to use zero-length uri"));
             }
             let jump = jump.unwrap_or(false);
+            if jump && unsafe_uri(&uri) {
+                return Err(rt(format!("unsafe uri \"{uri}\" was detected")));
+            }
             with_req(|st, ctx| {
                 check_phase(st, REQ_PHASES)?;
                 if jump && st.phase != Phase::Rewrite {
@@ -373,6 +376,9 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
             };
             if uri.is_empty() {
                 return Err(rt("The uri argument is empty"));
+            }
+            if unsafe_uri(&uri) {
+                return Err(rt(format!("unsafe uri \"{uri}\" was detected")));
             }
             with_req(|st, _| {
                 check_phase(st, OUTPUT_PHASES)?;
@@ -525,6 +531,22 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
     header.set_metatable(Some(mt))?;
     ngx.set("header", header)?;
     Ok(())
+}
+
+/// nginx's `ngx_http_parse_unsafe_uri`: a path that could climb out of its root.
+fn unsafe_uri(uri: &str) -> bool {
+    let path = uri.split('?').next().unwrap_or("");
+    if path.starts_with('@') {
+        return false;
+    }
+    let decoded: Vec<u8> = percent_encoding::percent_decode_str(path).collect();
+    let p = String::from_utf8_lossy(&decoded);
+    p.contains('\0')
+        || p == ".."
+        || p.starts_with("../")
+        || p.contains("/../")
+        || p.ends_with("/..")
+        || p.contains("\\")
 }
 
 fn header_name(k: &str) -> LResult<HeaderName> {

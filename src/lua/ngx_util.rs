@@ -44,7 +44,9 @@ pub fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
     ngx.set(
         "http_time",
         lua.create_function(|_, t: i64| {
-            let st = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+            // httpdate panics past year 9999; nginx would print garbage there.
+            let secs = t.clamp(0, 253_402_300_799) as u64;
+            let st = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
             Ok(httpdate::fmt_http_date(st))
         })?,
     )?;
@@ -202,24 +204,24 @@ pub fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
     )?;
     ngx.set(
         "quote_sql_str",
-        lua.create_function(|_, s: mlua::LuaString| {
-            let mut out = String::from("'");
+        lua.create_function(|lua, s: mlua::LuaString| {
+            let mut out: Vec<u8> = vec![b'\''];
             for &b in s.as_bytes().iter() {
                 match b {
-                    0 => out.push_str("\\0"),
-                    b'\n' => out.push_str("\\n"),
-                    b'\r' => out.push_str("\\r"),
-                    b'\t' => out.push_str("\\t"),
-                    8 => out.push_str("\\b"),
-                    26 => out.push_str("\\Z"),
-                    b'\\' => out.push_str("\\\\"),
-                    b'\'' => out.push_str("\\'"),
-                    b'"' => out.push_str("\\\""),
-                    b => out.push(b as char),
+                    0 => out.extend_from_slice(b"\\0"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    8 => out.extend_from_slice(b"\\b"),
+                    26 => out.extend_from_slice(b"\\Z"),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\'' => out.extend_from_slice(b"\\'"),
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b => out.push(b),
                 }
             }
-            out.push('\'');
-            Ok(out)
+            out.push(b'\'');
+            lua.create_string(out)
         })?,
     )?;
     ngx.set(

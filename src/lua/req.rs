@@ -36,6 +36,45 @@ thread_local! {
     pub static BARE_PHASE: Cell<Option<Phase>> = const { Cell::new(None) };
 }
 
+/// Points CURRENT at a state for its lifetime and restores the previous value on drop,
+/// also when a Lua call unwinds with a panic, so CURRENT never dangles.
+pub struct CurrentGuard {
+    prev: *mut ReqState,
+}
+
+impl CurrentGuard {
+    pub fn set(state: *mut ReqState) -> CurrentGuard {
+        CurrentGuard {
+            prev: CURRENT.with(|c| c.replace(state)),
+        }
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
+/// The same for the phase of chunks run outside requests.
+pub struct BarePhaseGuard {
+    prev: Option<Phase>,
+}
+
+impl BarePhaseGuard {
+    pub fn set(phase: Phase) -> BarePhaseGuard {
+        BarePhaseGuard {
+            prev: BARE_PHASE.with(|b| b.replace(Some(phase))),
+        }
+    }
+}
+
+impl Drop for BarePhaseGuard {
+    fn drop(&mut self) {
+        BARE_PHASE.with(|b| b.set(self.prev));
+    }
+}
+
 /// Calls `f` with the current request, or fails like OpenResty outside a request.
 pub fn with_req<R>(
     f: impl FnOnce(&mut ReqState, &mut RequestCtx) -> mlua::Result<R>,
@@ -96,9 +135,9 @@ impl<F: Future> Future for Scoped<'_, F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let ptr: *mut ReqState = this.state;
-        let prev = CURRENT.with(|c| c.replace(ptr));
+        let guard = CurrentGuard::set(ptr);
         let r = this.fut.as_mut().poll(cx);
-        CURRENT.with(|c| c.set(prev));
+        drop(guard);
         match r {
             Poll::Ready(v) => Poll::Ready(Some(v)),
             Poll::Pending if this.state.exit.is_some() || this.state.exec.is_some() => {

@@ -61,8 +61,11 @@ fn err(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
     Ok(mv([Value::Nil, Value::String(lua.create_string(msg)?)]))
 }
 
+/// An expiry in seconds; 0, negative, NaN and absurdly large values mean "never".
 fn ttl_of(v: Option<f64>) -> Option<Duration> {
-    v.filter(|t| *t > 0.0).map(Duration::from_secs_f64)
+    v.filter(|t| *t > 0.0)
+        .and_then(|t| Duration::try_from_secs_f64(t).ok())
+        .filter(|d| *d < Duration::from_secs(100 * 365 * 86400))
 }
 
 fn store(

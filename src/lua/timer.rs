@@ -93,8 +93,10 @@ fn schedule(lua: &Lua, args: MultiValue, every: bool) -> mlua::Result<MultiValue
     }
     let extra: Vec<Value> = it.collect();
     let lua = lua.clone();
+    let delay = Duration::try_from_secs_f64(delay)
+        .map_err(|_| mlua::Error::RuntimeError("bad argument #1 to '?' (bad delay)".into()))?;
     bump(&PENDING, true);
-    tokio::task::spawn_local(run(lua, Duration::from_secs_f64(delay), func, extra, every));
+    tokio::task::spawn_local(run(lua, delay, func, extra, every));
     Ok(MultiValue::from_iter([Value::Integer(1)]))
 }
 

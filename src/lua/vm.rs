@@ -172,9 +172,9 @@ impl Vm {
             }
         }
         .map_err(|e| lua_message(&e))?;
-        let prev = super::req::BARE_PHASE.with(|b| b.replace(Some(phase)));
+        let guard = super::req::BarePhaseGuard::set(phase);
         let r = f.call::<()>(());
-        super::req::BARE_PHASE.with(|b| b.set(prev));
+        drop(guard);
         r.map_err(|e| lua_message(&e))
     }
 
@@ -237,6 +237,14 @@ impl Vm {
     }
 }
 
+/// `ngx.ctx`'s registry key kept in the request between phases.
+fn take_ctx_table(ctx: &mut RequestCtx) -> Option<mlua::RegistryKey> {
+    ctx.script_slot
+        .take()
+        .and_then(|b| b.downcast::<mlua::RegistryKey>().ok())
+        .map(|b| *b)
+}
+
 /// The message of a Lua error without mlua's decorations.
 pub fn lua_message(e: &mlua::Error) -> String {
     match e {
@@ -286,6 +294,7 @@ impl ScriptEngine for LuaEngine {
                     return ScriptOutcome::Respond(special_response(ctx, code));
                 }
             };
+            let slot = take_ctx_table(ctx);
             let mut state = ReqState {
                 phase,
                 ctx: ctx as *mut RequestCtx,
@@ -297,11 +306,7 @@ impl ScriptEngine for LuaEngine {
                 exec: None,
                 args: Vec::new(),
                 chunk: None,
-                ctx_table: ctx
-                    .script_slot
-                    .take()
-                    .and_then(|b| b.downcast::<mlua::RegistryKey>().ok())
-                    .map(|b| *b),
+                ctx_table: slot,
             };
             let fut = match vm
                 .lua
@@ -376,9 +381,9 @@ impl ScriptEngine for LuaEngine {
             chunk: None,
         };
         let ptr: *mut ReqState = &mut state;
-        let prev = super::req::CURRENT.with(|c| c.replace(ptr));
+        let guard = super::req::CurrentGuard::set(ptr);
         let r = func.call::<mlua::Value>(());
-        super::req::CURRENT.with(|c| c.set(prev));
+        drop(guard);
         // SAFETY: the call is over; nothing else refers to the context.
         let ctx = unsafe { &mut *state.ctx };
         match r {
@@ -406,6 +411,7 @@ impl ScriptEngine for LuaEngine {
                 return body;
             }
         };
+        let slot = take_ctx_table(ctx);
         let mut state = ReqState {
             phase: Phase::BodyFilter,
             ctx: ctx as *mut RequestCtx,
@@ -413,20 +419,16 @@ impl ScriptEngine for LuaEngine {
             status: None,
             headers: http::HeaderMap::new(),
             exit: None,
-            ctx_table: ctx
-                .script_slot
-                .take()
-                .and_then(|b| b.downcast::<mlua::RegistryKey>().ok())
-                .map(|b| *b),
+            ctx_table: slot,
             sent: true,
             exec: None,
             args: Vec::new(),
             chunk: Some((body.to_vec(), true)),
         };
         let ptr: *mut ReqState = &mut state;
-        let prev = super::req::CURRENT.with(|c| c.replace(ptr));
+        let guard = super::req::CurrentGuard::set(ptr);
         let r = func.call::<()>(());
-        super::req::CURRENT.with(|c| c.set(prev));
+        drop(guard);
         // SAFETY: the call is over; nothing else refers to the context.
         let ctx = unsafe { &mut *state.ctx };
         if let Some(key) = state.ctx_table.take() {
@@ -475,6 +477,7 @@ impl LuaEngine {
                 return;
             }
         };
+        let slot = take_ctx_table(ctx);
         let mut state = ReqState {
             phase,
             ctx: ctx as *mut RequestCtx,
@@ -489,16 +492,12 @@ impl LuaEngine {
             exec: None,
             args: Vec::new(),
             chunk: None,
-            ctx_table: ctx
-                .script_slot
-                .take()
-                .and_then(|b| b.downcast::<mlua::RegistryKey>().ok())
-                .map(|b| *b),
+            ctx_table: slot,
         };
         let ptr: *mut ReqState = &mut state;
-        let prev = super::req::CURRENT.with(|c| c.replace(ptr));
+        let guard = super::req::CurrentGuard::set(ptr);
         let r = func.call::<()>(());
-        super::req::CURRENT.with(|c| c.set(prev));
+        drop(guard);
         // SAFETY: the call is over; nothing else refers to the context.
         let ctx = unsafe { &mut *state.ctx };
         if let Some(key) = state.ctx_table.take() {
@@ -534,7 +533,7 @@ fn outcome(ctx: &mut RequestCtx, phase: Phase, st: ReqState) -> ScriptOutcome {
         return ScriptOutcome::Exec(target);
     }
     let mut r = match st.exit {
-        Some(code) if code < 0 => {
+        Some(-1) => {
             // ngx.ERROR: abort, closing the connection without an answer.
             let mut r = Response::new(500);
             r.drop_connection = true;
@@ -560,6 +559,7 @@ fn outcome(ctx: &mut RequestCtx, phase: Phase, st: ReqState) -> ScriptOutcome {
             r
         }
         Some(code) if code >= 200 => respond(ctx, Some(code as u16), st.out, st.headers),
+        // ngx.OK, ngx.DONE, ngx.AGAIN, ngx.DECLINED and falling off the end.
         _ if phase == Phase::Content || st.sent || st.status.is_some() => {
             respond(ctx, st.status, st.out, st.headers)
         }

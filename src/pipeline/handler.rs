@@ -580,21 +580,37 @@ async fn discard_body(ctx: &mut RequestCtx) -> Option<Response> {
     if let Some(r) = check_content_length(ctx) {
         return Some(r);
     }
-    let b = ctx.body.take()?;
-    match collect_body(
-        b,
-        ctx.conf.client_max_body_size,
-        ctx.conf.client_body_timeout,
-    )
-    .await
-    {
-        Ok(_) => None,
-        Err((code, msg)) => {
-            ctx.log(Level::Error, &msg);
-            Some(special_response(ctx, code))
-        }
+    let mut b = ctx.body.take()?;
+    // Drop frames as they come: discarding never buffers the body.
+    let (max, timeout) = (ctx.conf.client_max_body_size, ctx.conf.client_body_timeout);
+    let mut total: u64 = 0;
+    loop {
+        let (code, msg) = match tokio::time::timeout(timeout, b.frame()).await {
+            Err(_) => (
+                408,
+                "client timed out (110: Connection timed out) while reading client request body"
+                    .to_string(),
+            ),
+            Ok(None) => return None,
+            Ok(Some(Err(e))) => (400, format!("client sent invalid request body ({e})")),
+            Ok(Some(Ok(frame))) => {
+                total += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if max == 0 || total <= max {
+                    continue;
+                }
+                (
+                    413,
+                    format!("client intended to send too large chunked body: {total} bytes"),
+                )
+            }
+        };
+        ctx.log(Level::Error, &msg);
+        return Some(special_response(ctx, code));
     }
 }
+
+/// Request bodies read into memory stop here even with `client_max_body_size 0`.
+const BODY_MEMORY_CAP: u64 = 64 * 1024 * 1024;
 
 /// Reads a whole request body; on failure the status to answer and the error.log text.
 pub async fn collect_body(
@@ -602,6 +618,11 @@ pub async fn collect_body(
     max: u64,
     timeout: std::time::Duration,
 ) -> Result<Bytes, (u16, String)> {
+    let max = if max == 0 {
+        BODY_MEMORY_CAP
+    } else {
+        max.min(BODY_MEMORY_CAP)
+    };
     let mut data = bytes::BytesMut::new();
     loop {
         match tokio::time::timeout(timeout, b.frame()).await {

@@ -77,6 +77,9 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
         async move { handle(current, conn, req).await }
     });
     p.tracker.live.set(p.tracker.live.get() + 1);
+    // Counts the connection down even if its task unwinds, so a graceful stop never waits
+    // for a connection that is gone.
+    let _live = LiveGuard(p.tracker.clone());
     let io = TokioIo::new(stream);
     let mut shutdown = p.shutdown;
     if p.http2 {
@@ -113,10 +116,17 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
             }
         }
     }
-    let n = p.tracker.live.get() - 1;
-    p.tracker.live.set(n);
-    if n == 0 {
-        p.tracker.idle.notify_waiters();
+}
+
+struct LiveGuard(Tracker);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        let n = self.0.live.get().saturating_sub(1);
+        self.0.live.set(n);
+        if n == 0 {
+            self.0.idle.notify_waiters();
+        }
     }
 }
 

@@ -93,7 +93,7 @@ pub struct ShDict {
 }
 
 /// Live zones by name, with their size.
-type Zones = Mutex<HashMap<String, (usize, Weak<ShDict>)>>;
+type Zones = Mutex<HashMap<String, Vec<(usize, Weak<ShDict>)>>>;
 
 static ZONES: OnceLock<Zones> = OnceLock::new();
 
@@ -121,15 +121,19 @@ impl ShDict {
     pub fn zone(name: &str, capacity: usize) -> Arc<ShDict> {
         let reg = ZONES.get_or_init(Default::default);
         let mut map = reg.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((size, weak)) = map.get(name) {
-            if *size == capacity {
-                if let Some(d) = weak.upgrade() {
-                    return d;
-                }
-            }
+        // Several sizes can be live at once (a reload being built next to the running
+        // generation); a failed attempt must not displace the zone in use.
+        let entries = map.entry(name.to_string()).or_default();
+        entries.retain(|(_, w)| w.strong_count() > 0);
+        if let Some(d) = entries
+            .iter()
+            .find(|(size, _)| *size == capacity)
+            .and_then(|(_, w)| w.upgrade())
+        {
+            return d;
         }
         let d = Arc::new(ShDict::new(name, capacity));
-        map.insert(name.to_string(), (capacity, Arc::downgrade(&d)));
+        entries.push((capacity, Arc::downgrade(&d)));
         d
     }
 
@@ -201,7 +205,13 @@ impl ShDict {
         let size = size_of(key, &value);
         g.remove(key);
         let forcible = g.make_room(size, self.capacity, safe, now)?;
-        g.insert(key.to_vec(), value, flags, ttl.map(|t| now + t), size);
+        g.insert(
+            key.to_vec(),
+            value,
+            flags,
+            ttl.and_then(|t| now.checked_add(t)),
+            size,
+        );
         Ok(Stored { forcible })
     }
 
@@ -243,7 +253,13 @@ impl ShDict {
                 let size = size_of(key, &value);
                 g.remove(key);
                 let forcible = g.make_room(size, self.capacity, false, now)?;
-                g.insert(key.to_vec(), value, 0, init_ttl.map(|t| now + t), size);
+                g.insert(
+                    key.to_vec(),
+                    value,
+                    0,
+                    init_ttl.and_then(|t| now.checked_add(t)),
+                    size,
+                );
                 Ok((v, Stored { forcible }))
             }
         }
@@ -346,7 +362,7 @@ impl ShDict {
         match g.map.get_mut(key).filter(|e| !e.expired(now)) {
             None => Err(DictError::NotFound),
             Some(e) => {
-                e.expires = ttl.map(|t| now + t);
+                e.expires = ttl.and_then(|t| now.checked_add(t));
                 Ok(())
             }
         }
@@ -493,8 +509,9 @@ impl Inner {
         );
     }
 
-    /// Frees room for `size` bytes: expired entries first, then (unless `safe`) the least
-    /// recently used live ones. `Ok(true)` when live entries were evicted.
+    /// Frees room for `size` bytes walking from the least recently used end: expired
+    /// entries go silently; live ones too unless `safe` (then `no memory`). `Ok(true)` when
+    /// live entries were evicted. Only the entries it removes are visited.
     fn make_room(
         &mut self,
         size: usize,
@@ -505,25 +522,21 @@ impl Inner {
         if size > capacity {
             return Err(DictError::NoMemory);
         }
-        if self.used + size <= capacity {
-            return Ok(false);
+        let mut forcible = false;
+        while self.used + size > capacity {
+            let Some((_, key)) = self.lru.iter().next().map(|(t, k)| (*t, k.clone())) else {
+                return Err(DictError::NoMemory);
+            };
+            let expired = self.map.get(&key).is_some_and(|e| e.expired(now));
+            if !expired {
+                if safe {
+                    return Err(DictError::NoMemory);
+                }
+                forcible = true;
+            }
+            self.remove(&key);
         }
-        let expired: Vec<Vec<u8>> = self
-            .map
-            .iter()
-            .filter(|(_, e)| e.expired(now))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in &expired {
-            self.remove(k);
-        }
-        if self.used + size <= capacity {
-            return Ok(false);
-        }
-        if safe {
-            return Err(DictError::NoMemory);
-        }
-        Ok(self.evict_for(size, capacity, now, None))
+        Ok(forcible)
     }
 
     /// Evicts least recently used entries (never `keep`) until `size` more bytes fit.

@@ -56,6 +56,15 @@ fn body_filter(ctx: &mut RequestCtx, resp: &mut Response) {
             mut file,
             remaining,
         } => {
+            // Filtering needs the body in memory; very large files skip the filter.
+            if remaining > BODY_MEMORY_CAP {
+                ctx.log(
+                    Level::Error,
+                    "body_filter_by_lua* skipped: the response body is over 64 MiB",
+                );
+                resp.body = Body::File { file, remaining };
+                return;
+            }
             use std::io::Read;
             let mut buf = Vec::with_capacity(remaining as usize);
             let _ = (&mut file).take(remaining).read_to_end(&mut buf);
@@ -683,9 +692,9 @@ enum TryFiles {
 }
 
 fn try_files(ctx: &mut RequestCtx, list: &[Complex]) -> TryFiles {
-    let (last, candidates) = list
-        .split_last()
-        .expect("try_files has at least two arguments");
+    let Some((last, candidates)) = list.split_last() else {
+        return TryFiles::Code(500);
+    };
     for c in candidates {
         let v = c.eval(ctx);
         let path = statics::map_uri(ctx, &v);

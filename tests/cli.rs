@@ -335,3 +335,29 @@ fn workers_serve_on_one_port_and_http2_prior_knowledge_works() {
     // The same socket also speaks HTTP/1.1.
     assert_eq!(client::get(h2, "/", &[]).text(), "h2:HTTP/1.1");
 }
+
+#[test]
+fn reload_retires_old_lua_timers_with_premature() {
+    let http = "init_worker_by_lua_block {\n    ngx.timer.every(0.02, function(premature)\n        ngx.log(ngx.WARN, \"tick premature=\", premature, \" exiting=\", ngx.worker.exiting())\n    end)\n}";
+    let conf = wrap(
+        "",
+        http,
+        "location / { content_by_lua_block { ngx.say(\"ok\") } }",
+    );
+    let gw = Gateway::start_full(&conf, &[]).unwrap();
+    assert!(gw.wait_log(
+        "tick premature=false exiting=false",
+        Duration::from_secs(10)
+    ));
+    assert!(gw.cli(&["-s", "reload"]).status.success());
+    assert!(gw.wait_log(
+        "configuration generation 2 is serving",
+        Duration::from_secs(10)
+    ));
+    assert!(
+        gw.wait_log("tick premature=true exiting=true", Duration::from_secs(10)),
+        "{}",
+        gw.error_log()
+    );
+    assert_eq!(client::get(gw.addr(), "/", &[]).text(), "ok\n");
+}

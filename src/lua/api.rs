@@ -241,7 +241,14 @@ fn constants(lua: &Lua, ngx: &Table) -> LResult<()> {
         "count",
         lua.create_function(|_, ()| with_req(|_, ctx| Ok(ctx.gen.config.main.worker_processes)))?,
     )?;
-    worker.set("exiting", lua.create_function(|_, ()| Ok(false))?)?;
+    worker.set(
+        "exiting",
+        lua.create_function(|lua, ()| {
+            Ok(lua
+                .app_data_ref::<super::vm::Retired>()
+                .is_some_and(|r| r.0.get()))
+        })?,
+    )?;
     ngx.set("worker", worker)?;
     Ok(())
 }

@@ -105,7 +105,11 @@ async fn run(lua: Lua, delay: Duration, func: Function, extra: Vec<Value>, every
         tokio::time::sleep(delay).await;
         bump(&PENDING, false);
         bump(&RUNNING, true);
-        let mut args = vec![Value::Boolean(false)];
+        // A replaced generation: run once more with premature = true, then stop.
+        let premature = lua
+            .app_data_ref::<super::vm::Retired>()
+            .is_some_and(|r| r.0.get());
+        let mut args = vec![Value::Boolean(premature)];
         args.extend(extra.iter().cloned());
         let fut = lua
             .create_thread(func.clone())
@@ -147,7 +151,7 @@ async fn run(lua: Lua, delay: Duration, func: Function, extra: Vec<Value>, every
             }
         }
         bump(&RUNNING, false);
-        if !every {
+        if !every || premature {
             return;
         }
         bump(&PENDING, true);

@@ -45,6 +45,9 @@ static ENGINE_IDS: AtomicU64 = AtomicU64::new(1);
 
 struct Vm {
     lua: Lua,
+    /// Set when a newer generation replaced this VM: timers then run once with
+    /// `premature = true` and stop, and `ngx.worker.exiting()` is true.
+    retired: Rc<std::cell::Cell<bool>>,
     /// Compiled handlers by chunk id (with `lua_code_cache on`).
     cache: RefCell<HashMap<usize, Function>>,
 }
@@ -102,6 +105,8 @@ impl LuaEngine {
     fn new_vm(&self) -> Result<Vm, String> {
         let lua = Lua::new();
         lua.set_app_data(self.limits);
+        let retired = Rc::new(std::cell::Cell::new(false));
+        lua.set_app_data(Retired(retired.clone()));
         let setup = || -> mlua::Result<()> {
             let package: mlua::Table = lua.globals().get("package")?;
             package.set("path", self.package_path.as_str())?;
@@ -114,6 +119,7 @@ impl LuaEngine {
         setup().map_err(|e| format!("failed to start Lua: {e}"))?;
         let vm = Vm {
             lua,
+            retired,
             cache: RefCell::default(),
         };
         if let Some(init) = &self.init {
@@ -135,7 +141,17 @@ impl LuaEngine {
                 return Ok(vm.clone());
             }
             let vm = Rc::new(self.new_vm().map_err(mlua::Error::RuntimeError)?);
-            vms.push((self.id, vm.clone()));
+            // Engines are numbered in creation order: a newer one retires the older VMs
+            // (their requests in flight keep them through their request slot); an older
+            // one (a late request of a replaced generation) gets a VM of its own.
+            if vms.iter().all(|(id, _)| *id < self.id) {
+                for (_, old) in vms.drain(..) {
+                    old.retired.set(true);
+                }
+                vms.push((self.id, vm.clone()));
+            } else {
+                vm.retired.set(true);
+            }
             if let Some(iw) = &self.init_worker {
                 if let Err(msg) = vm.run_bare(iw, Phase::InitWorker) {
                     crate::observe::log(
@@ -144,11 +160,6 @@ impl LuaEngine {
                         None,
                     );
                 }
-            }
-            // Keep the two newest generations' VMs; older ones live on in their requests.
-            let n = vms.len();
-            if n > 2 {
-                vms.drain(..n - 2);
             }
             Ok(vm)
         })
@@ -237,12 +248,44 @@ impl Vm {
     }
 }
 
+/// The retired flag of a VM, reachable from its Lua state.
+pub struct Retired(pub Rc<std::cell::Cell<bool>>);
+
+/// What a request keeps between its Lua phases: its VM (so a reload cannot take it away
+/// mid-request) and `ngx.ctx`.
+struct LuaSlot {
+    vm: Rc<Vm>,
+    ctx_table: Option<mlua::RegistryKey>,
+}
+
+fn slot(ctx: &mut RequestCtx) -> Option<&mut LuaSlot> {
+    ctx.script_slot.as_mut()?.downcast_mut::<LuaSlot>()
+}
+
 /// `ngx.ctx`'s registry key kept in the request between phases.
 fn take_ctx_table(ctx: &mut RequestCtx) -> Option<mlua::RegistryKey> {
-    ctx.script_slot
-        .take()
-        .and_then(|b| b.downcast::<mlua::RegistryKey>().ok())
-        .map(|b| *b)
+    slot(ctx)?.ctx_table.take()
+}
+
+fn put_ctx_table(ctx: &mut RequestCtx, key: mlua::RegistryKey) {
+    if let Some(s) = slot(ctx) {
+        s.ctx_table = Some(key);
+    }
+}
+
+impl LuaEngine {
+    /// The VM this request uses: the one it started with, else this thread's current one.
+    fn request_vm(&self, ctx: &mut RequestCtx) -> mlua::Result<Rc<Vm>> {
+        if let Some(s) = slot(ctx) {
+            return Ok(s.vm.clone());
+        }
+        let vm = self.vm()?;
+        ctx.script_slot = Some(Box::new(LuaSlot {
+            vm: vm.clone(),
+            ctx_table: None,
+        }));
+        Ok(vm)
+    }
 }
 
 /// The message of a Lua error without mlua's decorations.
@@ -280,7 +323,7 @@ impl ScriptEngine for LuaEngine {
         ctx: &'a mut RequestCtx,
     ) -> LocalFuture<'a, ScriptOutcome> {
         Box::pin(async move {
-            let vm = match self.vm() {
+            let vm = match self.request_vm(ctx) {
                 Ok(vm) => vm,
                 Err(e) => {
                     ctx.log(Level::Error, &format!("failed to create the Lua VM: {e}"));
@@ -329,7 +372,7 @@ impl ScriptEngine for LuaEngine {
             let ctx = unsafe { &mut *state.ctx };
             // ngx.ctx lives for the whole request, across phases.
             if let Some(key) = state.ctx_table.take() {
-                ctx.script_slot = Some(Box::new(key));
+                put_ctx_table(ctx, key);
             }
             if let Some(Err(e)) = result {
                 let msg = lua_message(&e);
@@ -359,7 +402,7 @@ impl ScriptEngine for LuaEngine {
         ctx: &mut RequestCtx,
         args: Vec<String>,
     ) -> Option<String> {
-        let vm = self.vm().ok()?;
+        let vm = self.request_vm(ctx).ok()?;
         let func = match vm.function(chunk, ctx) {
             Ok(f) => f,
             Err((_, msg)) => {
@@ -403,7 +446,9 @@ impl ScriptEngine for LuaEngine {
     }
 
     fn run_body_filter(&self, chunk: &Arc<LuaChunk>, ctx: &mut RequestCtx, body: Bytes) -> Bytes {
-        let Ok(vm) = self.vm() else { return body };
+        let Ok(vm) = self.request_vm(ctx) else {
+            return body;
+        };
         let func = match vm.function(chunk, ctx) {
             Ok(f) => f,
             Err((_, msg)) => {
@@ -432,7 +477,7 @@ impl ScriptEngine for LuaEngine {
         // SAFETY: the call is over; nothing else refers to the context.
         let ctx = unsafe { &mut *state.ctx };
         if let Some(key) = state.ctx_table.take() {
-            ctx.script_slot = Some(Box::new(key));
+            put_ctx_table(ctx, key);
         }
         if let Err(e) = r {
             ctx.log(
@@ -463,7 +508,7 @@ impl LuaEngine {
         ctx: &mut RequestCtx,
         mut resp: Option<&mut Response>,
     ) {
-        let vm = match self.vm() {
+        let vm = match self.request_vm(ctx) {
             Ok(vm) => vm,
             Err(e) => {
                 ctx.log(Level::Error, &format!("failed to create the Lua VM: {e}"));
@@ -501,7 +546,7 @@ impl LuaEngine {
         // SAFETY: the call is over; nothing else refers to the context.
         let ctx = unsafe { &mut *state.ctx };
         if let Some(key) = state.ctx_table.take() {
-            ctx.script_slot = Some(Box::new(key));
+            put_ctx_table(ctx, key);
         }
         if let Some(out) = resp {
             out.headers = state.headers;

@@ -361,3 +361,24 @@ fn reload_retires_old_lua_timers_with_premature() {
     );
     assert_eq!(client::get(gw.addr(), "/", &[]).text(), "ok\n");
 }
+
+#[test]
+fn idle_keepalive_connections_close_after_keepalive_timeout() {
+    use std::io::Read;
+    let gw = Gateway::start("keepalive_timeout 1;\nlocation / { return 200 \"k\"; }");
+    let mut s = std::net::TcpStream::connect(gw.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    use std::io::Write;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let start = std::time::Instant::now();
+    let mut buf = vec![];
+    // The response arrives, then the server closes the idle connection by itself.
+    let _ = s.read_to_end(&mut buf);
+    let waited = start.elapsed();
+    assert!(String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"));
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "closed after {waited:?}"
+    );
+}

@@ -13,7 +13,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::cell::Cell;
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -46,21 +49,156 @@ pub struct ConnParams {
     pub tracker: Tracker,
 }
 
+/// When the connection last moved bytes, and how many requests are being handled.
+struct Activity {
+    /// Milliseconds on `limit::now_ms`'s clock. Atomics only because hyper's upgradable
+    /// connections want `Send` I/O; one thread uses them.
+    last: AtomicU64,
+    active: AtomicUsize,
+}
+
+impl Activity {
+    fn touch(&self) {
+        self.last.store(crate::limit::now_ms(), Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        Duration::from_millis(
+            crate::limit::now_ms().saturating_sub(self.last.load(Ordering::Relaxed)),
+        )
+    }
+}
+
+/// Marks a request finished when its handler ends (or is dropped).
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// The TCP stream, noting the time of each read or write that moved data.
+struct Tracked {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl tokio::io::AsyncRead for Tracked {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            if *n > 0 {
+                self.activity.touch();
+            }
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            if *n > 0 {
+                self.activity.touch();
+            }
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Runs a connection until it ends, a graceful stop asks it to finish, or it has been
+/// idle (no request in progress, no bytes moving) for `keepalive_timeout`.
+macro_rules! drive {
+    ($conn:ident, $shutdown:ident, $activity:ident, $idle:ident) => {{
+        tokio::pin!($conn);
+        let idle = if $idle.is_zero() { Duration::from_secs(75) } else { $idle };
+        let mut deadline = tokio::time::Instant::now() + idle;
+        loop {
+            tokio::select! {
+                _ = $conn.as_mut() => break,
+                _ = $shutdown.wait_for(|s| *s) => {
+                    $conn.as_mut().graceful_shutdown();
+                    let _ = $conn.as_mut().await;
+                    break;
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    let since = $activity.idle_for();
+                    if $activity.active.load(Ordering::Relaxed) == 0 && since >= idle {
+                        $conn.as_mut().graceful_shutdown();
+                        let _ = $conn.as_mut().await;
+                        break;
+                    }
+                    deadline = tokio::time::Instant::now() + idle.saturating_sub(since).max(Duration::from_millis(10));
+                }
+            }
+        }
+    }};
+}
+
 /// Serves one accepted connection to its end.
 pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(p.listen);
     let gen = p.current.load();
-    let (header_timeout, max_header) = match gen.config.http.as_ref().and_then(|h| {
+    let (header_timeout, max_header, idle) = match gen.config.http.as_ref().and_then(|h| {
         let sock = h.sockets.iter().find(|s| s.addr == p.listen)?;
         Some(h.servers[sock.default_server].clone())
     }) {
         Some(s) => {
             let (n, size) = s.large_header_buffers;
-            (s.client_header_timeout, n * size + 1024)
+            (
+                s.client_header_timeout,
+                n * size + 1024,
+                s.conf.keepalive_timeout,
+            )
         }
-        None => (std::time::Duration::from_secs(60), 33 * 1024),
+        None => (Duration::from_secs(60), 33 * 1024, Duration::from_secs(75)),
     };
+    // hyper's header timer also runs while a kept-alive connection waits for its next
+    // request; the idle watch below enforces keepalive_timeout, so let it not cut earlier.
+    let header_timeout = header_timeout.max(idle);
     drop(gen);
     let conn = Rc::new(ConnInfo {
         id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
@@ -71,16 +209,29 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
         http2: p.http2,
     });
     let current = p.current.clone();
+    let activity = Arc::new(Activity {
+        last: AtomicU64::new(crate::limit::now_ms()),
+        active: AtomicUsize::new(0),
+    });
+    let act = activity.clone();
     let service = hyper::service::service_fn(move |req| {
         let current = current.clone();
         let conn = conn.clone();
-        async move { handle(current, conn, req).await }
+        let act = act.clone();
+        async move {
+            act.active.fetch_add(1, Ordering::Relaxed);
+            let _busy = Busy(act);
+            handle(current, conn, req).await
+        }
     });
     p.tracker.live.set(p.tracker.live.get() + 1);
     // Counts the connection down even if its task unwinds, so a graceful stop never waits
     // for a connection that is gone.
     let _live = LiveGuard(p.tracker.clone());
-    let io = TokioIo::new(stream);
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        activity: activity.clone(),
+    });
     let mut shutdown = p.shutdown;
     if p.http2 {
         let mut builder = hyper_util::server::conn::auto::Builder::new(LocalExec);
@@ -91,14 +242,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
             .max_buf_size(max_header.max(8192));
         builder.http2().timer(TokioTimer::new());
         let conn = builder.serve_connection_with_upgrades(io, service);
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => {}
-            _ = shutdown.wait_for(|s| *s) => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
-            }
-        }
+        drive!(conn, shutdown, activity, idle);
     } else {
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -107,14 +251,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
             .keep_alive(true)
             .serve_connection(io, service)
             .with_upgrades();
-        tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => {}
-            _ = shutdown.wait_for(|s| *s) => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
-            }
-        }
+        drive!(conn, shutdown, activity, idle);
     }
 }
 

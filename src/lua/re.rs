@@ -17,6 +17,23 @@ thread_local! {
 struct Compiled {
     re: Regex,
     anchored: bool,
+    utf: bool,
+}
+
+impl Compiled {
+    /// Where to retry after an empty match at `at`: the next character in UTF-8 mode.
+    fn step(&self, subject: &[u8], at: usize) -> usize {
+        if !self.utf {
+            return at + 1;
+        }
+        let n = match subject.get(at) {
+            Some(b) if *b >= 0xF0 => 4,
+            Some(b) if *b >= 0xE0 => 3,
+            Some(b) if *b >= 0xC0 => 2,
+            _ => 1,
+        };
+        at + n
+    }
 }
 
 fn compile(lua: &Lua, pattern: &str, opts: Option<&str>) -> Result<Compiled, String> {
@@ -45,7 +62,11 @@ fn compile(lua: &Lua, pattern: &str, opts: Option<&str>) -> Result<Compiled, Str
     }
     let key = (pattern.to_string(), f);
     if let Some(re) = CACHE.with(|c| c.borrow().get(&key).cloned()) {
-        return Ok(Compiled { re, anchored });
+        return Ok(Compiled {
+            re,
+            anchored,
+            utf: f.utf,
+        });
     }
     let re = Regex::with_flags(pattern, f)?;
     CACHE.with(|c| {
@@ -54,7 +75,11 @@ fn compile(lua: &Lua, pattern: &str, opts: Option<&str>) -> Result<Compiled, Str
             c.insert(key, re.clone());
         }
     });
-    Ok(Compiled { re, anchored })
+    Ok(Compiled {
+        re,
+        anchored,
+        utf: f.utf,
+    })
 }
 
 impl Compiled {
@@ -205,11 +230,10 @@ fn substitute(
         }
         n += 1;
         if e == s {
-            // An empty match: copy one byte and move on.
-            if e < subj.len() {
-                out.push(subj[e]);
-            }
-            pos = e + 1;
+            // An empty match: copy one character and move on.
+            let next = c.step(&subj, e).min(subj.len());
+            out.extend_from_slice(&subj[e..next]);
+            pos = if next == e { e + 1 } else { next };
         } else {
             pos = e;
         }
@@ -319,7 +343,7 @@ pub fn install(lua: &Lua, ngx: &Table) -> mlua::Result<()> {
                     match c.at(&subj, p) {
                         Some(caps) => {
                             let (s, e) = caps.groups[0].unwrap_or((p, p));
-                            *pos.borrow_mut() = Some(if e == s { e + 1 } else { e });
+                            *pos.borrow_mut() = Some(if e == s { c.step(&subj, e) } else { e });
                             Ok(Value::Table(captures_table(lua, &c.re, &subj, &caps)?))
                         }
                         None => {

@@ -604,3 +604,17 @@ nilrejected
 0.52
 nilrejected
 1 false
+
+=== TEST 38: ngx.re.gsub with an empty pattern steps by characters in UTF-8 mode (lua-nginx-module 0.10.23 fails here with "pcre_exec() failed: -11")
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say(ngx.re.gsub("日本", "", "-", "u"))
+        ngx.say(ngx.re.gsub("ab", "", "-"))
+    }
+}
+--- request
+GET /t
+--- response_body
+-日-本-3
+-a-b-3

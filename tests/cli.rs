@@ -382,3 +382,32 @@ fn idle_keepalive_connections_close_after_keepalive_timeout() {
         "closed after {waited:?}"
     );
 }
+
+#[test]
+fn reload_can_turn_on_http2_for_a_kept_listen() {
+    let gw = Gateway::start("location / { return 200 \"$server_protocol\"; }");
+    let addr = gw.addr();
+    let h2 = || {
+        Command::new("curl")
+            .args(["-s", "--http2-prior-knowledge", "--max-time", "5"])
+            .arg(format!("http://{addr}/"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    assert_ne!(h2(), "HTTP/2.0");
+    let path = gw.path("conf/openclaw.conf");
+    let conf = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        conf.replace("listen 127.0.0.1:0;", "listen 127.0.0.1:0 http2;"),
+    )
+    .unwrap();
+    assert!(gw.cli(&["-s", "reload"]).status.success());
+    assert!(gw.wait_log(
+        "configuration generation 2 is serving",
+        Duration::from_secs(10)
+    ));
+    assert_eq!(h2(), "HTTP/2.0");
+    assert_eq!(client::get(addr, "/", &[]).text(), "HTTP/1.1");
+}

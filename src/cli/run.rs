@@ -395,6 +395,27 @@ impl Running {
                 return;
             }
         };
+        // Addresses kept across the reload whose `http2` flag changed get their accept
+        // loops replaced (same sockets, new protocol choice).
+        let old_gen = self.current.load_full();
+        let flag_of = |c: &Config, a: &std::net::SocketAddr| {
+            c.http
+                .as_ref()
+                .and_then(|h| h.sockets.iter().find(|s| s.addr == *a))
+                .map(|s| s.http2)
+        };
+        let changed: Vec<std::net::SocketAddr> = cfg
+            .http
+            .as_ref()
+            .map(|h| {
+                h.sockets
+                    .iter()
+                    .filter(|s| flag_of(&old_gen.config, &s.addr).is_some_and(|old| old != s.http2))
+                    .map(|s| s.addr)
+                    .collect()
+            })
+            .unwrap_or_default();
+        drop(old_gen);
         let (added, removed) = match self.listeners.sync(&cfg, self.nworkers) {
             Ok(x) => x,
             Err(e) => {
@@ -416,6 +437,9 @@ impl Running {
         self.current.store(Arc::new(gen));
         self.workers.send_all(|| Command::Warm);
         if let Err(e) = self.hand_out(&added) {
+            log(Level::Alert, &e, None);
+        }
+        if let Err(e) = self.hand_out(&changed) {
             log(Level::Alert, &e, None);
         }
         for a in &removed {

@@ -59,6 +59,7 @@ pub fn install(lua: &Lua) -> LResult<()> {
     let loaded: Table = globals.get::<Table>("package")?.get("loaded")?;
     loaded.set("ngx", ngx.clone())?;
     super::cjson::install(lua)?;
+    super::semaphore::install(lua)?;
     globals.set(
         "__openclaw_global_write",
         lua.create_function(|_, k: Value| {

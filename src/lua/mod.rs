@@ -12,6 +12,7 @@ mod ngx_req;
 mod ngx_util;
 mod re;
 mod req;
+mod semaphore;
 mod shared;
 mod timer;
 mod vm;

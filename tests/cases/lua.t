@@ -618,3 +618,25 @@ GET /t
 --- response_body
 -日-本-3
 -a-b-3
+
+=== TEST 39: ngx.semaphore: wait yields until a post (from a timer) or times out
+--- config
+location /t {
+    content_by_lua_block {
+        local semaphore = require "ngx.semaphore"
+        local sema = semaphore.new()
+        ngx.say(sema:wait(0))
+        ngx.timer.at(0.02, function() sema:post(1) end)
+        ngx.say(sema:wait(1))
+        ngx.say(sema:wait(0.01))
+        sema:post(2)
+        ngx.say(sema:count())
+    }
+}
+--- request
+GET /t
+--- response_body
+niltimeout
+truenil
+falsetimeout
+2

@@ -173,6 +173,8 @@ pub static TABLE: &[Spec] = &[
     d("init_by_lua_block", HTTP, 0, 0),
     d("init_by_lua_file", HTTP, 1, 1),
     d("init_by_lua", HTTP, 1, 1),
+    d("exit_worker_by_lua_block", HTTP, 0, 0),
+    d("exit_worker_by_lua_file", HTTP, 1, 1),
     d("init_worker_by_lua_block", HTTP, 0, 0),
     d("init_worker_by_lua_file", HTTP, 1, 1),
     d("init_worker_by_lua", HTTP, 1, 1),

@@ -116,6 +116,8 @@ pub struct Http {
     pub lua_init: Option<Arc<super::location::LuaChunk>>,
     /// `init_worker_by_lua*`: run in each worker's VM once it exists.
     pub lua_init_worker: Option<Arc<super::location::LuaChunk>>,
+    /// `exit_worker_by_lua*`: run in each worker's VM when the worker stops.
+    pub lua_exit_worker: Option<Arc<super::location::LuaChunk>>,
     /// Variables declared by `set`, `map`, `split_clients` or named captures: the ones Lua
     /// may assign through `ngx.var`.
     pub declared_vars: std::collections::HashSet<String>,
@@ -199,8 +201,11 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
             _ => {}
         }
     }
+    let mut lua_exit_worker = None;
     for x in body {
-        if x.name.starts_with("init_worker_by_lua") {
+        if x.name.starts_with("exit_worker_by_lua") {
+            lua_exit_worker = Some(super::location::lua_chunk(b, x)?);
+        } else if x.name.starts_with("init_worker_by_lua") {
             lua_init_worker = Some(super::location::lua_chunk(b, x)?);
         } else if x.name.starts_with("init_by_lua") {
             lua_init = Some(super::location::lua_chunk(b, x)?);
@@ -220,6 +225,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         lua_regex_cache_max_entries,
         lua_init,
         lua_init_worker,
+        lua_exit_worker,
         declared_vars: b.names.declared.clone(),
     })
 }

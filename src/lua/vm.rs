@@ -29,6 +29,7 @@ pub struct LuaEngine {
     package_cpath: String,
     init: Option<Arc<LuaChunk>>,
     init_worker: Option<Arc<LuaChunk>>,
+    exit_worker: Option<Arc<LuaChunk>>,
     /// `lua_shared_dict` zones, shared by every VM of every worker.
     dicts: Vec<Arc<crate::shdict::ShDict>>,
     limits: Limits,
@@ -83,6 +84,7 @@ impl LuaEngine {
             package_cpath: cpath,
             init: http.lua_init.clone(),
             init_worker: http.lua_init_worker.clone(),
+            exit_worker: http.lua_exit_worker.clone(),
             dicts: http
                 .shared_dicts
                 .iter()
@@ -487,6 +489,28 @@ impl ScriptEngine for LuaEngine {
             return body;
         }
         state.chunk.map(|(b, _)| Bytes::from(b)).unwrap_or_default()
+    }
+
+    fn exit_worker(&self) {
+        let Some(chunk) = &self.exit_worker else {
+            return;
+        };
+        // Only a VM this worker already has: stopping builds nothing new.
+        let vm = VMS.with(|v| {
+            v.borrow()
+                .iter()
+                .find(|(id, _)| *id == self.id)
+                .map(|(_, vm)| vm.clone())
+        });
+        if let Some(vm) = vm {
+            if let Err(msg) = vm.run_bare(chunk, Phase::ExitWorker) {
+                crate::observe::log(
+                    Level::Error,
+                    &format!("exit_worker_by_lua error: {msg}"),
+                    None,
+                );
+            }
+        }
     }
 
     fn warm(&self) {

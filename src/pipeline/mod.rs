@@ -31,6 +31,7 @@ pub enum Phase {
     BodyFilter = 1 << 8,
     Log = 1 << 9,
     Timer = 1 << 10,
+    ExitWorker = 1 << 11,
 }
 
 /// A set of phases as bits.
@@ -68,6 +69,7 @@ impl Phase {
             Phase::BodyFilter => "body_filter",
             Phase::Log => "log",
             Phase::Timer => "timer",
+            Phase::ExitWorker => "exit_worker",
         }
     }
 }
@@ -126,6 +128,9 @@ pub trait ScriptEngine: Send + Sync {
     /// Prepares this thread's state for the generation (Lua: builds the VM and runs
     /// `init_worker_by_lua*`). Workers call it when a generation starts serving.
     fn warm(&self) {}
+
+    /// The worker is stopping (Lua: `exit_worker_by_lua*` in this thread's VM).
+    fn exit_worker(&self) {}
 }
 
 /// One configuration generation: what a request runs against from start to end. Reload

@@ -143,6 +143,9 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
         for (_, h) in accepts.drain() {
             h.abort();
         }
+        if let Some(engine) = current.load().engine.clone() {
+            engine.exit_worker();
+        }
         if graceful {
             let _ = stop_tx.send(true);
             let wait = async {

@@ -640,3 +640,16 @@ niltimeout
 truenil
 falsetimeout
 2
+
+=== TEST 40: exit_worker_by_lua runs when the workers stop
+--- http_config
+exit_worker_by_lua_block { ngx.log(ngx.NOTICE, "bye from ", ngx.get_phase(), " ", ngx.shared.st:get("n")) }
+lua_shared_dict st 1m;
+--- config
+location /t { content_by_lua_block { ngx.shared.st:set("n", 7) ngx.say("ok") } }
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+bye from exit_worker 7

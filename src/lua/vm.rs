@@ -51,6 +51,8 @@ struct Vm {
     retired: Rc<std::cell::Cell<bool>>,
     /// Compiled handlers by chunk id (with `lua_code_cache on`).
     cache: RefCell<HashMap<usize, Function>>,
+    /// Finished coroutines, reset and reused for the next handler run.
+    threads: RefCell<Vec<mlua::Thread>>,
 }
 
 thread_local! {
@@ -123,6 +125,7 @@ impl LuaEngine {
             lua,
             retired,
             cache: RefCell::default(),
+            threads: RefCell::default(),
         };
         if let Some(init) = &self.init {
             vm.run_bare(init, Phase::Init)
@@ -168,7 +171,30 @@ impl LuaEngine {
     }
 }
 
+/// At most this many idle coroutines are kept per VM.
+const THREAD_POOL: usize = 256;
+
 impl Vm {
+    /// A coroutine for `func`: a finished one from the pool (reset), else a new one.
+    fn thread(&self, func: Function) -> mlua::Result<mlua::Thread> {
+        if let Some(t) = self.threads.borrow_mut().pop() {
+            if t.reset(func.clone()).is_ok() {
+                return Ok(t);
+            }
+        }
+        self.lua.create_thread(func)
+    }
+
+    /// Gives a coroutine back once it finished normally.
+    fn recycle(&self, t: mlua::Thread) {
+        if t.status() == mlua::thread::ThreadStatus::Finished {
+            let mut pool = self.threads.borrow_mut();
+            if pool.len() < THREAD_POOL {
+                pool.push(t);
+            }
+        }
+    }
+
     /// Runs a chunk outside any request (init, init_worker).
     fn run_bare(&self, chunk: &LuaChunk, phase: Phase) -> Result<(), String> {
         let f = match &chunk.code {
@@ -353,11 +379,14 @@ impl ScriptEngine for LuaEngine {
                 chunk: None,
                 ctx_table: slot,
             };
-            let fut = match vm
-                .lua
-                .create_thread(func)
-                .and_then(|t| t.into_async::<()>(()))
-            {
+            let thread = match vm.thread(func) {
+                Ok(t) => t,
+                Err(e) => {
+                    ctx.log(Level::Error, &format!("failed to start a Lua thread: {e}"));
+                    return ScriptOutcome::Respond(special_response(ctx, 500));
+                }
+            };
+            let fut = match thread.clone().into_async::<()>(()) {
                 Ok(f) => f,
                 Err(e) => {
                     ctx.log(Level::Error, &format!("failed to start a Lua thread: {e}"));
@@ -370,6 +399,11 @@ impl ScriptEngine for LuaEngine {
                 fut: fut.as_mut(),
             }
             .await;
+            // The finished coroutine goes back to the pool; no await follows, so nothing
+            // else can pick it up while `fut` still refers to it.
+            if let Some(Ok(())) = &result {
+                vm.recycle(thread);
+            }
             // SAFETY: `Scoped` is finished; nothing else refers to the context any more.
             let ctx = unsafe { &mut *state.ctx };
             // ngx.ctx lives for the whole request, across phases.

@@ -411,3 +411,34 @@ fn reload_can_turn_on_http2_for_a_kept_listen() {
     assert_eq!(h2(), "HTTP/2.0");
     assert_eq!(client::get(addr, "/", &[]).text(), "HTTP/1.1");
 }
+
+#[test]
+fn limit_conn_counts_requests_in_flight() {
+    let http = "limit_conn_zone $binary_remote_addr zone=addr:1m;";
+    let server = "limit_conn_status 429;\nlocation /slow { limit_conn addr 1; content_by_lua_block { ngx.sleep(0.5) ngx.say(\"slow\") } }\nlocation /fast { limit_conn addr 1; content_by_lua_block { ngx.say(\"fast\") } }";
+    let gw = Gateway::start_full(&wrap("", http, server), &[]).unwrap();
+    let addr = gw.addr();
+    // Hold a slot with a slow request, then ask again while it runs.
+    let mut slow = Conn::open(addr).unwrap();
+    let t = std::thread::spawn(move || slow.get("/slow").unwrap().status);
+    let start = std::time::Instant::now();
+    let mut saw_reject = false;
+    while start.elapsed() < Duration::from_millis(400) {
+        if client::get(addr, "/fast", &[]).status == 429 {
+            saw_reject = true;
+            break;
+        }
+    }
+    assert_eq!(t.join().unwrap(), 200);
+    assert!(saw_reject, "no 429 while the slow request held the slot");
+    // Released when the slow request ended (its context drops once the response is out).
+    let start = std::time::Instant::now();
+    let mut status = 0;
+    while start.elapsed() < Duration::from_secs(2) && status != 200 {
+        status = client::get(addr, "/fast", &[]).status;
+    }
+    assert_eq!(status, 200);
+    assert!(gw
+        .error_log()
+        .contains("limiting connections by zone \"addr\""));
+}

@@ -135,6 +135,11 @@ pub static TABLE: &[Spec] = &[
     d("limit_req_status", HSL, 1, 1),
     d("limit_req_log_level", HSL, 1, 1),
     flag("limit_req_dry_run", HSL),
+    d("limit_conn_zone", HTTP, 2, 2),
+    d("limit_conn", HSL, 2, 2),
+    d("limit_conn_status", HSL, 1, 1),
+    d("limit_conn_log_level", HSL, 1, 1),
+    flag("limit_conn_dry_run", HSL),
     // Lua (see src/lua/)
     d("lua_package_path", HTTP, 1, 1),
     d("lua_shared_dict", HTTP, 2, 2),

@@ -132,6 +132,20 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
     for z in body.iter().filter(|x| x.name == "limit_req_zone") {
         limit_req_zone(b, z)?;
     }
+    for z in body.iter().filter(|x| x.name == "limit_conn_zone") {
+        let key = b.complex(z, &z.args[0])?;
+        let spec = z.args[1]
+            .strip_prefix("zone=")
+            .ok_or_else(|| z.err(format!("invalid zone size \"{}\"", z.args[1])))?;
+        let (name, size) = spec
+            .split_once(':')
+            .ok_or_else(|| z.err(format!("invalid zone size \"{}\"", z.args[1])))?;
+        let size = values::size(size)
+            .filter(|s| *s >= 8 * 4096)
+            .ok_or_else(|| z.err(format!("zone \"{name}\" is too small")))?;
+        let zone = crate::limit::ConnZone::zone(name, size as usize);
+        b.conn_zones.insert(name.to_string(), (zone, key));
+    }
     let mut computed = HashMap::new();
     for md in body {
         match md.name.as_str() {

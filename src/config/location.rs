@@ -23,6 +23,14 @@ pub struct LimitReq {
     pub delay: u64,
 }
 
+/// One `limit_conn` of a location.
+#[derive(Debug, Clone)]
+pub struct LimitConn {
+    pub zone: Arc<crate::limit::ConnZone>,
+    pub key: Complex,
+    pub max: u64,
+}
+
 /// A Lua handler as configured: inline source or a file path (with variables).
 #[derive(Debug)]
 pub struct LuaChunk {
@@ -149,6 +157,10 @@ pub struct LocConf {
     pub limit_req_status: u16,
     pub limit_req_log_level: crate::observe::Level,
     pub limit_req_dry_run: bool,
+    pub limit_conns: Arc<Vec<LimitConn>>,
+    pub limit_conn_status: u16,
+    pub limit_conn_log_level: crate::observe::Level,
+    pub limit_conn_dry_run: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,6 +273,10 @@ impl LocConf {
             limit_req_status: 503,
             limit_req_log_level: crate::observe::Level::Error,
             limit_req_dry_run: false,
+            limit_conns: Arc::default(),
+            limit_conn_status: 503,
+            limit_conn_log_level: crate::observe::Level::Error,
+            limit_conn_dry_run: false,
         }
     }
 }
@@ -504,6 +520,38 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 }
             }
             "limit_req_dry_run" => conf.limit_req_dry_run = a[0] == "on",
+            "limit_conn" => {
+                if first {
+                    conf.limit_conns = Arc::default();
+                }
+                let Some((zone, key)) = b.conn_zones.get(&a[0]).cloned() else {
+                    return Err(Error::config(format!(
+                        "zero size shared memory zone \"{}\"",
+                        a[0]
+                    )));
+                };
+                let max = values::number(&a[1])
+                    .filter(|n| *n > 0 && *n <= 65535)
+                    .ok_or_else(|| d.err(format!("invalid number of connections \"{}\"", a[1])))?;
+                Arc::make_mut(&mut conf.limit_conns).push(LimitConn { zone, key, max });
+            }
+            "limit_conn_status" => {
+                conf.limit_conn_status = values::number(&a[0])
+                    .filter(|c| (400..=599).contains(c))
+                    .ok_or_else(|| {
+                    d.err(format!("value \"{}\" must be between 400 and 599", a[0]))
+                })? as u16;
+            }
+            "limit_conn_log_level" => {
+                conf.limit_conn_log_level = match a[0].as_str() {
+                    "info" => crate::observe::Level::Info,
+                    "notice" => crate::observe::Level::Notice,
+                    "warn" => crate::observe::Level::Warn,
+                    "error" => crate::observe::Level::Error,
+                    v => return Err(d.err(format!("invalid value \"{v}\""))),
+                }
+            }
+            "limit_conn_dry_run" => conf.limit_conn_dry_run = a[0] == "on",
             n if n.starts_with("rewrite_by_lua")
                 || n.starts_with("access_by_lua")
                 || n.starts_with("content_by_lua")

@@ -14,7 +14,7 @@ mod values;
 pub use http::{Computed, Http, Listen, ListenSocket, MapDef, Server, ServerName, SplitDef};
 pub use location::{
     cidr_contains, AccessLogSpec, AccessRule, AddHeader, Cond, ErrorPage, Escape, ImsMode,
-    LimitReq, LocConf, LocKind, Location, LogFormat, LuaChunk, LuaCode, LuaHandlers, Op,
+    LimitConn, LimitReq, LocConf, LocKind, Location, LogFormat, LuaChunk, LuaCode, LuaHandlers, Op,
     RewriteFlag, Root,
 };
 pub use parser::Directive;
@@ -79,6 +79,8 @@ pub struct Builder {
     pub lua_chunks: usize,
     /// `limit_req_zone`s by name: the zone and its key.
     pub limit_zones: HashMap<String, (Arc<crate::limit::LimitZone>, Complex)>,
+    /// `limit_conn_zone`s by name: the zone and its key.
+    pub conn_zones: HashMap<String, (Arc<crate::limit::ConnZone>, Complex)>,
 }
 
 impl Builder {
@@ -105,6 +107,7 @@ impl Builder {
             log_files: vec![],
             lua_chunks: 0,
             limit_zones: HashMap::new(),
+            conn_zones: HashMap::new(),
         }
     }
 

@@ -204,3 +204,112 @@ mod tests {
         assert!((490..=510).contains(&ok), "{ok}");
     }
 }
+
+/// One `limit_conn_zone`: concurrent requests per key.
+pub struct ConnZone {
+    pub name: String,
+    shards: Vec<Mutex<HashMap<Vec<u8>, u64>>>,
+}
+
+impl std::fmt::Debug for ConnZone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnZone({})", self.name)
+    }
+}
+
+type ConnZones = Mutex<HashMap<String, (usize, Weak<ConnZone>)>>;
+static CONN_ZONES: OnceLock<ConnZones> = OnceLock::new();
+
+/// A held slot of a `limit_conn` zone; released on drop (when the request ends).
+#[derive(Debug)]
+pub struct ConnSlot {
+    zone: Arc<ConnZone>,
+    key: Vec<u8>,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .zone
+            .shard(&self.key)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl ConnZone {
+    /// The zone `name`, kept across reloads while its size is unchanged.
+    pub fn zone(name: &str, size: usize) -> Arc<ConnZone> {
+        let reg = CONN_ZONES.get_or_init(Default::default);
+        let mut map = reg.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((s, w)) = map.get(name) {
+            if *s == size {
+                if let Some(z) = w.upgrade() {
+                    return z;
+                }
+            }
+        }
+        let z = Arc::new(ConnZone {
+            name: name.to_string(),
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+        });
+        map.insert(name.to_string(), (size, Arc::downgrade(&z)));
+        z
+    }
+
+    fn shard(&self, key: &[u8]) -> &Mutex<HashMap<Vec<u8>, u64>> {
+        let h = key.iter().fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ *b as u64).wrapping_mul(0x100000001b3)
+        });
+        &self.shards[(h as usize) % SHARDS]
+    }
+
+    /// Takes a slot for `key` unless `max` are in use (`dry`: count, never refuse).
+    /// Returns the slot, or None when over the limit.
+    pub fn acquire(self: &Arc<Self>, key: &[u8], max: u64) -> Option<ConnSlot> {
+        let mut map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(key.to_vec()).or_insert(0);
+        if *n >= max {
+            if *n == 0 {
+                map.remove(key);
+            }
+            return None;
+        }
+        *n += 1;
+        Some(ConnSlot {
+            zone: self.clone(),
+            key: key.to_vec(),
+        })
+    }
+
+    /// Requests currently counted for `key`.
+    pub fn count(&self, key: &[u8]) -> u64 {
+        let map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        map.get(key).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod conn_tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_counted_and_released() {
+        let z = ConnZone::zone("conn-test", 1 << 20);
+        let a = z.acquire(b"k", 2).unwrap();
+        let b = z.acquire(b"k", 2).unwrap();
+        assert!(z.acquire(b"k", 2).is_none());
+        assert_eq!(z.count(b"k"), 2);
+        drop(a);
+        let c = z.acquire(b"k", 2);
+        assert!(c.is_some());
+        drop((b, c));
+        assert_eq!(z.count(b"k"), 0);
+    }
+}

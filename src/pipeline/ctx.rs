@@ -66,6 +66,10 @@ pub struct RequestCtx {
     pub body_data: Option<bytes::Bytes>,
     /// `$limit_req_status`.
     pub limit_req_status: Option<&'static str>,
+    /// `$limit_conn_status`.
+    pub limit_conn_status: Option<&'static str>,
+    /// `limit_conn` slots held until the request ends.
+    pub conn_slots: Vec<crate::limit::ConnSlot>,
 }
 
 impl RequestCtx {
@@ -119,6 +123,8 @@ impl RequestCtx {
             body: None,
             body_data: None,
             limit_req_status: None,
+            limit_conn_status: None,
+            conn_slots: Vec::new(),
         }
     }
 
@@ -412,6 +418,7 @@ impl VarSource for RequestCtx {
                 },
                 B::Pid => owned(std::process::id().to_string()),
                 B::LimitReqStatus => self.limit_req_status.map(Cow::Borrowed),
+                B::LimitConnStatus => self.limit_conn_status.map(Cow::Borrowed),
             },
             Var::Arg(name) => self.arg(name).map(Cow::Owned),
             Var::Http(name) => {

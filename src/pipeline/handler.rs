@@ -184,6 +184,9 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
         if let Some(r) = limit_req(ctx).await {
             return r;
         }
+        if let Some(r) = limit_conn(ctx) {
+            return r;
+        }
         if let Some(r) = access(ctx) {
             return r;
         }
@@ -562,6 +565,43 @@ async fn limit_req(ctx: &mut RequestCtx) -> Option<Response> {
         return None;
     }
     ctx.limit_req_status = Some("PASSED");
+    None
+}
+
+/// The preaccess phase's `limit_conn`: slots are held until the request ends.
+fn limit_conn(ctx: &mut RequestCtx) -> Option<Response> {
+    if ctx.conf.limit_conns.is_empty() || ctx.limit_conn_status.is_some() {
+        return None;
+    }
+    let conf = ctx.conf.clone();
+    for l in conf.limit_conns.iter() {
+        let key = l.key.eval(ctx);
+        if key.is_empty() || key.len() > 255 {
+            continue;
+        }
+        match l.zone.acquire(key.as_bytes(), l.max) {
+            Some(slot) => ctx.conn_slots.push(slot),
+            None => {
+                let dry = conf.limit_conn_dry_run;
+                ctx.log(
+                    conf.limit_conn_log_level,
+                    &format!(
+                        "limiting connections{} by zone \"{}\"",
+                        if dry { ", dry run," } else { "" },
+                        l.zone.name
+                    ),
+                );
+                if dry {
+                    ctx.limit_conn_status = Some("REJECTED_DRY_RUN");
+                    continue;
+                }
+                ctx.conn_slots.clear();
+                ctx.limit_conn_status = Some("REJECTED");
+                return Some(special_response(ctx, conf.limit_conn_status));
+            }
+        }
+    }
+    ctx.limit_conn_status.get_or_insert("PASSED");
     None
 }
 

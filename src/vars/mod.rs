@@ -46,6 +46,7 @@ pub enum Builtin {
     RequestFilename,
     Pid,
     LimitReqStatus,
+    LimitConnStatus,
 }
 
 const BUILTINS: &[(&str, Builtin)] = &[
@@ -88,6 +89,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("request_filename", Builtin::RequestFilename),
     ("pid", Builtin::Pid),
     ("limit_req_status", Builtin::LimitReqStatus),
+    ("limit_conn_status", Builtin::LimitConnStatus),
 ];
 
 /// A reference to one variable, resolved at config time as far as possible.

@@ -26,19 +26,24 @@ pub fn lua_args_table(lua: &Lua, args: &str, max: usize) -> LResult<(Table, bool
             Some((k, v)) => (unescape(k), Value::String(lua.create_string(unescape(v))?)),
             None => (unescape(part), Value::Boolean(true)),
         };
-        let key = lua.create_string(&k)?;
-        match t.raw_get::<Value>(key.clone())? {
-            Value::Nil => t.raw_set(key, v)?,
-            Value::Table(arr) => arr.raw_push(v)?,
-            prev => {
-                let arr = lua.create_table()?;
-                arr.raw_push(prev)?;
-                arr.raw_push(v)?;
-                t.raw_set(key, arr)?;
-            }
-        }
+        push_multi(lua, &t, Value::String(lua.create_string(&k)?), v)?;
     }
     Ok((t, truncated))
+}
+
+/// Sets `t[key] = v`, turning repeated keys into arrays of values (OpenResty's shape for
+/// arguments and headers).
+fn push_multi(lua: &Lua, t: &Table, key: Value, v: Value) -> LResult<()> {
+    match t.raw_get::<Value>(key.clone())? {
+        Value::Nil => t.raw_set(key, v),
+        Value::Table(arr) => arr.raw_push(v),
+        prev => {
+            let arr = lua.create_table()?;
+            arr.raw_push(prev)?;
+            arr.raw_push(v)?;
+            t.raw_set(key, arr)
+        }
+    }
 }
 
 /// `t` or `t, "truncated"`.
@@ -125,17 +130,8 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                     truncated = true;
                     break;
                 }
-                let v = Value::String(lua.create_string(v)?);
-                match t.raw_get::<Value>(k.as_str())? {
-                    Value::Nil => t.raw_set(k, v)?,
-                    Value::Table(arr) => arr.raw_push(v)?,
-                    prev => {
-                        let arr = lua.create_table()?;
-                        arr.raw_push(prev)?;
-                        arr.raw_push(v)?;
-                        t.raw_set(k, arr)?;
-                    }
-                }
+                let key = Value::String(lua.create_string(&k)?);
+                push_multi(lua, &t, key, Value::String(lua.create_string(v)?))?;
             }
             if !raw.unwrap_or(false) {
                 // Lookups by any case and with `_` for `-`, as OpenResty's metatable does.
@@ -412,17 +408,8 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
             })?;
             let t = lua.create_table()?;
             for (k, v) in pairs {
-                let v = Value::String(lua.create_string(v)?);
-                match t.raw_get::<Value>(k.as_str())? {
-                    Value::Nil => t.raw_set(k, v)?,
-                    Value::Table(arr) => arr.raw_push(v)?,
-                    prev => {
-                        let arr = lua.create_table()?;
-                        arr.raw_push(prev)?;
-                        arr.raw_push(v)?;
-                        t.raw_set(k, arr)?;
-                    }
-                }
+                let key = Value::String(lua.create_string(&k)?);
+                push_multi(lua, &t, key, Value::String(lua.create_string(v)?))?;
             }
             Ok(t)
         })?,

@@ -29,6 +29,29 @@ pub struct ReqState {
     pub chunk: Option<(Vec<u8>, bool)>,
 }
 
+impl ReqState {
+    /// A fresh state for `phase` over `ctx` (null for timers), carrying `ngx.ctx`.
+    pub fn new(
+        phase: Phase,
+        ctx: *mut RequestCtx,
+        ctx_table: Option<mlua::RegistryKey>,
+    ) -> ReqState {
+        ReqState {
+            phase,
+            ctx,
+            out: Vec::new(),
+            status: None,
+            headers: HeaderMap::new(),
+            exit: None,
+            ctx_table,
+            sent: false,
+            exec: None,
+            args: Vec::new(),
+            chunk: None,
+        }
+    }
+}
+
 thread_local! {
     /// The state of the coroutine being resumed on this thread, or null.
     pub static CURRENT: Cell<*mut ReqState> = const { Cell::new(std::ptr::null_mut()) };

@@ -116,19 +116,7 @@ async fn run(lua: Lua, delay: Duration, func: Function, extra: Vec<Value>, every
             .and_then(|t| t.into_async::<()>(MultiValue::from_iter(args)));
         match fut {
             Ok(fut) => {
-                let mut state = ReqState {
-                    phase: Phase::Timer,
-                    ctx: std::ptr::null_mut(),
-                    out: Vec::new(),
-                    status: None,
-                    headers: http::HeaderMap::new(),
-                    exit: None,
-                    ctx_table: None,
-                    sent: false,
-                    exec: None,
-                    args: Vec::new(),
-                    chunk: None,
-                };
+                let mut state = ReqState::new(Phase::Timer, std::ptr::null_mut(), None);
                 let mut fut = std::pin::pin!(fut);
                 let r = Scoped {
                     state: &mut state,

@@ -366,19 +366,7 @@ impl ScriptEngine for LuaEngine {
                 }
             };
             let slot = take_ctx_table(ctx);
-            let mut state = ReqState {
-                phase,
-                ctx: ctx as *mut RequestCtx,
-                out: Vec::new(),
-                status: None,
-                headers: http::HeaderMap::new(),
-                exit: None,
-                sent: false,
-                exec: None,
-                args: Vec::new(),
-                chunk: None,
-                ctx_table: slot,
-            };
+            let mut state = ReqState::new(phase, ctx as *mut RequestCtx, slot);
             let thread = match vm.thread(func) {
                 Ok(t) => t,
                 Err(e) => {
@@ -447,17 +435,8 @@ impl ScriptEngine for LuaEngine {
             }
         };
         let mut state = ReqState {
-            phase: Phase::Set,
-            ctx: ctx as *mut RequestCtx,
-            out: Vec::new(),
-            status: None,
-            headers: http::HeaderMap::new(),
-            exit: None,
-            ctx_table: None,
-            sent: false,
-            exec: None,
             args,
-            chunk: None,
+            ..ReqState::new(Phase::Set, ctx as *mut RequestCtx, None)
         };
         let ptr: *mut ReqState = &mut state;
         let guard = super::req::CurrentGuard::set(ptr);
@@ -494,17 +473,9 @@ impl ScriptEngine for LuaEngine {
         };
         let slot = take_ctx_table(ctx);
         let mut state = ReqState {
-            phase: Phase::BodyFilter,
-            ctx: ctx as *mut RequestCtx,
-            out: Vec::new(),
-            status: None,
-            headers: http::HeaderMap::new(),
-            exit: None,
-            ctx_table: slot,
             sent: true,
-            exec: None,
-            args: Vec::new(),
             chunk: Some((body.to_vec(), true)),
+            ..ReqState::new(Phase::BodyFilter, ctx as *mut RequestCtx, slot)
         };
         let ptr: *mut ReqState = &mut state;
         let guard = super::req::CurrentGuard::set(ptr);
@@ -582,20 +553,13 @@ impl LuaEngine {
         };
         let slot = take_ctx_table(ctx);
         let mut state = ReqState {
-            phase,
-            ctx: ctx as *mut RequestCtx,
-            out: Vec::new(),
             status: resp.as_ref().map(|r| r.status),
             headers: resp
                 .as_mut()
                 .map(|r| std::mem::take(&mut r.headers))
                 .unwrap_or_default(),
-            exit: None,
             sent: phase == Phase::Log,
-            exec: None,
-            args: Vec::new(),
-            chunk: None,
-            ctx_table: slot,
+            ..ReqState::new(phase, ctx as *mut RequestCtx, slot)
         };
         let ptr: *mut ReqState = &mut state;
         let guard = super::req::CurrentGuard::set(ptr);

@@ -53,7 +53,7 @@ limiting requests, dry run, excess: 1.000 by zone "d"
 
 === TEST 5: a burst without nodelay delays the excess request
 --- http_config
-limit_req_zone $binary_remote_addr zone=w:1m rate=20r/s;
+limit_req_zone $binary_remote_addr zone=w:1m rate=1r/s;
 --- config
 location /t { limit_req zone=w burst=5; content_by_lua_block { ngx.say("ok") } }
 --- requests

@@ -14,3 +14,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets
+# The Lua specs of the bundled modules, through the real runtime.
+cargo run --quiet -- test spec

@@ -414,23 +414,22 @@ fn reload_can_turn_on_http2_for_a_kept_listen() {
 
 #[test]
 fn limit_conn_counts_requests_in_flight() {
-    let http = "limit_conn_zone $binary_remote_addr zone=addr:1m;";
-    let server = "limit_conn_status 429;\nlocation /slow { limit_conn addr 1; content_by_lua_block { ngx.sleep(0.5) ngx.say(\"slow\") } }\nlocation /fast { limit_conn addr 1; content_by_lua_block { ngx.say(\"fast\") } }";
+    let http = "limit_conn_zone $binary_remote_addr zone=addr:1m;\nlua_shared_dict st 1m;";
+    let server = "limit_conn_status 429;\nlocation /slow { limit_conn addr 1; content_by_lua_block { ngx.shared.st:set(\"in\", 1) ngx.sleep(0.5) ngx.say(\"slow\") } }\nlocation /fast { limit_conn addr 1; content_by_lua_block { ngx.say(\"fast\") } }\nlocation /probe { content_by_lua_block { ngx.print(ngx.shared.st:get(\"in\") or 0) } }";
     let gw = Gateway::start_full(&wrap("", http, server), &[]).unwrap();
     let addr = gw.addr();
-    // Hold a slot with a slow request, then ask again while it runs.
     let mut slow = Conn::open(addr).unwrap();
     let t = std::thread::spawn(move || slow.get("/slow").unwrap().status);
+    // Wait (bounded) until the slow request holds its slot, then ask again.
     let start = std::time::Instant::now();
-    let mut saw_reject = false;
-    while start.elapsed() < Duration::from_millis(400) {
-        if client::get(addr, "/fast", &[]).status == 429 {
-            saw_reject = true;
-            break;
-        }
+    while client::get(addr, "/probe", &[]).text() != "1" {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "slow request never started"
+        );
     }
+    assert_eq!(client::get(addr, "/fast", &[]).status, 429);
     assert_eq!(t.join().unwrap(), 200);
-    assert!(saw_reject, "no 429 while the slow request held the slot");
     // Released when the slow request ended (its context drops once the response is out).
     let start = std::time::Instant::now();
     let mut status = 0;
@@ -441,4 +440,30 @@ fn limit_conn_counts_requests_in_flight() {
     assert!(gw
         .error_log()
         .contains("limiting connections by zone \"addr\""));
+}
+
+#[test]
+fn spec_runner_reports_failures_with_position_and_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("x_spec.lua"),
+        "describe('math', function()\n  it('adds', function() assert.equals(2, 1 + 1) end)\n  it('fails', function()\n    assert.equals(3, 1 + 1)\n  end)\nend)\n",
+    )
+    .unwrap();
+    let out = Command::new(bin())
+        .arg("test")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("x_spec.lua:4: expected 3, got 2"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("math fails"), "{stdout}");
+    assert!(
+        stdout.trim_end().ends_with("1 passed, 1 failed"),
+        "{stdout}"
+    );
 }

@@ -8,6 +8,15 @@ pub use args::{Args, Mode};
 /// Entry point of the binary; returns the exit code.
 pub fn main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    // `openclaw test [PATH...]`: the Lua spec runner (default spec/).
+    if argv.first().map(String::as_str) == Some("test") {
+        let paths: Vec<std::path::PathBuf> = if argv.len() > 1 {
+            argv[1..].iter().map(std::path::PathBuf::from).collect()
+        } else {
+            vec![std::path::PathBuf::from("spec")]
+        };
+        return crate::lua::run_specs(&paths);
+    }
     let args = match Args::parse(&argv) {
         Ok(a) => a,
         Err(msg) => {

@@ -14,7 +14,9 @@ mod re;
 mod req;
 mod semaphore;
 mod shared;
+mod spec;
 mod timer;
 mod vm;
 
+pub use spec::run_specs;
 pub use vm::LuaEngine;

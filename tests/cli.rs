@@ -467,3 +467,29 @@ fn spec_runner_reports_failures_with_position_and_exit_code() {
         "{stdout}"
     );
 }
+
+#[test]
+fn repl_runs_piped_input_as_a_script() {
+    use std::io::Write;
+    let mut child = Command::new(bin())
+        .arg("repl")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"print(ngx.md5(\"a\"))\n40 + 2\nfunction f(x)\n  return x * 2\nend\nf(21)\n{1, 2}\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "0cc175b9c0f1b6a831c399e269772661\n42\n42\n[1,2]\n"
+    );
+}

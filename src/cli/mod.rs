@@ -8,6 +8,9 @@ pub use args::{Args, Mode};
 /// Entry point of the binary; returns the exit code.
 pub fn main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("repl") {
+        return crate::lua::repl();
+    }
     // `openclaw test [PATH...]`: the Lua spec runner (default spec/).
     if argv.first().map(String::as_str) == Some("test") {
         let paths: Vec<std::path::PathBuf> = if argv.len() > 1 {

@@ -11,6 +11,7 @@ mod cjson;
 mod ngx_req;
 mod ngx_util;
 mod re;
+mod repl;
 mod req;
 mod semaphore;
 mod shared;
@@ -18,5 +19,6 @@ mod spec;
 mod timer;
 mod vm;
 
+pub use repl::run as repl;
 pub use spec::run_specs;
 pub use vm::LuaEngine;

@@ -15,4 +15,4 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets
 # The Lua specs of the bundled modules, through the real runtime.
-cargo run --quiet -- test spec
+cargo run --quiet -- test -p . -c spec/spec.conf spec

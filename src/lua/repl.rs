@@ -35,13 +35,25 @@ fn incomplete(err: &mlua::Error) -> bool {
     )
 }
 
-pub fn run() -> i32 {
-    let lua = mlua::Lua::new();
+pub fn run(config: Option<&crate::config::Config>) -> i32 {
+    let configured = match config.map(super::vm::LuaEngine::tool_vm) {
+        Some(Err(e)) => {
+            eprintln!("openclaw: [emerg] {e}");
+            return 1;
+        }
+        Some(Ok(vm)) => vm,
+        None => None,
+    };
+    let bare = configured.is_none();
+    let lua = configured.unwrap_or_default();
     let setup = || -> mlua::Result<mlua::Function> {
-        super::api::install(&lua)?;
-        let ngx: mlua::Table = lua.globals().get("ngx")?;
-        super::shared::install(&lua, &ngx, &[])?;
-        super::bundled::install(&lua)?;
+        if bare {
+            super::api::install(&lua)?;
+            let ngx: mlua::Table = lua.globals().get("ngx")?;
+            super::shared::install(&lua, &ngx, &[])?;
+            super::bundled::install(&lua)?;
+        }
+        lua.load("setmetatable(_G, nil)").exec()?;
         // At the prompt, print writes to stdout.
         lua.load("print = function(...) local t = {} for i = 1, select('#', ...) do t[i] = tostring((select(i, ...))) end io.write(table.concat(t, '\\t'), '\\n') end").exec()?;
         lua.load(SHOW).set_name("=repl").eval()

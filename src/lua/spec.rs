@@ -20,7 +20,7 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Runs the spec files under `paths`; returns the exit code (0 when all passed).
-pub fn run_specs(paths: &[PathBuf]) -> i32 {
+pub fn run_specs(paths: &[PathBuf], config: Option<&crate::config::Config>) -> i32 {
     let mut files = vec![];
     for p in paths {
         if !p.exists() {
@@ -29,12 +29,25 @@ pub fn run_specs(paths: &[PathBuf]) -> i32 {
         }
         collect(p, &mut files);
     }
-    let lua = mlua::Lua::new();
+    let configured = match config.map(super::vm::LuaEngine::tool_vm) {
+        Some(Err(e)) => {
+            eprintln!("openclaw: [emerg] {e}");
+            return 1;
+        }
+        Some(Ok(vm)) => vm,
+        None => None,
+    };
+    let bare = configured.is_none();
+    let lua = configured.unwrap_or_default();
     let setup = || -> mlua::Result<(usize, usize)> {
-        super::api::install(&lua)?;
-        let ngx: mlua::Table = lua.globals().get("ngx")?;
-        super::shared::install(&lua, &ngx, &[])?;
-        super::bundled::install(&lua)?;
+        if bare {
+            super::api::install(&lua)?;
+            let ngx: mlua::Table = lua.globals().get("ngx")?;
+            super::shared::install(&lua, &ngx, &[])?;
+            super::bundled::install(&lua)?;
+        }
+        // Specs may define globals freely.
+        lua.load("setmetatable(_G, nil)").exec()?;
         let runner: mlua::Table = lua.load(RUNNER).set_name("@openclaw/test.lua").eval()?;
         let run: mlua::Function = runner.get("run")?;
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();

@@ -64,12 +64,17 @@ impl LuaEngine {
     /// An engine for `config`, or None when it has no Lua handlers. Builds one VM right
     /// away so that a broken package path fails the start or reload, not a request.
     pub fn for_config(config: &Config) -> crate::error::Result<Option<Arc<LuaEngine>>> {
+        if !config.http.as_ref().is_some_and(|h| h.uses_lua) {
+            return Ok(None);
+        }
+        Self::build(config)
+    }
+
+    /// The engine for `config` whether or not it has handlers (tools use it too).
+    fn build(config: &Config) -> crate::error::Result<Option<Arc<LuaEngine>>> {
         let Some(http) = &config.http else {
             return Ok(None);
         };
-        if !http.uses_lua {
-            return Ok(None);
-        }
         let prefix = config.prefix.display().to_string();
         let lua_dir = format!("{prefix}/lua/?.lua;{prefix}/lua/?/init.lua");
         let path = match &http.lua_package_path {
@@ -103,6 +108,15 @@ impl LuaEngine {
             .new_vm()
             .map_err(|e| crate::error::Error::config(e.to_string()))?;
         Ok(Some(Arc::new(engine)))
+    }
+
+    /// A VM for tools (`openclaw test`, `openclaw repl`) built from a configuration: its
+    /// package path, shared dicts and `init_by_lua*` are the real ones.
+    pub fn tool_vm(config: &Config) -> Result<Option<Lua>, String> {
+        match LuaEngine::build(config).map_err(|e| e.to_string())? {
+            Some(engine) => engine.new_vm().map(|vm| Some(vm.lua)),
+            None => Ok(None),
+        }
     }
 
     /// A fresh VM with the `ngx` API, after `init_by_lua*` ran in it.

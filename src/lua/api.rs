@@ -53,6 +53,7 @@ pub fn install(lua: &Lua) -> LResult<()> {
     super::ngx_util::utilities(lua, &ngx)?;
     super::re::install(lua, &ngx)?;
     super::timer::install(lua, &ngx)?;
+    super::capture::install(lua, &ngx)?;
     special_fields(lua, &ngx)?;
     let globals = lua.globals();
     globals.set("ngx", ngx.clone())?;
@@ -117,6 +118,7 @@ wrap_table(ngx.req)
 wrap_table(ngx.resp)
 wrap_table(ngx.re)
 wrap_table(ngx.timer)
+wrap_table(ngx.location)
 wrap_table(ngx.worker)
 wrap_meta(ngx.var)
 wrap_meta(ngx.header)
@@ -529,7 +531,7 @@ fn special_fields(lua: &Lua, ngx: &Table) -> LResult<()> {
                 }
             }
             "headers_sent" => with_req(|st, _| Ok(Value::Boolean(st.sent))),
-            "is_subrequest" => Ok(Value::Boolean(false)),
+            "is_subrequest" => with_req(|_, ctx| Ok(Value::Boolean(ctx.subrequest_depth > 0))),
             _ => Ok(Value::Nil),
         })?,
     )?;

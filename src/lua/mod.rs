@@ -7,6 +7,7 @@
 
 mod api;
 mod bundled;
+mod capture;
 mod cjson;
 mod ngx_req;
 mod ngx_util;

@@ -70,6 +70,8 @@ pub struct RequestCtx {
     pub limit_conn_status: Option<&'static str>,
     /// `limit_conn` slots held until the request ends.
     pub conn_slots: Vec<crate::limit::ConnSlot>,
+    /// A subrequest (`ngx.location.capture`): nesting depth, 0 for a main request.
+    pub subrequest_depth: u32,
 }
 
 impl RequestCtx {
@@ -125,6 +127,7 @@ impl RequestCtx {
             limit_req_status: None,
             limit_conn_status: None,
             conn_slots: Vec::new(),
+            subrequest_depth: 0,
         }
     }
 

@@ -23,6 +23,11 @@ pub type ReqBody = hyper::body::Incoming;
 /// Runs a request through every phase and returns the response to send.
 pub async fn process(ctx: &mut RequestCtx, body: ReqBody) -> Response {
     ctx.body = Some(body);
+    process_internal(ctx).await
+}
+
+/// Runs a request whose body (if any) is already in `ctx` — subrequests come this way.
+pub async fn process_internal(ctx: &mut RequestCtx) -> Response {
     let mut resp = run(ctx, Start::Server).await;
     let mut pages = 0;
     while resp.special && resp.status >= 300 && ctx.redirects <= MAX_REDIRECTS {
@@ -490,7 +495,9 @@ fn do_return(
 
 /// The preaccess phase's `limit_req`: reject over the burst, delay within it.
 async fn limit_req(ctx: &mut RequestCtx) -> Option<Response> {
-    if ctx.conf.limit_reqs.is_empty() || ctx.limit_req_status.is_some() {
+    // Like nginx, limits apply to main requests only.
+    if ctx.conf.limit_reqs.is_empty() || ctx.limit_req_status.is_some() || ctx.subrequest_depth > 0
+    {
         return None;
     }
     let conf = ctx.conf.clone();
@@ -570,7 +577,10 @@ async fn limit_req(ctx: &mut RequestCtx) -> Option<Response> {
 
 /// The preaccess phase's `limit_conn`: slots are held until the request ends.
 fn limit_conn(ctx: &mut RequestCtx) -> Option<Response> {
-    if ctx.conf.limit_conns.is_empty() || ctx.limit_conn_status.is_some() {
+    if ctx.conf.limit_conns.is_empty()
+        || ctx.limit_conn_status.is_some()
+        || ctx.subrequest_depth > 0
+    {
         return None;
     }
     let conf = ctx.conf.clone();

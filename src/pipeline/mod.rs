@@ -8,7 +8,7 @@ mod statics;
 mod uri;
 
 pub use ctx::{ConnInfo, RequestCtx};
-pub use handler::{collect_body, process, special_400, special_status};
+pub use handler::{collect_body, process, process_internal, special_400, special_status};
 pub use response::{reason, special_response, Body, Response};
 pub use uri::normalize_path;
 

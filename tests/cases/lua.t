@@ -653,3 +653,41 @@ GET /t
 ok
 --- error_log
 bye from exit_worker 7
+
+=== TEST 41: ngx.location.capture runs a subrequest through the pipeline (internal locations, args, method, body)
+--- config
+location /t {
+    content_by_lua_block {
+        local res = ngx.location.capture("/sub/x", { args = { a = 1 } })
+        ngx.say(res.status, " ", res.body, " ", res.header["X-Sub"], " ", tostring(res.truncated))
+        res = ngx.location.capture("/echo", { method = ngx.HTTP_POST, body = "payload" })
+        ngx.say(res.status, " ", res.body)
+        res = ngx.location.capture("/missing")
+        ngx.say(res.status)
+        local r1, r2 = ngx.location.capture_multi({ { "/sub/one" }, { "/sub/two?b=2" } })
+        ngx.say(r1.body, " ", r2.body)
+        ngx.say(ngx.is_subrequest)
+    }
+}
+location /sub/ {
+    internal;
+    content_by_lua_block {
+        ngx.header["X-Sub"] = "yes"
+        ngx.print(ngx.var.uri, "?", ngx.var.args or "", " sub=", tostring(ngx.is_subrequest))
+    }
+}
+location /echo {
+    internal;
+    content_by_lua_block {
+        ngx.req.read_body()
+        ngx.print(ngx.req.get_method(), ":", ngx.req.get_body_data())
+    }
+}
+--- request
+GET /t
+--- response_body
+200 /sub/x?a=1 sub=true yes false
+200 POST:payload
+404
+/sub/one? sub=true /sub/two?b=2 sub=true
+false

@@ -1,0 +1,194 @@
+//! `ngx.location.capture` and `capture_multi`: subrequests through the same pipeline
+//! (locations, rewrite, Lua, static files, `internal` locations reachable), with their
+//! response captured as `{status, header, body, truncated}`.
+
+use super::api::{check_phase, rt, LResult};
+use super::req::with_req;
+use crate::pipeline::{self, Body, Phase, PhaseSet, RequestCtx};
+use bytes::Bytes;
+use http::Method;
+use mlua::{Lua, Table, Value};
+
+/// nginx's limit on nested subrequests.
+const MAX_DEPTH: u32 = 50;
+/// Captured bodies stop here.
+const MAX_BODY: u64 = 64 * 1024 * 1024;
+
+const CAPTURE_PHASES: PhaseSet = PhaseSet::of(&[Phase::Rewrite, Phase::Access, Phase::Content]);
+
+struct SubSpec {
+    uri: String,
+    args: Option<String>,
+    method: Method,
+    body: Option<Bytes>,
+}
+
+fn spec(lua: &Lua, uri: String, opts: Option<Table>) -> LResult<SubSpec> {
+    let (path, mut args) = match uri.split_once('?') {
+        Some((p, a)) => (p.to_string(), Some(a.to_string())),
+        None => (uri.clone(), None),
+    };
+    let mut method = Method::GET;
+    let mut body = None;
+    if let Some(o) = opts {
+        if let Some(m) = o.get::<Option<i64>>("method")? {
+            method = match m {
+                2 => Method::GET,
+                4 => Method::HEAD,
+                8 => Method::POST,
+                16 => Method::PUT,
+                32 => Method::DELETE,
+                512 => Method::OPTIONS,
+                16384 => Method::PATCH,
+                _ => return Err(rt(format!("unsupported HTTP method: {m}"))),
+            };
+        }
+        match o.get::<Value>("args")? {
+            Value::Nil => {}
+            Value::String(s) => args = Some(s.to_str()?.to_string()),
+            t @ Value::Table(_) => {
+                let ngx: Table = lua.globals().get("ngx")?;
+                let enc: mlua::Function = ngx.get("encode_args")?;
+                args = Some(enc.call::<String>(t)?);
+            }
+            other => {
+                return Err(rt(format!(
+                    "Bad args option value type: {}",
+                    other.type_name()
+                )))
+            }
+        }
+        if let Some(b) = o.get::<Option<mlua::LuaString>>("body")? {
+            body = Some(Bytes::from(b.as_bytes().to_vec()));
+        }
+    }
+    Ok(SubSpec {
+        uri: path,
+        args: args.filter(|a| !a.is_empty()),
+        method,
+        body,
+    })
+}
+
+/// Runs one subrequest to completion.
+async fn run_sub(s: SubSpec) -> LResult<(u16, http::HeaderMap, Bytes)> {
+    let mut sub = with_req(|st, ctx: &mut RequestCtx| {
+        check_phase(st, CAPTURE_PHASES)?;
+        if ctx.subrequest_depth >= MAX_DEPTH {
+            return Err(rt("subrequests cycle"));
+        }
+        let uri = pipeline::normalize_path(&s.uri, true)
+            .ok_or_else(|| rt(format!("unsafe uri \"{}\" was detected", s.uri)))?;
+        let request_uri = match &s.args {
+            Some(a) => format!("{}?{a}", s.uri),
+            None => s.uri.clone(),
+        };
+        let mut headers = ctx.headers.clone();
+        headers.remove(http::header::CONTENT_LENGTH);
+        headers.remove(http::header::TRANSFER_ENCODING);
+        let mut sub = RequestCtx::new(
+            ctx.gen.clone(),
+            ctx.conn.clone(),
+            s.method.clone(),
+            ctx.version,
+            headers,
+            request_uri,
+            uri,
+            s.args.clone(),
+            ctx.host.clone(),
+            ctx.server.clone(),
+        );
+        sub.internal = true;
+        sub.subrequest_depth = ctx.subrequest_depth + 1;
+        // The parent's body, unless the subrequest has its own.
+        sub.body_data = s.body.clone().or_else(|| ctx.body_data.clone());
+        Ok(Box::new(sub))
+    })?;
+    let resp = Box::pin(pipeline::process_internal(&mut sub)).await;
+    let body = match resp.body {
+        Body::Empty => Bytes::new(),
+        Body::Full(b) => b,
+        Body::File {
+            mut file,
+            remaining,
+        } => {
+            use std::io::Read;
+            let mut buf = Vec::with_capacity(remaining.min(MAX_BODY) as usize);
+            let _ = (&mut file)
+                .take(remaining.min(MAX_BODY))
+                .read_to_end(&mut buf);
+            Bytes::from(buf)
+        }
+    };
+    let status = if resp.status == 0 { 200 } else { resp.status };
+    Ok((status, resp.headers, body))
+}
+
+fn result_table(lua: &Lua, status: u16, headers: &http::HeaderMap, body: &[u8]) -> LResult<Table> {
+    let t = lua.create_table()?;
+    t.set("status", status)?;
+    let h = lua.create_table()?;
+    for (k, v) in headers.iter() {
+        // nginx's captured headers use canonical capitalisation ("Content-Type").
+        let name: String = k
+            .as_str()
+            .split('-')
+            .map(|w| {
+                let mut c = w.chars();
+                match c.next() {
+                    Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                    None => String::new(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("-");
+        let val = Value::String(lua.create_string(v.as_bytes())?);
+        match h.raw_get::<Value>(name.as_str())? {
+            Value::Nil => h.raw_set(name, val)?,
+            Value::Table(arr) => arr.raw_push(val)?,
+            prev => {
+                let arr = lua.create_table()?;
+                arr.raw_push(prev)?;
+                arr.raw_push(val)?;
+                h.raw_set(name, arr)?;
+            }
+        }
+    }
+    t.set("header", h)?;
+    t.set("body", lua.create_string(body)?)?;
+    t.set("truncated", false)?;
+    Ok(t)
+}
+
+pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
+    let location = lua.create_table()?;
+    location.set(
+        "capture",
+        lua.create_async_function(|lua, (uri, opts): (String, Option<Table>)| async move {
+            let s = spec(&lua, uri, opts)?;
+            let (status, headers, body) = run_sub(s).await?;
+            result_table(&lua, status, &headers, &body)
+        })?,
+    )?;
+    location.set(
+        "capture_multi",
+        lua.create_async_function(|lua, reqs: Table| async move {
+            // Run one after another; results keep the order of the requests.
+            let mut specs = vec![];
+            for r in reqs.sequence_values::<Table>() {
+                let r = r?;
+                let uri: String = r.get(1)?;
+                let opts: Option<Table> = r.get(2)?;
+                specs.push(spec(&lua, uri, opts)?);
+            }
+            let mut out = vec![];
+            for s in specs {
+                let (status, headers, body) = run_sub(s).await?;
+                out.push(Value::Table(result_table(&lua, status, &headers, &body)?));
+            }
+            Ok(mlua::MultiValue::from_iter(out))
+        })?,
+    )?;
+    ngx.set("location", location)?;
+    Ok(())
+}

@@ -16,6 +16,7 @@ mod repl;
 mod req;
 mod semaphore;
 mod shared;
+mod socket;
 mod spec;
 mod timer;
 mod vm;

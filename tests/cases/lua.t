@@ -691,3 +691,49 @@ GET /t
 404
 /sub/one? sub=true /sub/two?b=2 sub=true
 false
+
+=== TEST 42: ngx.socket.tcp talks HTTP to a peer (this server), with keepalive pooling and errors
+--- config
+location /peer { return 200 "peer body"; }
+location /t {
+    content_by_lua_block {
+        local port = tonumber(ngx.var.server_port)
+        local sock = ngx.socket.tcp()
+        sock:settimeout(2000)
+        ngx.say(sock:connect("127.0.0.1", port))
+        ngx.say(sock:send({"GET /peer HTTP/1.1\r\n", "Host: localhost\r\n\r\n"}))
+        ngx.say(sock:receive())
+        local len
+        while true do
+            local line = sock:receive("*l")
+            if line == "" then break end
+            local n = line:match("^[Cc]ontent%-[Ll]ength: (%d+)")
+            if n then len = tonumber(n) end
+        end
+        ngx.say(sock:receive(len))
+        ngx.say(sock:getreusedtimes())
+        ngx.say(sock:setkeepalive())
+        local again = ngx.socket.tcp()
+        ngx.say(again:connect("127.0.0.1", port))
+        ngx.say(again:getreusedtimes())
+        again:close()
+        ngx.say(again:close())
+        local bad = ngx.socket.tcp()
+        ngx.say(bad:connect("127.0.0.1", 1))
+        ngx.say(bad:connect("example.invalid", 80))
+    }
+}
+--- request
+GET /t
+--- response_body
+1
+39
+HTTP/1.1 200 OK
+peer body
+0
+1
+1
+1
+nilclosed
+nilconnection refused
+nilno resolver defined to resolve "example.invalid"

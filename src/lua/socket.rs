@@ -1,0 +1,371 @@
+//! `ngx.socket.tcp()` cosockets: non-blocking TCP that yields the coroutine, with
+//! OpenResty's methods and error strings (`connect`, `send`, `receive("*l"|"*a"|n)`,
+//! `receiveany`, `settimeout(s)`, `setkeepalive` into a per-worker pool, `getreusedtimes`,
+//! `close`). Names other than IP addresses and `localhost` need a resolver (not there yet).
+
+use super::api::{check_phase, rt, LResult, YIELD_PHASES};
+use super::req::with_state;
+use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// lua_socket_pool_size's default.
+const POOL_SIZE: usize = 30;
+
+struct Pooled {
+    stream: TcpStream,
+    reused: u32,
+}
+
+thread_local! {
+    /// Idle connections by "host:port" (or the `pool` option), per worker.
+    static POOL: RefCell<HashMap<String, Vec<Pooled>>> = RefCell::default();
+}
+
+#[derive(Default)]
+struct Inner {
+    stream: Option<TcpStream>,
+    buf: Vec<u8>,
+    pool_key: Option<String>,
+    reused: u32,
+    connect_timeout: Duration,
+    send_timeout: Duration,
+    read_timeout: Duration,
+}
+
+pub struct TcpSock(RefCell<Inner>);
+
+fn nil_err(lua: &Lua, msg: &str) -> LResult<MultiValue> {
+    Ok(MultiValue::from_iter([
+        Value::Nil,
+        Value::String(lua.create_string(msg)?),
+    ]))
+}
+
+fn ms(v: Option<f64>) -> Duration {
+    Duration::from_millis(v.unwrap_or(60_000.0).max(0.0) as u64)
+}
+
+fn io_err(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused",
+        std::io::ErrorKind::TimedOut => "timeout",
+        std::io::ErrorKind::ConnectionReset => "connection reset by peer",
+        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::UnexpectedEof => "closed",
+        _ => "closed",
+    }
+}
+
+impl TcpSock {
+    fn new() -> TcpSock {
+        TcpSock(RefCell::new(Inner {
+            connect_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(60),
+            ..Default::default()
+        }))
+    }
+}
+
+/// Flattens a string, number or nested array of them (ngx.socket's send argument).
+fn flatten(v: &Value, out: &mut Vec<u8>) -> LResult<()> {
+    match v {
+        Value::String(s) => out.extend_from_slice(&s.as_bytes()),
+        Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+        Value::Number(n) => out.extend_from_slice(super::api::lua_number(*n).as_bytes()),
+        Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Nil => out.extend_from_slice(b"nil"),
+        Value::Table(t) => {
+            for item in t.clone().sequence_values::<Value>() {
+                flatten(&item?, out)?;
+            }
+        }
+        other => {
+            return Err(rt(format!(
+                "bad argument #1 to 'send' (string, number, boolean, nil, or array table expected, got {})",
+                other.type_name()
+            )))
+        }
+    }
+    Ok(())
+}
+
+impl UserData for TcpSock {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_async_method(
+            "connect",
+            |lua, this, (host, port, opts): (String, Option<u16>, Option<Table>)| async move {
+                with_state(|st| check_phase(st, YIELD_PHASES))?;
+                let pool_opt: Option<String> = match &opts {
+                    Some(o) => o.get("pool")?,
+                    None => None,
+                };
+                let addr: SocketAddr = if let Some(path) = host.strip_prefix("unix:") {
+                    let _ = path;
+                    return nil_err(&lua, "unix domain sockets are not supported yet");
+                } else {
+                    let Some(port) = port else {
+                        return Err(rt(
+                            "bad argument #2 to 'connect' (number expected, got nil)",
+                        ));
+                    };
+                    let ip: IpAddr = if host == "localhost" {
+                        IpAddr::from([127, 0, 0, 1])
+                    } else {
+                        match host.trim_start_matches('[').trim_end_matches(']').parse() {
+                            Ok(ip) => ip,
+                            Err(_) => {
+                                return nil_err(
+                                    &lua,
+                                    &format!("no resolver defined to resolve \"{host}\""),
+                                )
+                            }
+                        }
+                    };
+                    SocketAddr::new(ip, port)
+                };
+                let key = pool_opt.unwrap_or_else(|| format!("{host}:{}", addr.port()));
+                // An idle pooled connection first.
+                if let Some(p) = POOL.with(|p| p.borrow_mut().get_mut(&key).and_then(Vec::pop)) {
+                    let mut g = this.0.borrow_mut();
+                    g.stream = Some(p.stream);
+                    g.buf.clear();
+                    g.reused = p.reused + 1;
+                    g.pool_key = Some(key);
+                    return Ok(MultiValue::from_iter([Value::Integer(1)]));
+                }
+                let timeout = this.0.borrow().connect_timeout;
+                match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                    Err(_) => nil_err(&lua, "timeout"),
+                    Ok(Err(e)) => nil_err(&lua, io_err(&e)),
+                    Ok(Ok(s)) => {
+                        let _ = s.set_nodelay(true);
+                        let mut g = this.0.borrow_mut();
+                        g.stream = Some(s);
+                        g.buf.clear();
+                        g.reused = 0;
+                        g.pool_key = Some(key);
+                        Ok(MultiValue::from_iter([Value::Integer(1)]))
+                    }
+                }
+            },
+        );
+        m.add_async_method("send", |lua, this, data: Value| async move {
+            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            let mut bytes = Vec::new();
+            flatten(&data, &mut bytes)?;
+            let (stream, timeout) = {
+                let mut g = this.0.borrow_mut();
+                (g.stream.take(), g.send_timeout)
+            };
+            let Some(mut stream) = stream else {
+                return nil_err(&lua, "closed");
+            };
+            let r = tokio::time::timeout(timeout, stream.write_all(&bytes)).await;
+            match r {
+                Ok(Ok(())) => {
+                    this.0.borrow_mut().stream = Some(stream);
+                    Ok(MultiValue::from_iter([Value::Integer(bytes.len() as i64)]))
+                }
+                Err(_) => {
+                    this.0.borrow_mut().stream = Some(stream);
+                    nil_err(&lua, "timeout")
+                }
+                Ok(Err(e)) => nil_err(&lua, io_err(&e)),
+            }
+        });
+        m.add_async_method("receive", |lua, this, pattern: Option<Value>| async move {
+            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            enum Want {
+                Line,
+                All,
+                Bytes(usize),
+            }
+            let want = match &pattern {
+                None => Want::Line,
+                Some(Value::String(s)) => match s.to_str()?.as_ref() {
+                    "*l" | "l" => Want::Line,
+                    "*a" | "a" => Want::All,
+                    other => {
+                        return Err(rt(format!(
+                            "bad argument #1 to 'receive' (bad pattern argument: {other})"
+                        )))
+                    }
+                },
+                Some(Value::Integer(n)) if *n >= 0 => Want::Bytes(*n as usize),
+                Some(Value::Number(n)) if *n >= 0.0 => Want::Bytes(*n as usize),
+                Some(other) => {
+                    return Err(rt(format!(
+                        "bad argument #1 to 'receive' (bad pattern argument: {})",
+                        other.type_name()
+                    )))
+                }
+            };
+            let (stream, mut buf, timeout) = {
+                let mut g = this.0.borrow_mut();
+                (g.stream.take(), std::mem::take(&mut g.buf), g.read_timeout)
+            };
+            let Some(mut stream) = stream else {
+                return nil_err(&lua, "closed");
+            };
+            let deadline = tokio::time::Instant::now() + timeout;
+            let mut closed = false;
+            loop {
+                // Enough buffered?
+                let done = match want {
+                    Want::Line => buf.iter().position(|&b| b == b'\n'),
+                    Want::Bytes(n) => (buf.len() >= n).then_some(n),
+                    Want::All => None,
+                };
+                if let Some(end) = done {
+                    let mut out: Vec<u8> = buf
+                        .drain(..end + usize::from(matches!(want, Want::Line)))
+                        .collect();
+                    if matches!(want, Want::Line) {
+                        out.pop();
+                        if out.last() == Some(&b'\r') {
+                            out.pop();
+                        }
+                    }
+                    let mut g = this.0.borrow_mut();
+                    g.stream = Some(stream);
+                    g.buf = buf;
+                    return Ok(MultiValue::from_iter([Value::String(
+                        lua.create_string(out)?,
+                    )]));
+                }
+                if closed {
+                    if matches!(want, Want::All) {
+                        return Ok(MultiValue::from_iter([Value::String(
+                            lua.create_string(&buf)?,
+                        )]));
+                    }
+                    return Ok(MultiValue::from_iter([
+                        Value::Nil,
+                        Value::String(lua.create_string("closed")?),
+                        Value::String(lua.create_string(&buf)?),
+                    ]));
+                }
+                let mut chunk = [0u8; 16 * 1024];
+                match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+                    Err(_) => {
+                        let partial = std::mem::take(&mut buf);
+                        let mut g = this.0.borrow_mut();
+                        g.stream = Some(stream);
+                        return Ok(MultiValue::from_iter([
+                            Value::Nil,
+                            Value::String(lua.create_string("timeout")?),
+                            Value::String(lua.create_string(partial)?),
+                        ]));
+                    }
+                    Ok(Ok(0)) => closed = true,
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Ok(Err(e)) => {
+                        return Ok(MultiValue::from_iter([
+                            Value::Nil,
+                            Value::String(lua.create_string(io_err(&e))?),
+                            Value::String(lua.create_string(&buf)?),
+                        ]))
+                    }
+                }
+            }
+        });
+        m.add_async_method("receiveany", |lua, this, max: usize| async move {
+            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            let (stream, mut buf, timeout) = {
+                let mut g = this.0.borrow_mut();
+                (g.stream.take(), std::mem::take(&mut g.buf), g.read_timeout)
+            };
+            let Some(mut stream) = stream else {
+                return nil_err(&lua, "closed");
+            };
+            if buf.is_empty() {
+                let mut chunk = vec![0u8; max.clamp(1, 1 << 20)];
+                match tokio::time::timeout(timeout, stream.read(&mut chunk)).await {
+                    Err(_) => {
+                        this.0.borrow_mut().stream = Some(stream);
+                        return nil_err(&lua, "timeout");
+                    }
+                    Ok(Ok(0)) => return nil_err(&lua, "closed"),
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Ok(Err(e)) => return nil_err(&lua, io_err(&e)),
+                }
+            }
+            let take = buf.len().min(max);
+            let out: Vec<u8> = buf.drain(..take).collect();
+            let mut g = this.0.borrow_mut();
+            g.stream = Some(stream);
+            g.buf = buf;
+            Ok(MultiValue::from_iter([Value::String(
+                lua.create_string(out)?,
+            )]))
+        });
+        m.add_method("settimeout", |_, this, t: Option<f64>| {
+            let d = ms(t);
+            let mut g = this.0.borrow_mut();
+            g.connect_timeout = d;
+            g.send_timeout = d;
+            g.read_timeout = d;
+            Ok(())
+        });
+        m.add_method(
+            "settimeouts",
+            |_, this, (c, s, r): (Option<f64>, Option<f64>, Option<f64>)| {
+                let mut g = this.0.borrow_mut();
+                g.connect_timeout = ms(c);
+                g.send_timeout = ms(s);
+                g.read_timeout = ms(r);
+                Ok(())
+            },
+        );
+        m.add_method("setoption", |_, _, _: MultiValue| Ok(true));
+        m.add_method("getreusedtimes", |lua, this, ()| {
+            let g = this.0.borrow();
+            if g.stream.is_none() {
+                return nil_err(lua, "closed");
+            }
+            Ok(MultiValue::from_iter([Value::Integer(g.reused as i64)]))
+        });
+        m.add_method("close", |lua, this, ()| {
+            let mut g = this.0.borrow_mut();
+            if g.stream.take().is_none() {
+                return nil_err(lua, "closed");
+            }
+            g.buf.clear();
+            Ok(MultiValue::from_iter([Value::Integer(1)]))
+        });
+        m.add_method(
+            "setkeepalive",
+            |lua, this, (_timeout, size): (Option<f64>, Option<usize>)| {
+                let mut g = this.0.borrow_mut();
+                let Some(stream) = g.stream.take() else {
+                    return nil_err(lua, "closed");
+                };
+                if !g.buf.is_empty() {
+                    return nil_err(lua, "unread data in buffer");
+                }
+                let key = g.pool_key.clone().unwrap_or_default();
+                let reused = g.reused;
+                POOL.with(|p| {
+                    let mut pool = p.borrow_mut();
+                    let list = pool.entry(key).or_default();
+                    if list.len() < size.unwrap_or(POOL_SIZE).max(1) {
+                        list.push(Pooled { stream, reused });
+                    }
+                });
+                Ok(MultiValue::from_iter([Value::Integer(1)]))
+            },
+        );
+    }
+}
+
+pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
+    let socket = lua.create_table()?;
+    socket.set("tcp", lua.create_function(|_, ()| Ok(TcpSock::new()))?)?;
+    ngx.set("socket", socket)?;
+    Ok(())
+}

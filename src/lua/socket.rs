@@ -304,6 +304,113 @@ impl UserData for TcpSock {
                 lua.create_string(out)?,
             )]))
         });
+        // receiveuntil(pattern, {inclusive = bool}) -> iterator(size?): data before the
+        // pattern (whole, or in chunks of at most `size` followed by nil at the pattern).
+        m.add_function(
+            "receiveuntil",
+            |lua, (ud, pattern, opts): (mlua::AnyUserData, mlua::LuaString, Option<Table>)| {
+                let pat = pattern.as_bytes().to_vec();
+                if pat.is_empty() {
+                    return Err(rt("pattern is empty"));
+                }
+                let inclusive = match &opts {
+                    Some(o) => o.get::<Option<bool>>("inclusive")?.unwrap_or(false),
+                    None => false,
+                };
+                let done = std::rc::Rc::new(std::cell::Cell::new(false));
+                lua.create_async_function(move |lua, size: Option<usize>| {
+                    let ud = ud.clone();
+                    let pat = pat.clone();
+                    let done = done.clone();
+                    async move {
+                        with_state(|st| check_phase(st, YIELD_PHASES))?;
+                        let this = ud.borrow::<TcpSock>()?;
+                        if done.get() {
+                            done.set(false);
+                            return Ok(MultiValue::from_iter([Value::Nil]));
+                        }
+                        let (stream, mut buf, timeout) = {
+                            let mut g = this.0.borrow_mut();
+                            (g.stream.take(), std::mem::take(&mut g.buf), g.read_timeout)
+                        };
+                        drop(this);
+                        let Some(mut stream) = stream else {
+                            return nil_err(&lua, "closed");
+                        };
+                        let deadline = tokio::time::Instant::now() + timeout;
+                        let put_back = |ud: &mlua::AnyUserData, stream: TcpStream, buf: Vec<u8>| {
+                            if let Ok(this) = ud.borrow::<TcpSock>() {
+                                let mut g = this.0.borrow_mut();
+                                g.stream = Some(stream);
+                                g.buf = buf;
+                            }
+                        };
+                        loop {
+                            let found = buf.windows(pat.len()).position(|w| w == pat.as_slice());
+                            match (found, size) {
+                                (Some(at), Some(max)) if at > max => {
+                                    let out: Vec<u8> = buf.drain(..max).collect();
+                                    put_back(&ud, stream, buf);
+                                    return Ok(MultiValue::from_iter([Value::String(
+                                        lua.create_string(out)?,
+                                    )]));
+                                }
+                                (Some(at), _) => {
+                                    let end = if inclusive { at + pat.len() } else { at };
+                                    let out: Vec<u8> = buf.drain(..end).collect();
+                                    if !inclusive {
+                                        buf.drain(..pat.len());
+                                    }
+                                    // With a size, the pattern is reported by the next call.
+                                    if size.is_some() {
+                                        done.set(true);
+                                    }
+                                    put_back(&ud, stream, buf);
+                                    return Ok(MultiValue::from_iter([Value::String(
+                                        lua.create_string(out)?,
+                                    )]));
+                                }
+                                (None, Some(max)) if buf.len() >= max + pat.len() => {
+                                    let out: Vec<u8> = buf.drain(..max).collect();
+                                    put_back(&ud, stream, buf);
+                                    return Ok(MultiValue::from_iter([Value::String(
+                                        lua.create_string(out)?,
+                                    )]));
+                                }
+                                _ => {}
+                            }
+                            let mut chunk = [0u8; 16 * 1024];
+                            match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+                                Err(_) => {
+                                    let partial = std::mem::take(&mut buf);
+                                    put_back(&ud, stream, Vec::new());
+                                    return Ok(MultiValue::from_iter([
+                                        Value::Nil,
+                                        Value::String(lua.create_string("timeout")?),
+                                        Value::String(lua.create_string(partial)?),
+                                    ]));
+                                }
+                                Ok(Ok(0)) => {
+                                    return Ok(MultiValue::from_iter([
+                                        Value::Nil,
+                                        Value::String(lua.create_string("closed")?),
+                                        Value::String(lua.create_string(&buf)?),
+                                    ]))
+                                }
+                                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                                Ok(Err(e)) => {
+                                    return Ok(MultiValue::from_iter([
+                                        Value::Nil,
+                                        Value::String(lua.create_string(io_err(&e))?),
+                                        Value::String(lua.create_string(&buf)?),
+                                    ]))
+                                }
+                            }
+                        }
+                    }
+                })
+            },
+        );
         m.add_method("settimeout", |_, this, t: Option<f64>| {
             let d = ms(t);
             let mut g = this.0.borrow_mut();

@@ -737,3 +737,36 @@ peer body
 nilclosed
 nilconnection refused
 nilno resolver defined to resolve "example.invalid"
+
+=== TEST 43: cosocket receiveuntil, whole and in sized chunks, inclusive
+--- config
+location /peer { return 200 "part1--B--part2--B--tail"; }
+location /t {
+    content_by_lua_block {
+        local sock = ngx.socket.tcp()
+        sock:settimeout(2000)
+        assert(sock:connect("127.0.0.1", tonumber(ngx.var.server_port)))
+        assert(sock:send("GET /peer HTTP/1.0\r\nHost: localhost\r\n\r\n"))
+        local headers = sock:receiveuntil("\r\n\r\n")
+        local h = headers()
+        ngx.say(h:match("^HTTP/1.%d 200") ~= nil)
+        local r = sock:receiveuntil("--B--")
+        ngx.say(r())
+        local chunks = {}
+        while true do
+            local data, err = r(2)
+            if not data then break end
+            chunks[#chunks + 1] = data
+        end
+        ngx.say(table.concat(chunks, "|"))
+        local inc = sock:receiveuntil("l", { inclusive = true })
+        ngx.say(inc())
+    }
+}
+--- request
+GET /t
+--- response_body
+true
+part1
+pa|rt|2
+tail

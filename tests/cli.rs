@@ -493,3 +493,23 @@ fn repl_runs_piped_input_as_a_script() {
         "0cc175b9c0f1b6a831c399e269772661\n42\n42\n[1,2]\n"
     );
 }
+
+#[test]
+fn udp_cosocket_round_trip_and_timeout() {
+    let echo = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = echo.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let (n, from) = echo.recv_from(&mut buf).unwrap();
+        let mut reply = b"echo:".to_vec();
+        reply.extend_from_slice(&buf[..n]);
+        echo.send_to(&reply, from).unwrap();
+    });
+    let loc = format!(
+        "location /t {{ content_by_lua_block {{\n local u = ngx.socket.udp()\n u:settimeout(2000)\n ngx.say(u:setpeername(\"127.0.0.1\", {port}))\n ngx.say(u:send({{\"he\", \"llo\"}}))\n ngx.say(u:receive())\n u:settimeout(50)\n ngx.say(u:receive())\n ngx.say(u:close())\n }} }}"
+    );
+    let gw = Gateway::start(&loc);
+    let body = client::get(gw.addr(), "/t", &[]).text();
+    server.join().unwrap();
+    assert_eq!(body, "1\n1\necho:hello\nniltimeout\n1\n");
+}

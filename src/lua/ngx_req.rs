@@ -351,6 +351,30 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
             Ok(())
         })?,
     )?;
+    req.set(
+        "raw_header",
+        lua.create_function(|lua, no_request_line: Option<bool>| {
+            // Rebuilt from the parsed request (hyper does not keep the raw bytes or the
+            // header names' case).
+            let text = with_req(|st, ctx| {
+                check_phase(st, REQ_PHASES)?;
+                let mut t = String::new();
+                if !no_request_line.unwrap_or(false) {
+                    t.push_str(&ctx.request_line());
+                    t.push_str("\r\n");
+                }
+                for (k, v) in ctx.headers.iter() {
+                    t.push_str(k.as_str());
+                    t.push_str(": ");
+                    t.push_str(&String::from_utf8_lossy(v.as_bytes()));
+                    t.push_str("\r\n");
+                }
+                t.push_str("\r\n");
+                Ok(t)
+            })?;
+            lua.create_string(text)
+        })?,
+    )?;
     ngx.set("req", req)?;
     ngx.set(
         "exec",

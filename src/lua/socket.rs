@@ -470,9 +470,98 @@ impl UserData for TcpSock {
     }
 }
 
+/// `ngx.socket.udp()`: `setpeername`, `send`, `receive(size)`, `settimeout`, `close`.
+pub struct UdpSock(RefCell<(Option<std::rc::Rc<tokio::net::UdpSocket>>, Duration)>);
+
+impl UserData for UdpSock {
+    fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
+        m.add_async_method(
+            "setpeername",
+            |lua, this, (host, port): (String, Option<u16>)| async move {
+                with_state(|st| check_phase(st, YIELD_PHASES))?;
+                let Some(port) = port else {
+                    return nil_err(&lua, "unix domain sockets are not supported yet");
+                };
+                let ip: IpAddr = if host == "localhost" {
+                    IpAddr::from([127, 0, 0, 1])
+                } else {
+                    match host.trim_start_matches('[').trim_end_matches(']').parse() {
+                        Ok(ip) => ip,
+                        Err(_) => {
+                            return nil_err(
+                                &lua,
+                                &format!("no resolver defined to resolve \"{host}\""),
+                            )
+                        }
+                    }
+                };
+                let peer = SocketAddr::new(ip, port);
+                let bind: SocketAddr = if ip.is_ipv4() {
+                    "0.0.0.0:0".parse().expect("valid address")
+                } else {
+                    "[::]:0".parse().expect("valid address")
+                };
+                let sock = match tokio::net::UdpSocket::bind(bind).await {
+                    Ok(s) => s,
+                    Err(e) => return nil_err(&lua, io_err(&e)),
+                };
+                if let Err(e) = sock.connect(peer).await {
+                    return nil_err(&lua, io_err(&e));
+                }
+                this.0.borrow_mut().0 = Some(std::rc::Rc::new(sock));
+                Ok(MultiValue::from_iter([Value::Integer(1)]))
+            },
+        );
+        m.add_async_method("send", |lua, this, data: Value| async move {
+            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            let mut bytes = Vec::new();
+            flatten(&data, &mut bytes)?;
+            let Some(sock) = this.0.borrow().0.clone() else {
+                return nil_err(&lua, "closed");
+            };
+            match sock.send(&bytes).await {
+                Ok(_) => Ok(MultiValue::from_iter([Value::Integer(1)])),
+                Err(e) => nil_err(&lua, io_err(&e)),
+            }
+        });
+        m.add_async_method("receive", |lua, this, size: Option<usize>| async move {
+            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            let (sock, timeout) = {
+                let g = this.0.borrow();
+                (g.0.clone(), g.1)
+            };
+            let Some(sock) = sock else {
+                return nil_err(&lua, "closed");
+            };
+            let mut buf = vec![0u8; size.unwrap_or(8192).clamp(1, 65536)];
+            match tokio::time::timeout(timeout, sock.recv(&mut buf)).await {
+                Err(_) => nil_err(&lua, "timeout"),
+                Ok(Err(e)) => nil_err(&lua, io_err(&e)),
+                Ok(Ok(n)) => Ok(MultiValue::from_iter([Value::String(
+                    lua.create_string(&buf[..n])?,
+                )])),
+            }
+        });
+        m.add_method("settimeout", |_, this, t: Option<f64>| {
+            this.0.borrow_mut().1 = ms(t);
+            Ok(())
+        });
+        m.add_method("close", |lua, this, ()| {
+            if this.0.borrow_mut().0.take().is_none() {
+                return nil_err(lua, "closed");
+            }
+            Ok(MultiValue::from_iter([Value::Integer(1)]))
+        });
+    }
+}
+
 pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
     let socket = lua.create_table()?;
     socket.set("tcp", lua.create_function(|_, ()| Ok(TcpSock::new()))?)?;
+    socket.set(
+        "udp",
+        lua.create_function(|_, ()| Ok(UdpSock(RefCell::new((None, Duration::from_secs(60))))))?,
+    )?;
     ngx.set("socket", socket)?;
     Ok(())
 }

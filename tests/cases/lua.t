@@ -770,3 +770,13 @@ true
 part1
 pa|rt|2
 tail
+
+=== TEST 44: ngx.req.raw_header rebuilds the request head
+--- config
+location /t { content_by_lua_block { ngx.print(ngx.req.raw_header(true)) ngx.say(ngx.req.raw_header():match("^GET /t%?a=1 HTTP/1.1\r\n") ~= nil) } }
+--- request
+GET /t?a=1
+--- more_headers
+X-One: 1
+--- response_body_like
+(?s)^host: localhost\r\nx-one: 1\r\n.*\r\n\r\ntrue\n$

@@ -55,6 +55,7 @@ pub fn install(lua: &Lua) -> LResult<()> {
     super::timer::install(lua, &ngx)?;
     super::capture::install(lua, &ngx)?;
     super::socket::install(lua, &ngx)?;
+    super::thread::install(lua, &ngx)?;
     special_fields(lua, &ngx)?;
     let globals = lua.globals();
     globals.set("ngx", ngx.clone())?;

@@ -18,6 +18,7 @@ mod semaphore;
 mod shared;
 mod socket;
 mod spec;
+mod thread;
 mod timer;
 mod vm;
 

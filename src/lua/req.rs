@@ -27,6 +27,28 @@ pub struct ReqState {
     pub args: Vec<String>,
     /// body_filter's data chunk (`ngx.arg[1]`) and eof flag (`ngx.arg[2]`).
     pub chunk: Option<(Vec<u8>, bool)>,
+    /// Light threads (`ngx.thread.spawn`) still running, polled with the entry thread.
+    pub threads: Vec<LightThread>,
+}
+
+/// A spawned light thread: its coroutine future and where its result goes.
+pub struct LightThread {
+    pub id: u64,
+    pub fut: Pin<Box<dyn Future<Output = mlua::Result<mlua::MultiValue>>>>,
+    pub slot: std::rc::Rc<std::cell::RefCell<Option<mlua::Result<mlua::MultiValue>>>>,
+}
+
+impl LightThread {
+    /// Polls once; true when finished (result stored).
+    pub fn poll_once(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.fut.as_mut().poll(cx) {
+            Poll::Ready(r) => {
+                *self.slot.borrow_mut() = Some(r);
+                true
+            }
+            Poll::Pending => false,
+        }
+    }
 }
 
 impl ReqState {
@@ -48,6 +70,7 @@ impl ReqState {
             exec: None,
             args: Vec::new(),
             chunk: None,
+            threads: Vec::new(),
         }
     }
 }
@@ -147,22 +170,56 @@ pub fn with_state<R>(f: impl FnOnce(&mut ReqState) -> mlua::Result<R>) -> mlua::
 
 /// Polls a coroutine future with CURRENT pointing at its request; finishes early once
 /// `ngx.exit` was called (the coroutine then waits forever and is dropped).
-pub struct Scoped<'a, F> {
+pub struct Scoped<'a, F: Future> {
     pub state: &'a mut ReqState,
     pub fut: Pin<&'a mut F>,
+    /// The entry thread's result, kept while light threads finish.
+    pub done: Option<F::Output>,
 }
 
-impl<F: Future> Future for Scoped<'_, F> {
+impl<F: Future> Future for Scoped<'_, F>
+where
+    F::Output: Unpin,
+{
     type Output = Option<F::Output>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let ptr: *mut ReqState = this.state;
         let guard = CurrentGuard::set(ptr);
-        let r = this.fut.as_mut().poll(cx);
+        let r = match this.done.take() {
+            Some(v) => Poll::Ready(v),
+            None => this.fut.as_mut().poll(cx),
+        };
+        // Light threads run alongside; one finishing may unblock ngx.thread.wait.
+        // Taken out while polled: a thread may spawn more (they land in state.threads).
+        let mut finished_any = false;
+        let running = std::mem::take(&mut this.state.threads);
+        let mut still = Vec::with_capacity(running.len());
+        for mut t in running {
+            if t.poll_once(cx) {
+                finished_any = true;
+            } else {
+                still.push(t);
+            }
+        }
+        let spawned_meanwhile = std::mem::take(&mut this.state.threads);
+        still.extend(spawned_meanwhile);
+        this.state.threads = still;
         drop(guard);
+        if finished_any {
+            cx.waker().wake_by_ref();
+        }
         match r {
-            Poll::Ready(v) => Poll::Ready(Some(v)),
+            Poll::Ready(v) => {
+                // The request ends when its light threads have too (unless it exits).
+                if this.state.threads.is_empty() || this.state.exit.is_some() {
+                    Poll::Ready(Some(v))
+                } else {
+                    this.done = Some(v);
+                    Poll::Pending
+                }
+            }
             Poll::Pending if this.state.exit.is_some() || this.state.exec.is_some() => {
                 Poll::Ready(None)
             }

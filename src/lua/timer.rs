@@ -121,6 +121,7 @@ async fn run(lua: Lua, delay: Duration, func: Function, extra: Vec<Value>, every
                 let r = Scoped {
                     state: &mut state,
                     fut: fut.as_mut(),
+                    done: None,
                 }
                 .await;
                 if let Some(Err(e)) = r {

@@ -399,6 +399,7 @@ impl ScriptEngine for LuaEngine {
             let result = Scoped {
                 state: &mut state,
                 fut: fut.as_mut(),
+                done: None,
             }
             .await;
             // The finished coroutine goes back to the pool; no await follows, so nothing

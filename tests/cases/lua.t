@@ -780,3 +780,36 @@ GET /t?a=1
 X-One: 1
 --- response_body_like
 (?s)^host: localhost\r\nx-one: 1\r\n.*\r\n\r\ntrue\n$
+
+=== TEST 45: ngx.thread.spawn runs at once until it yields; wait returns results; kill; the request waits for threads
+--- config
+location /t {
+    content_by_lua_block {
+        local order = {}
+        local t1 = ngx.thread.spawn(function(a)
+            order[#order + 1] = "t1 start"
+            ngx.sleep(0.02)
+            order[#order + 1] = "t1 end"
+            return a * 2
+        end, 21)
+        order[#order + 1] = "main"
+        local t2 = ngx.thread.spawn(function() error("oops") end)
+        ngx.say(ngx.thread.wait(t1))
+        ngx.say(table.concat(order, ","))
+        local ok, err = ngx.thread.wait(t2)
+        ngx.say(ok, " ", err:match("oops") ~= nil)
+        local t3 = ngx.thread.spawn(function() ngx.sleep(10) end)
+        ngx.say(ngx.thread.kill(t3))
+        ngx.say(ngx.thread.kill(t3))
+        ngx.thread.spawn(function() ngx.sleep(0.02) ngx.say("late thread") end)
+    }
+}
+--- request
+GET /t
+--- response_body
+true42
+t1 start,main,t1 end
+false true
+1
+nilalready waited or killed
+late thread

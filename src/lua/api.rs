@@ -377,8 +377,9 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
                     "bad argument #1 to 'exit' (invalid status code {code})"
                 )));
             }
-            with_req(|st, _| {
-                check_phase(st, OUTPUT_PHASES)?;
+            // Timers may call ngx.exit to end early (there is no request to finish).
+            super::req::with_state(|st| {
+                check_phase(st, YIELD_PHASES)?;
                 st.exit = Some(code);
                 Ok(())
             })?;

@@ -813,3 +813,25 @@ false true
 1
 nilalready waited or killed
 late thread
+
+=== TEST 46: ngx.exit ends a timer callback early
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.timer.at(0, function()
+            ngx.log(ngx.WARN, "timer before exit")
+            ngx.exit(ngx.OK)
+            ngx.log(ngx.WARN, "timer after exit")
+        end)
+        ngx.sleep(0.05)
+        ngx.say("ok")
+    }
+}
+--- request
+GET /t
+--- response_body
+ok
+--- error_log
+timer before exit
+--- no_error_log
+timer after exit

@@ -244,21 +244,7 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
             with_req(|st, ctx| {
                 check_phase(st, REQ_PHASES)?;
                 let name = header_name(&k)?;
-                ctx.headers.remove(&name);
-                let values: Vec<String> = match v {
-                    Value::Nil => vec![],
-                    Value::Table(t) => t
-                        .sequence_values::<Value>()
-                        .map(|x| x.and_then(|x| header_text(&x)))
-                        .collect::<LResult<_>>()?,
-                    other => vec![header_text(&other)?],
-                };
-                for val in values {
-                    let hv = HeaderValue::from_str(&val)
-                        .map_err(|_| rt(format!("invalid header value for \"{k}\"")))?;
-                    ctx.headers.append(name.clone(), hv);
-                }
-                Ok(())
+                replace_header(&mut ctx.headers, name, &k, v)
             })
         })?,
     )?;
@@ -519,23 +505,7 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                     );
                     return Ok(());
                 }
-                st.headers.remove(&name);
-                let mut values = vec![];
-                match v {
-                    Value::Nil => {}
-                    Value::Table(t) => {
-                        for item in t.sequence_values::<Value>() {
-                            values.push(header_text(&item?)?);
-                        }
-                    }
-                    other => values.push(header_text(&other)?),
-                }
-                for val in values {
-                    let hv = HeaderValue::from_str(&val)
-                        .map_err(|_| rt(format!("invalid header value for \"{k}\"")))?;
-                    st.headers.append(name.clone(), hv);
-                }
-                Ok(())
+                replace_header(&mut st.headers, name, &k, v)
             })
         })?,
     )?;
@@ -558,6 +528,31 @@ fn unsafe_uri(uri: &str) -> bool {
         || p.contains("/../")
         || p.ends_with("/..")
         || p.contains("\\")
+}
+
+/// Replaces a header's values: `nil` clears it, an array sets several values (shared by
+/// `ngx.header` and `ngx.req.set_header`).
+fn replace_header(
+    map: &mut http::HeaderMap,
+    name: HeaderName,
+    shown: &str,
+    v: Value,
+) -> LResult<()> {
+    map.remove(&name);
+    let values: Vec<String> = match v {
+        Value::Nil => vec![],
+        Value::Table(t) => t
+            .sequence_values::<Value>()
+            .map(|x| x.and_then(|x| header_text(&x)))
+            .collect::<LResult<_>>()?,
+        other => vec![header_text(&other)?],
+    };
+    for val in values {
+        let hv = HeaderValue::from_str(&val)
+            .map_err(|_| rt(format!("invalid header value for \"{shown}\"")))?;
+        map.append(name.clone(), hv);
+    }
+    Ok(())
 }
 
 fn header_name(k: &str) -> LResult<HeaderName> {

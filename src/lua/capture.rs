@@ -32,16 +32,7 @@ fn spec(lua: &Lua, uri: String, opts: Option<Table>) -> LResult<SubSpec> {
     let mut body = None;
     if let Some(o) = opts {
         if let Some(m) = o.get::<Option<i64>>("method")? {
-            method = match m {
-                2 => Method::GET,
-                4 => Method::HEAD,
-                8 => Method::POST,
-                16 => Method::PUT,
-                32 => Method::DELETE,
-                512 => Method::OPTIONS,
-                16384 => Method::PATCH,
-                _ => return Err(rt(format!("unsupported HTTP method: {m}"))),
-            };
+            method = super::ngx_req::method_of(m)?;
         }
         match o.get::<Value>("args")? {
             Value::Nil => {}

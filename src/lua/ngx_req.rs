@@ -285,17 +285,7 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
     req.set(
         "set_method",
         lua.create_function(|_, m: i64| {
-            let method = match m {
-                2 => http::Method::GET,
-                4 => http::Method::HEAD,
-                8 => http::Method::POST,
-                16 => http::Method::PUT,
-                32 => http::Method::DELETE,
-                512 => http::Method::OPTIONS,
-                16384 => http::Method::PATCH,
-                32768 => http::Method::TRACE,
-                _ => return Err(rt(format!("unsupported HTTP method: {m}"))),
-            };
+            let method = method_of(m)?;
             with_req(|st, ctx| {
                 check_phase(st, REQ_PHASES)?;
                 ctx.method = method;
@@ -528,6 +518,21 @@ fn unsafe_uri(uri: &str) -> bool {
         || p.contains("/../")
         || p.ends_with("/..")
         || p.contains("\\")
+}
+
+/// An `ngx.HTTP_*` method constant as a method.
+pub fn method_of(m: i64) -> LResult<http::Method> {
+    Ok(match m {
+        2 => http::Method::GET,
+        4 => http::Method::HEAD,
+        8 => http::Method::POST,
+        16 => http::Method::PUT,
+        32 => http::Method::DELETE,
+        512 => http::Method::OPTIONS,
+        16384 => http::Method::PATCH,
+        32768 => http::Method::TRACE,
+        _ => return Err(rt(format!("unsupported HTTP method: {m}"))),
+    })
 }
 
 /// Replaces a header's values: `nil` clears it, an array sets several values (shared by

@@ -21,6 +21,13 @@ pub const OUTPUT_PHASES: PhaseSet = PhaseSet::of(&[Phase::Rewrite, Phase::Access
 pub const YIELD_PHASES: PhaseSet =
     PhaseSet::of(&[Phase::Rewrite, Phase::Access, Phase::Content, Phase::Timer]);
 
+/// Parks the running coroutine for good: used after `ngx.exit`, `ngx.exec` and the like
+/// set the outcome, so `req::Scoped` finishes the handler and drops the coroutine.
+pub async fn park() -> LResult<()> {
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
 pub fn rt(msg: impl Into<String>) -> mlua::Error {
     mlua::Error::RuntimeError(msg.into())
 }
@@ -383,8 +390,7 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
                 st.exit = Some(code);
                 Ok(())
             })?;
-            std::future::pending::<()>().await;
-            Ok(())
+            park().await
         })?,
     )?;
     ngx.set(
@@ -422,8 +428,7 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
                 st.exit = Some(status);
                 Ok(())
             })?;
-            std::future::pending::<()>().await;
-            Ok(())
+            park().await
         })?,
     )?;
     let log = lua.create_function(|lua, args: MultiValue| {

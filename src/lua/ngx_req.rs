@@ -1,7 +1,9 @@
 //! `ngx.req`, `ngx.resp`, `ngx.exec`, `ngx.var` and `ngx.header`: the request and response
 //! as Lua sees them.
 
-use super::api::{check_phase, lua_number, rt, LResult, OUTPUT_PHASES, REQ_PHASES, YIELD_PHASES};
+use super::api::{
+    check_phase, lua_number, park, rt, LResult, OUTPUT_PHASES, REQ_PHASES, YIELD_PHASES,
+};
 use super::req::with_req;
 use crate::observe::Level;
 use crate::pipeline::{Phase, PhaseSet, RequestCtx};
@@ -176,8 +178,7 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                         st.exit = Some(code as i64);
                         Ok(())
                     })?;
-                    std::future::pending::<()>().await;
-                    Ok(())
+                    park().await
                 }
             }
         })?,
@@ -322,7 +323,7 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                 Ok(())
             })?;
             if jump {
-                std::future::pending::<()>().await;
+                return park().await;
             }
             Ok(())
         })?,
@@ -391,8 +392,7 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                 st.exec = Some(target);
                 Ok(())
             })?;
-            std::future::pending::<()>().await;
-            Ok(())
+            park().await
         })?,
     )?;
     let resp = lua.create_table()?;

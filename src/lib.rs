@@ -16,6 +16,8 @@ pub mod cli;
 pub mod limit;
 pub mod lua;
 pub mod pipeline;
+pub mod proxy;
 pub mod router;
 pub mod server;
 pub mod shdict;
+pub mod upstream;

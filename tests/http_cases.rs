@@ -24,4 +24,5 @@ case_files! {
     map_split => "tests/cases/map_split.t",
     logs => "tests/cases/logs.t",
     lua_api => "tests/cases/lua_api.t",
+    proxy => "tests/cases/proxy.t",
 }

@@ -14,9 +14,11 @@ pub const SIF: Ctx = 1 << 5;
 pub const LIF: Ctx = 1 << 6;
 /// Blocks whose contents are data, not directives (`map`, `types`, `split_clients`).
 pub const DATA: Ctx = 1 << 7;
+/// Inside `upstream`.
+pub const UPSTREAM: Ctx = 1 << 8;
 
 const HSL: Ctx = HTTP | SERVER | LOCATION;
-const ANY: Ctx = MAIN | EVENTS | HSL | SIF | LIF | DATA;
+const ANY: Ctx = MAIN | EVENTS | HSL | SIF | LIF | DATA | UPSTREAM;
 const MANY: usize = usize::MAX;
 
 /// One row of the table.
@@ -96,8 +98,8 @@ pub static TABLE: &[Spec] = &[
     d("error_page", HSL | LIF, 2, MANY),
     flag("recursive_error_pages", HSL),
     d("internal", LOCATION, 0, 0),
-    d("keepalive_timeout", HSL, 1, 2),
-    d("keepalive_requests", HSL, 1, 1),
+    d("keepalive_timeout", HSL | UPSTREAM, 1, 2),
+    d("keepalive_requests", HSL | UPSTREAM, 1, 1),
     d("client_max_body_size", HSL, 1, 1),
     d("client_header_timeout", HTTP | SERVER, 1, 1),
     d("client_body_timeout", HSL, 1, 1),
@@ -140,6 +142,33 @@ pub static TABLE: &[Spec] = &[
     d("limit_conn_status", HSL, 1, 1),
     d("limit_conn_log_level", HSL, 1, 1),
     flag("limit_conn_dry_run", HSL),
+    // upstream blocks (see src/upstream/)
+    block("upstream", HTTP, 1, 1, UPSTREAM),
+    d("server", UPSTREAM, 1, MANY),
+    d("keepalive", UPSTREAM, 1, 1),
+    d("least_conn", UPSTREAM, 0, 0),
+    d("ip_hash", UPSTREAM, 0, 0),
+    d("hash", UPSTREAM, 1, 2),
+    d("random", UPSTREAM, 0, 2),
+    d("ewma", UPSTREAM, 0, 0),
+    // proxy (see src/proxy/)
+    d("proxy_pass", LOCATION | LIF, 1, 1),
+    d("proxy_set_header", HSL, 2, 2),
+    d("proxy_hide_header", HSL, 1, 1),
+    d("proxy_pass_header", HSL, 1, 1),
+    d("proxy_http_version", HSL, 1, 1),
+    flag("proxy_pass_request_headers", HSL),
+    flag("proxy_pass_request_body", HSL),
+    d("proxy_connect_timeout", HSL, 1, 1),
+    d("proxy_send_timeout", HSL, 1, 1),
+    d("proxy_read_timeout", HSL, 1, 1),
+    d("proxy_next_upstream", HSL, 1, MANY),
+    d("proxy_next_upstream_tries", HSL, 1, 1),
+    d("proxy_next_upstream_timeout", HSL, 1, 1),
+    flag("proxy_intercept_errors", HSL),
+    d("proxy_redirect", HSL, 1, 2),
+    flag("proxy_buffering", HSL),
+    flag("proxy_request_buffering", HSL),
     // Lua (see src/lua/)
     d("lua_package_path", HTTP, 1, 1),
     d("lua_shared_dict", HTTP, 2, 2),
@@ -230,10 +259,25 @@ pub static IGNORED: &[(&str, Ctx)] = &[
     ("fastcgi_temp_path", HSL),
     ("scgi_temp_path", HSL),
     ("uwsgi_temp_path", HSL),
+    ("zone", UPSTREAM),
+    ("proxy_buffer_size", HSL),
+    ("proxy_buffers", HSL),
+    ("proxy_busy_buffers_size", HSL),
+    ("proxy_max_temp_file_size", HSL),
+    ("proxy_temp_file_write_size", HSL),
 ];
 
 pub fn lookup(name: &str) -> Option<&'static Spec> {
     TABLE.iter().find(|s| s.name == name)
+}
+
+/// The row for `name` that is allowed in `ctx` (`server` is a block in http and a plain
+/// directive in upstream), else the first row with that name.
+pub fn lookup_in(name: &str, ctx: Ctx) -> Option<&'static Spec> {
+    TABLE
+        .iter()
+        .find(|s| s.name == name && s.ctx & ctx != 0)
+        .or_else(|| lookup(name))
 }
 
 pub fn ignored(name: &str) -> Option<Ctx> {

@@ -121,6 +121,8 @@ pub struct Http {
     /// Variables declared by `set`, `map`, `split_clients` or named captures: the ones Lua
     /// may assign through `ngx.var`.
     pub declared_vars: std::collections::HashSet<String>,
+    /// `upstream` blocks by name (proxy_pass with variables and Lua look them up).
+    pub upstreams: HashMap<String, super::UpstreamDef>,
 }
 
 pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
@@ -146,6 +148,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         let zone = crate::limit::ConnZone::zone(name, size as usize);
         b.conn_zones.insert(name.to_string(), (zone, key));
     }
+    super::upstream::build_upstreams(b, body)?;
     let mut computed = HashMap::new();
     for md in body {
         match md.name.as_str() {
@@ -241,6 +244,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         lua_init_worker,
         lua_exit_worker,
         declared_vars: b.names.declared.clone(),
+        upstreams: b.upstreams.clone(),
     })
 }
 

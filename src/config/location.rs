@@ -161,6 +161,9 @@ pub struct LocConf {
     pub limit_conn_status: u16,
     pub limit_conn_log_level: crate::observe::Level,
     pub limit_conn_dry_run: bool,
+    /// `proxy_pass` of this location (not inherited by nested locations).
+    pub proxy_pass: Option<Arc<super::ProxyPass>>,
+    pub proxy: Arc<super::ProxyConf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,6 +280,8 @@ impl LocConf {
             limit_conn_status: 503,
             limit_conn_log_level: crate::observe::Level::Error,
             limit_conn_dry_run: false,
+            proxy_pass: None,
+            proxy: Arc::default(),
         }
     }
 }
@@ -569,9 +574,13 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                     Some("header_filter") => conf.lua.header_filter = chunk,
                     Some("body_filter") => conf.lua.body_filter = chunk,
                     Some("log") => conf.lua.log = chunk,
-                    _ => conf.lua.content = chunk,
+                    _ => {
+                        conf.lua.content = chunk;
+                        conf.proxy_pass = None;
+                    }
                 }
             }
+            n if n.starts_with("proxy_") => super::proxy::apply(b, conf, d, first)?,
             "uninitialized_variable_warn" => conf.uninitialized_variable_warn = a[0] == "on",
             "if_modified_since" => {
                 conf.if_modified_since = match a[0].as_str() {
@@ -957,6 +966,7 @@ pub fn build_location(
     let mut c = conf.clone();
     c.name = name;
     c.internal = false;
+    c.proxy_pass = None;
     let body = d.children();
     apply_settings(b, &mut c, body)?;
     let script = compile_script(b, body, Some(&c))?;

@@ -9,6 +9,8 @@ mod http;
 mod lexer;
 mod location;
 mod parser;
+mod proxy;
+mod upstream;
 mod values;
 
 pub use http::{Computed, Http, Listen, ListenSocket, MapDef, Server, ServerName, SplitDef};
@@ -18,6 +20,10 @@ pub use location::{
     RewriteFlag, Root,
 };
 pub use parser::Directive;
+pub use proxy::{
+    next as next_upstream, parse_url, ProxyConf, ProxyPass, ProxyTarget, Redirect, RedirectFrom,
+};
+pub use upstream::UpstreamDef;
 
 use crate::error::{Error, Result};
 use crate::observe::Level;
@@ -81,6 +87,10 @@ pub struct Builder {
     pub limit_zones: HashMap<String, (Arc<crate::limit::LimitZone>, Complex)>,
     /// `limit_conn_zone`s by name: the zone and its key.
     pub conn_zones: HashMap<String, (Arc<crate::limit::ConnZone>, Complex)>,
+    /// `upstream` blocks by name.
+    pub upstreams: HashMap<String, UpstreamDef>,
+    /// The groups made for literal `proxy_pass http://host:port`, by `host:port`.
+    pub implicit_upstreams: HashMap<String, UpstreamDef>,
 }
 
 impl Builder {
@@ -108,6 +118,8 @@ impl Builder {
             lua_chunks: 0,
             limit_zones: HashMap::new(),
             conn_zones: HashMap::new(),
+            upstreams: HashMap::new(),
+            implicit_upstreams: HashMap::new(),
         }
     }
 

@@ -158,7 +158,7 @@ impl Parser {
                 }
             }
             let d = mk(None, None);
-            let spec = match directives::lookup(&name) {
+            let spec = match directives::lookup_in(&name, ctx) {
                 Some(s) => s,
                 None => {
                     if let Some(allowed) = directives::ignored(&name) {

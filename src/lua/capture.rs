@@ -4,7 +4,7 @@
 
 use super::api::{check_phase, rt, LResult};
 use super::req::with_req;
-use crate::pipeline::{self, Body, Phase, PhaseSet, RequestCtx};
+use crate::pipeline::{self, Phase, PhaseSet, RequestCtx};
 use bytes::Bytes;
 use http::Method;
 use mlua::{Lua, Table, Value};
@@ -96,21 +96,7 @@ async fn run_sub(s: SubSpec) -> LResult<(u16, http::HeaderMap, Bytes)> {
         Ok(Box::new(sub))
     })?;
     let resp = Box::pin(pipeline::process_internal(&mut sub)).await;
-    let body = match resp.body {
-        Body::Empty => Bytes::new(),
-        Body::Full(b) => b,
-        Body::File {
-            mut file,
-            remaining,
-        } => {
-            use std::io::Read;
-            let mut buf = Vec::with_capacity(remaining.min(MAX_BODY) as usize);
-            let _ = (&mut file)
-                .take(remaining.min(MAX_BODY))
-                .read_to_end(&mut buf);
-            Bytes::from(buf)
-        }
-    };
+    let body = resp.body.into_bytes(MAX_BODY).await;
     let status = if resp.status == 0 { 200 } else { resp.status };
     Ok((status, resp.headers, body))
 }

@@ -95,7 +95,33 @@ pub struct ReqInfo<'a> {
     pub client: &'a str,
     pub server: &'a str,
     pub request: &'a str,
+    pub upstream: Option<&'a str>,
     pub host: Option<&'a str>,
+}
+
+/// [`ReqInfo`] as owned data.
+#[derive(Debug, Clone)]
+pub struct OwnedReqInfo {
+    pub connection: u64,
+    pub client: String,
+    pub server: String,
+    pub request: String,
+    pub upstream: Option<String>,
+    pub host: Option<String>,
+}
+
+impl OwnedReqInfo {
+    pub fn log(&self, level: Level, msg: &str) {
+        let info = ReqInfo {
+            connection: self.connection,
+            client: &self.client,
+            server: &self.server,
+            request: &self.request,
+            upstream: self.upstream.as_deref(),
+            host: self.host.as_deref(),
+        };
+        log(level, msg, Some(&info));
+    }
 }
 
 /// Writes one line at `level`. Before the log is open, lines go to stderr.
@@ -119,6 +145,9 @@ pub fn log(level: Level, msg: &str, req: Option<&ReqInfo>) {
         ),
         None => format!("{now} [{}] {pid}#{tid}: {msg}", level.name()),
     };
+    if let Some(u) = req.and_then(|r| r.upstream) {
+        line.push_str(&format!(", upstream: \"{u}\""));
+    }
     if let Some(h) = req.and_then(|r| r.host) {
         line.push_str(&format!(", host: \"{h}\""));
     }

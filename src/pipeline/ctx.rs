@@ -72,6 +72,10 @@ pub struct RequestCtx {
     pub conn_slots: Vec<crate::limit::ConnSlot>,
     /// A subrequest (`ngx.location.capture`): nesting depth, 0 for a main request.
     pub subrequest_depth: u32,
+    /// What proxying did, once it started.
+    pub upstream: Option<Rc<RefCell<super::UpstreamLog>>>,
+    /// The client connection's upgrade, for a request asking for one (WebSocket).
+    pub on_upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl RequestCtx {
@@ -128,6 +132,8 @@ impl RequestCtx {
             limit_conn_status: None,
             conn_slots: Vec::new(),
             subrequest_depth: 0,
+            upstream: None,
+            on_upgrade: None,
         }
     }
 
@@ -159,14 +165,29 @@ impl RequestCtx {
         }
         let client = self.conn.remote.ip().to_string();
         let request = self.request_line();
+        let up = self.upstream.as_ref().and_then(|u| u.borrow().url.clone());
         let info = crate::observe::ReqInfo {
             connection: self.conn.id,
             client: &client,
             server: &self.server.first_name,
             request: &request,
+            upstream: up.as_deref(),
             host: self.header(http::header::HOST),
         };
         crate::observe::log(level, msg, Some(&info));
+    }
+
+    /// The error-log context as owned data, for code that logs after the handler returned
+    /// (a streamed upstream body).
+    pub fn log_context(&self) -> crate::observe::OwnedReqInfo {
+        crate::observe::OwnedReqInfo {
+            connection: self.conn.id,
+            client: self.conn.remote.ip().to_string(),
+            server: self.server.first_name.clone(),
+            request: self.request_line(),
+            upstream: self.upstream.as_ref().and_then(|u| u.borrow().url.clone()),
+            host: self.header(http::header::HOST).map(str::to_string),
+        }
     }
 
     fn cookie(&self, name: &str) -> Option<String> {
@@ -269,6 +290,13 @@ impl RequestCtx {
                 b.iter().map(|x| format!("{x:02x}")).collect()
             })
             .clone()
+    }
+}
+
+impl RequestCtx {
+    /// Evaluates `c` with `$1`.. and named captures taken from `m`.
+    pub fn eval_with_match(&self, c: &crate::vars::Complex, m: RegexMatch) -> String {
+        c.eval(&CaptureScope { ctx: self, m })
     }
 }
 
@@ -422,6 +450,33 @@ impl VarSource for RequestCtx {
                 B::Pid => owned(std::process::id().to_string()),
                 B::LimitReqStatus => self.limit_req_status.map(Cow::Borrowed),
                 B::LimitConnStatus => self.limit_conn_status.map(Cow::Borrowed),
+                B::UpstreamAddr
+                | B::UpstreamStatus
+                | B::UpstreamResponseTime
+                | B::UpstreamConnectTime
+                | B::UpstreamHeaderTime
+                | B::UpstreamResponseLength
+                | B::ProxyHost
+                | B::ProxyPort => {
+                    let u = self.upstream.as_ref()?.borrow();
+                    owned(match b {
+                        B::UpstreamAddr => u.addr(),
+                        B::UpstreamStatus => u.status(),
+                        B::UpstreamResponseTime => u.response_time(),
+                        B::UpstreamConnectTime => u.connect_time(),
+                        B::UpstreamHeaderTime => u.header_time(),
+                        B::UpstreamResponseLength => u.response_length(),
+                        B::ProxyHost => u.proxy_host.clone(),
+                        _ => u.proxy_port.to_string(),
+                    })
+                }
+                B::ProxyAddXForwardedFor => {
+                    let ip = self.conn.remote.ip().to_string();
+                    owned(match self.var(&Var::Http("x-forwarded-for".into())) {
+                        Some(x) => format!("{x}, {ip}"),
+                        None => ip,
+                    })
+                }
             },
             Var::Arg(name) => self.arg(name).map(Cow::Owned),
             Var::Http(name) => {
@@ -440,6 +495,11 @@ impl VarSource for RequestCtx {
                 .resp_headers
                 .get(name.as_str())
                 .map(|v| Cow::Owned(String::from_utf8_lossy(v.as_bytes()).into_owned())),
+            Var::UpstreamHttp(name) => {
+                let u = self.upstream.as_ref()?.borrow();
+                let v = u.headers.get(name.as_str())?;
+                owned(String::from_utf8_lossy(v.as_bytes()).into_owned())
+            }
             Var::Capture(n) => self
                 .captures
                 .as_ref()

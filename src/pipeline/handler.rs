@@ -42,12 +42,12 @@ pub async fn process_internal(ctx: &mut RequestCtx) -> Response {
         pages += 1;
     }
     header_filter(ctx, &mut resp);
-    body_filter(ctx, &mut resp);
+    body_filter(ctx, &mut resp).await;
     resp
 }
 
 /// `body_filter_by_lua*` over the (buffered) body.
-fn body_filter(ctx: &mut RequestCtx, resp: &mut Response) {
+async fn body_filter(ctx: &mut RequestCtx, resp: &mut Response) {
     let Some(chunk) = ctx.conf.lua.body_filter.clone() else {
         return;
     };
@@ -57,6 +57,7 @@ fn body_filter(ctx: &mut RequestCtx, resp: &mut Response) {
     let body = match std::mem::replace(&mut resp.body, Body::Empty) {
         Body::Empty => Bytes::new(),
         Body::Full(b) => b,
+        s @ Body::Stream(_) => s.into_bytes(BODY_MEMORY_CAP).await,
         Body::File {
             mut file,
             remaining,
@@ -202,6 +203,9 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
                 continue;
             }
             _ => {}
+        }
+        if let Some(pass) = ctx.conf.proxy_pass.clone() {
+            return crate::proxy::forward(ctx, pass).await;
         }
         if ctx.conf.lua.content.is_some() {
             match script_phase(ctx, Phase::Content).await {

@@ -5,11 +5,13 @@ mod ctx;
 mod handler;
 mod response;
 mod statics;
+mod upstream;
 mod uri;
 
 pub use ctx::{ConnInfo, RequestCtx};
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
 pub use response::{reason, special_response, Body, Response};
+pub use upstream::{Attempt, UpstreamLog};
 pub use uri::normalize_path;
 
 use crate::config::Config;

@@ -14,7 +14,13 @@ pub enum Body {
         file: std::fs::File,
         remaining: u64,
     },
+    /// A body produced as it is sent (a proxied response).
+    Stream(StreamBody),
 }
+
+/// A streamed body; errors end the response early (the connection is then closed).
+pub type StreamBody =
+    std::pin::Pin<Box<dyn hyper::body::Body<Data = Bytes, Error = std::io::Error>>>;
 
 impl Body {
     pub fn len(&self) -> u64 {
@@ -22,11 +28,41 @@ impl Body {
             Body::Empty => 0,
             Body::Full(b) => b.len() as u64,
             Body::File { remaining, .. } => *remaining,
+            Body::Stream(s) => s.size_hint().exact().unwrap_or(0),
         }
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Reads the whole body into memory, keeping at most `max` bytes. A stream that
+    /// fails part way gives what arrived before the failure.
+    pub async fn into_bytes(self, max: u64) -> Bytes {
+        match self {
+            Body::Empty => Bytes::new(),
+            Body::Full(b) => b,
+            Body::File {
+                mut file,
+                remaining,
+            } => {
+                use std::io::Read;
+                let mut buf = Vec::with_capacity(remaining.min(max) as usize);
+                let _ = (&mut file).take(remaining.min(max)).read_to_end(&mut buf);
+                Bytes::from(buf)
+            }
+            Body::Stream(mut s) => {
+                use http_body_util::BodyExt;
+                let mut buf = bytes::BytesMut::new();
+                while let Some(Ok(frame)) = s.frame().await {
+                    if let Ok(d) = frame.into_data() {
+                        let room = (max as usize).saturating_sub(buf.len());
+                        buf.extend_from_slice(&d[..d.len().min(room)]);
+                    }
+                }
+                buf.freeze()
+            }
+        }
     }
 }
 
@@ -41,6 +77,8 @@ pub struct Response {
     pub special: bool,
     /// Send `Location` exactly as set (Lua's), not made absolute.
     pub keep_location: bool,
+    /// Keep the `Server` header the handler set (`proxy_pass_header Server`).
+    pub keep_server: bool,
 }
 
 impl Response {
@@ -52,6 +90,7 @@ impl Response {
             drop_connection: false,
             special: false,
             keep_location: false,
+            keep_server: false,
         }
     }
 }
@@ -165,10 +204,12 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
         engine.run_sync(super::Phase::HeaderFilter, chunk, ctx, Some(resp));
         ctx.status = resp.status;
     }
-    resp.headers.insert(
-        http::header::SERVER,
-        HeaderValue::from_static(server_string(conf.server_tokens)),
-    );
+    if !(resp.keep_server && resp.headers.contains_key(http::header::SERVER)) {
+        resp.headers.insert(
+            http::header::SERVER,
+            HeaderValue::from_static(server_string(conf.server_tokens)),
+        );
+    }
     if let Some(loc) = resp.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
         if loc.starts_with('/') && conf.absolute_redirect && !resp.keep_location {
             let host = if conf.server_name_in_redirect {
@@ -211,6 +252,7 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
     // hyper writes Content-Length from the body's exact size; HEAD answers carry no body,
     // so they state the length of the body they stand for themselves.
     if ctx.method == http::Method::HEAD
+        && !resp.headers.contains_key(CONTENT_LENGTH)
         && resp.status != 204
         && resp.status != 304
         && !(100..200).contains(&resp.status)

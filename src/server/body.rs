@@ -37,11 +37,20 @@ impl hyper::body::Body for OutBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         let this = &mut *self;
         match &mut this.body {
             Body::Empty => Poll::Ready(None),
+            Body::Stream(s) => {
+                let r = s.as_mut().poll_frame(cx);
+                if let Poll::Ready(Some(Ok(f))) = &r {
+                    if let Some(d) = f.data_ref() {
+                        this.count(d.len());
+                    }
+                }
+                r
+            }
             Body::Full(b) => {
                 let data = std::mem::take(b);
                 this.body = Body::Empty;
@@ -87,11 +96,15 @@ impl hyper::body::Body for OutBody {
             Body::Empty => true,
             Body::Full(b) => b.is_empty(),
             Body::File { remaining, .. } => *remaining == 0,
+            Body::Stream(s) => s.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.body.len())
+        match &self.body {
+            Body::Stream(s) => s.size_hint(),
+            b => SizeHint::with_exact(b.len()),
+        }
     }
 }
 

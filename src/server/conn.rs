@@ -308,6 +308,11 @@ async fn handle(
     let Some(sock) = http.sockets.iter().position(|s| s.addr == conn.listen) else {
         return Err(closed());
     };
+    let mut req = req;
+    let on_upgrade = req
+        .headers()
+        .contains_key(http::header::UPGRADE)
+        .then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
     let mut bad: Option<&str> = None;
     // What hyper's parser lets through but nginx refuses.
@@ -379,6 +384,7 @@ async fn handle(
     if let Some(m) = server_match {
         ctx.captures = Some(m);
     }
+    ctx.on_upgrade = on_upgrade;
     // nginx's buffer rules: the request line and each header line must fit one buffer.
     let line_max = ctx.server.large_header_buffers.1;
     let mut too_large = None;
@@ -436,7 +442,7 @@ fn into_hyper(
         return Err(closed());
     }
     let conf = &ctx.conf;
-    if ctx.version == Version::HTTP_11 || ctx.version == Version::HTTP_10 {
+    if (ctx.version == Version::HTTP_11 || ctx.version == Version::HTTP_10) && resp.status != 101 {
         // nginx announces the connection's fate on every HTTP/1.x response.
         let asked = ctx.header(CONNECTION);
         let has = |tok: &str| {

@@ -47,6 +47,15 @@ pub enum Builtin {
     Pid,
     LimitReqStatus,
     LimitConnStatus,
+    UpstreamAddr,
+    UpstreamStatus,
+    UpstreamResponseTime,
+    UpstreamConnectTime,
+    UpstreamHeaderTime,
+    UpstreamResponseLength,
+    ProxyHost,
+    ProxyPort,
+    ProxyAddXForwardedFor,
 }
 
 const BUILTINS: &[(&str, Builtin)] = &[
@@ -90,6 +99,15 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("pid", Builtin::Pid),
     ("limit_req_status", Builtin::LimitReqStatus),
     ("limit_conn_status", Builtin::LimitConnStatus),
+    ("upstream_addr", Builtin::UpstreamAddr),
+    ("upstream_status", Builtin::UpstreamStatus),
+    ("upstream_response_time", Builtin::UpstreamResponseTime),
+    ("upstream_connect_time", Builtin::UpstreamConnectTime),
+    ("upstream_header_time", Builtin::UpstreamHeaderTime),
+    ("upstream_response_length", Builtin::UpstreamResponseLength),
+    ("proxy_host", Builtin::ProxyHost),
+    ("proxy_port", Builtin::ProxyPort),
+    ("proxy_add_x_forwarded_for", Builtin::ProxyAddXForwardedFor),
 ];
 
 /// A reference to one variable, resolved at config time as far as possible.
@@ -104,6 +122,8 @@ pub enum Var {
     Cookie(String),
     /// `$sent_http_NAME`: response header.
     SentHttp(String),
+    /// `$upstream_http_NAME`: the upstream response's header.
+    UpstreamHttp(String),
     /// `$1`..`$9` (and `$0`).
     Capture(usize),
     /// `set`, `map`, `split_clients` or a named regex capture.
@@ -121,7 +141,10 @@ impl Var {
             return name.parse().ok().map(Var::Capture);
         }
         type Make = fn(String) -> Var;
-        let prefixed: [(&str, Make); 4] = [
+        let prefixed: [(&str, Make); 5] = [
+            ("upstream_http_", |n| {
+                Var::UpstreamHttp(n.to_ascii_lowercase().replace('_', "-"))
+            }),
             ("arg_", Var::Arg),
             ("http_", |n| {
                 Var::Http(n.to_ascii_lowercase().replace('_', "-"))

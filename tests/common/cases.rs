@@ -20,7 +20,12 @@
 //! --- config_error       (the start must fail with this message on stderr)
 //! --- requests           (several "METHOD /path" lines, sent one after another)
 //! --- error_codes        (their statuses, space-separated)
+//! --- bodies             (their bodies, one line each, trimmed)
 //! ```
+//!
+//! `$UP1`, `$UP2`, `$UP3` anywhere in a case become the `127.0.0.1:port` of test upstreams
+//! named up1..up3 (see `upstream.rs`), `$DEAD` a port that refuses connections and
+//! `$BLACKHOLE` one whose handshakes hang.
 
 use super::client::{self, Resp};
 use super::{wrap, Gateway};
@@ -123,8 +128,45 @@ fn user_files(spec: &str) -> Vec<(String, String)> {
     files
 }
 
+/// Starts the upstreams a case names and substitutes their addresses.
+fn with_upstreams(case: &Case) -> (Case, Vec<Box<dyn std::any::Any>>) {
+    use super::upstream::{dead_port, Backend, Blackhole};
+    let all: String = case.sections.values().cloned().collect();
+    let mut keep: Vec<Box<dyn std::any::Any>> = vec![];
+    let mut subst: Vec<(String, String)> = vec![];
+    for i in 1..=3 {
+        let tok = format!("$UP{i}");
+        if all.contains(&tok) {
+            let b = Backend::start(&format!("up{i}"));
+            subst.push((tok, b.addr.to_string()));
+            keep.push(Box::new(b));
+        }
+    }
+    if all.contains("$DEAD") {
+        subst.push(("$DEAD".into(), dead_port().to_string()));
+    }
+    if all.contains("$BLACKHOLE") {
+        let b = Blackhole::start();
+        subst.push(("$BLACKHOLE".into(), b.addr.to_string()));
+        keep.push(Box::new(b));
+    }
+    let mut c = Case {
+        name: case.name.clone(),
+        sections: case.sections.clone(),
+        chomp: case.chomp.clone(),
+    };
+    for v in c.sections.values_mut() {
+        for (k, to) in &subst {
+            *v = v.replace(k.as_str(), to);
+        }
+    }
+    (c, keep)
+}
+
 /// Runs one case; returns a description of every mismatch.
 pub fn run(case: &Case) -> Vec<String> {
+    let (case, _upstreams) = with_upstreams(case);
+    let case = &case;
     let mut errs = vec![];
     let conf = wrap(
         case.get("main_config").unwrap_or(""),
@@ -151,13 +193,18 @@ pub fn run(case: &Case) -> Vec<String> {
     let addr = gw.addr();
     if let Some(reqs) = case.get("requests") {
         let mut got = vec![];
+        let mut bodies = vec![];
         for line in reqs.lines().filter(|l| !l.trim().is_empty()) {
             let (method, path) = line.trim().split_once(' ').unwrap_or(("GET", line.trim()));
-            got.push(
-                client::request(addr, method, path, &[], b"")
-                    .status
-                    .to_string(),
-            );
+            let r = client::request(addr, method, path, &[], b"");
+            got.push(r.status.to_string());
+            bodies.push(r.text().trim().to_string());
+        }
+        if let Some(want) = case.get("bodies") {
+            let want: Vec<String> = want.lines().map(|l| l.trim().to_string()).collect();
+            if bodies != want {
+                errs.push(format!("bodies: want {want:?}, got {bodies:?}"));
+            }
         }
         gw.stop();
         let want = case
@@ -165,7 +212,7 @@ pub fn run(case: &Case) -> Vec<String> {
             .unwrap_or("")
             .split_whitespace()
             .collect::<Vec<_>>();
-        if got != want {
+        if !want.is_empty() && got != want {
             errs.push(format!("statuses: want {want:?}, got {got:?}"));
         }
         let log = gw.error_log();

@@ -4,6 +4,7 @@
 
 pub mod cases;
 pub mod client;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

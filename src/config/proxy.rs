@@ -1,0 +1,341 @@
+//! `proxy_pass` and the `proxy_*` settings of a location (nginx's proxy module).
+
+use super::upstream::{resolve, split_host_port, UpstreamDef};
+use super::values;
+use super::{Builder, Directive, LocConf};
+use crate::error::Result;
+use crate::upstream::{Algo, Upstream};
+use crate::vars::Complex;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `proxy_next_upstream` conditions, as bits.
+pub mod next {
+    pub const ERROR: u32 = 1;
+    pub const TIMEOUT: u32 = 1 << 1;
+    pub const INVALID_HEADER: u32 = 1 << 2;
+    pub const HTTP_500: u32 = 1 << 3;
+    pub const HTTP_502: u32 = 1 << 4;
+    pub const HTTP_503: u32 = 1 << 5;
+    pub const HTTP_504: u32 = 1 << 6;
+    pub const HTTP_403: u32 = 1 << 7;
+    pub const HTTP_404: u32 = 1 << 8;
+    pub const HTTP_429: u32 = 1 << 9;
+    pub const NON_IDEMPOTENT: u32 = 1 << 10;
+
+    /// The bit of a status that `proxy_next_upstream` can name.
+    pub fn of_status(code: u16) -> u32 {
+        match code {
+            500 => HTTP_500,
+            502 => HTTP_502,
+            503 => HTTP_503,
+            504 => HTTP_504,
+            403 => HTTP_403,
+            404 => HTTP_404,
+            429 => HTTP_429,
+            _ => 0,
+        }
+    }
+}
+
+/// One `proxy_redirect` rule.
+#[derive(Debug, Clone)]
+pub enum Redirect {
+    /// `proxy_redirect default`: the proxy_pass URL becomes the location prefix.
+    Default,
+    /// `proxy_redirect FROM TO` (FROM starting with `~`/`~*` is a regex).
+    Replace { from: RedirectFrom, to: Complex },
+}
+
+#[derive(Debug, Clone)]
+pub enum RedirectFrom {
+    Prefix(Complex),
+    Regex(crate::re::Regex),
+}
+
+/// The `proxy_*` settings in force for a location.
+#[derive(Debug, Clone)]
+pub struct ProxyConf {
+    /// `proxy_set_header` lines (name as written, value).
+    pub set_headers: Vec<(String, Complex)>,
+    pub hide_headers: Vec<String>,
+    pub pass_headers: Vec<String>,
+    /// `proxy_http_version`: false = 1.0 (nginx's default), true = 1.1.
+    pub http11: bool,
+    pub pass_request_headers: bool,
+    pub pass_request_body: bool,
+    pub connect_timeout: Duration,
+    pub send_timeout: Duration,
+    pub read_timeout: Duration,
+    pub next_upstream: u32,
+    pub next_upstream_tries: usize,
+    pub next_upstream_timeout: Duration,
+    pub intercept_errors: bool,
+    /// Empty means `proxy_redirect off`.
+    pub redirects: Vec<Redirect>,
+    pub buffering: bool,
+    pub request_buffering: bool,
+}
+
+impl Default for ProxyConf {
+    fn default() -> Self {
+        ProxyConf {
+            set_headers: vec![],
+            hide_headers: vec![],
+            pass_headers: vec![],
+            http11: false,
+            pass_request_headers: true,
+            pass_request_body: true,
+            connect_timeout: Duration::from_secs(60),
+            send_timeout: Duration::from_secs(60),
+            read_timeout: Duration::from_secs(60),
+            next_upstream: next::ERROR | next::TIMEOUT,
+            next_upstream_tries: 0,
+            next_upstream_timeout: Duration::ZERO,
+            intercept_errors: false,
+            redirects: vec![Redirect::Default],
+            buffering: true,
+            request_buffering: true,
+        }
+    }
+}
+
+/// Where `proxy_pass` sends requests.
+#[derive(Debug, Clone)]
+pub enum ProxyTarget {
+    /// An `upstream` block, or the implicit group of a literal `host:port`.
+    Group(UpstreamDef),
+    /// A URL with variables, evaluated per request.
+    Dynamic(Complex),
+}
+
+/// A location's `proxy_pass`.
+#[derive(Debug, Clone)]
+pub struct ProxyPass {
+    pub target: ProxyTarget,
+    /// `$proxy_host`: the upstream name, or `host[:port]` (port left out when 80).
+    pub host: String,
+    pub port: u16,
+    /// The URI part of the URL, if it has one.
+    pub uri: Option<String>,
+    /// The location prefix the URI part replaces.
+    pub location: String,
+    /// `http://host[:port]` plus the URI part: what `proxy_redirect default` replaces.
+    pub url: String,
+}
+
+/// A parsed `http://host[:port][/uri]`.
+pub struct Url<'a> {
+    pub host_port: &'a str,
+    pub uri: Option<&'a str>,
+}
+
+/// Splits a proxy URL; `Err` carries nginx's message.
+pub fn parse_url(url: &str) -> std::result::Result<Url<'_>, String> {
+    let rest = if let Some(r) = url.strip_prefix("http://") {
+        r
+    } else if url.starts_with("https://") || url.starts_with("grpc") {
+        return Err("https protocol requires SSL support".into());
+    } else {
+        return Err(format!("invalid URL prefix in \"{url}\""));
+    };
+    let (hp, uri) = match rest.find(['/', '?']) {
+        Some(i) => (&rest[..i], Some(&rest[i..])),
+        None => (rest, None),
+    };
+    if hp.is_empty() {
+        return Err(format!("no host in \"{url}\""));
+    }
+    Ok(Url { host_port: hp, uri })
+}
+
+/// Applies one `proxy_*` directive (`first`: its first occurrence at this level, which
+/// replaces inherited lists).
+pub fn apply(b: &mut Builder, conf: &mut LocConf, d: &Directive, first: bool) -> Result<()> {
+    let a = &d.args;
+    let time = |v: &str| {
+        values::time(v)
+            .ok_or_else(|| d.err(format!("invalid value \"{v}\" in \"{}\" directive", d.name)))
+    };
+    let name = d.name.as_str();
+    if name == "proxy_pass" {
+        if !first {
+            return Err(d.err("\"proxy_pass\" directive is duplicate"));
+        }
+        let pass = proxy_pass(b, d, &conf.name)?;
+        conf.proxy_pass = Some(Arc::new(pass));
+        conf.lua.content = None;
+        return Ok(());
+    }
+    let p = Arc::make_mut(&mut conf.proxy);
+    match name {
+        "proxy_set_header" => {
+            if first {
+                p.set_headers.clear();
+            }
+            p.set_headers.push((a[0].clone(), b.complex(d, &a[1])?));
+        }
+        "proxy_hide_header" => {
+            if first {
+                p.hide_headers.clear();
+            }
+            p.hide_headers.push(a[0].to_ascii_lowercase());
+        }
+        "proxy_pass_header" => {
+            if first {
+                p.pass_headers.clear();
+            }
+            p.pass_headers.push(a[0].to_ascii_lowercase());
+        }
+        "proxy_http_version" => {
+            p.http11 = match a[0].as_str() {
+                "1.0" => false,
+                "1.1" => true,
+                v => {
+                    return Err(d.err(format!(
+                    "invalid value \"{v}\" in \"{name}\" directive, it must be \"1.0\" or \"1.1\""
+                )))
+                }
+            }
+        }
+        "proxy_pass_request_headers" => p.pass_request_headers = a[0] == "on",
+        "proxy_pass_request_body" => p.pass_request_body = a[0] == "on",
+        "proxy_connect_timeout" => p.connect_timeout = time(&a[0])?,
+        "proxy_send_timeout" => p.send_timeout = time(&a[0])?,
+        "proxy_read_timeout" => p.read_timeout = time(&a[0])?,
+        "proxy_next_upstream_timeout" => p.next_upstream_timeout = time(&a[0])?,
+        "proxy_next_upstream_tries" => {
+            p.next_upstream_tries = values::number(&a[0])
+                .ok_or_else(|| d.err(format!("invalid number \"{}\"", a[0])))?
+                as usize
+        }
+        "proxy_intercept_errors" => p.intercept_errors = a[0] == "on",
+        "proxy_buffering" => p.buffering = a[0] == "on",
+        "proxy_request_buffering" => p.request_buffering = a[0] == "on",
+        "proxy_next_upstream" => {
+            let mut bits = 0;
+            for v in a {
+                bits |= match v.as_str() {
+                    "error" => next::ERROR,
+                    "timeout" => next::TIMEOUT,
+                    "invalid_header" => next::INVALID_HEADER,
+                    "http_500" => next::HTTP_500,
+                    "http_502" => next::HTTP_502,
+                    "http_503" => next::HTTP_503,
+                    "http_504" => next::HTTP_504,
+                    "http_403" => next::HTTP_403,
+                    "http_404" => next::HTTP_404,
+                    "http_429" => next::HTTP_429,
+                    "non_idempotent" => next::NON_IDEMPOTENT,
+                    "off" if a.len() == 1 => 0,
+                    _ => return Err(d.err(format!("invalid value \"{v}\""))),
+                };
+            }
+            p.next_upstream = bits;
+        }
+        "proxy_redirect" => {
+            if first {
+                p.redirects.clear();
+            }
+            match a.as_slice() {
+                [v] if v == "off" => p.redirects.clear(),
+                [v] if v == "default" => p.redirects.push(Redirect::Default),
+                [v] => return Err(d.err(format!("invalid parameter \"{v}\""))),
+                [from, to] => {
+                    let to = b.complex(d, to)?;
+                    let from = if let Some(re) = from.strip_prefix("~*") {
+                        RedirectFrom::Regex(crate::re::Regex::new(re, true).map_err(|e| d.err(e))?)
+                    } else if let Some(re) = from.strip_prefix('~') {
+                        RedirectFrom::Regex(crate::re::Regex::new(re, false).map_err(|e| d.err(e))?)
+                    } else {
+                        RedirectFrom::Prefix(b.complex(d, from)?)
+                    };
+                    p.redirects.push(Redirect::Replace { from, to });
+                }
+                _ => {
+                    return Err(d.err("invalid number of arguments in \"proxy_redirect\" directive"))
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPass> {
+    let raw = &d.args[0];
+    let location = loc_name.strip_prefix("= ").unwrap_or(loc_name).to_string();
+    if raw.contains('$') {
+        // Checked for the scheme now; host and URI come per request.
+        if !raw.starts_with("http://") && !raw.starts_with('$') {
+            parse_url(raw).map_err(|e| d.err(e))?;
+        }
+        return Ok(ProxyPass {
+            target: ProxyTarget::Dynamic(b.complex(d, raw)?),
+            host: String::new(),
+            port: 80,
+            uri: None,
+            location,
+            url: raw.clone(),
+        });
+    }
+    let url = parse_url(raw).map_err(|e| d.err(e))?;
+    if url.uri.is_some()
+        && (loc_name.starts_with('~') || loc_name.starts_with('@') || loc_name.is_empty())
+    {
+        return Err(d.err("\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block"));
+    }
+    let hp = url.host_port;
+    let has_port = split_host_port(hp).is_some()
+        && (hp.contains("]:") || (!hp.starts_with('[') && hp.contains(':')));
+    let (host, port) =
+        split_host_port(hp).ok_or_else(|| d.err(format!("invalid port in upstream \"{hp}\"")))?;
+    let group = if let Some(def) = b.upstreams.get(host) {
+        if has_port {
+            return Err(d.err(format!("upstream \"{host}\" may not have port {port}")));
+        }
+        def.clone()
+    } else {
+        let key = format!("{host}:{port}");
+        match b.implicit_upstreams.get(&key) {
+            Some(def) => def.clone(),
+            None => {
+                let addrs = resolve(d, hp)?;
+                let peers = addrs
+                    .into_iter()
+                    .map(|addr| crate::upstream::PeerConf::plain(addr, hp))
+                    .collect();
+                let def = UpstreamDef {
+                    group: Arc::new(Upstream::new(
+                        hp,
+                        true,
+                        Algo::RoundRobin,
+                        peers,
+                        vec![],
+                        None,
+                    )),
+                    hash_key: None,
+                };
+                b.implicit_upstreams.insert(key, def.clone());
+                def
+            }
+        }
+    };
+    let proxy_host = if port == 80 || !has_port {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    let full = match url.uri {
+        Some(u) => format!("http://{hp}{u}"),
+        None => format!("http://{hp}/"),
+    };
+    Ok(ProxyPass {
+        target: ProxyTarget::Group(group),
+        host: proxy_host,
+        port,
+        uri: url.uri.map(str::to_string),
+        location,
+        url: full,
+    })
+}

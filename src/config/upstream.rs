@@ -1,0 +1,195 @@
+//! `upstream NAME { ... }` blocks and the implicit upstreams of `proxy_pass host:port`.
+
+use super::values;
+use super::{Builder, Directive};
+use crate::error::Result;
+use crate::upstream::{Algo, Keepalive, PeerConf, Upstream};
+use crate::vars::Complex;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An upstream group as the config knows it: the shared group and its `hash` key.
+#[derive(Debug, Clone)]
+pub struct UpstreamDef {
+    pub group: Arc<Upstream>,
+    /// `hash KEY`: evaluated per request.
+    pub hash_key: Option<Complex>,
+}
+
+/// Builds every `upstream` block of the http body into `b.upstreams`.
+pub fn build_upstreams(b: &mut Builder, body: &[Directive]) -> Result<()> {
+    for d in body.iter().filter(|x| x.name == "upstream") {
+        let name = d.args[0].clone();
+        if b.upstreams.contains_key(&name) {
+            return Err(d.err(format!("duplicate upstream \"{name}\"")));
+        }
+        let def = build_one(b, d, &name)?;
+        b.upstreams.insert(name, def);
+    }
+    Ok(())
+}
+
+fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> {
+    let body = d.children();
+    let mut algo = Algo::RoundRobin;
+    let mut hash_key = None;
+    let mut keepalive: Option<usize> = None;
+    let mut ka_timeout = Duration::from_secs(60);
+    let mut ka_requests = 1000u64;
+    for x in body {
+        let a = &x.args;
+        let invalid = || {
+            x.err(format!(
+                "invalid value \"{}\" in \"{}\" directive",
+                a[0], x.name
+            ))
+        };
+        match x.name.as_str() {
+            "least_conn" => algo = Algo::LeastConn,
+            "ip_hash" => algo = Algo::IpHash,
+            "ewma" => algo = Algo::Ewma,
+            "hash" => {
+                algo = match a.get(1).map(String::as_str) {
+                    None => Algo::Hash,
+                    Some("consistent") => Algo::ConsistentHash,
+                    Some(p) => return Err(x.err(format!("invalid parameter \"{p}\""))),
+                };
+                hash_key = Some(b.complex(x, &a[0])?);
+            }
+            "random" => {
+                algo = match a.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+                    [] => Algo::Random,
+                    ["two"] => Algo::RandomTwo,
+                    ["two", "least_conn"] => Algo::RandomTwoLeastConn,
+                    [.., p] => return Err(x.err(format!("invalid parameter \"{p}\""))),
+                }
+            }
+            "keepalive" => {
+                let n = values::number(&a[0]).filter(|n| *n > 0).ok_or_else(|| {
+                    x.err(format!(
+                        "invalid value \"{}\" in \"keepalive\" directive",
+                        a[0]
+                    ))
+                })?;
+                keepalive = Some(n as usize);
+            }
+            "keepalive_timeout" => ka_timeout = values::time(&a[0]).ok_or_else(invalid)?,
+            "keepalive_requests" => ka_requests = values::number(&a[0]).ok_or_else(invalid)?,
+            _ => {}
+        }
+    }
+    let mut primary = vec![];
+    let mut backup = vec![];
+    for x in body.iter().filter(|x| x.name == "server") {
+        let (peers, is_backup) = server_line(x, algo)?;
+        if is_backup {
+            backup.extend(peers);
+        } else {
+            primary.extend(peers);
+        }
+    }
+    if primary.is_empty() {
+        return Err(d.err("no servers are inside upstream"));
+    }
+    let keepalive = keepalive.map(|max_idle| Keepalive {
+        max_idle,
+        timeout: ka_timeout,
+        requests: ka_requests,
+    });
+    Ok(UpstreamDef {
+        group: Arc::new(Upstream::new(name, false, algo, primary, backup, keepalive)),
+        hash_key,
+    })
+}
+
+/// `server ADDR [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N] [backup] [down]`.
+fn server_line(d: &Directive, algo: Algo) -> Result<(Vec<PeerConf>, bool)> {
+    let a = &d.args;
+    let mut weight = 1u32;
+    let mut max_fails = 1u32;
+    let mut fail_timeout = Duration::from_secs(10);
+    let mut max_conns = 0u32;
+    let mut backup = false;
+    let mut down = false;
+    for p in &a[1..] {
+        let bad = || d.err(format!("invalid parameter \"{p}\""));
+        let num = |v: &str| values::number(v).and_then(|n| u32::try_from(n).ok());
+        if let Some(v) = p.strip_prefix("weight=") {
+            weight = num(v).filter(|w| *w > 0).ok_or_else(bad)?;
+        } else if let Some(v) = p.strip_prefix("max_fails=") {
+            max_fails = num(v).ok_or_else(bad)?;
+        } else if let Some(v) = p.strip_prefix("fail_timeout=") {
+            fail_timeout = values::time(v).ok_or_else(bad)?;
+        } else if let Some(v) = p.strip_prefix("max_conns=") {
+            max_conns = num(v).ok_or_else(bad)?;
+        } else if p == "backup" {
+            // nginx's hash-based methods have no notion of a backup server.
+            if matches!(algo, Algo::IpHash | Algo::Hash | Algo::ConsistentHash) {
+                return Err(bad());
+            }
+            backup = true;
+        } else if p == "down" {
+            down = true;
+        } else {
+            return Err(bad());
+        }
+    }
+    let addrs = resolve(d, &a[0])?;
+    let peers = addrs
+        .into_iter()
+        .map(|addr| PeerConf {
+            addr,
+            server: a[0].clone(),
+            name: addr.to_string(),
+            weight,
+            max_fails,
+            fail_timeout,
+            max_conns,
+            down,
+        })
+        .collect();
+    Ok((peers, backup))
+}
+
+/// Resolves `host[:port]` (port 80 by default) at load time, as nginx does.
+pub fn resolve(d: &Directive, target: &str) -> Result<Vec<SocketAddr>> {
+    if target.starts_with("unix:") {
+        return Err(d.err(format!(
+            "unix domain socket upstreams are not supported by openclaw: \"{target}\""
+        )));
+    }
+    let (host, port) = split_host_port(target)
+        .ok_or_else(|| d.err(format!("invalid port in upstream \"{target}\"")))?;
+    let host_only = host.trim_start_matches('[').trim_end_matches(']');
+    let mut addrs: Vec<SocketAddr> = (host_only, port)
+        .to_socket_addrs()
+        .map_err(|_| d.err(format!("host not found in upstream \"{target}\"")))?
+        .collect();
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(d.err(format!("host not found in upstream \"{target}\"")));
+    }
+    Ok(addrs)
+}
+
+/// Splits `host[:port]`, `[v6]:port`; `None` for a bad port.
+pub fn split_host_port(s: &str) -> Option<(&str, u16)> {
+    if let Some(rest) = s.strip_prefix('[') {
+        let end = rest.find(']')?;
+        let host = &s[..end + 2];
+        return match &rest[end + 1..] {
+            "" => Some((host, 80)),
+            p => p
+                .strip_prefix(':')?
+                .parse()
+                .ok()
+                .filter(|p| *p > 0)
+                .map(|p| (host, p)),
+        };
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) => p.parse().ok().filter(|p| *p > 0).map(|p| (h, p)),
+        None => Some((s, 80)),
+    }
+}

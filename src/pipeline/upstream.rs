@@ -1,0 +1,85 @@
+//! What proxying records about its tries, for `$upstream_*` variables and the error log.
+
+use std::time::{Duration, Instant};
+
+/// One try of one peer.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The peer address, or the upstream name when no peer was left.
+    pub addr: String,
+    /// The upstream's status, or 502/504 for a failed try.
+    pub status: Option<u16>,
+    pub start: Instant,
+    pub connect: Option<Duration>,
+    pub header: Option<Duration>,
+    pub response: Option<Duration>,
+    /// Body bytes received from the upstream.
+    pub length: u64,
+}
+
+impl Attempt {
+    pub fn new(addr: String) -> Attempt {
+        Attempt {
+            addr,
+            status: None,
+            start: Instant::now(),
+            connect: None,
+            header: None,
+            response: None,
+            length: 0,
+        }
+    }
+}
+
+/// The proxying record of one request.
+#[derive(Debug, Default)]
+pub struct UpstreamLog {
+    pub attempts: Vec<Attempt>,
+    /// The last upstream response's headers (`$upstream_http_*`).
+    pub headers: http::HeaderMap,
+    /// `http://peer/uri` of the current try, for error-log lines.
+    pub url: Option<String>,
+    /// `$proxy_host`, `$proxy_port`.
+    pub proxy_host: String,
+    pub proxy_port: u16,
+}
+
+fn secs(d: Option<Duration>) -> String {
+    match d {
+        Some(d) => {
+            let ms = d.as_millis();
+            format!("{}.{:03}", ms / 1000, ms % 1000)
+        }
+        None => "-".into(),
+    }
+}
+
+impl UpstreamLog {
+    fn join(&self, f: impl Fn(&Attempt) -> String) -> String {
+        self.attempts.iter().map(f).collect::<Vec<_>>().join(", ")
+    }
+
+    pub fn addr(&self) -> String {
+        self.join(|a| a.addr.clone())
+    }
+
+    pub fn status(&self) -> String {
+        self.join(|a| a.status.map_or("-".into(), |s| s.to_string()))
+    }
+
+    pub fn response_time(&self) -> String {
+        self.join(|a| secs(a.response))
+    }
+
+    pub fn connect_time(&self) -> String {
+        self.join(|a| secs(a.connect))
+    }
+
+    pub fn header_time(&self) -> String {
+        self.join(|a| secs(a.header))
+    }
+
+    pub fn response_length(&self) -> String {
+        self.join(|a| a.length.to_string())
+    }
+}

@@ -1,0 +1,195 @@
+//! Bodies crossing the proxy: the request body sent upstream and the upstream response
+//! body streamed to the client (with the read timeout and the pool return).
+
+use super::pool::{self, Conn, Key};
+use crate::observe::{Level, OwnedReqInfo};
+use crate::pipeline::UpstreamLog;
+use crate::upstream::Keepalive;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::time::Sleep;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The request body sent upstream.
+pub enum ReqBody {
+    Empty,
+    Full(Option<Bytes>),
+    /// The client's body, streamed as it arrives (`proxy_request_buffering off`).
+    Stream(Incoming),
+}
+
+impl Body for ReqBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            ReqBody::Empty => Poll::Ready(None),
+            ReqBody::Full(b) => Poll::Ready(
+                b.take()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
+            ReqBody::Stream(s) => Pin::new(s).poll_frame(cx).map_err(|e| e.into()),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ReqBody::Empty => true,
+            ReqBody::Full(b) => b.as_ref().is_none_or(|b| b.is_empty()),
+            ReqBody::Stream(s) => s.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ReqBody::Empty => SizeHint::with_exact(0),
+            ReqBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            ReqBody::Stream(s) => s.size_hint(),
+        }
+    }
+}
+
+/// Where a finished response's connection goes back to.
+pub struct Return {
+    pub key: Key,
+    pub conn: Conn,
+    pub keepalive: Keepalive,
+}
+
+/// The upstream response body on its way to the client.
+pub struct UpstreamBody {
+    inner: Incoming,
+    read_timeout: Duration,
+    sleep: Pin<Box<Sleep>>,
+    back: Option<Return>,
+    log: Rc<RefCell<UpstreamLog>>,
+    info: OwnedReqInfo,
+    started: Instant,
+    received: u64,
+    done: bool,
+}
+
+impl UpstreamBody {
+    pub fn new(
+        inner: Incoming,
+        read_timeout: Duration,
+        back: Option<Return>,
+        log: Rc<RefCell<UpstreamLog>>,
+        info: OwnedReqInfo,
+        started: Instant,
+    ) -> UpstreamBody {
+        UpstreamBody {
+            inner,
+            read_timeout,
+            sleep: Box::pin(tokio::time::sleep(read_timeout)),
+            back,
+            log,
+            info,
+            started,
+            received: 0,
+            done: false,
+        }
+    }
+
+    fn finish(&mut self, complete: bool) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        if let Some(a) = self.log.borrow_mut().attempts.last_mut() {
+            a.response = Some(self.started.elapsed());
+            a.length = self.received;
+        }
+        if let Some(r) = self.back.take() {
+            if complete {
+                pool::put(r.key, r.conn, &r.keepalive);
+            }
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    this.received += d.len() as u64;
+                }
+                if this.inner.is_end_stream() {
+                    // The last frame: hyper may not poll again, so finish now.
+                    this.finish(true);
+                } else {
+                    let deadline = tokio::time::Instant::now() + this.read_timeout;
+                    this.sleep.as_mut().reset(deadline);
+                }
+                Poll::Ready(Some(Ok(f)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                let msg = if e.is_incomplete_message() {
+                    "upstream prematurely closed connection while reading upstream".to_string()
+                } else {
+                    format!("{} while reading upstream", super::describe(&e))
+                };
+                this.info.log(Level::Error, &msg);
+                this.finish(false);
+                Poll::Ready(Some(Err(std::io::Error::other(msg))))
+            }
+            Poll::Ready(None) => {
+                this.finish(true);
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.sleep.as_mut().poll(cx).is_ready() {
+                    let msg =
+                        "upstream timed out (110: Connection timed out) while reading upstream";
+                    this.info.log(Level::Error, msg);
+                    this.finish(false);
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        msg,
+                    ))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for UpstreamBody {
+    fn drop(&mut self) {
+        // A body read to its end is complete even if nobody polled past it (an empty
+        // body); otherwise the client went away and the connection is not reused.
+        let complete = self.inner.is_end_stream();
+        self.finish(complete);
+    }
+}

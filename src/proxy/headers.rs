@@ -1,0 +1,184 @@
+//! Headers across the proxy: what goes upstream (nginx's `proxy_set_header` defaults and
+//! rules), what comes back (hidden and hop-by-hop headers), and `proxy_redirect`.
+
+use crate::config::{ProxyConf, ProxyPass, Redirect, RedirectFrom};
+use crate::pipeline::RequestCtx;
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
+
+/// Never forwarded in either direction: they describe one connection, not the message.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Hidden from the client unless `proxy_pass_header` names them (nginx's list).
+const HIDDEN: &[&str] = &[
+    "date",
+    "server",
+    "x-pad",
+    "x-accel-expires",
+    "x-accel-redirect",
+    "x-accel-limit-rate",
+    "x-accel-buffering",
+    "x-accel-charset",
+];
+
+/// The headers sent upstream. `body_len` is the buffered body's length, if buffered.
+pub fn request_headers(
+    ctx: &RequestCtx,
+    conf: &ProxyConf,
+    proxy_host: &str,
+    body_len: Option<usize>,
+) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(ctx.headers.len() + 4);
+    let set = |name: &str| {
+        conf.set_headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    };
+    let put = |out: &mut HeaderMap, name: &str, value: &str| {
+        if value.is_empty() {
+            return;
+        }
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            out.append(n, v);
+        }
+    };
+    // proxy_set_header first, then nginx's defaults for what it does not name.
+    for (name, value) in &conf.set_headers {
+        let v = value.eval(ctx);
+        put(&mut out, name, &v);
+    }
+    if !set("host") {
+        put(&mut out, "host", proxy_host);
+    }
+    if !set("connection") {
+        put(&mut out, "connection", "close");
+    }
+    if let Some(n) = body_len {
+        if !set("content-length") {
+            put(&mut out, "content-length", &n.to_string());
+        }
+    }
+    if !conf.pass_request_headers {
+        return out;
+    }
+    for (k, v) in ctx.headers.iter() {
+        let name = k.as_str();
+        if set(name)
+            || HOP_BY_HOP.contains(&name)
+            || matches!(name, "host" | "expect")
+            || (name == "content-length" && body_len.is_some())
+        {
+            continue;
+        }
+        out.append(k.clone(), v.clone());
+    }
+    out
+}
+
+/// The upstream response headers the client gets.
+pub fn response_headers(upstream: &HeaderMap, conf: &ProxyConf, upgrade: bool) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(upstream.len());
+    for (k, v) in upstream.iter() {
+        let name = k.as_str();
+        if upgrade && (name == "upgrade" || name == "connection") {
+            out.append(k.clone(), v.clone());
+            continue;
+        }
+        if HOP_BY_HOP.contains(&name) {
+            continue;
+        }
+        let passed = conf.pass_headers.iter().any(|p| p == name);
+        if (HIDDEN.contains(&name) && !passed) || conf.hide_headers.iter().any(|h| h == name) {
+            continue;
+        }
+        out.append(k.clone(), v.clone());
+    }
+    out
+}
+
+/// Applies `proxy_redirect` to `Location` and `Refresh`; true when `Location` changed
+/// (only a rewritten one is made absolute by the header filter, as in nginx).
+pub fn rewrite_redirects(ctx: &RequestCtx, pass: &ProxyPass, headers: &mut HeaderMap) -> bool {
+    let rules = &ctx.conf.proxy.redirects;
+    if rules.is_empty() {
+        return false;
+    }
+    let mut changed = false;
+    for name in [http::header::LOCATION, HeaderName::from_static("refresh")] {
+        let Some(v) = headers.get(&name).and_then(|v| v.to_str().ok()) else {
+            continue;
+        };
+        let refresh = name.as_str() == "refresh";
+        // Refresh: "5; url=http://..." — only the URL part is rewritten.
+        let (head, url) = if refresh {
+            match v.to_ascii_lowercase().find("url=") {
+                Some(i) => (v[..i + 4].to_string(), v[i + 4..].to_string()),
+                None => continue,
+            }
+        } else {
+            (String::new(), v.to_string())
+        };
+        if let Some(new) = apply_rules(ctx, pass, rules, &url) {
+            if let Ok(hv) = HeaderValue::from_str(&format!("{head}{new}")) {
+                headers.insert(name.clone(), hv);
+                changed |= !refresh;
+            }
+        }
+    }
+    changed
+}
+
+fn apply_rules(
+    ctx: &RequestCtx,
+    pass: &ProxyPass,
+    rules: &[Redirect],
+    url: &str,
+) -> Option<String> {
+    for r in rules {
+        match r {
+            Redirect::Default => {
+                if pass.host.is_empty() {
+                    continue;
+                }
+                let to = if pass.uri.is_some() {
+                    pass.location.as_str()
+                } else {
+                    "/"
+                };
+                if let Some(rest) = url.strip_prefix(pass.url.as_str()) {
+                    return Some(format!("{to}{rest}"));
+                }
+            }
+            Redirect::Replace { from, to } => match from {
+                RedirectFrom::Prefix(p) => {
+                    let p = p.eval(ctx);
+                    if let Some(rest) = url.strip_prefix(p.as_str()) {
+                        return Some(format!("{}{rest}", to.eval(ctx)));
+                    }
+                }
+                RedirectFrom::Regex(re) => {
+                    if let Some(caps) = re.captures(url) {
+                        let m = crate::router::RegexMatch {
+                            re: re.clone(),
+                            caps,
+                            subject: url.to_string(),
+                        };
+                        return Some(ctx.eval_with_match(to, m));
+                    }
+                }
+            },
+        }
+    }
+    None
+}

@@ -1,0 +1,589 @@
+//! `proxy_pass`: forwarding a request to an upstream peer and streaming the answer back.
+//!
+//! One try is: pick a peer ([`crate::upstream`]), take a pooled connection or connect
+//! (`proxy_connect_timeout`), send the request and wait for the response head
+//! (`proxy_read_timeout`). A failed try is logged as nginx logs it, reported to the
+//! balancer, and retried on the next peer as `proxy_next_upstream` allows. The response
+//! body streams to the client frame by frame; its connection goes back to the pool when
+//! the body was read to the end. `Upgrade` responses (101) become a byte tunnel.
+//!
+//! The pipeline calls [`forward`] as the content handler of a location with `proxy_pass`.
+
+mod body;
+mod headers;
+mod pool;
+mod tunnel;
+
+use crate::config::{next_upstream as next, ProxyPass, ProxyTarget, UpstreamDef};
+use crate::observe::Level;
+use crate::pipeline::{self, Attempt, Body, RequestCtx, Response, UpstreamLog};
+use crate::upstream::{Algo, Outcome, Picked, Selection, Upstream};
+use body::{ReqBody, Return, UpstreamBody};
+use bytes::Bytes;
+use http::{Method, Version};
+use hyper_util::rt::TokioIo;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use pool::stats as pool_stats;
+
+/// Why a try failed, as `proxy_next_upstream` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fail {
+    Error,
+    Timeout,
+    InvalidHeader,
+}
+
+struct TryError {
+    kind: Fail,
+    msg: String,
+    /// The request reached the upstream (matters for non-idempotent methods).
+    sent: bool,
+    /// The request body was consumed and cannot be sent again.
+    body_gone: bool,
+}
+
+/// nginx's description of a hyper error: the errno text of an I/O cause if there is one.
+fn describe(e: &hyper::Error) -> String {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return os_error("recv()", io);
+        }
+        src = s.source();
+    }
+    if e.is_incomplete_message() {
+        "upstream prematurely closed connection".into()
+    } else {
+        format!("upstream error ({e})")
+    }
+}
+
+/// `call() failed (111: Connection refused)`.
+fn os_error(call: &str, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => {
+            let text = std::io::Error::from_raw_os_error(n).to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+            format!("{call} failed ({n}: {text})")
+        }
+        None => format!("{call} failed ({e})"),
+    }
+}
+
+/// The content handler of a `proxy_pass` location.
+pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
+    let conf = ctx.conf.proxy.clone();
+    let log = Rc::new(RefCell::new(UpstreamLog::default()));
+    ctx.upstream = Some(log.clone());
+    let (def, uri) = match resolve_target(ctx, &pass) {
+        Ok(t) => t,
+        Err(code) => return pipeline::special_response(ctx, code),
+    };
+    {
+        let mut l = log.borrow_mut();
+        l.proxy_host = def.1.clone();
+        l.proxy_port = def.2;
+    }
+    let (def, proxy_host) = (def.0, def.1);
+    let up = def.group.clone();
+
+    // The request body: buffered (replayable) unless `proxy_request_buffering off`.
+    let mut stream_body = None;
+    let mut full_body: Option<Bytes> = None;
+    if conf.pass_request_body {
+        if let Some(b) = ctx.body_data.clone() {
+            full_body = Some(b);
+        } else if let Some(inc) = ctx.body.take() {
+            let chunked = ctx.header(http::header::CONTENT_LENGTH).is_none();
+            if conf.request_buffering || (chunked && !conf.http11) {
+                let (max, t) = (ctx.conf.client_max_body_size, ctx.conf.client_body_timeout);
+                match pipeline::collect_body(inc, max, t).await {
+                    Ok(b) => full_body = Some(b),
+                    Err((code, msg)) => {
+                        ctx.log(Level::Error, &msg);
+                        return pipeline::special_response(ctx, code);
+                    }
+                }
+            } else {
+                stream_body = Some(inc);
+            }
+        }
+    }
+    let body_len = full_body
+        .as_ref()
+        .map(|b| b.len())
+        .filter(|n| *n > 0 || ctx.headers.contains_key(http::header::CONTENT_LENGTH));
+    let headers = headers::request_headers(ctx, &conf, &proxy_host, body_len);
+    let key = balance_key(ctx, &def);
+    let mut sel = Selection::new(&up, &key);
+    let mut tries = if up.single() { 1 } else { up.tries() };
+    if conf.next_upstream_tries > 0 {
+        tries = tries.min(conf.next_upstream_tries);
+    }
+    let idempotent = !matches!(ctx.method.as_str(), "POST" | "LOCK" | "PATCH");
+    let started = Instant::now();
+    let mut streamed = false;
+    loop {
+        let Some(peer) = up.pick(&mut sel) else {
+            {
+                let mut l = log.borrow_mut();
+                let mut a = Attempt::new(up.name.clone());
+                a.status = Some(502);
+                a.response = Some(Duration::ZERO);
+                l.attempts.push(a);
+                l.url = Some(format!("http://{}{}", up.name, uri));
+            }
+            ctx.log(
+                Level::Error,
+                "no live upstreams while connecting to upstream",
+            );
+            return pipeline::special_response(ctx, 502);
+        };
+        {
+            let mut l = log.borrow_mut();
+            l.attempts.push(Attempt::new(peer.name.clone()));
+            l.url = Some(format!("http://{}{}", peer.name, uri));
+        }
+        let req_body = match (&full_body, stream_body.take()) {
+            (_, Some(s)) => {
+                streamed = true;
+                ReqBody::Stream(s)
+            }
+            (Some(b), None) => ReqBody::Full(Some(b.clone())),
+            (None, None) => ReqBody::Empty,
+        };
+        let req = build_request(ctx, &uri, &conf, headers.clone(), req_body);
+        let req = match req {
+            Some(r) => r,
+            None => {
+                up.release(&peer, Outcome::Ok, None);
+                ctx.log(
+                    Level::Error,
+                    &format!("invalid URI \"{uri}\" to send upstream"),
+                );
+                return pipeline::special_response(ctx, 500);
+            }
+        };
+        let t0 = Instant::now();
+        match try_peer(ctx, &up, &peer, req, &log).await {
+            Ok((resp, back)) => {
+                let status = resp.status().as_u16();
+                let elapsed = t0.elapsed();
+                let bit = next::of_status(status);
+                let timed_out = !conf.next_upstream_timeout.is_zero()
+                    && started.elapsed() >= conf.next_upstream_timeout;
+                let retry = bit != 0
+                    && conf.next_upstream & bit != 0
+                    && tries > 1
+                    && !timed_out
+                    && (idempotent || conf.next_upstream & next::NON_IDEMPOTENT != 0)
+                    && !streamed;
+                // nginx counts every retried status but 403 and 404 against the peer.
+                let failed = !matches!(status, 403 | 404);
+                if retry {
+                    up.release(
+                        &peer,
+                        if failed { Outcome::Failed } else { Outcome::Ok },
+                        Some(elapsed),
+                    );
+                    if let Some(a) = log.borrow_mut().attempts.last_mut() {
+                        a.response = Some(elapsed);
+                    }
+                    tries -= 1;
+                    drop(resp);
+                    drop(back);
+                    continue;
+                }
+                up.release(&peer, Outcome::Ok, Some(elapsed));
+                if conf.intercept_errors
+                    && status >= 300
+                    && ctx
+                        .conf
+                        .error_pages
+                        .iter()
+                        .any(|p| p.codes.contains(&status))
+                {
+                    return pipeline::special_response(ctx, status);
+                }
+                let back = back.and_then(|conn| {
+                    up.keepalive.map(|keepalive| Return {
+                        key: (up.id, peer.addr),
+                        conn,
+                        keepalive,
+                    })
+                });
+                return respond(ctx, &pass, &conf, resp, back, &log, t0);
+            }
+            Err(e) => {
+                let elapsed = t0.elapsed();
+                ctx.log(Level::Error, &e.msg);
+                let status = if e.kind == Fail::Timeout { 504 } else { 502 };
+                if let Some(a) = log.borrow_mut().attempts.last_mut() {
+                    a.status = Some(status);
+                    a.response = Some(elapsed);
+                }
+                if up.release(&peer, Outcome::Failed, Some(elapsed)) {
+                    ctx.log(
+                        Level::Warn,
+                        "upstream server temporarily disabled while connecting to upstream",
+                    );
+                }
+                tries = tries.saturating_sub(1);
+                let bit = match e.kind {
+                    Fail::Error => next::ERROR,
+                    Fail::Timeout => next::TIMEOUT,
+                    Fail::InvalidHeader => next::INVALID_HEADER,
+                };
+                let timed_out = !conf.next_upstream_timeout.is_zero()
+                    && started.elapsed() >= conf.next_upstream_timeout;
+                let stop = tries == 0
+                    || conf.next_upstream & bit == 0
+                    || timed_out
+                    || e.body_gone
+                    || (e.sent && !idempotent && conf.next_upstream & next::NON_IDEMPOTENT == 0);
+                if stop {
+                    return pipeline::special_response(ctx, status);
+                }
+            }
+        }
+    }
+}
+
+/// The group, `$proxy_host`, `$proxy_port` and the URI to send.
+type Target = ((UpstreamDef, String, u16), String);
+
+fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16> {
+    match &pass.target {
+        ProxyTarget::Group(def) => Ok((
+            (def.clone(), pass.host.clone(), pass.port),
+            upstream_uri(ctx, pass.uri.as_deref(), &pass.location),
+        )),
+        ProxyTarget::Dynamic(c) => {
+            let url = c.eval(ctx);
+            let parsed = match crate::config::parse_url(&url) {
+                Ok(p) => p,
+                Err(e) => {
+                    ctx.log(Level::Error, &format!("{e} while proxying"));
+                    return Err(500);
+                }
+            };
+            let hp = parsed.host_port;
+            let (host, port) = match hp.rsplit_once(':') {
+                Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
+                    Ok(p) => (h, p),
+                    Err(_) => (hp, 80),
+                },
+                _ => (hp, 80),
+            };
+            let uri = match parsed.uri {
+                Some(u) => u.to_string(),
+                None => upstream_uri(ctx, None, ""),
+            };
+            let http = ctx.gen.config.http.as_ref();
+            if let Some(def) = http.and_then(|h| h.upstreams.get(host)) {
+                return Ok(((def.clone(), host.to_string(), port), uri));
+            }
+            let ip: Option<std::net::IpAddr> = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse()
+                .ok();
+            let Some(ip) = ip else {
+                ctx.log(
+                    Level::Error,
+                    &format!("no resolver defined to resolve {host}"),
+                );
+                return Err(502);
+            };
+            let addr = std::net::SocketAddr::new(ip, port);
+            let peer = crate::upstream::PeerConf::plain(addr, hp);
+            let group = Arc::new(Upstream::new(
+                hp,
+                true,
+                Algo::RoundRobin,
+                vec![peer],
+                vec![],
+                None,
+            ));
+            let host_var = if port == 80 {
+                host.to_string()
+            } else {
+                hp.to_string()
+            };
+            Ok((
+                (
+                    UpstreamDef {
+                        group,
+                        hash_key: None,
+                    },
+                    host_var,
+                    port,
+                ),
+                uri,
+            ))
+        }
+    }
+}
+
+/// nginx's URI rules: no URI part — the client's URI unchanged (or the rewritten one);
+/// a URI part — it replaces the matched location prefix.
+fn upstream_uri(ctx: &RequestCtx, part: Option<&str>, location: &str) -> String {
+    let (raw_path, raw_query) = match ctx.request_uri.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (ctx.request_uri.as_str(), None),
+    };
+    let unchanged = !ctx.internal
+        && raw_query == ctx.args.as_deref()
+        && pipeline::normalize_path(raw_path, true).as_deref() == Some(ctx.uri.as_str());
+    let args = |s: &mut String| {
+        if let Some(a) = &ctx.args {
+            s.push('?');
+            s.push_str(a);
+        }
+    };
+    match part {
+        None if unchanged => ctx.request_uri.clone(),
+        None => {
+            let mut s = escape_uri(&ctx.uri);
+            args(&mut s);
+            s
+        }
+        Some(p) => {
+            let rest = if unchanged || ctx.uri.starts_with(location) {
+                ctx.uri.get(location.len()..).unwrap_or("")
+            } else {
+                ctx.uri.as_str()
+            };
+            let mut s = p.to_string();
+            s.push_str(&escape_uri(rest));
+            args(&mut s);
+            s
+        }
+    }
+}
+
+/// nginx's `NGX_ESCAPE_URI`: space, `#`, `%`, `?`, controls and non-ASCII.
+fn escape_uri(s: &str) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
+    const SET: &AsciiSet = &CONTROLS.add(b' ').add(b'#').add(b'%').add(b'?').add(b'"');
+    utf8_percent_encode(s, SET).to_string()
+}
+
+/// The hash key for `hash` (evaluated) or `ip_hash` (the client address).
+fn balance_key(ctx: &RequestCtx, def: &UpstreamDef) -> Vec<u8> {
+    match def.group.algo {
+        Algo::IpHash => match ctx.conn.remote.ip() {
+            std::net::IpAddr::V4(a) => a.octets().to_vec(),
+            std::net::IpAddr::V6(a) => a.octets().to_vec(),
+        },
+        Algo::Hash | Algo::ConsistentHash => def
+            .hash_key
+            .as_ref()
+            .map(|k| k.eval(ctx).into_bytes())
+            .unwrap_or_default(),
+        _ => vec![],
+    }
+}
+
+fn build_request(
+    ctx: &RequestCtx,
+    uri: &str,
+    conf: &crate::config::ProxyConf,
+    headers: http::HeaderMap,
+    body: ReqBody,
+) -> Option<hyper::Request<ReqBody>> {
+    let uri: http::Uri = uri.parse().ok()?;
+    let mut req = hyper::Request::new(body);
+    *req.method_mut() = ctx.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = if conf.http11 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    *req.headers_mut() = headers;
+    Some(req)
+}
+
+/// One try: a connection (pooled or new), the request, the response head.
+async fn try_peer(
+    ctx: &RequestCtx,
+    up: &Upstream,
+    peer: &Picked,
+    req: hyper::Request<ReqBody>,
+    log: &Rc<RefCell<UpstreamLog>>,
+) -> Result<(hyper::Response<hyper::body::Incoming>, Option<pool::Conn>), TryError> {
+    let conf = &ctx.conf.proxy;
+    let key = (up.id, peer.addr);
+    let body_gone = matches!(req.body(), ReqBody::Stream(_));
+    let mut req = Some(req);
+    // A pooled connection may have been closed by the upstream meanwhile: a request it
+    // refuses unsent goes to a fresh connection, and does not count as a failure.
+    if let Some(ka) = &up.keepalive {
+        while let Some(mut conn) = pool::take(key, ka).await {
+            let r = req.take().expect("request present until sent");
+            match conn.sender.try_send_request(r).await {
+                Ok(resp) => {
+                    set_connect(log, Duration::ZERO);
+                    return finish_head(log, resp, Some(conn));
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(back) => req = Some(back),
+                    None => {
+                        return Err(TryError {
+                            kind: Fail::Error,
+                            msg: format!(
+                                "{} while reading response header from upstream",
+                                describe(e.error())
+                            ),
+                            sent: true,
+                            body_gone,
+                        })
+                    }
+                },
+            }
+        }
+    }
+    let req = req.expect("request present until sent");
+    let t0 = Instant::now();
+    let stream =
+        match tokio::time::timeout(
+            conf.connect_timeout,
+            tokio::net::TcpStream::connect(peer.addr),
+        )
+        .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return Err(TryError {
+                    kind: Fail::Error,
+                    msg: format!("{} while connecting to upstream", os_error("connect()", &e)),
+                    sent: false,
+                    body_gone: false,
+                })
+            }
+            Err(_) => return Err(TryError {
+                kind: Fail::Timeout,
+                msg: "upstream timed out (110: Connection timed out) while connecting to upstream"
+                    .into(),
+                sent: false,
+                body_gone: false,
+            }),
+        };
+    let _ = stream.set_nodelay(true);
+    pool::opened();
+    let (mut sender, conn) = match hyper::client::conn::http1::Builder::new()
+        .handshake::<_, ReqBody>(TokioIo::new(stream))
+        .await
+    {
+        Ok(x) => x,
+        Err(e) => {
+            return Err(TryError {
+                kind: Fail::Error,
+                msg: format!("{} while connecting to upstream", describe(&e)),
+                sent: false,
+                body_gone: false,
+            })
+        }
+    };
+    tokio::task::spawn_local(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    set_connect(log, t0.elapsed());
+    let send = sender.send_request(req);
+    let resp = match tokio::time::timeout(conf.read_timeout, send).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            let (kind, what) = if e.is_parse() {
+                (Fail::InvalidHeader, "upstream sent invalid header".to_string())
+            } else if e.is_incomplete_message() {
+                (Fail::Error, "upstream prematurely closed connection".to_string())
+            } else {
+                (Fail::Error, describe(&e))
+            };
+            return Err(TryError {
+                kind,
+                msg: format!("{what} while reading response header from upstream"),
+                sent: true,
+                body_gone,
+            });
+        }
+        Err(_) => {
+            return Err(TryError {
+                kind: Fail::Timeout,
+                msg: "upstream timed out (110: Connection timed out) while reading response header from upstream".into(),
+                sent: true,
+                body_gone,
+            })
+        }
+    };
+    let conn = pool::Conn {
+        sender,
+        requests: 1,
+    };
+    finish_head(log, resp, Some(conn))
+}
+
+fn set_connect(log: &Rc<RefCell<UpstreamLog>>, d: Duration) {
+    if let Some(a) = log.borrow_mut().attempts.last_mut() {
+        a.connect = Some(d);
+    }
+}
+
+#[allow(clippy::type_complexity)]
+fn finish_head(
+    log: &Rc<RefCell<UpstreamLog>>,
+    resp: hyper::Response<hyper::body::Incoming>,
+    conn: Option<pool::Conn>,
+) -> Result<(hyper::Response<hyper::body::Incoming>, Option<pool::Conn>), TryError> {
+    let mut l = log.borrow_mut();
+    if let Some(a) = l.attempts.last_mut() {
+        a.status = Some(resp.status().as_u16());
+        a.header = Some(a.start.elapsed());
+    }
+    l.headers = resp.headers().clone();
+    Ok((resp, conn))
+}
+
+/// Turns the upstream response into the client's.
+fn respond(
+    ctx: &mut RequestCtx,
+    pass: &ProxyPass,
+    conf: &crate::config::ProxyConf,
+    mut resp: hyper::Response<hyper::body::Incoming>,
+    back: Option<Return>,
+    log: &Rc<RefCell<UpstreamLog>>,
+    t0: Instant,
+) -> Response {
+    let status = resp.status().as_u16();
+    let upgrade = status == 101;
+    let mut out = Response::new(status);
+    out.headers = headers::response_headers(resp.headers(), conf, upgrade);
+    out.keep_location = !headers::rewrite_redirects(ctx, pass, &mut out.headers);
+    out.keep_server = conf.pass_headers.iter().any(|h| h == "server");
+    if upgrade {
+        let upstream_side = hyper::upgrade::on(&mut resp);
+        tunnel::start(ctx, upstream_side, conf.read_timeout);
+        return out;
+    }
+    let body = resp.into_body();
+    let ub = UpstreamBody::new(
+        body,
+        conf.read_timeout,
+        back,
+        log.clone(),
+        ctx.log_context(),
+        t0,
+    );
+    if ctx.method == Method::HEAD || status == 204 || status == 304 {
+        // No body follows: dropping it now returns the connection to the pool.
+        drop(ub);
+        return out;
+    }
+    out.body = Body::Stream(Box::pin(ub));
+    out
+}

@@ -1,0 +1,84 @@
+//! Per-worker pools of idle upstream connections (nginx's `keepalive N`: up to N idle
+//! connections per upstream per worker, closed after `keepalive_timeout` idle or
+//! `keepalive_requests` requests).
+
+use super::body::ReqBody;
+use crate::upstream::Keepalive;
+use hyper::client::conn::http1::SendRequest;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+pub type Sender = SendRequest<ReqBody>;
+
+/// Which pool: the upstream group and the peer.
+pub type Key = (u64, SocketAddr);
+
+/// A connection in use.
+pub struct Conn {
+    pub sender: Sender,
+    /// Requests sent on it so far, this one included.
+    pub requests: u64,
+}
+
+struct Idle {
+    sender: Sender,
+    since: Instant,
+    requests: u64,
+}
+
+thread_local! {
+    static POOL: RefCell<HashMap<Key, VecDeque<Idle>>> = RefCell::new(HashMap::new());
+    static OPENED: Cell<u64> = const { Cell::new(0) };
+    static REUSED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// An idle connection that is still open and fresh, most recently used first.
+pub async fn take(key: Key, ka: &Keepalive) -> Option<Conn> {
+    loop {
+        let idle = POOL.with(|p| p.borrow_mut().get_mut(&key).and_then(|q| q.pop_back()))?;
+        if idle.sender.is_closed() || idle.since.elapsed() > ka.timeout {
+            continue;
+        }
+        let mut sender = idle.sender;
+        if sender.ready().await.is_err() {
+            continue;
+        }
+        REUSED.with(|c| c.set(c.get() + 1));
+        return Some(Conn {
+            sender,
+            requests: idle.requests + 1,
+        });
+    }
+}
+
+/// Counts a newly opened connection.
+pub fn opened() {
+    OPENED.with(|c| c.set(c.get() + 1));
+}
+
+/// Returns a connection whose response was read in full.
+pub fn put(key: Key, conn: Conn, ka: &Keepalive) {
+    if conn.requests >= ka.requests || conn.sender.is_closed() {
+        return;
+    }
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        let q = p.entry(key).or_default();
+        q.push_back(Idle {
+            sender: conn.sender,
+            since: Instant::now(),
+            requests: conn.requests,
+        });
+        // Over the cap: the least recently used one goes (and closes).
+        while q.len() > ka.max_idle {
+            q.pop_front();
+        }
+    });
+}
+
+/// This worker's counts of upstream connections opened and reused.
+pub fn stats() -> (u64, u64) {
+    (OPENED.with(Cell::get), REUSED.with(Cell::get))
+}

@@ -53,6 +53,8 @@ pub struct Server {
     /// all of them N * SIZE.
     pub large_header_buffers: (usize, usize),
     pub merge_slashes: bool,
+    /// Some `location /prefix/` proxies: `/prefix` may need nginx's auto redirect.
+    pub auto_redirects: bool,
 }
 
 /// A socket to bind and the servers reachable through it.
@@ -500,7 +502,16 @@ fn build_server(
             locations.push(loc);
         }
     }
+    fn proxied_dir(list: &[Arc<Location>]) -> bool {
+        list.iter().any(|l| {
+            matches!(&l.kind, super::LocKind::Prefix { prefix, .. } if prefix.ends_with('/'))
+                && l.conf.proxy_pass.is_some()
+                || proxied_dir(&l.children)
+        })
+    }
+    let auto_redirects = proxied_dir(&locations);
     Ok(Server {
+        auto_redirects,
         names,
         first_name,
         listens,

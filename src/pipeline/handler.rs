@@ -134,6 +134,18 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
         }
         let found = match std::mem::replace(&mut next, Start::Find) {
             Start::Named(l) => Some((l, None)),
+            _ if router::auto_redirect(&ctx.server, &ctx.uri) => {
+                let mut target = format!("{}/", ctx.uri);
+                if let Some(a) = &ctx.args {
+                    target.push('?');
+                    target.push_str(a);
+                }
+                let mut r = special_response(ctx, 301);
+                if let Ok(v) = HeaderValue::from_str(&target) {
+                    r.headers.insert(LOCATION, v);
+                }
+                return r;
+            }
             _ => router::find_location(&ctx.server, &ctx.uri),
         };
         match found {

@@ -51,6 +51,9 @@ fn describe(e: &hyper::Error) -> String {
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::UnexpectedEof {
+                return "upstream prematurely closed connection".into();
+            }
             return os_error("recv()", io);
         }
         src = s.source();

@@ -83,6 +83,31 @@ pub fn find_location(server: &Server, uri: &str) -> Option<(Arc<Location>, Optio
     find_in(&server.locations, uri).map(|(l, m, _)| (l, m))
 }
 
+/// nginx's auto redirect: `/api` when a `location /api/` proxies (and no `location = /api`
+/// exists) is answered with a 301 to `/api/`.
+pub fn auto_redirect(server: &Server, uri: &str) -> bool {
+    if !server.auto_redirects {
+        return false;
+    }
+    fn walk(list: &[Arc<Location>], uri: &str) -> bool {
+        list.iter().any(|l| match &l.kind {
+            LocKind::Prefix { prefix, .. } => {
+                (prefix.len() == uri.len() + 1
+                    && prefix.ends_with('/')
+                    && prefix.starts_with(uri)
+                    && l.conf.proxy_pass.is_some())
+                    || (uri.starts_with(prefix.as_str()) && walk(&l.children, uri))
+            }
+            _ => false,
+        })
+    }
+    let exact = server
+        .locations
+        .iter()
+        .any(|l| matches!(&l.kind, LocKind::Exact(e) if e == uri));
+    !exact && !uri.is_empty() && walk(&server.locations, uri)
+}
+
 /// Returns the location, a regex match, and whether the result is final (exact or regex
 /// match, which stops the search in enclosing levels too).
 fn find_in(list: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, Option<RegexMatch>, bool)> {

@@ -17,6 +17,7 @@
 //! --- error_log          (substrings that must appear in error.log, one per line)
 //! --- no_error_log       (substrings that must not appear)
 //! --- access_log         (substrings that must appear in access.log)
+//! --- access_log_like    (regexes that must match some access.log line)
 //! --- config_error       (the start must fail with this message on stderr)
 //! --- requests           (several "METHOD /path" lines, sent one after another)
 //! --- error_codes        (their statuses, space-separated)
@@ -334,6 +335,18 @@ pub fn run(case: &Case) -> Vec<String> {
         for l in want.lines().filter(|l| !l.trim().is_empty()) {
             if !alog.contains(l.trim()) {
                 errs.push(format!("access.log lacks {:?}; it has:\n{alog}", l.trim()));
+            }
+        }
+    }
+    if let Some(want) = case.get("access_log_like") {
+        let alog = gw.access_log();
+        for l in want.lines().filter(|l| !l.trim().is_empty()) {
+            let re = regex_lite(l.trim());
+            if !alog.lines().any(&re) {
+                errs.push(format!(
+                    "no access.log line matches {:?}; it has:\n{alog}",
+                    l.trim()
+                ));
             }
         }
     }

@@ -1,0 +1,247 @@
+//! Proxy behaviour that needs more than one request/response: connection reuse,
+//! streaming, WebSocket tunnels, request bodies streamed upstream, bodies cut short.
+//! (Single-request behaviour is data in tests/cases/proxy.t.)
+
+mod common;
+
+use common::upstream::Backend;
+use common::{client, Gateway};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn http(up: &str, server: &str) -> Gateway {
+    Gateway::start_full(&common::wrap("", up, server), &[]).unwrap()
+}
+
+/// Connects to the gateway and sends raw request bytes.
+fn send(gw: &Gateway, bytes: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(gw.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(bytes).unwrap();
+    s
+}
+
+/// Reads from `s` until `needle` is in the buffer (or the connection ends).
+fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, needle: &str) -> bool {
+    let mut chunk = [0u8; 4096];
+    loop {
+        if String::from_utf8_lossy(buf).contains(needle) {
+            return true;
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+#[test]
+fn keepalive_pool_reuses_upstream_connections() {
+    let be = Backend::start("up1");
+    let up = format!("upstream be {{ server {}; keepalive 4; }}", be.addr);
+    let gw = http(
+        &up,
+        "location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection \"\"; }",
+    );
+    for i in 0..30 {
+        let r = client::get(gw.addr(), &format!("/r{i}"), &[]);
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), format!("up1 GET /r{i}\n"));
+    }
+    // One connection per worker at most (the test config runs two workers).
+    assert!(
+        be.connections() <= 2,
+        "30 requests opened {} upstream connections",
+        be.connections()
+    );
+}
+
+#[test]
+fn without_keepalive_each_request_has_its_own_connection() {
+    let be = Backend::start("up1");
+    let up = format!("upstream be {{ server {}; keepalive 4; }}", be.addr);
+    // nginx's default Connection: close forbids reuse even with keepalive.
+    let gw = http(&up, "location / { proxy_pass http://be; }");
+    for _ in 0..5 {
+        assert_eq!(client::get(gw.addr(), "/x", &[]).status, 200);
+    }
+    assert_eq!(be.connections(), 5);
+}
+
+#[test]
+fn streamed_events_reach_the_client_while_the_upstream_is_still_sending() {
+    let be = Backend::start("up1");
+    let gw = http(
+        "",
+        &format!(
+            "location / {{ proxy_buffering off; proxy_pass http://{}; }}",
+            be.addr
+        ),
+    );
+    let mut s = send(
+        &gw,
+        b"GET /stream?n=3&ms=700 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    let mut buf = vec![];
+    let t = Instant::now();
+    assert!(read_until(&mut s, &mut buf, "chunk 0\n"));
+    let first = t.elapsed();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    assert!(
+        !text.contains("chunk 1"),
+        "the first event came alone: {text:?}"
+    );
+    assert!(read_until(&mut s, &mut buf, "chunk 2\n"));
+    // The whole stream takes 1.4 s upstream; the first event came before the second was sent.
+    assert!(first < t.elapsed());
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    assert!(
+        text.contains("Transfer-Encoding: chunked") || text.contains("transfer-encoding: chunked")
+    );
+}
+
+/// A gateway proxying WebSocket upgrades to a fresh upstream, and a client connection
+/// already switched to the tunnel (101 checked).
+fn ws_tunnel(extra: &str) -> (Backend, Gateway, TcpStream) {
+    let be = Backend::start("up1");
+    let gw = http(
+        "",
+        &format!(
+            "location / {{ {extra} proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection \"upgrade\"; proxy_pass http://{}; }}",
+            be.addr
+        ),
+    );
+    let mut s = send(
+        &gw,
+        b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+    );
+    let mut buf = vec![];
+    assert!(read_until(&mut s, &mut buf, "\r\n\r\n"));
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    assert!(head.contains("connection: upgrade"), "{head}");
+    (be, gw, s)
+}
+
+#[test]
+fn websocket_upgrade_becomes_a_tunnel() {
+    let (_be, _gw, mut s) = ws_tunnel("");
+    for msg in ["hello", "second message"] {
+        s.write_all(msg.as_bytes()).unwrap();
+        let mut got = vec![];
+        assert!(read_until(&mut s, &mut got, msg), "echo of {msg:?}");
+    }
+}
+
+#[test]
+fn tunnel_closes_after_proxy_read_timeout_of_silence() {
+    let (_be, gw, mut s) = ws_tunnel("proxy_read_timeout 300ms;");
+    // Silence: the gateway closes the tunnel (read returns 0) well before our 10 s timeout.
+    let mut rest = vec![];
+    let n = s.read_to_end(&mut rest).unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(gw.wait_log("while proxying upgraded connection", Duration::from_secs(5)));
+}
+
+#[test]
+fn unbuffered_chunked_request_body_streams_upstream() {
+    let be = Backend::start("up1");
+    let gw = http(
+        "",
+        &format!(
+            "location / {{ proxy_request_buffering off; proxy_http_version 1.1; proxy_pass http://{}; }}",
+            be.addr
+        ),
+    );
+    let mut s = send(&gw, b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+    let mut buf = vec![];
+    let _ = s.read_to_end(&mut buf);
+    let (r, _) = client::parse(&buf, false).unwrap();
+    assert_eq!(r.status, 200);
+    let body = r.text();
+    assert!(body.contains("transfer-encoding: chunked"), "{body}");
+    assert!(body.ends_with("--\nhello world"), "{body}");
+}
+
+#[test]
+fn buffered_chunked_request_body_goes_with_a_length() {
+    let be = Backend::start("up1");
+    let gw = http(
+        "",
+        &format!("location / {{ proxy_pass http://{}; }}", be.addr),
+    );
+    let mut s = send(&gw, b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+    let mut buf = vec![];
+    let _ = s.read_to_end(&mut buf);
+    let (r, _) = client::parse(&buf, false).unwrap();
+    let body = r.text();
+    assert!(body.contains("content-length: 5\n"), "{body}");
+    assert!(!body.contains("transfer-encoding"), "{body}");
+    assert!(body.ends_with("--\nhello"), "{body}");
+}
+
+#[test]
+fn body_cut_short_by_the_upstream_is_logged_and_the_client_connection_closed() {
+    let be = Backend::start("up1");
+    let gw = http(
+        "",
+        &format!("location / {{ proxy_pass http://{}; }}", be.addr),
+    );
+    let mut s = send(&gw, b"GET /partial HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let mut buf = vec![];
+    // The gateway closes the keep-alive connection: the client cannot mistake a short body.
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("0123456789"), "{text}");
+    assert!(gw.wait_log(
+        "upstream prematurely closed connection while reading upstream",
+        Duration::from_secs(5)
+    ));
+}
+
+#[test]
+fn slow_body_times_out_with_proxy_read_timeout() {
+    let be = Backend::start("up1");
+    let gw = http(
+        "",
+        &format!(
+            "location / {{ proxy_read_timeout 300ms; proxy_pass http://{}; }}",
+            be.addr
+        ),
+    );
+    let mut s = send(
+        &gw,
+        b"GET /stream?n=2&ms=3000 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    );
+    let mut buf = vec![];
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    assert!(text.contains("chunk 0"), "{text}");
+    assert!(!text.contains("chunk 1"), "{text}");
+    assert!(gw.wait_log(
+        "upstream timed out (110: Connection timed out) while reading upstream",
+        Duration::from_secs(5)
+    ));
+}
+
+#[test]
+fn passive_health_takes_a_failing_peer_out_then_back() {
+    let good = Backend::start("good");
+    let dead = common::upstream::dead_port();
+    let up = format!(
+        "upstream be {{ server {dead} max_fails=1 fail_timeout=1s; server {}; }}",
+        good.addr
+    );
+    let gw = http(&up, "location / { proxy_pass http://be; }");
+    // The first request fails over; the dead peer is then out for fail_timeout.
+    for _ in 0..6 {
+        let r = client::get(gw.addr(), "/x", &[]);
+        assert_eq!(r.text(), "good GET /x\n");
+    }
+    let log = gw.error_log();
+    assert_eq!(log.matches("connect() failed").count(), 1, "{log}");
+    assert!(log.contains("upstream server temporarily disabled"));
+}

@@ -2,6 +2,9 @@
 # Benchmarks OpenClaw against Debian's nginx (with libnginx-mod-http-lua loaded) on the same
 # machine: same config, one worker each pinned to the same core, wrk pinned to another,
 # alternating runs. Prints req/s, p50, p99 per run and the openclaw/nginx ratios.
+# Proxy scenarios go to a third server (nginx serving static files, on wrk's core) through
+# an upstream block with keepalive; the upstream's access log counts the connections each
+# side opened, reported per 10k requests.
 #
 # Usage: scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
 set -euo pipefail
@@ -24,6 +27,7 @@ work=$(mktemp -d)
 cleanup() {
     [ -f "$work/oc/logs/nginx.pid" ] && kill "$(cat "$work/oc/logs/nginx.pid")" 2>/dev/null || true
     [ -f "$work/ng/logs/nginx.pid" ] && kill "$(cat "$work/ng/logs/nginx.pid")" 2>/dev/null || true
+    [ -f "$work/up/logs/nginx.pid" ] && kill "$(cat "$work/up/logs/nginx.pid")" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -40,12 +44,26 @@ events { worker_connections 1024; }
 http {
     include mime.types;
     access_log off;
+    upstream backend { server 127.0.0.1:$UP_PORT; keepalive 32; }
     server {
         listen 127.0.0.1:$1 reuseport;
         root html;
         location = /return { return 200 "hello, world\n"; }
         location = /lua { content_by_lua_block { ngx.say("hello, world") } }
         location /static/ { }
+        location /proxy/ {
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /proxy_lua/ {
+            access_by_lua_block {
+                if ngx.var.http_x_block then return ngx.exit(403) end
+            }
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
     }
 }
 CONF
@@ -58,6 +76,23 @@ for side in oc ng; do
 done
 OC_PORT=$(free_port)
 NG_PORT=$(free_port)
+UP_PORT=$(free_port)
+# The upstream: plain nginx serving files, logging each request's connection number.
+mkdir -p "$work/up/conf" "$work/up/logs" "$work/up/html"
+head -c 1024 /dev/urandom | base64 -w 76 | head -c 1024 > "$work/up/html/1k.txt"
+head -c 102400 /dev/urandom | base64 -w 76 | head -c 102400 > "$work/up/html/100k.txt"
+cat > "$work/up/conf/nginx.conf" <<CONF
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log error;
+events { worker_connections 4096; }
+http {
+    log_format conn '\$connection';
+    access_log logs/up.log conn buffer=64k flush=1s;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$UP_PORT; root html; }
+}
+CONF
 server_conf "$OC_PORT" > "$work/oc/conf/openclaw.conf"
 {
     echo "load_module /usr/lib/nginx/modules/ndk_http_module.so;"
@@ -66,7 +101,8 @@ server_conf "$OC_PORT" > "$work/oc/conf/openclaw.conf"
 } > "$work/ng/conf/nginx.conf"
 cp "$work/oc/html/static/4k.txt" "$work/ng/html/static/4k.txt"
 
-# Server on core 0, load generator on core 1.
+# Server on core 0, load generator (and the proxy scenarios' upstream) on core 1.
+taskset -c 1 /usr/sbin/nginx -p "$work/up" -c conf/nginx.conf -g "master_process off;"
 taskset -c 0 "$OC" -p "$work/oc" -c conf/openclaw.conf
 taskset -c 0 /usr/sbin/nginx -p "$work/ng" -c conf/nginx.conf -g "master_process off;"
 curl -sf "http://127.0.0.1:$OC_PORT/return" >/dev/null
@@ -82,8 +118,23 @@ to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) {sub(/us/,"",v); print v/1000} e
 
 echo "openclaw $("$OC" -v 2>&1 | head -1) vs $(/usr/sbin/nginx -v 2>&1)"
 echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS alternating rounds, server on core 0, wrk on core 1"
-printf '%-8s %-9s %12s %10s %10s\n' scenario server req/s p50_ms p99_ms
-for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua}; do
+printf '%-9s %-9s %12s %10s %10s %14s\n' scenario server req/s p50_ms p99_ms upconns/10k
+# Upstream connections per 10k requests since the last call (from the upstream's log).
+up_seen=0
+upconns() {
+    kill -USR1 "$(cat "$work/up/logs/nginx.pid")" 2>/dev/null || true # flush its log buffer
+    sleep 0.2
+    local total
+    total=$(wc -l < "$work/up/logs/up.log")
+    if [ "$total" -gt "$up_seen" ]; then
+        tail -n +"$((up_seen + 1))" "$work/up/logs/up.log" | sort -u | wc -l |
+            awk -v n="$((total - up_seen))" '{printf "%.1f", $1 * 10000 / n}'
+    else
+        printf -- '-'
+    fi
+    up_seen=$total
+}
+for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt}; do
     name=${scenario%%:*}
     path=${scenario#*:}
     oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0
@@ -93,7 +144,9 @@ for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua}; d
             read -r rps p50 p99 < <(run $side "$port" "$path")
             p50=$(to_ms "$p50"); p99=$(to_ms "$p99")
             label=nginx; [ $side = oc ] && label=openclaw
-            printf '%-8s %-9s %12s %10s %10s\n' "$name" "$label" "$rps" "$p50" "$p99"
+            conns=-
+            case $name in proxy*) conns=$(upconns) ;; esac
+            printf '%-9s %-9s %12s %10s %10s %14s\n' "$name" "$label" "$rps" "$p50" "$p99" "$conns"
             if [ $side = oc ]; then
                 oc_sum=$(awk -v a="$oc_sum" -v b="$rps" 'BEGIN{print a+b}')
                 oc_p99=$(awk -v a="$oc_p99" -v b="$p99" 'BEGIN{print a+b}')

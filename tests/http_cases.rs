@@ -25,4 +25,5 @@ case_files! {
     logs => "tests/cases/logs.t",
     lua_api => "tests/cases/lua_api.t",
     proxy => "tests/cases/proxy.t",
+    balancer => "tests/cases/balancer.t",
 }

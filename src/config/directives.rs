@@ -151,6 +151,8 @@ pub static TABLE: &[Spec] = &[
     d("hash", UPSTREAM, 1, 2),
     d("random", UPSTREAM, 0, 2),
     d("ewma", UPSTREAM, 0, 0),
+    d("balancer_by_lua_block", UPSTREAM, 0, 0),
+    d("balancer_by_lua_file", UPSTREAM, 1, 1),
     // proxy (see src/proxy/)
     d("proxy_pass", LOCATION | LIF, 1, 1),
     d("proxy_set_header", HSL, 2, 2),

@@ -315,6 +315,7 @@ fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPas
                         None,
                     )),
                     hash_key: None,
+                    balancer: None,
                 };
                 b.implicit_upstreams.insert(key, def.clone());
                 def

@@ -15,6 +15,8 @@ pub struct UpstreamDef {
     pub group: Arc<Upstream>,
     /// `hash KEY`: evaluated per request.
     pub hash_key: Option<Complex>,
+    /// `balancer_by_lua*`: picks the peer of each try.
+    pub balancer: Option<Arc<super::LuaChunk>>,
 }
 
 /// Builds every `upstream` block of the http body into `b.upstreams`.
@@ -37,6 +39,7 @@ fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> 
     let mut keepalive: Option<usize> = None;
     let mut ka_timeout = Duration::from_secs(60);
     let mut ka_requests = 1000u64;
+    let mut balancer = None;
     for x in body {
         let a = &x.args;
         let invalid = || {
@@ -74,6 +77,12 @@ fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> 
                 })?;
                 keepalive = Some(n as usize);
             }
+            "balancer_by_lua_block" | "balancer_by_lua_file" => {
+                if balancer.is_some() {
+                    return Err(x.err("load balancing method redefined"));
+                }
+                balancer = Some(super::location::lua_chunk(b, x)?);
+            }
             "keepalive_timeout" => ka_timeout = values::time(&a[0]).ok_or_else(invalid)?,
             "keepalive_requests" => ka_requests = values::number(&a[0]).ok_or_else(invalid)?,
             _ => {}
@@ -100,6 +109,7 @@ fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> 
     Ok(UpstreamDef {
         group: Arc::new(Upstream::new(name, false, algo, primary, backup, keepalive)),
         hash_key,
+        balancer,
     })
 }
 

@@ -16,6 +16,7 @@ pub const REQ_PHASES: PhaseSet = PhaseSet::of(&[
     Phase::HeaderFilter,
     Phase::BodyFilter,
     Phase::Log,
+    Phase::Balancer,
 ]);
 pub const OUTPUT_PHASES: PhaseSet = PhaseSet::of(&[Phase::Rewrite, Phase::Access, Phase::Content]);
 pub const YIELD_PHASES: PhaseSet =
@@ -30,6 +31,18 @@ pub async fn park() -> LResult<()> {
 
 pub fn rt(msg: impl Into<String>) -> mlua::Error {
     mlua::Error::RuntimeError(msg.into())
+}
+
+/// The global `openclaw` table (the native API), created on first use.
+pub fn openclaw_table(lua: &Lua) -> LResult<Table> {
+    match lua.globals().get::<Value>("openclaw")? {
+        Value::Table(t) => Ok(t),
+        _ => {
+            let t = lua.create_table()?;
+            lua.globals().raw_set("openclaw", t.clone())?;
+            Ok(t)
+        }
+    }
 }
 
 /// `API disabled in the context of <phase>` unless the running phase is in `set`.

@@ -6,6 +6,7 @@
 //! request it serves ([`req::CURRENT`]), which is how the `ngx.*` functions find it.
 
 mod api;
+mod balancer;
 mod bundled;
 mod capture;
 mod cjson;

@@ -29,6 +29,8 @@ pub struct ReqState {
     pub chunk: Option<(Vec<u8>, bool)>,
     /// Light threads (`ngx.thread.spawn`) still running, polled with the entry thread.
     pub threads: Vec<LightThread>,
+    /// `balancer_by_lua*`: what `ngx.balancer` sets.
+    pub balancer: Option<crate::pipeline::BalancerState>,
 }
 
 /// A spawned light thread: its coroutine future and where its result goes.
@@ -71,6 +73,7 @@ impl ReqState {
             args: Vec::new(),
             chunk: None,
             threads: Vec::new(),
+            balancer: None,
         }
     }
 }

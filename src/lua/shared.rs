@@ -270,14 +270,7 @@ pub fn install(lua: &Lua, ngx: &Table, dicts: &[Arc<ShDict>]) -> mlua::Result<()
         shared.set(d.name.as_str(), DictHandle(d.clone()))?;
     }
     ngx.set("shared", shared)?;
-    let openclaw: Table = match lua.globals().get::<Value>("openclaw")? {
-        Value::Table(t) => t,
-        _ => {
-            let t = lua.create_table()?;
-            lua.globals().raw_set("openclaw", t.clone())?;
-            t
-        }
-    };
+    let openclaw = super::api::openclaw_table(lua)?;
     let limit = lua.create_table()?;
     // req_step(dict, key, rate, burst, commit, uncommit) -> excess (milli-requests) | nil
     limit.set(

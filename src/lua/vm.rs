@@ -32,6 +32,8 @@ pub struct LuaEngine {
     exit_worker: Option<Arc<LuaChunk>>,
     /// `lua_shared_dict` zones, shared by every VM of every worker.
     dicts: Vec<Arc<crate::shdict::ShDict>>,
+    /// `upstream` blocks, for `openclaw.upstream.*`.
+    upstreams: Vec<(String, Arc<crate::upstream::Upstream>)>,
     limits: Limits,
 }
 
@@ -97,6 +99,11 @@ impl LuaEngine {
                 .iter()
                 .map(|(n, s)| crate::shdict::ShDict::zone(n, *s))
                 .collect(),
+            upstreams: http
+                .upstreams
+                .iter()
+                .map(|(n, d)| (n.clone(), d.group.clone()))
+                .collect(),
             limits: Limits {
                 max_pending_timers: http.lua_max_pending_timers,
                 regex_cache_max_entries: http.lua_regex_cache_max_entries,
@@ -132,6 +139,7 @@ impl LuaEngine {
             api::install(&lua)?;
             let ngx: mlua::Table = lua.globals().get("ngx")?;
             super::shared::install(&lua, &ngx, &self.dicts)?;
+            super::balancer::install(&lua, &self.upstreams)?;
             super::bundled::install(&lua)
         };
         setup().map_err(|e| format!("failed to start Lua: {e}"))?;
@@ -441,24 +449,7 @@ impl ScriptEngine for LuaEngine {
         ctx: &mut RequestCtx,
         args: Vec<String>,
     ) -> Option<String> {
-        let vm = self.request_vm(ctx).ok()?;
-        let func = match vm.function(chunk, ctx) {
-            Ok(f) => f,
-            Err((_, msg)) => {
-                ctx.log(Level::Error, &msg);
-                return None;
-            }
-        };
-        let mut state = ReqState {
-            args,
-            ..ReqState::new(Phase::Set, ctx as *mut RequestCtx, None)
-        };
-        let ptr: *mut ReqState = &mut state;
-        let guard = super::req::CurrentGuard::set(ptr);
-        let r = func.call::<mlua::Value>(());
-        drop(guard);
-        // SAFETY: the call is over; nothing else refers to the context.
-        let ctx = unsafe { &mut *state.ctx };
+        let (_, r) = self.call_sync::<mlua::Value>(Phase::Set, chunk, ctx, |st| st.args = args)?;
         match r {
             Ok(mlua::Value::String(s)) => Some(s.to_string_lossy().to_string()),
             Ok(mlua::Value::Integer(i)) => Some(api::lua_number(i as f64)),
@@ -475,32 +466,41 @@ impl ScriptEngine for LuaEngine {
         }
     }
 
+    fn run_balancer(
+        &self,
+        chunk: &Arc<LuaChunk>,
+        ctx: &mut RequestCtx,
+        bstate: &mut crate::pipeline::BalancerState,
+    ) -> bool {
+        let taken = std::mem::take(bstate);
+        let Some((mut state, r)) =
+            self.call_sync::<()>(Phase::Balancer, chunk, ctx, |st| st.balancer = Some(taken))
+        else {
+            return false;
+        };
+        if let Some(b) = state.balancer.take() {
+            *bstate = b;
+        }
+        match r {
+            Ok(()) => true,
+            Err(e) => {
+                ctx.log(
+                    Level::Error,
+                    &format!("failed to run balancer_by_lua*: {}", lua_message(&e)),
+                );
+                false
+            }
+        }
+    }
+
     fn run_body_filter(&self, chunk: &Arc<LuaChunk>, ctx: &mut RequestCtx, body: Bytes) -> Bytes {
-        let Ok(vm) = self.request_vm(ctx) else {
+        let copy = body.to_vec();
+        let Some((state, r)) = self.call_sync::<()>(Phase::BodyFilter, chunk, ctx, |st| {
+            st.sent = true;
+            st.chunk = Some((copy, true));
+        }) else {
             return body;
         };
-        let func = match vm.function(chunk, ctx) {
-            Ok(f) => f,
-            Err((_, msg)) => {
-                ctx.log(Level::Error, &msg);
-                return body;
-            }
-        };
-        let slot = take_ctx_table(ctx);
-        let mut state = ReqState {
-            sent: true,
-            chunk: Some((body.to_vec(), true)),
-            ..ReqState::new(Phase::BodyFilter, ctx as *mut RequestCtx, slot)
-        };
-        let ptr: *mut ReqState = &mut state;
-        let guard = super::req::CurrentGuard::set(ptr);
-        let r = func.call::<()>(());
-        drop(guard);
-        // SAFETY: the call is over; nothing else refers to the context.
-        let ctx = unsafe { &mut *state.ctx };
-        if let Some(key) = state.ctx_table.take() {
-            put_ctx_table(ctx, key);
-        }
         if let Err(e) = r {
             ctx.log(
                 Level::Error,
@@ -545,6 +545,43 @@ impl ScriptEngine for LuaEngine {
 }
 
 impl LuaEngine {
+    /// Runs a handler that cannot yield over a fresh state that `prepare` fills; returns
+    /// the state after the call (with `ngx.ctx` handed back to the request) and the
+    /// call's result, or None when the chunk could not be loaded (already logged).
+    fn call_sync<R: mlua::FromLuaMulti>(
+        &self,
+        phase: Phase,
+        chunk: &LuaChunk,
+        ctx: &mut RequestCtx,
+        prepare: impl FnOnce(&mut ReqState),
+    ) -> Option<(ReqState, mlua::Result<R>)> {
+        let vm = match self.request_vm(ctx) {
+            Ok(vm) => vm,
+            Err(e) => {
+                ctx.log(Level::Error, &format!("failed to create the Lua VM: {e}"));
+                return None;
+            }
+        };
+        let func = match vm.function(chunk, ctx) {
+            Ok(f) => f,
+            Err((_, msg)) => {
+                ctx.log(Level::Error, &msg);
+                return None;
+            }
+        };
+        let slot = take_ctx_table(ctx);
+        let mut state = ReqState::new(phase, ctx as *mut RequestCtx, slot);
+        prepare(&mut state);
+        let ptr: *mut ReqState = &mut state;
+        let guard = super::req::CurrentGuard::set(ptr);
+        let r = func.call::<R>(());
+        drop(guard);
+        if let Some(key) = state.ctx_table.take() {
+            put_ctx_table(ctx, key);
+        }
+        Some((state, r))
+    }
+
     fn run_sync_inner(
         &self,
         phase: Phase,

@@ -11,7 +11,7 @@ mod uri;
 pub use ctx::{ConnInfo, RequestCtx};
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
 pub use response::{reason, special_response, Body, Response};
-pub use upstream::{Attempt, UpstreamLog};
+pub use upstream::{Attempt, BalancerState, UpstreamLog};
 pub use uri::normalize_path;
 
 use crate::config::Config;
@@ -127,6 +127,13 @@ pub trait ScriptEngine: Send + Sync {
         body: bytes::Bytes,
     ) -> bytes::Bytes;
 
+    /// Runs a `balancer_by_lua*` handler for one proxy try; false when it failed (logged).
+    fn run_balancer(
+        &self,
+        chunk: &Arc<crate::config::LuaChunk>,
+        ctx: &mut RequestCtx,
+        state: &mut BalancerState,
+    ) -> bool;
     /// Prepares this thread's state for the generation (Lua: builds the VM and runs
     /// `init_worker_by_lua*`). Workers call it when a generation starts serving.
     fn warm(&self) {}

@@ -31,6 +31,21 @@ impl Attempt {
     }
 }
 
+/// What `balancer_by_lua*` decides for one try (through `ngx.balancer`).
+#[derive(Debug, Default)]
+pub struct BalancerState {
+    /// `set_current_peer`: the peer of this try.
+    pub peer: Option<std::net::SocketAddr>,
+    /// `set_more_tries`: tries added.
+    pub more_tries: usize,
+    /// `get_last_failure`: `("failed"|"next", status)` of the previous try.
+    pub last_failure: Option<(&'static str, u16)>,
+    /// `set_timeouts`: connect, send, read for this try.
+    pub timeouts: Option<(Option<Duration>, Option<Duration>, Option<Duration>)>,
+    /// `enable_keepalive(idle_timeout, max_requests)`.
+    pub keepalive: Option<(Duration, u64)>,
+}
+
 /// The proxying record of one request.
 #[derive(Debug, Default)]
 pub struct UpstreamLog {

@@ -16,7 +16,7 @@ mod tunnel;
 
 use crate::config::{next_upstream as next, ProxyPass, ProxyTarget, UpstreamDef};
 use crate::observe::Level;
-use crate::pipeline::{self, Attempt, Body, RequestCtx, Response, UpstreamLog};
+use crate::pipeline::{self, Attempt, BalancerState, Body, RequestCtx, Response, UpstreamLog};
 use crate::upstream::{Algo, Outcome, Picked, Selection, Upstream};
 use body::{ReqBody, Return, UpstreamBody};
 use bytes::Bytes;
@@ -28,6 +28,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use pool::stats as pool_stats;
+
+/// The timeouts and pooling of one try (the location's, or what balancer_by_lua set).
+struct Limits {
+    connect: Duration,
+    read: Duration,
+    keepalive: Option<crate::upstream::Keepalive>,
+}
 
 /// Why a try failed, as `proxy_next_upstream` names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,8 +137,42 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     let idempotent = !matches!(ctx.method.as_str(), "POST" | "LOCK" | "PATCH");
     let started = Instant::now();
     let mut streamed = false;
+    let lua_balancer = def.balancer.clone().zip(ctx.gen.engine.clone());
+    let mut bstate = BalancerState::default();
     loop {
-        let Some(peer) = up.pick(&mut sel) else {
+        let mut limits = Limits {
+            connect: conf.connect_timeout,
+            read: conf.read_timeout,
+            keepalive: up.keepalive,
+        };
+        let picked = match &lua_balancer {
+            Some((chunk, engine)) => {
+                bstate.peer = None;
+                bstate.timeouts = None;
+                if !engine.run_balancer(chunk, ctx, &mut bstate) {
+                    return pipeline::special_response(ctx, 500);
+                }
+                tries += std::mem::take(&mut bstate.more_tries);
+                if let Some((c, _, r)) = bstate.timeouts {
+                    limits.connect = c.unwrap_or(limits.connect);
+                    limits.read = r.unwrap_or(limits.read);
+                }
+                if let Some((timeout, requests)) = bstate.keepalive {
+                    let max_idle = up.keepalive.map_or(32, |k| k.max_idle);
+                    limits.keepalive = Some(crate::upstream::Keepalive {
+                        max_idle,
+                        timeout,
+                        requests,
+                    });
+                }
+                match bstate.peer {
+                    Some(addr) => Some(Picked::external(addr)),
+                    None => up.pick(&mut sel),
+                }
+            }
+            None => up.pick(&mut sel),
+        };
+        let Some(peer) = picked else {
             {
                 let mut l = log.borrow_mut();
                 let mut a = Attempt::new(up.name.clone());
@@ -172,7 +213,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             }
         };
         let t0 = Instant::now();
-        match try_peer(ctx, &up, &peer, req, &log).await {
+        match try_peer(&up, &peer, req, &log, &limits).await {
             Ok((resp, back)) => {
                 let status = resp.status().as_u16();
                 let elapsed = t0.elapsed();
@@ -188,6 +229,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                 // nginx counts every retried status but 403 and 404 against the peer.
                 let failed = !matches!(status, 403 | 404);
                 if retry {
+                    bstate.last_failure = Some((if failed { "failed" } else { "next" }, status));
                     up.release(
                         &peer,
                         if failed { Outcome::Failed } else { Outcome::Ok },
@@ -213,7 +255,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                     return pipeline::special_response(ctx, status);
                 }
                 let back = back.and_then(|conn| {
-                    up.keepalive.map(|keepalive| Return {
+                    limits.keepalive.map(|keepalive| Return {
                         key: (up.id, peer.addr),
                         conn,
                         keepalive,
@@ -225,6 +267,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                 let elapsed = t0.elapsed();
                 ctx.log(Level::Error, &e.msg);
                 let status = if e.kind == Fail::Timeout { 504 } else { 502 };
+                bstate.last_failure = Some(("failed", status));
                 if let Some(a) = log.borrow_mut().attempts.last_mut() {
                     a.status = Some(status);
                     a.response = Some(elapsed);
@@ -322,6 +365,7 @@ fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16>
                     UpstreamDef {
                         group,
                         hash_key: None,
+                        balancer: None,
                     },
                     host_var,
                     port,
@@ -414,19 +458,18 @@ fn build_request(
 
 /// One try: a connection (pooled or new), the request, the response head.
 async fn try_peer(
-    ctx: &RequestCtx,
     up: &Upstream,
     peer: &Picked,
     req: hyper::Request<ReqBody>,
     log: &Rc<RefCell<UpstreamLog>>,
+    limits: &Limits,
 ) -> Result<(hyper::Response<hyper::body::Incoming>, Option<pool::Conn>), TryError> {
-    let conf = &ctx.conf.proxy;
     let key = (up.id, peer.addr);
     let body_gone = matches!(req.body(), ReqBody::Stream(_));
     let mut req = Some(req);
     // A pooled connection may have been closed by the upstream meanwhile: a request it
     // refuses unsent goes to a fresh connection, and does not count as a failure.
-    if let Some(ka) = &up.keepalive {
+    if let Some(ka) = &limits.keepalive {
         while let Some(mut conn) = pool::take(key, ka).await {
             let r = req.take().expect("request present until sent");
             match conn.sender.try_send_request(r).await {
@@ -454,11 +497,7 @@ async fn try_peer(
     let req = req.expect("request present until sent");
     let t0 = Instant::now();
     let stream =
-        match tokio::time::timeout(
-            conf.connect_timeout,
-            tokio::net::TcpStream::connect(peer.addr),
-        )
-        .await
+        match tokio::time::timeout(limits.connect, tokio::net::TcpStream::connect(peer.addr)).await
         {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -498,7 +537,7 @@ async fn try_peer(
     });
     set_connect(log, t0.elapsed());
     let send = sender.send_request(req);
-    let resp = match tokio::time::timeout(conf.read_timeout, send).await {
+    let resp = match tokio::time::timeout(limits.read, send).await {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => {
             let (kind, what) = if e.is_parse() {

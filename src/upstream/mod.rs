@@ -119,6 +119,18 @@ pub struct Picked {
     pub name: String,
 }
 
+impl Picked {
+    /// A peer chosen outside the group (`balancer_by_lua*`): no balancer state applies.
+    pub fn external(addr: SocketAddr) -> Picked {
+        Picked {
+            tier: usize::MAX,
+            index: 0,
+            addr,
+            name: addr.to_string(),
+        }
+    }
+}
+
 /// What a request reports when it is done with a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -199,6 +211,9 @@ impl Upstream {
     /// Reports how a try went. Returns a warning to log when the peer just crossed
     /// `max_fails` ("upstream server temporarily disabled").
     pub fn release(&self, p: &Picked, outcome: Outcome, elapsed: Option<Duration>) -> bool {
+        if p.tier >= self.tiers.len() {
+            return false;
+        }
         let mut st = self.lock();
         let now = Instant::now();
         let conf = &self.tiers[p.tier].peers[p.index];

@@ -245,3 +245,33 @@ fn passive_health_takes_a_failing_peer_out_then_back() {
     assert_eq!(log.matches("connect() failed").count(), 1, "{log}");
     assert!(log.contains("upstream server temporarily disabled"));
 }
+
+#[test]
+fn active_health_checks_take_a_peer_out_and_bring_it_back() {
+    let a = Backend::start("a");
+    let b = Backend::start("b");
+    let up = format!(
+        "upstream be {{ server {}; server {}; health_check uri=/health interval=50ms fails=2 passes=2; }}",
+        a.addr, b.addr
+    );
+    let gw = http(&up, "location / { proxy_pass http://be; }");
+    b.set_health(503);
+    let out = format!("upstream \"be\": peer {} is unhealthy after 2 failed health check(s) of \"/health\": status 503", b.addr);
+    assert!(
+        gw.wait_log(&out, Duration::from_secs(10)),
+        "{}",
+        gw.error_log()
+    );
+    // Out of the rotation: no request reaches it, none fails.
+    for _ in 0..4 {
+        assert_eq!(client::get(gw.addr(), "/x", &[]).text(), "a GET /x\n");
+    }
+    b.set_health(200);
+    let back = format!("upstream \"be\": peer {} is healthy again", b.addr);
+    assert!(gw.wait_log(&back, Duration::from_secs(10)));
+    let bodies: Vec<String> = (0..4)
+        .map(|_| client::get(gw.addr(), "/x", &[]).text())
+        .collect();
+    assert!(bodies.contains(&"b GET /x\n".to_string()), "{bodies:?}");
+    assert!(!gw.error_log().contains("connect() failed"));
+}

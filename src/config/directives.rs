@@ -151,6 +151,7 @@ pub static TABLE: &[Spec] = &[
     d("hash", UPSTREAM, 1, 2),
     d("random", UPSTREAM, 0, 2),
     d("ewma", UPSTREAM, 0, 0),
+    d("health_check", UPSTREAM, 0, 7),
     d("balancer_by_lua_block", UPSTREAM, 0, 0),
     d("balancer_by_lua_file", UPSTREAM, 1, 1),
     // proxy (see src/proxy/)

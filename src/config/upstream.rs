@@ -40,6 +40,7 @@ fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> 
     let mut ka_timeout = Duration::from_secs(60);
     let mut ka_requests = 1000u64;
     let mut balancer = None;
+    let mut health = None;
     for x in body {
         let a = &x.args;
         let invalid = || {
@@ -79,10 +80,12 @@ fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> 
             }
             "balancer_by_lua_block" | "balancer_by_lua_file" => {
                 if balancer.is_some() {
-                    return Err(x.err("load balancing method redefined"));
+                    // lua-nginx-module's words exactly (its block form loses the name).
+                    return Err(x.err("is duplicate"));
                 }
                 balancer = Some(super::location::lua_chunk(b, x)?);
             }
+            "health_check" => health = Some(health_check(x)?),
             "keepalive_timeout" => ka_timeout = values::time(&a[0]).ok_or_else(invalid)?,
             "keepalive_requests" => ka_requests = values::number(&a[0]).ok_or_else(invalid)?,
             _ => {}
@@ -107,10 +110,45 @@ fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> 
         requests: ka_requests,
     });
     Ok(UpstreamDef {
-        group: Arc::new(Upstream::new(name, false, algo, primary, backup, keepalive)),
+        group: Arc::new(
+            Upstream::new(name, false, algo, primary, backup, keepalive).with_health(health),
+        ),
         hash_key,
         balancer,
     })
+}
+
+/// `health_check [uri=] [interval=] [timeout=] [fails=] [passes=] [match_status=] [port=]`.
+fn health_check(d: &Directive) -> Result<crate::upstream::HealthCheck> {
+    let mut hc = crate::upstream::HealthCheck::default();
+    for p in &d.args {
+        let bad = || d.err(format!("invalid parameter \"{p}\""));
+        let (k, v) = p.split_once('=').ok_or_else(bad)?;
+        let num = || {
+            values::number(v)
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+        };
+        match k {
+            "uri" if v.starts_with('/') => hc.uri = v.to_string(),
+            "interval" => hc.interval = values::time(v).filter(|t| !t.is_zero()).ok_or_else(bad)?,
+            "timeout" => hc.timeout = values::time(v).filter(|t| !t.is_zero()).ok_or_else(bad)?,
+            "fails" => hc.fails = num().ok_or_else(bad)?,
+            "passes" => hc.passes = num().ok_or_else(bad)?,
+            "port" => hc.port = Some(num().and_then(|n| u16::try_from(n).ok()).ok_or_else(bad)?),
+            "match_status" => {
+                let (lo, hi) = v.split_once('-').unwrap_or((v, v));
+                match (lo.parse::<u16>(), hi.parse::<u16>()) {
+                    (Ok(lo), Ok(hi)) if (100..=599).contains(&lo) && lo <= hi && hi <= 599 => {
+                        hc.status = (lo, hi)
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+            _ => return Err(bad()),
+        }
+    }
+    Ok(hc)
 }
 
 /// `server ADDR [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N] [backup] [down]`.

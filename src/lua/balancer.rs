@@ -172,6 +172,7 @@ pub fn install(lua: &Lua, upstreams: &[(String, Arc<Upstream>)]) -> mlua::Result
                 t.set("max_fails", p.max_fails)?;
                 t.set("fail_timeout", p.fail_timeout.as_secs_f64())?;
                 t.set("unavailable", p.unavailable)?;
+                t.set("healthy", p.healthy)?;
                 list.raw_set(i + 1, t)?;
             }
             Ok(MultiValue::from_vec(vec![Value::Table(list)]))

@@ -21,7 +21,14 @@ pub type Current = Arc<ArcSwap<Generation>>;
 pub fn generation(id: u64, config: Arc<Config>) -> crate::error::Result<Generation> {
     let engine = crate::lua::LuaEngine::for_config(&config)?
         .map(|e| e as Arc<dyn crate::pipeline::ScriptEngine>);
-    Generation::new(id, config, engine)
+    let gen = Generation::new(id, config, engine)?;
+    if let Some(http) = &gen.config.http {
+        // Probers hold the groups weakly: they stop when this generation is dropped.
+        crate::upstream::start_health_checks(
+            http.upstreams.values().map(|d| d.group.clone()).collect(),
+        );
+    }
+    Ok(gen)
 }
 
 /// Builds the first generation.

@@ -57,7 +57,7 @@ pub(super) fn pick(
             let (p, s) = (&up.tiers[0].peers[0], &st[0][0]);
             // nginx never takes a single peer out for failures.
             let busy = p.max_conns > 0 && s.conns >= p.max_conns;
-            (!(p.down || s.down || busy)).then_some(0)
+            (!(p.down || s.down || s.unhealthy || busy)).then_some(0)
         } else {
             match up.algo {
                 Algo::RoundRobin => smooth(up, st, sel, now, |_, _| true),

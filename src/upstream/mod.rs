@@ -8,6 +8,7 @@
 //! this module tells it to.
 
 mod balance;
+mod health;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,6 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use balance::Selection;
+pub use health::{start as start_health_checks, HealthCheck};
 
 /// The balancing method of an upstream block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +86,10 @@ pub(crate) struct PeerState {
     /// Peak-EWMA of response time in microseconds, and when it was last updated.
     ewma: f64,
     ewma_at: Instant,
+    /// Out of rotation by active health checks, and the current run of probe results.
+    unhealthy: bool,
+    probe_fails: u32,
+    probe_passes: u32,
 }
 
 #[derive(Debug)]
@@ -104,6 +110,8 @@ pub struct Upstream {
     pub implicit: bool,
     pub algo: Algo,
     pub keepalive: Option<Keepalive>,
+    /// `health_check`: probed by [`start_health_checks`].
+    pub health: Option<HealthCheck>,
     /// Distinguishes pools across upstreams and generations.
     pub id: u64,
     pub(crate) tiers: Vec<Tier>,
@@ -170,6 +178,9 @@ impl Upstream {
                         down: false,
                         ewma: 0.0,
                         ewma_at: now,
+                        unhealthy: false,
+                        probe_fails: 0,
+                        probe_passes: 0,
                     })
                     .collect()
             })
@@ -179,10 +190,57 @@ impl Upstream {
             implicit,
             algo,
             keepalive,
+            health: None,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             tiers,
             state: Mutex::new(state),
         }
+    }
+
+    /// Adds active health checks (before the group is shared).
+    pub fn with_health(mut self, hc: Option<HealthCheck>) -> Upstream {
+        self.health = hc;
+        self
+    }
+
+    /// Records one probe of a peer; returns the warning to log when the peer changes
+    /// between healthy and unhealthy.
+    pub fn report_probe(
+        &self,
+        tier: usize,
+        index: usize,
+        result: &Result<(), String>,
+    ) -> Option<String> {
+        let hc = self.health.as_ref()?;
+        let mut st = self.lock();
+        let s = st.get_mut(tier)?.get_mut(index)?;
+        let name = &self.tiers[tier].peers[index].name;
+        match result {
+            Ok(()) => {
+                s.probe_fails = 0;
+                s.probe_passes += 1;
+                if s.unhealthy && s.probe_passes >= hc.passes {
+                    s.unhealthy = false;
+                    s.fails = 0;
+                    return Some(format!(
+                        "upstream \"{}\": peer {name} is healthy again after {} passed health check(s) of \"{}\"",
+                        self.name, s.probe_passes, hc.uri
+                    ));
+                }
+            }
+            Err(why) => {
+                s.probe_passes = 0;
+                s.probe_fails += 1;
+                if !s.unhealthy && s.probe_fails >= hc.fails {
+                    s.unhealthy = true;
+                    return Some(format!(
+                        "upstream \"{}\": peer {name} is unhealthy after {} failed health check(s) of \"{}\": {why}",
+                        self.name, s.probe_fails, hc.uri
+                    ));
+                }
+            }
+        }
+        None
     }
 
     /// How many peers one request may try (nginx's `u->peer.tries`).
@@ -268,6 +326,7 @@ impl Upstream {
                     max_fails: p.max_fails,
                     fail_timeout: p.fail_timeout,
                     unavailable: s.failed(p, now),
+                    healthy: !s.unhealthy,
                 });
             }
         }
@@ -308,6 +367,8 @@ pub struct PeerInfo {
     pub fail_timeout: Duration,
     /// Out of rotation now because of `max_fails`.
     pub unavailable: bool,
+    /// Not taken out by active health checks.
+    pub healthy: bool,
 }
 
 impl PeerState {
@@ -320,7 +381,7 @@ impl PeerState {
 
     fn available(&self, p: &PeerConf, now: Instant) -> bool {
         let busy = p.max_conns > 0 && self.conns >= p.max_conns;
-        !(p.down || self.down || busy || self.failed(p, now))
+        !(p.down || self.down || self.unhealthy || busy || self.failed(p, now))
     }
 
     /// Peak EWMA: a slower sample is taken at once, faster ones decay in (10 s window).

@@ -593,3 +593,23 @@ GET /dir
 --- error_code: 200
 --- response_body chomp
 exact
+
+=== TEST 50: health_check parameters are validated
+--- http_config
+upstream be { server $UP1; health_check interval=0; }
+--- config
+location / { proxy_pass http://be; }
+--- config_error
+invalid parameter "interval=0"
+
+=== TEST 51: two balancer_by_lua handlers in one upstream are refused
+--- http_config
+upstream be {
+    server $UP1;
+    balancer_by_lua_block { }
+    balancer_by_lua_block { }
+}
+--- config
+location / { proxy_pass http://be; }
+--- config_error
+is duplicate in

@@ -14,13 +14,14 @@
 //! /ws             101 Switching Protocols, then echoes bytes back
 //! /redirect       302 to http://ADDR/target
 //! /headers        hop-by-hop and nginx-hidden headers in the response
-//! /conns          body: connections accepted so far
+//! /conns          body: the number of the connection serving the request
+//! /health         the status set with `Backend::set_health` (200 at first)
 //! anything else   200, body "NAME METHOD URI"
 //! ```
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,6 +31,7 @@ pub struct Backend {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
     conns: Arc<AtomicUsize>,
+    health: Arc<AtomicU16>,
     handles: Arc<Mutex<Vec<thread::JoinHandle<()>>>>,
     accept: Option<thread::JoinHandle<()>>,
 }
@@ -41,6 +43,7 @@ impl Backend {
         l.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(AtomicUsize::new(0));
+        let health = Arc::new(AtomicU16::new(200));
         let handles: Arc<Mutex<Vec<thread::JoinHandle<()>>>> = Arc::default();
         let (st, cn, hs, nm) = (
             stop.clone(),
@@ -48,13 +51,14 @@ impl Backend {
             handles.clone(),
             name.to_string(),
         );
+        let hl = health.clone();
         let accept = thread::spawn(move || {
             while !st.load(Ordering::SeqCst) {
                 match l.accept() {
                     Ok((s, _)) => {
                         let n = cn.fetch_add(1, Ordering::SeqCst) + 1;
-                        let (st2, nm2) = (st.clone(), nm.clone());
-                        let h = thread::spawn(move || serve(s, &nm2, addr, n, &st2));
+                        let (st2, nm2, hl2) = (st.clone(), nm.clone(), hl.clone());
+                        let h = thread::spawn(move || serve(s, &nm2, addr, n, &st2, &hl2));
                         hs.lock().unwrap().push(h);
                     }
                     Err(_) => thread::sleep(Duration::from_millis(2)),
@@ -66,6 +70,7 @@ impl Backend {
             addr,
             stop,
             conns,
+            health,
             handles,
             accept: Some(accept),
         }
@@ -73,6 +78,11 @@ impl Backend {
 
     pub fn connections(&self) -> usize {
         self.conns.load(Ordering::SeqCst)
+    }
+
+    /// The status `/health` answers from now on.
+    pub fn set_health(&self, status: u16) {
+        self.health.store(status, Ordering::SeqCst);
     }
 }
 
@@ -211,7 +221,14 @@ fn wait_stop(stop: &AtomicBool, limit: Duration) {
     }
 }
 
-fn serve(s: TcpStream, name: &str, addr: SocketAddr, conn_no: usize, stop: &AtomicBool) {
+fn serve(
+    s: TcpStream,
+    name: &str,
+    addr: SocketAddr,
+    conn_no: usize,
+    stop: &AtomicBool,
+    health: &AtomicU16,
+) {
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
     let mut w = s.try_clone().unwrap();
     let mut r = BufReader::new(s);
@@ -329,6 +346,15 @@ fn serve(s: TcpStream, name: &str, addr: SocketAddr, conn_no: usize, stop: &Atom
         } else if path == "/headers" {
             let extra = "Server: backend/1.0\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nX-Pad: avoid\r\nX-Accel-Buffering: no\r\nKeep-Alive: timeout=5\r\nX-Custom: 1\r\n";
             send(&mut w, 200, extra, b"headers\n", ka);
+        } else if path == "/health" {
+            let code = health.load(Ordering::SeqCst);
+            send(
+                &mut w,
+                code,
+                "",
+                format!("{name} health {code}\n").as_bytes(),
+                ka,
+            );
         } else if path == "/conns" {
             let _ = req.method;
             send(&mut w, 200, "", format!("{conn_no}\n").as_bytes(), ka);

@@ -275,3 +275,90 @@ fn active_health_checks_take_a_peer_out_and_bring_it_back() {
     assert!(bodies.contains(&"b GET /x\n".to_string()), "{bodies:?}");
     assert!(!gw.error_log().contains("connect() failed"));
 }
+
+/// Starts a `conf/examples/` file with its fixed addresses replaced by test upstreams.
+fn example(file: &str, subst: &[(&str, String)]) -> Gateway {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+    let mut conf = std::fs::read_to_string(path).unwrap();
+    let mut all: Vec<(&str, String)> = vec![
+        ("listen 8080;", "listen 127.0.0.1:0;".into()),
+        (
+            "error_log logs/error.log;",
+            "error_log logs/error.log info;".into(),
+        ),
+    ];
+    all.extend(subst.iter().cloned());
+    for (from, to) in all {
+        assert!(conf.contains(from), "{file} has {from}");
+        conf = conf.replace(from, &to);
+    }
+    let conf = conf
+        .lines()
+        .map(|l| {
+            if l.starts_with("pid ") {
+                "pid logs/nginx.pid;"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    Gateway::start_full(&conf, &[]).unwrap()
+}
+
+/// Which pool answered, by the backend's name, for a request with `headers`.
+fn pool_of(gw: &Gateway, headers: &[(&str, &str)]) -> (String, String) {
+    let r = client::get(gw.addr(), "/x", headers);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let name = r.text().split(' ').next().unwrap_or("").to_string();
+    (name, r.header("x-pool").unwrap_or("").to_string())
+}
+
+#[test]
+fn canary_examples_route_by_override_and_split() {
+    for file in [
+        "conf/examples/canary-split.conf",
+        "conf/examples/canary-lua.conf",
+    ] {
+        let (s1, s2, c) = (
+            Backend::start("stable1"),
+            Backend::start("stable2"),
+            Backend::start("canary"),
+        );
+        let gw = example(
+            file,
+            &[
+                ("127.0.0.1:9001", s1.addr.to_string()),
+                ("127.0.0.1:9002", s2.addr.to_string()),
+                ("127.0.0.1:9101", c.addr.to_string()),
+            ],
+        );
+        for _ in 0..3 {
+            assert_eq!(
+                pool_of(&gw, &[("X-Canary", "always")]),
+                ("canary".into(), "canary".into()),
+                "{file}"
+            );
+            let (name, pool) = pool_of(&gw, &[("X-Canary", "never")]);
+            assert!(
+                name.starts_with("stable") && pool == "stable",
+                "{file}: {name} {pool}"
+            );
+        }
+        // Without an override, the split is sticky per client (address + user agent).
+        let mut canary = 0;
+        for i in 0..100 {
+            let ua = format!("agent-{i}");
+            let first = pool_of(&gw, &[("User-Agent", &ua)]);
+            let again = pool_of(&gw, &[("User-Agent", &ua)]);
+            assert_eq!(first.1, again.1, "{file}: sticky for {ua}");
+            if first.1 == "canary" {
+                canary += 1;
+            }
+        }
+        assert!(
+            (2..=25).contains(&canary),
+            "{file}: about 10% of 100 clients, got {canary}"
+        );
+    }
+}

@@ -388,7 +388,11 @@ impl ScriptEngine for LuaEngine {
                 }
             };
             let slot = take_ctx_table(ctx);
-            let mut state = ReqState::new(phase, ctx as *mut RequestCtx, slot);
+            let early = ctx.early_headers.take().unwrap_or_default();
+            let mut state = ReqState {
+                headers: early,
+                ..ReqState::new(phase, ctx as *mut RequestCtx, slot)
+            };
             let thread = match vm.thread(func) {
                 Ok(t) => t,
                 Err(e) => {
@@ -682,7 +686,14 @@ fn outcome(ctx: &mut RequestCtx, phase: Phase, st: ReqState) -> ScriptOutcome {
         _ if phase == Phase::Content || st.sent || st.status.is_some() => {
             respond(ctx, st.status, st.out, st.headers)
         }
-        _ => return ScriptOutcome::Next,
+        _ => {
+            // Headers set before the content handler stay for the response (OpenResty's
+            // headers_out), whoever produces it.
+            if !st.headers.is_empty() {
+                ctx.early_headers = Some(st.headers);
+            }
+            return ScriptOutcome::Next;
+        }
     };
     // Lua sets Location as given: nginx's absolute_redirect does not rewrite it.
     r.keep_location = true;

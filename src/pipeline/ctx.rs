@@ -76,6 +76,8 @@ pub struct RequestCtx {
     pub upstream: Option<Rc<RefCell<super::UpstreamLog>>>,
     /// The client connection's upgrade, for a request asking for one (WebSocket).
     pub on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// Response headers set (by `ngx.header`) before the content handler ran.
+    pub early_headers: Option<HeaderMap>,
 }
 
 impl RequestCtx {
@@ -134,6 +136,7 @@ impl RequestCtx {
             subrequest_depth: 0,
             upstream: None,
             on_upgrade: None,
+            early_headers: None,
         }
     }
 

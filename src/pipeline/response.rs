@@ -199,6 +199,18 @@ fn add_header_applies(code: u16) -> bool {
 /// The header filter: Server, add_header, absolute Location, Content-Length.
 pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
     ctx.status = resp.status;
+    if let Some(early) = ctx.early_headers.take() {
+        // The content handler's own headers (an upstream's, say) win over earlier ones.
+        let mut last: Option<http::header::HeaderName> = None;
+        for (k, v) in early.into_iter() {
+            if let Some(k) = k {
+                last = (!resp.headers.contains_key(&k)).then_some(k);
+            }
+            if let Some(k) = &last {
+                resp.headers.append(k.clone(), v);
+            }
+        }
+    }
     let conf = ctx.conf.clone();
     if let (Some(chunk), Some(engine)) = (&conf.lua.header_filter, ctx.gen.engine.clone()) {
         engine.run_sync(super::Phase::HeaderFilter, chunk, ctx, Some(resp));

@@ -1022,3 +1022,32 @@ location /t {
 GET /t
 --- response_body
 d41d8cd98f00b204e9800998ecf8427e c4ca4238a0b923820dcc509a6f75849b MTI=
+
+=== TEST 71: ngx.header set in access_by_lua stays on a static response
+--- config
+location /t {
+    access_by_lua_block { ngx.header["X-Early"] = "1" }
+}
+--- user_files
+>>> t
+file
+--- request
+GET /t
+--- error_code: 200
+--- response_headers
+X-Early: 1
+--- response_body
+file
+
+=== TEST 72: ngx.header set in access_by_lua is readable and kept in content_by_lua
+--- config
+location /t {
+    access_by_lua_block { ngx.header["X-Early"] = "1" }
+    content_by_lua_block { ngx.say("early=", ngx.header["X-Early"]) }
+}
+--- request
+GET /t
+--- response_headers
+X-Early: 1
+--- response_body
+early=1

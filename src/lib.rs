@@ -20,4 +20,5 @@ pub mod proxy;
 pub mod router;
 pub mod server;
 pub mod shdict;
+pub mod tls;
 pub mod upstream;

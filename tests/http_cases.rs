@@ -26,4 +26,5 @@ case_files! {
     lua_api => "tests/cases/lua_api.t",
     proxy => "tests/cases/proxy.t",
     balancer => "tests/cases/balancer.t",
+    tls => "tests/cases/tls.t",
 }

@@ -55,6 +55,8 @@ pub struct Server {
     pub merge_slashes: bool,
     /// Some `location /prefix/` proxies: `/prefix` may need nginx's auto redirect.
     pub auto_redirects: bool,
+    /// Certificates and TLS settings, when the server has `ssl_certificate`.
+    pub tls: Option<Arc<super::ServerTls>>,
 }
 
 /// A socket to bind and the servers reachable through it.
@@ -510,8 +512,24 @@ fn build_server(
         })
     }
     let auto_redirects = proxied_dir(&locations);
+    let ssl_listen = body
+        .iter()
+        .find(|x| x.name == "listen" && x.args.iter().any(|a| a == "ssl"));
+    let tls = super::ssl::server_tls(b, http_body, body, ssl_listen)?;
+    // `http2 on` (nginx 1.25): HTTP/2 on every listen of the server.
+    if http_body
+        .iter()
+        .chain(body)
+        .rfind(|x| x.name == "http2")
+        .is_some_and(|x| x.args[0] == "on")
+    {
+        for l in &mut listens {
+            l.http2 = true;
+        }
+    }
     Ok(Server {
         auto_redirects,
+        tls,
         names,
         first_name,
         listens,
@@ -619,11 +637,6 @@ fn parse_listen(d: &Directive) -> Result<Listen> {
             _ if p.starts_with("rcvbuf=") || p.starts_with("sndbuf=") => {}
             _ => return Err(d.err(format!("invalid parameter \"{p}\""))),
         }
-    }
-    if l.ssl {
-        return Err(d.err(
-            "the \"ssl\" parameter of the \"listen\" directive is not supported yet by openclaw",
-        ));
     }
     Ok(l)
 }

@@ -10,6 +10,7 @@ mod lexer;
 mod location;
 mod parser;
 mod proxy;
+mod ssl;
 mod upstream;
 mod values;
 
@@ -22,7 +23,9 @@ pub use location::{
 pub use parser::Directive;
 pub use proxy::{
     next as next_upstream, parse_url, ProxyConf, ProxyPass, ProxyTarget, Redirect, RedirectFrom,
+    UpstreamTls,
 };
+pub use ssl::ServerTls;
 pub use upstream::UpstreamDef;
 
 use crate::error::{Error, Result};
@@ -78,6 +81,8 @@ pub struct LoadOptions {
 /// State shared while building the model.
 pub struct Builder {
     pub prefix: PathBuf,
+    /// The main configuration file's directory: relative certificate paths start here.
+    pub conf_dir: PathBuf,
     pub names: Names,
     pub log_formats: HashMap<String, Arc<LogFormat>>,
     pub log_files: Vec<PathBuf>,
@@ -111,6 +116,7 @@ impl Builder {
             }),
         );
         Builder {
+            conf_dir: prefix.join("conf"),
             prefix,
             names,
             log_formats,
@@ -170,6 +176,15 @@ impl Builder {
         Ok(AccessLogSpec { file, format })
     }
 
+    /// A path relative to the configuration's directory (certificates, as in nginx).
+    pub fn conf_path(&self, p: &str) -> PathBuf {
+        if Path::new(p).is_absolute() {
+            PathBuf::from(p)
+        } else {
+            self.conf_dir.join(p)
+        }
+    }
+
     /// A path relative to the prefix, as nginx resolves log and pid paths.
     pub fn full_path(&self, p: &str) -> PathBuf {
         if Path::new(p).is_absolute() {
@@ -187,7 +202,7 @@ pub fn load(opts: &LoadOptions) -> Result<Config> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let mut p = parser::Parser::new(conf_dir);
+    let mut p = parser::Parser::new(conf_dir.clone());
     let mut dirs = vec![];
     if let Some(g) = &opts.globals {
         dirs = p.parse_cmdline(g)?;
@@ -196,6 +211,7 @@ pub fn load(opts: &LoadOptions) -> Result<Config> {
     // -g directives come first; a directive given twice is a duplicate, as in nginx.
     dirs.extend(file_dirs);
     let mut b = Builder::new(opts.prefix.clone());
+    b.conf_dir = conf_dir.clone();
     let main = build_main(&mut b, &dirs, opts)?;
     let mut http = None;
     for d in &dirs {

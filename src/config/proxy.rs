@@ -1,6 +1,6 @@
 //! `proxy_pass` and the `proxy_*` settings of a location (nginx's proxy module).
 
-use super::upstream::{resolve, split_host_port, UpstreamDef};
+use super::upstream::{resolve_or, split_host_port_or, UpstreamDef};
 use super::values;
 use super::{Builder, Directive, LocConf};
 use crate::error::Result;
@@ -75,6 +75,41 @@ pub struct ProxyConf {
     pub redirects: Vec<Redirect>,
     pub buffering: bool,
     pub request_buffering: bool,
+    /// TLS to upstreams (`proxy_ssl_*`).
+    pub ssl: Arc<UpstreamTls>,
+}
+
+/// `proxy_ssl_verify`, `proxy_ssl_trusted_certificate`, `proxy_ssl_server_name`,
+/// `proxy_ssl_name`, `proxy_ssl_session_reuse`, and the client config they make.
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    pub verify: bool,
+    pub trusted: Option<std::path::PathBuf>,
+    pub server_name: bool,
+    /// The name to verify (and send as SNI); `$proxy_host` when unset.
+    pub name: Option<Complex>,
+    pub session_reuse: bool,
+    pub client: Arc<rustls::ClientConfig>,
+}
+
+impl Default for UpstreamTls {
+    fn default() -> Self {
+        static DEFAULT: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+        let client = DEFAULT
+            .get_or_init(|| {
+                crate::tls::client_config(false, None, false, true)
+                    .expect("the default client config builds")
+            })
+            .clone();
+        UpstreamTls {
+            verify: false,
+            trusted: None,
+            server_name: false,
+            name: None,
+            session_reuse: true,
+            client,
+        }
+    }
 }
 
 impl Default for ProxyConf {
@@ -96,6 +131,7 @@ impl Default for ProxyConf {
             redirects: vec![Redirect::Default],
             buffering: true,
             request_buffering: true,
+            ssl: Arc::default(),
         }
     }
 }
@@ -122,22 +158,35 @@ pub struct ProxyPass {
     pub location: String,
     /// `http://host[:port]` plus the URI part: what `proxy_redirect default` replaces.
     pub url: String,
+    /// `https://`: TLS to the upstream.
+    pub tls: bool,
 }
 
-/// A parsed `http://host[:port][/uri]`.
+/// A parsed `http[s]://host[:port][/uri]`.
 pub struct Url<'a> {
+    pub tls: bool,
     pub host_port: &'a str,
     pub uri: Option<&'a str>,
 }
 
+impl Url<'_> {
+    pub fn default_port(&self) -> u16 {
+        if self.tls {
+            443
+        } else {
+            80
+        }
+    }
+}
+
 /// Splits a proxy URL; `Err` carries nginx's message.
 pub fn parse_url(url: &str) -> std::result::Result<Url<'_>, String> {
-    let rest = if let Some(r) = url.strip_prefix("http://") {
-        r
-    } else if url.starts_with("https://") || url.starts_with("grpc") {
-        return Err("https protocol requires SSL support".into());
+    let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
     } else {
-        return Err(format!("invalid URL prefix in \"{url}\""));
+        return Err("invalid URL prefix".into());
     };
     let (hp, uri) = match rest.find(['/', '?']) {
         Some(i) => (&rest[..i], Some(&rest[i..])),
@@ -146,7 +195,11 @@ pub fn parse_url(url: &str) -> std::result::Result<Url<'_>, String> {
     if hp.is_empty() {
         return Err(format!("no host in \"{url}\""));
     }
-    Ok(Url { host_port: hp, uri })
+    Ok(Url {
+        tls,
+        host_port: hp,
+        uri,
+    })
 }
 
 /// Applies one `proxy_*` directive (`first`: its first occurrence at this level, which
@@ -233,6 +286,35 @@ pub fn apply(b: &mut Builder, conf: &mut LocConf, d: &Directive, first: bool) ->
             }
             p.next_upstream = bits;
         }
+        "proxy_ssl_verify"
+        | "proxy_ssl_trusted_certificate"
+        | "proxy_ssl_server_name"
+        | "proxy_ssl_session_reuse" => {
+            let t = Arc::make_mut(&mut p.ssl);
+            match name {
+                "proxy_ssl_verify" => t.verify = a[0] == "on",
+                "proxy_ssl_server_name" => t.server_name = a[0] == "on",
+                "proxy_ssl_session_reuse" => t.session_reuse = a[0] == "on",
+                _ => t.trusted = Some(b.conf_path(&a[0])),
+            }
+            t.client = crate::tls::client_config(
+                t.verify,
+                t.trusted.as_deref(),
+                t.server_name,
+                t.session_reuse,
+            )
+            .map_err(|e| d.err(e))?;
+        }
+        "proxy_ssl_name" => Arc::make_mut(&mut p.ssl).name = Some(b.complex(d, &a[0])?),
+        "proxy_ssl_protocols" => {
+            crate::tls::versions(a).map_err(|e| d.err(format!("{e} in \"{name}\" directive")))?;
+        }
+        "proxy_ssl_ciphers" => {
+            crate::tls::cipher_suites(&a[0]).map_err(|e| d.err(e.replace("ssl_ciphers", name)))?;
+        }
+        "proxy_ssl_verify_depth" => {
+            values::number(&a[0]).ok_or_else(|| d.err(format!("invalid number \"{}\"", a[0])))?;
+        }
         "proxy_redirect" => {
             if first {
                 p.redirects.clear();
@@ -267,7 +349,8 @@ fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPas
     let location = loc_name.strip_prefix("= ").unwrap_or(loc_name).to_string();
     if raw.contains('$') {
         // Checked for the scheme now; host and URI come per request.
-        if !raw.starts_with("http://") && !raw.starts_with('$') {
+        let scheme_var = raw.starts_with('$');
+        if !scheme_var && !raw.starts_with("http://") && !raw.starts_with("https://") {
             parse_url(raw).map_err(|e| d.err(e))?;
         }
         return Ok(ProxyPass {
@@ -277,6 +360,7 @@ fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPas
             uri: None,
             location,
             url: raw.clone(),
+            tls: raw.starts_with("https://"),
         });
     }
     let url = parse_url(raw).map_err(|e| d.err(e))?;
@@ -286,10 +370,10 @@ fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPas
         return Err(d.err("\"proxy_pass\" cannot have URI part in location given by regular expression, or inside named location, or inside \"if\" statement, or inside \"limit_except\" block"));
     }
     let hp = url.host_port;
-    let has_port = split_host_port(hp).is_some()
-        && (hp.contains("]:") || (!hp.starts_with('[') && hp.contains(':')));
-    let (host, port) =
-        split_host_port(hp).ok_or_else(|| d.err(format!("invalid port in upstream \"{hp}\"")))?;
+    let default_port = url.default_port();
+    let has_port = hp.contains("]:") || (!hp.starts_with('[') && hp.contains(':'));
+    let (host, port) = split_host_port_or(hp, default_port)
+        .ok_or_else(|| d.err(format!("invalid port in upstream \"{hp}\"")))?;
     let group = if let Some(def) = b.upstreams.get(host) {
         if has_port {
             return Err(d.err(format!("upstream \"{host}\" may not have port {port}")));
@@ -300,7 +384,7 @@ fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPas
         match b.implicit_upstreams.get(&key) {
             Some(def) => def.clone(),
             None => {
-                let addrs = resolve(d, hp)?;
+                let addrs = resolve_or(d, hp, default_port)?;
                 let peers = addrs
                     .into_iter()
                     .map(|addr| crate::upstream::PeerConf::plain(addr, hp))
@@ -322,14 +406,15 @@ fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPas
             }
         }
     };
-    let proxy_host = if port == 80 || !has_port {
+    let proxy_host = if port == default_port || !has_port {
         host.to_string()
     } else {
         format!("{host}:{port}")
     };
+    let scheme = if url.tls { "https" } else { "http" };
     let full = match url.uri {
-        Some(u) => format!("http://{hp}{u}"),
-        None => format!("http://{hp}/"),
+        Some(u) => format!("{scheme}://{hp}{u}"),
+        None => format!("{scheme}://{hp}/"),
     };
     Ok(ProxyPass {
         target: ProxyTarget::Group(group),
@@ -338,5 +423,6 @@ fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPas
         uri: url.uri.map(str::to_string),
         location,
         url: full,
+        tls: url.tls,
     })
 }

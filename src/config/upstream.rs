@@ -202,12 +202,17 @@ fn server_line(d: &Directive, algo: Algo) -> Result<(Vec<PeerConf>, bool)> {
 
 /// Resolves `host[:port]` (port 80 by default) at load time, as nginx does.
 pub fn resolve(d: &Directive, target: &str) -> Result<Vec<SocketAddr>> {
+    resolve_or(d, target, 80)
+}
+
+/// [`resolve`] with another default port.
+pub fn resolve_or(d: &Directive, target: &str, default: u16) -> Result<Vec<SocketAddr>> {
     if target.starts_with("unix:") {
         return Err(d.err(format!(
             "unix domain socket upstreams are not supported by openclaw: \"{target}\""
         )));
     }
-    let (host, port) = split_host_port(target)
+    let (host, port) = split_host_port_or(target, default)
         .ok_or_else(|| d.err(format!("invalid port in upstream \"{target}\"")))?;
     let host_only = host.trim_start_matches('[').trim_end_matches(']');
     let mut addrs: Vec<SocketAddr> = (host_only, port)
@@ -221,13 +226,13 @@ pub fn resolve(d: &Directive, target: &str) -> Result<Vec<SocketAddr>> {
     Ok(addrs)
 }
 
-/// Splits `host[:port]`, `[v6]:port`; `None` for a bad port.
-pub fn split_host_port(s: &str) -> Option<(&str, u16)> {
+/// Splits `host[:port]`, `[v6]:port` (`default` when absent); `None` for a bad port.
+pub fn split_host_port_or(s: &str, default: u16) -> Option<(&str, u16)> {
     if let Some(rest) = s.strip_prefix('[') {
         let end = rest.find(']')?;
         let host = &s[..end + 2];
         return match &rest[end + 1..] {
-            "" => Some((host, 80)),
+            "" => Some((host, default)),
             p => p
                 .strip_prefix(':')?
                 .parse()
@@ -238,6 +243,6 @@ pub fn split_host_port(s: &str) -> Option<(&str, u16)> {
     }
     match s.rsplit_once(':') {
         Some((h, p)) => p.parse().ok().filter(|p| *p > 0).map(|p| (h, p)),
-        None => Some((s, 80)),
+        None => Some((s, default)),
     }
 }

@@ -24,6 +24,19 @@ pub struct ConnInfo {
     pub listen: SocketAddr,
     pub requests: Cell<u64>,
     pub http2: bool,
+    /// The TLS session, on a TLS listener.
+    pub tls: Option<TlsInfo>,
+    /// A plain-HTTP request arrived on a TLS port: every request gets nginx's 400.
+    pub plain_on_tls: bool,
+}
+
+/// What the TLS handshake settled (`$ssl_*` variables).
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    pub protocol: &'static str,
+    pub cipher: String,
+    pub server_name: Option<String>,
+    pub reused: bool,
 }
 
 /// Everything about one request, from arrival to the log line.
@@ -144,6 +157,15 @@ impl RequestCtx {
     /// name is parsed on every call).
     pub fn header<K: http::header::AsHeaderName>(&self, name: K) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// `$scheme`.
+    pub fn scheme(&self) -> &'static str {
+        if self.conn.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     pub fn protocol(&self) -> &'static str {
@@ -390,8 +412,29 @@ impl VarSource for RequestCtx {
                 B::ServerPort => owned(self.conn.local.port().to_string()),
                 B::ServerName => Some(Cow::Borrowed(&self.server.first_name)),
                 B::ServerProtocol => Some(Cow::Borrowed(self.protocol())),
-                B::Scheme => Some(Cow::Borrowed("http")),
-                B::Https => Some(Cow::Borrowed("")),
+                B::Scheme => Some(Cow::Borrowed(self.scheme())),
+                B::Https => Some(Cow::Borrowed(if self.conn.tls.is_some() {
+                    "on"
+                } else {
+                    ""
+                })),
+                B::SslProtocol => self.conn.tls.as_ref().map(|t| Cow::Borrowed(t.protocol)),
+                B::SslCipher => self
+                    .conn
+                    .tls
+                    .as_ref()
+                    .map(|t| Cow::Borrowed(t.cipher.as_str())),
+                B::SslServerName => self
+                    .conn
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.server_name.as_deref())
+                    .map(Cow::Borrowed),
+                B::SslSessionReused => self
+                    .conn
+                    .tls
+                    .as_ref()
+                    .map(|t| Cow::Borrowed(if t.reused { "r" } else { "." })),
                 B::RequestMethod => Some(Cow::Borrowed(self.method.as_str())),
                 B::Request => owned(self.request_line()),
                 B::Status => owned(format!("{:03}", self.status)),

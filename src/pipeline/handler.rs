@@ -86,11 +86,12 @@ pub fn special_400(ctx: &mut RequestCtx) -> Response {
     special_status(ctx, 400)
 }
 
-/// A status-only answer for a request rejected before routing. 494 is nginx's internal
-/// code for "Request Header Or Cookie Too Large", sent as 400.
+/// A status-only answer for a request rejected before routing. 494 ("Request Header Or
+/// Cookie Too Large") and 495-497 (TLS errors, e.g. plain HTTP to a TLS port) are nginx's
+/// internal codes, sent as 400.
 pub fn special_status(ctx: &mut RequestCtx, code: u16) -> Response {
     let mut r = special_response(ctx, code);
-    if code == 494 {
+    if (494..=497).contains(&code) {
         r.status = 400;
     }
     header_filter(ctx, &mut r);

@@ -8,7 +8,7 @@ mod statics;
 mod upstream;
 mod uri;
 
-pub use ctx::{ConnInfo, RequestCtx};
+pub use ctx::{ConnInfo, RequestCtx, TlsInfo};
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
 pub use response::{reason, special_response, Body, Response};
 pub use upstream::{Attempt, BalancerState, UpstreamLog};
@@ -151,6 +151,8 @@ pub struct Generation {
     pub log_files: Vec<Arc<LogFile>>,
     /// The script engine, when the configuration has script handlers.
     pub engine: Option<Arc<dyn ScriptEngine>>,
+    /// TLS server configs, indexed like `Http::sockets` (None for plain sockets).
+    pub tls: Vec<Option<Arc<rustls::ServerConfig>>>,
 }
 
 impl Generation {
@@ -174,6 +176,7 @@ impl Generation {
             config,
             log_files,
             engine,
+            tls: vec![],
         })
     }
 }

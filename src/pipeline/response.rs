@@ -155,6 +155,20 @@ pub fn special_page(code: u16, tokens: bool) -> Option<Bytes> {
     if code < 300 || code == 304 {
         return None;
     }
+    // nginx's TLS errors: a 400 page with the reason under the heading.
+    let tls_reason = match code {
+        495 => Some("The SSL certificate error"),
+        496 => Some("No required SSL certificate was sent"),
+        497 => Some("The plain HTTP request was sent to HTTPS port"),
+        _ => None,
+    };
+    if let Some(why) = tls_reason {
+        let body = format!(
+            "<html>\r\n<head><title>400 {why}</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>{why}</center>\r\n<hr><center>{}</center>\r\n</body>\r\n</html>\r\n",
+            server_string(tokens)
+        );
+        return Some(Bytes::from(body));
+    }
     let title = match code {
         494 => "400 Request Header Or Cookie Too Large".to_string(),
         // nginx's pages say "Found" and "Authorization Required" where its status
@@ -230,12 +244,14 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
                 ctx.host.clone()
             };
             let port = ctx.conn.local.port();
-            let port = if conf.port_in_redirect && port != 80 {
+            let scheme = ctx.scheme();
+            let default_port = if scheme == "https" { 443 } else { 80 };
+            let port = if conf.port_in_redirect && port != default_port {
                 format!(":{port}")
             } else {
                 String::new()
             };
-            let abs = format!("http://{host}{port}{loc}");
+            let abs = format!("{scheme}://{host}{port}{loc}");
             if let Ok(v) = HeaderValue::from_str(&abs) {
                 resp.headers.insert(LOCATION, v);
             }

@@ -89,16 +89,49 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     let conf = ctx.conf.proxy.clone();
     let log = Rc::new(RefCell::new(UpstreamLog::default()));
     ctx.upstream = Some(log.clone());
-    let (def, uri) = match resolve_target(ctx, &pass) {
+    let target = match resolve_target(ctx, &pass) {
         Ok(t) => t,
         Err(code) => return pipeline::special_response(ctx, code),
     };
     {
         let mut l = log.borrow_mut();
-        l.proxy_host = def.1.clone();
-        l.proxy_port = def.2;
+        l.proxy_host = target.host.clone();
+        l.proxy_port = target.port;
     }
-    let (def, proxy_host) = (def.0, def.1);
+    let Target {
+        def,
+        host: proxy_host,
+        tls: use_tls,
+        uri,
+        ..
+    } = target;
+    let scheme = if use_tls { "https" } else { "http" };
+    // TLS to the upstream: the config of the location and the name to verify (and send as
+    // SNI with `proxy_ssl_server_name on`), without a port, as nginx does.
+    let tls = if use_tls {
+        let ssl = &conf.ssl;
+        let name = ssl
+            .name
+            .as_ref()
+            .map(|n| n.eval(ctx))
+            .unwrap_or_else(|| proxy_host.clone());
+        let bare = match name.strip_prefix('[') {
+            Some(r) => r.split(']').next().unwrap_or(r).to_string(),
+            None => name.split(':').next().unwrap_or(&name).to_string(),
+        };
+        match rustls::pki_types::ServerName::try_from(bare.clone()) {
+            Ok(sn) => Some((ssl.client.clone(), sn)),
+            Err(_) => {
+                ctx.log(
+                    Level::Error,
+                    &format!("invalid SSL name \"{bare}\" for upstream"),
+                );
+                return pipeline::special_response(ctx, 502);
+            }
+        }
+    } else {
+        None
+    };
     let up = def.group.clone();
 
     // The request body: buffered (replayable) unless `proxy_request_buffering off`.
@@ -179,7 +212,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                 a.status = Some(502);
                 a.response = Some(Duration::ZERO);
                 l.attempts.push(a);
-                l.url = Some(format!("http://{}{}", up.name, uri));
+                l.url = Some(format!("{scheme}://{}{}", up.name, uri));
             }
             ctx.log(
                 Level::Error,
@@ -190,7 +223,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
         {
             let mut l = log.borrow_mut();
             l.attempts.push(Attempt::new(peer.name.clone()));
-            l.url = Some(format!("http://{}{}", peer.name, uri));
+            l.url = Some(format!("{scheme}://{}{}", peer.name, uri));
         }
         let req_body = match (&full_body, stream_body.take()) {
             (_, Some(s)) => {
@@ -213,7 +246,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             }
         };
         let t0 = Instant::now();
-        match try_peer(&up, &peer, req, &log, &limits).await {
+        match try_peer(&up, &peer, req, &log, &limits, tls.as_ref()).await {
             Ok((resp, back)) => {
                 let status = resp.status().as_u16();
                 let elapsed = t0.elapsed();
@@ -256,7 +289,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                 }
                 let back = back.and_then(|conn| {
                     limits.keepalive.map(|keepalive| Return {
-                        key: (up.id, peer.addr),
+                        key: (up.id, peer.addr, use_tls),
                         conn,
                         keepalive,
                     })
@@ -299,15 +332,25 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     }
 }
 
-/// The group, `$proxy_host`, `$proxy_port` and the URI to send.
-type Target = ((UpstreamDef, String, u16), String);
+/// Where one request goes: the group, `$proxy_host`, `$proxy_port`, TLS or not, and the
+/// URI to send.
+struct Target {
+    def: UpstreamDef,
+    host: String,
+    port: u16,
+    tls: bool,
+    uri: String,
+}
 
 fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16> {
     match &pass.target {
-        ProxyTarget::Group(def) => Ok((
-            (def.clone(), pass.host.clone(), pass.port),
-            upstream_uri(ctx, pass.uri.as_deref(), &pass.location),
-        )),
+        ProxyTarget::Group(def) => Ok(Target {
+            def: def.clone(),
+            host: pass.host.clone(),
+            port: pass.port,
+            tls: pass.tls,
+            uri: upstream_uri(ctx, pass.uri.as_deref(), &pass.location),
+        }),
         ProxyTarget::Dynamic(c) => {
             let url = c.eval(ctx);
             let parsed = match crate::config::parse_url(&url) {
@@ -318,12 +361,14 @@ fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16>
                 }
             };
             let hp = parsed.host_port;
+            let dport = parsed.default_port();
+            let tls = parsed.tls;
             let (host, port) = match hp.rsplit_once(':') {
                 Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
                     Ok(p) => (h, p),
-                    Err(_) => (hp, 80),
+                    Err(_) => (hp, dport),
                 },
-                _ => (hp, 80),
+                _ => (hp, dport),
             };
             let uri = match parsed.uri {
                 Some(u) => u.to_string(),
@@ -331,7 +376,13 @@ fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16>
             };
             let http = ctx.gen.config.http.as_ref();
             if let Some(def) = http.and_then(|h| h.upstreams.get(host)) {
-                return Ok(((def.clone(), host.to_string(), port), uri));
+                return Ok(Target {
+                    def: def.clone(),
+                    host: host.to_string(),
+                    port,
+                    tls,
+                    uri,
+                });
             }
             let ip: Option<std::net::IpAddr> = host
                 .trim_start_matches('[')
@@ -355,23 +406,22 @@ fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16>
                 vec![],
                 None,
             ));
-            let host_var = if port == 80 {
+            let host_var = if port == dport {
                 host.to_string()
             } else {
                 hp.to_string()
             };
-            Ok((
-                (
-                    UpstreamDef {
-                        group,
-                        hash_key: None,
-                        balancer: None,
-                    },
-                    host_var,
-                    port,
-                ),
+            Ok(Target {
+                def: UpstreamDef {
+                    group,
+                    hash_key: None,
+                    balancer: None,
+                },
+                host: host_var,
+                port,
+                tls,
                 uri,
-            ))
+            })
         }
     }
 }
@@ -463,8 +513,9 @@ async fn try_peer(
     req: hyper::Request<ReqBody>,
     log: &Rc<RefCell<UpstreamLog>>,
     limits: &Limits,
+    tls: Option<&UpstreamTls>,
 ) -> Result<(hyper::Response<hyper::body::Incoming>, Option<pool::Conn>), TryError> {
-    let key = (up.id, peer.addr);
+    let key = (up.id, peer.addr, tls.is_some());
     let body_gone = matches!(req.body(), ReqBody::Stream(_));
     let mut req = Some(req);
     // A pooled connection may have been closed by the upstream meanwhile: a request it
@@ -518,23 +569,26 @@ async fn try_peer(
         };
     let _ = stream.set_nodelay(true);
     pool::opened();
-    let (mut sender, conn) = match hyper::client::conn::http1::Builder::new()
-        .handshake::<_, ReqBody>(TokioIo::new(stream))
-        .await
-    {
-        Ok(x) => x,
-        Err(e) => {
-            return Err(TryError {
-                kind: Fail::Error,
-                msg: format!("{} while connecting to upstream", describe(&e)),
-                sent: false,
-                body_gone: false,
-            })
+    let mut sender = match tls {
+        None => handshake(stream).await?,
+        Some((cfg, name)) => {
+            let connect =
+                tokio_rustls::TlsConnector::from(cfg.clone()).connect(name.clone(), stream);
+            let left = limits.connect.saturating_sub(t0.elapsed());
+            match tokio::time::timeout(left, connect).await {
+                Ok(Ok(s)) => handshake(s).await?,
+                Ok(Err(e)) => return Err(tls_error(&e)),
+                Err(_) => {
+                    return Err(TryError {
+                        kind: Fail::Timeout,
+                        msg: "upstream timed out (110: Connection timed out) while SSL handshaking to upstream".into(),
+                        sent: false,
+                        body_gone: false,
+                    })
+                }
+            }
         }
     };
-    tokio::task::spawn_local(async move {
-        let _ = conn.with_upgrades().await;
-    });
     set_connect(log, t0.elapsed());
     let send = sender.send_request(req);
     let resp = match tokio::time::timeout(limits.read, send).await {
@@ -568,6 +622,59 @@ async fn try_peer(
         requests: 1,
     };
     finish_head(log, resp, Some(conn))
+}
+
+/// The client config and server name of a TLS upstream.
+type UpstreamTls = (
+    Arc<rustls::ClientConfig>,
+    rustls::pki_types::ServerName<'static>,
+);
+
+/// HTTP/1 over a connected stream; the connection task runs on the worker's LocalSet.
+async fn handshake<S>(io: S) -> Result<pool::Sender, TryError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match hyper::client::conn::http1::Builder::new()
+        .handshake::<_, ReqBody>(TokioIo::new(io))
+        .await
+    {
+        Ok((sender, conn)) => {
+            tokio::task::spawn_local(async move {
+                let _ = conn.with_upgrades().await;
+            });
+            Ok(sender)
+        }
+        Err(e) => Err(TryError {
+            kind: Fail::Error,
+            msg: format!("{} while connecting to upstream", describe(&e)),
+            sent: false,
+            body_gone: false,
+        }),
+    }
+}
+
+/// nginx's lines for a failed TLS handshake with an upstream.
+fn tls_error(e: &std::io::Error) -> TryError {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    let msg = match inner {
+        Some(rustls::Error::InvalidCertificate(c)) => format!(
+            "upstream SSL certificate verify error: ({c:?}) while SSL handshaking to upstream"
+        ),
+        Some(other) => {
+            format!("SSL_do_handshake() failed ({other}) while SSL handshaking to upstream")
+        }
+        None if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "peer closed connection in SSL handshake while SSL handshaking to upstream".into()
+        }
+        None => format!("SSL_do_handshake() failed ({e}) while SSL handshaking to upstream"),
+    };
+    TryError {
+        kind: Fail::Error,
+        msg,
+        sent: false,
+        body_gone: false,
+    }
 }
 
 fn set_connect(log: &Rc<RefCell<UpstreamLog>>, d: Duration) {

@@ -12,8 +12,8 @@ use std::time::Instant;
 
 pub type Sender = SendRequest<ReqBody>;
 
-/// Which pool: the upstream group and the peer.
-pub type Key = (u64, SocketAddr);
+/// Which pool: the upstream group, the peer, and whether the connection is TLS.
+pub type Key = (u64, SocketAddr, bool);
 
 /// A connection in use.
 pub struct Conn {

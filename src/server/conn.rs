@@ -5,7 +5,7 @@ use super::body::OutBody;
 use super::Current;
 use crate::config::Http;
 use crate::observe::Level;
-use crate::pipeline::{self, normalize_path, ConnInfo, RequestCtx, Response};
+use crate::pipeline::{self, normalize_path, ConnInfo, RequestCtx, Response, TlsInfo};
 use http::header::{HeaderValue, CONNECTION};
 use http::{Request, Version};
 use hyper::body::Incoming;
@@ -79,13 +79,13 @@ impl Drop for Busy {
     }
 }
 
-/// The TCP stream, noting the time of each read or write that moved data.
-struct Tracked {
-    inner: TcpStream,
+/// The client stream (TCP or TLS), noting the time of each read or write that moved data.
+struct Tracked<S> {
+    inner: S,
     activity: Arc<Activity>,
 }
 
-impl tokio::io::AsyncRead for Tracked {
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Tracked<S> {
     fn poll_read(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -100,7 +100,7 @@ impl tokio::io::AsyncRead for Tracked {
     }
 }
 
-impl tokio::io::AsyncWrite for Tracked {
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Tracked<S> {
     fn poll_write(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -196,10 +196,96 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
         }
         None => (Duration::from_secs(60), 33 * 1024, Duration::from_secs(75)),
     };
+    let acceptor = gen
+        .config
+        .http
+        .as_ref()
+        .and_then(|h| h.sockets.iter().position(|s| s.addr == p.listen))
+        .and_then(|i| gen.tls.get(i).cloned().flatten());
+    drop(gen);
+    let limits = Limits {
+        header_timeout,
+        max_header,
+        idle,
+    };
+    let Some(cfg) = acceptor else {
+        return serve_io(stream, remote, local, p, limits, None, false).await;
+    };
+    // A TLS connection starts with a handshake record (22); anything else is plain HTTP,
+    // which nginx answers with a 400 page.
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(header_timeout, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => {}
+        _ => return,
+    }
+    if first[0] != 22 {
+        return serve_io(stream, remote, local, p, limits, None, true).await;
+    }
+    let handshake = tokio_rustls::TlsAcceptor::from(cfg).accept(stream);
+    let tls = match tokio::time::timeout(header_timeout, handshake).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            let msg = format!(
+                "SSL_do_handshake() failed ({e}) while SSL handshaking, client: {}, server: {}",
+                remote.ip(),
+                p.listen
+            );
+            crate::observe::log(Level::Info, &msg, None);
+            return;
+        }
+        Err(_) => {
+            let msg = format!(
+                "client timed out (110: Connection timed out) while SSL handshaking, client: {}, server: {}",
+                remote.ip(),
+                p.listen
+            );
+            crate::observe::log(Level::Info, &msg, None);
+            return;
+        }
+    };
+    let sc = tls.get_ref().1;
+    let info = TlsInfo {
+        protocol: sc
+            .protocol_version()
+            .map(crate::tls::protocol_name)
+            .unwrap_or(""),
+        cipher: sc
+            .negotiated_cipher_suite()
+            .map(crate::tls::cipher_name)
+            .unwrap_or_default(),
+        server_name: sc.server_name().map(str::to_string),
+        reused: matches!(sc.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+    };
+    serve_io(tls, remote, local, p, limits, Some(info), false).await
+}
+
+/// The connection's header and idle limits, from its socket's default server.
+struct Limits {
+    header_timeout: Duration,
+    max_header: usize,
+    idle: Duration,
+}
+
+/// Serves HTTP on an accepted (and, for TLS, handshaken) stream.
+async fn serve_io<S>(
+    stream: S,
+    remote: SocketAddr,
+    local: SocketAddr,
+    p: ConnParams,
+    limits: Limits,
+    tls: Option<TlsInfo>,
+    plain_on_tls: bool,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Limits {
+        header_timeout,
+        max_header,
+        idle,
+    } = limits;
     // hyper's header timer also runs while a kept-alive connection waits for its next
     // request; the idle watch below enforces keepalive_timeout, so let it not cut earlier.
     let header_timeout = header_timeout.max(idle);
-    drop(gen);
     let conn = Rc::new(ConnInfo {
         id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
         remote,
@@ -207,6 +293,8 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
         listen: p.listen,
         requests: Cell::new(0),
         http2: p.http2,
+        tls,
+        plain_on_tls,
     });
     let current = p.current.clone();
     let activity = Arc::new(Activity {
@@ -398,7 +486,16 @@ async fn handle(
     {
         too_large = Some(494);
     }
-    let resp = if let Some(code) = too_large {
+    let resp = if ctx.conn.plain_on_tls {
+        ctx.log(
+            Level::Info,
+            "client sent plain HTTP request to HTTPS port while reading client request headers",
+        );
+        let mut r = pipeline::special_status(&mut ctx, 497);
+        r.headers
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        r
+    } else if let Some(code) = too_large {
         ctx.log(
             Level::Info,
             if code == 414 {

@@ -4,6 +4,7 @@
 mod body;
 mod conn;
 mod listen;
+mod tls;
 mod worker;
 
 pub use listen::Listeners;
@@ -21,7 +22,8 @@ pub type Current = Arc<ArcSwap<Generation>>;
 pub fn generation(id: u64, config: Arc<Config>) -> crate::error::Result<Generation> {
     let engine = crate::lua::LuaEngine::for_config(&config)?
         .map(|e| e as Arc<dyn crate::pipeline::ScriptEngine>);
-    let gen = Generation::new(id, config, engine)?;
+    let mut gen = Generation::new(id, config, engine)?;
+    gen.tls = tls::acceptors(&gen.config)?;
     if let Some(http) = &gen.config.http {
         // Probers hold the groups weakly: they stop when this generation is dropped.
         crate::upstream::start_health_checks(

@@ -56,6 +56,10 @@ pub enum Builtin {
     ProxyHost,
     ProxyPort,
     ProxyAddXForwardedFor,
+    SslProtocol,
+    SslCipher,
+    SslServerName,
+    SslSessionReused,
 }
 
 const BUILTINS: &[(&str, Builtin)] = &[
@@ -108,6 +112,10 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("proxy_host", Builtin::ProxyHost),
     ("proxy_port", Builtin::ProxyPort),
     ("proxy_add_x_forwarded_for", Builtin::ProxyAddXForwardedFor),
+    ("ssl_protocol", Builtin::SslProtocol),
+    ("ssl_cipher", Builtin::SslCipher),
+    ("ssl_server_name", Builtin::SslServerName),
+    ("ssl_session_reused", Builtin::SslSessionReused),
 ];
 
 /// A reference to one variable, resolved at config time as far as possible.

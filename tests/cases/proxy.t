@@ -501,11 +501,11 @@ location / { proxy_pass http://u; }
 --- config_error
 no servers are inside upstream
 
-=== TEST 41: https upstreams are refused at load (deliberate difference until upstream TLS lands: nginx built with SSL accepts them)
+=== TEST 41: an unknown scheme in proxy_pass is a config error
 --- config
-location / { proxy_pass https://$UP1; }
+location / { proxy_pass ftp://$UP1; }
 --- config_error
-https protocol requires SSL support
+invalid URL prefix in
 
 === TEST 42: without keepalive every request opens a new upstream connection
 --- http_config

@@ -1,0 +1,117 @@
+//! The `ssl_*` settings of a server (nginx's ngx_http_ssl_module), with certificates loaded
+//! at configuration time so a bad file fails `-t`, the start or the reload.
+
+use super::values;
+use super::{Builder, Directive};
+use crate::error::Result;
+use std::sync::Arc;
+
+/// What a TLS server offers.
+pub struct ServerTls {
+    /// `ssl_certificate`/`ssl_certificate_key` pairs; the client's signature schemes pick.
+    pub certs: Vec<crate::tls::CertKey>,
+    pub settings: crate::tls::ServerSettings,
+}
+
+impl std::fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ServerTls({} certificate(s))", self.certs.len())
+    }
+}
+
+/// Builds a server's TLS settings from the http-level and server-level directives; None
+/// when the server has no certificate. `ssl_listen` is the server's first `listen ... ssl`.
+pub fn server_tls(
+    b: &Builder,
+    http_body: &[Directive],
+    body: &[Directive],
+    ssl_listen: Option<&Directive>,
+) -> Result<Option<Arc<ServerTls>>> {
+    // A list directive given at server level replaces the http-level one, as in nginx.
+    let level = |name: &str| -> Vec<&Directive> {
+        let own: Vec<&Directive> = body.iter().filter(|x| x.name == name).collect();
+        if own.is_empty() {
+            http_body.iter().filter(|x| x.name == name).collect()
+        } else {
+            own
+        }
+    };
+    let last = |name: &str| level(name).last().copied();
+    // Values are checked even where no certificate uses them, as nginx checks at parse.
+    let versions = match last("ssl_protocols") {
+        Some(d) => crate::tls::versions(&d.args)
+            .map_err(|e| d.err(format!("{e} in \"ssl_protocols\" directive")))?,
+        None => vec![&rustls::version::TLS13, &rustls::version::TLS12],
+    };
+    let suites = match last("ssl_ciphers") {
+        Some(d) => crate::tls::cipher_suites(&d.args[0]).map_err(|e| d.err(e))?,
+        None => {
+            crate::tls::cipher_suites("HIGH:!aNULL:!MD5").map_err(crate::error::Error::config)?
+        }
+    };
+    let certs = level("ssl_certificate");
+    let keys = level("ssl_certificate_key");
+    if certs.is_empty() {
+        if let Some(l) = ssl_listen {
+            return Err(
+                l.err("no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive")
+            );
+        }
+        return Ok(None);
+    }
+    let mut pairs = vec![];
+    for (i, c) in certs.iter().enumerate() {
+        let Some(k) = keys.get(i) else {
+            return Err(c.err(format!(
+                "no \"ssl_certificate_key\" is defined for certificate \"{}\"",
+                c.args[0]
+            )));
+        };
+        if c.args[0].contains('$') || k.args[0].contains('$') {
+            return Err(c.err("variables in \"ssl_certificate\" are not supported by openclaw yet"));
+        }
+        let cert_path = b.conf_path(&c.args[0]);
+        let key_path = b.conf_path(&k.args[0]);
+        pairs.push(crate::tls::load_pair(&cert_path, &key_path).map_err(|e| c.err(e))?);
+    }
+    let prefer = last("ssl_prefer_server_ciphers").is_some_and(|d| d.args[0] == "on");
+    let tickets = last("ssl_session_tickets").is_none_or(|d| d.args[0] == "on");
+    let mut session_cache = 0;
+    if let Some(d) = last("ssl_session_cache") {
+        for a in &d.args {
+            let bad = || d.err(format!("invalid session cache \"{a}\""));
+            match a.as_str() {
+                "off" | "none" => session_cache = 0,
+                "builtin" => session_cache = 20480,
+                _ if a.starts_with("builtin:") => {
+                    session_cache = values::number(&a[8..]).ok_or_else(bad)? as usize
+                }
+                _ if a.starts_with("shared:") => {
+                    let size = a
+                        .rsplit(':')
+                        .next()
+                        .and_then(values::size)
+                        .ok_or_else(bad)?;
+                    // nginx: about 4000 sessions per megabyte.
+                    session_cache = session_cache.max((size as usize / 256).max(1));
+                }
+                _ => return Err(bad()),
+            }
+        }
+    }
+    if let Some(d) = last("ssl_session_timeout") {
+        values::time(&d.args[0])
+            .ok_or_else(|| d.err(format!("invalid value \"{}\"", d.args[0])))?;
+    }
+    Ok(Some(Arc::new(ServerTls {
+        certs: pairs,
+        settings: crate::tls::ServerSettings {
+            versions,
+            suites,
+            prefer_server_ciphers: prefer,
+            session_cache,
+            tickets,
+            h2: false,
+        },
+    })))
+}

@@ -1,0 +1,77 @@
+//! TLS listeners: one rustls server config per `listen ... ssl` socket and generation,
+//! choosing the certificate by SNI the way nginx chooses the server (`server_name`
+//! matching, the socket's default server when nothing matches).
+
+use crate::config::Config;
+use crate::tls::{ClientHello, ServerConfig};
+use std::sync::Arc;
+
+/// Picks the certificate for a handshake on one socket.
+struct SniResolver {
+    config: Arc<Config>,
+    sock: usize,
+}
+
+impl std::fmt::Debug for SniResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SniResolver(socket {})", self.sock)
+    }
+}
+
+impl rustls::server::ResolvesServerCert for SniResolver {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let http = self.config.http.as_ref()?;
+        let sock = http.sockets.get(self.sock)?;
+        let name = hello.server_name().map(|n| n.to_ascii_lowercase());
+        let (server, _) = crate::router::select_server(http, self.sock, name.as_deref());
+        // A server without certificates on a TLS port: the default server's serve.
+        let tls = server
+            .tls
+            .clone()
+            .or_else(|| http.servers[sock.default_server].tls.clone())?;
+        crate::tls::pick(&tls.certs, hello.signature_schemes())
+    }
+}
+
+/// The TLS configs of a generation, indexed like `Http::sockets` (None for plain sockets).
+pub fn acceptors(config: &Arc<Config>) -> crate::error::Result<Vec<Option<Arc<ServerConfig>>>> {
+    let Some(http) = config.http.as_ref() else {
+        return Ok(vec![]);
+    };
+    let mut out = vec![];
+    for (i, sock) in http.sockets.iter().enumerate() {
+        if !sock.ssl {
+            out.push(None);
+            continue;
+        }
+        // Protocols, ciphers and session settings come from the socket's default server
+        // (they are decided before SNI is known), or the first server with certificates.
+        let tls = http.servers[sock.default_server].tls.clone().or_else(|| {
+            sock.servers
+                .iter()
+                .find_map(|s| http.servers[*s].tls.clone())
+        });
+        let Some(tls) = tls else {
+            return Err(crate::error::Error::config(format!(
+                "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive on {}",
+                sock.addr
+            )));
+        };
+        let settings = crate::tls::ServerSettings {
+            versions: tls.settings.versions.clone(),
+            suites: tls.settings.suites.clone(),
+            prefer_server_ciphers: tls.settings.prefer_server_ciphers,
+            session_cache: tls.settings.session_cache,
+            tickets: tls.settings.tickets,
+            h2: sock.http2,
+        };
+        let resolver = Arc::new(SniResolver {
+            config: config.clone(),
+            sock: i,
+        });
+        let cfg = crate::tls::server_config(&settings, resolver)
+            .map_err(|e| crate::error::Error::config(format!("{e} on {}", sock.addr)))?;
+        out.push(Some(cfg));
+    }
+    Ok(out)
+}

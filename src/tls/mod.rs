@@ -1,0 +1,460 @@
+//! TLS primitives over rustls (ring provider): loading PEM certificate pairs, choosing a
+//! certificate by the client's signature schemes, nginx's `ssl_protocols`/`ssl_ciphers`
+//! mapped to rustls, server and client configs. No config, router or hyper types here: the
+//! server layer supplies the SNI choice through [`ResolvesServerCert`].
+
+use rustls::crypto::ring::{cipher_suite as cs, default_provider};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ResolvesServerCert;
+use rustls::sign::CertifiedKey;
+use rustls::{SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion};
+use std::path::Path;
+use std::sync::Arc;
+
+pub use rustls::server::ClientHello;
+pub use rustls::{ClientConfig, ServerConfig};
+
+/// A certificate chain with its key, ready to serve.
+pub type CertKey = Arc<CertifiedKey>;
+
+/// Loads `ssl_certificate` (a PEM chain, leaf first) and `ssl_certificate_key` (PKCS#8,
+/// PKCS#1 or SEC1 PEM). Errors name the file and say what is wrong.
+pub fn load_pair(cert: &Path, key: &Path) -> Result<CertKey, String> {
+    let certs = load_certs(cert)?;
+    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        format!(
+            "cannot load certificate key \"{}\": {}",
+            key.display(),
+            pem_error(&e)
+        )
+    })?;
+    let signer = default_provider()
+        .key_provider
+        .load_private_key(der)
+        .map_err(|e| format!("cannot load certificate key \"{}\": {e}", key.display()))?;
+    let ck = CertifiedKey::new(certs, signer);
+    ck.keys_match().map_err(|_| {
+        format!(
+            "SSL_CTX_use_PrivateKey(\"{}\") failed (key values mismatch)",
+            key.display()
+        )
+    })?;
+    Ok(Arc::new(ck))
+}
+
+/// Reads every certificate of a PEM file (at least one).
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| {
+            format!(
+                "cannot load certificate \"{}\": {}",
+                path.display(),
+                pem_error(&e)
+            )
+        })?
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            format!(
+                "cannot load certificate \"{}\": {}",
+                path.display(),
+                pem_error(&e)
+            )
+        })?;
+    if certs.is_empty() {
+        return Err(format!(
+            "cannot load certificate \"{}\": no certificate found",
+            path.display()
+        ));
+    }
+    Ok(certs)
+}
+
+fn pem_error(e: &rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => match io.raw_os_error() {
+            Some(n) => format!("({n}: {})", crate::error::strerror(io)),
+            None => io.to_string(),
+        },
+        rustls::pki_types::pem::Error::NoItemsFound => "no PEM data found".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The certificate of a set that the client can verify: the first whose key signs with one
+/// of the client's schemes (so one server can hold an ECDSA and an RSA pair), else the
+/// first.
+pub fn pick(certs: &[CertKey], schemes: &[SignatureScheme]) -> Option<CertKey> {
+    certs
+        .iter()
+        .find(|c| c.key.choose_scheme(schemes).is_some())
+        .or_else(|| certs.first())
+        .cloned()
+}
+
+/// nginx's `ssl_protocols` as rustls versions. Only TLSv1.2 and TLSv1.3 exist in rustls;
+/// older names are refused.
+pub fn versions(names: &[String]) -> Result<Vec<&'static SupportedProtocolVersion>, String> {
+    let mut out = vec![];
+    for n in names {
+        match n.as_str() {
+            "TLSv1.2" => out.push(&rustls::version::TLS12),
+            "TLSv1.3" => out.push(&rustls::version::TLS13),
+            "SSLv2" | "SSLv3" | "TLSv1" | "TLSv1.1" => {
+                return Err(format!(
+                    "\"{n}\" is not supported: openclaw speaks TLSv1.2 and TLSv1.3 only"
+                ))
+            }
+            _ => return Err(format!("invalid value \"{n}\"")),
+        }
+    }
+    Ok(out)
+}
+
+/// TLS 1.2 suites rustls offers, with their OpenSSL names and properties.
+struct Suite {
+    name: &'static str,
+    suite: SupportedCipherSuite,
+    ecdsa: bool,
+    cipher: &'static str,
+}
+
+fn tls12_suites() -> [Suite; 6] {
+    [
+        Suite {
+            name: "ECDHE-ECDSA-AES256-GCM-SHA384",
+            suite: cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            ecdsa: true,
+            cipher: "AES256GCM",
+        },
+        Suite {
+            name: "ECDHE-ECDSA-AES128-GCM-SHA256",
+            suite: cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ecdsa: true,
+            cipher: "AES128GCM",
+        },
+        Suite {
+            name: "ECDHE-ECDSA-CHACHA20-POLY1305",
+            suite: cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            ecdsa: true,
+            cipher: "CHACHA20",
+        },
+        Suite {
+            name: "ECDHE-RSA-AES256-GCM-SHA384",
+            suite: cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            ecdsa: false,
+            cipher: "AES256GCM",
+        },
+        Suite {
+            name: "ECDHE-RSA-AES128-GCM-SHA256",
+            suite: cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            ecdsa: false,
+            cipher: "AES128GCM",
+        },
+        Suite {
+            name: "ECDHE-RSA-CHACHA20-POLY1305",
+            suite: cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            ecdsa: false,
+            cipher: "CHACHA20",
+        },
+    ]
+}
+
+/// OpenSSL keywords that name classes rustls has nothing of (valid, select nothing).
+const EMPTY_CLASSES: &[&str] = &[
+    "aNULL", "eNULL", "NULL", "MD5", "RC4", "DES", "3DES", "EXPORT", "EXP", "LOW", "MEDIUM", "PSK",
+    "SRP", "DSS", "aDSS", "CAMELLIA", "SEED", "IDEA", "kRSA", "DH", "DHE", "EDH", "kDHE", "kEDH",
+    "ADH", "AECDH", "SHA1", "SHA", "CBC", "AESCCM", "AESCCM8", "ARIA", "kPSK", "aPSK", "GOST",
+    "RC2", "SSLv3", "TLSv1", "TLSv1.0",
+];
+
+/// Which TLS 1.2 suites an OpenSSL cipher-list atom (one side of `A+B`) selects.
+fn atom(a: &str, all: &[Suite]) -> Result<Vec<usize>, String> {
+    let idx = |f: &dyn Fn(&Suite) -> bool| -> Vec<usize> {
+        all.iter()
+            .enumerate()
+            .filter(|(_, s)| f(s))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    if let Some(i) = all.iter().position(|s| s.name == a) {
+        return Ok(vec![i]);
+    }
+    Ok(match a {
+        "ALL"
+        | "HIGH"
+        | "DEFAULT"
+        | "COMPLEMENTOFDEFAULT"
+        | "ECDHE"
+        | "EECDH"
+        | "ECDH"
+        | "kECDHE"
+        | "kEECDH"
+        | "AEAD"
+        | "TLSv1.2"
+        | "FIPS" => idx(&|_| true),
+        "ECDSA" | "aECDSA" => idx(&|s| s.ecdsa),
+        "RSA" | "aRSA" => idx(&|s| !s.ecdsa),
+        "AESGCM" | "AES" => idx(&|s| s.cipher.starts_with("AES")),
+        "AES128" => idx(&|s| s.cipher == "AES128GCM"),
+        "AES256" => idx(&|s| s.cipher == "AES256GCM"),
+        "CHACHA20" => idx(&|s| s.cipher == "CHACHA20"),
+        "SHA256" => idx(&|s| s.cipher != "AES256GCM"),
+        "SHA384" => idx(&|s| s.cipher == "AES256GCM"),
+        a if EMPTY_CLASSES.contains(&a) => vec![],
+        a => {
+            return Err(format!(
+                "unsupported cipher \"{a}\" in \"ssl_ciphers\" directive"
+            ))
+        }
+    })
+}
+
+/// nginx's `ssl_ciphers` (an OpenSSL cipher list) mapped onto rustls's TLS 1.2 suites, in
+/// the list's order; TLS 1.3 suites are always all enabled (nginx sets those elsewhere).
+/// A name that is neither a suite rustls implements nor an OpenSSL keyword is an error.
+pub fn cipher_suites(list: &str) -> Result<Vec<SupportedCipherSuite>, String> {
+    let all = tls12_suites();
+    let mut chosen: Vec<usize> = vec![];
+    let mut banned: Vec<usize> = vec![];
+    for tok in list.split([':', ',', ' ']).filter(|t| !t.is_empty()) {
+        if tok.starts_with('@') {
+            continue; // @STRENGTH, @SECLEVEL=N
+        }
+        let (op, body) = match tok.as_bytes()[0] {
+            b'!' | b'-' | b'+' => (tok.as_bytes()[0], &tok[1..]),
+            _ => (b' ', tok),
+        };
+        let mut set: Option<Vec<usize>> = None;
+        for a in body.split('+') {
+            let s = atom(a, &all)?;
+            set = Some(match set {
+                None => s,
+                Some(prev) => prev.into_iter().filter(|i| s.contains(i)).collect(),
+            });
+        }
+        let set = set.unwrap_or_default();
+        match op {
+            b'!' => {
+                chosen.retain(|i| !set.contains(i));
+                banned.extend(set);
+            }
+            b'-' => chosen.retain(|i| !set.contains(i)),
+            b'+' => {
+                // Move to the end, keeping them.
+                let moved: Vec<usize> =
+                    chosen.iter().copied().filter(|i| set.contains(i)).collect();
+                chosen.retain(|i| !set.contains(i));
+                chosen.extend(moved);
+            }
+            _ => {
+                for i in set {
+                    if !chosen.contains(&i) && !banned.contains(&i) {
+                        chosen.push(i);
+                    }
+                }
+            }
+        }
+    }
+    let mut out: Vec<SupportedCipherSuite> = vec![
+        cs::TLS13_AES_256_GCM_SHA384,
+        cs::TLS13_AES_128_GCM_SHA256,
+        cs::TLS13_CHACHA20_POLY1305_SHA256,
+    ];
+    out.extend(chosen.into_iter().map(|i| all[i].suite));
+    Ok(out)
+}
+
+/// The OpenSSL name of a negotiated suite (`$ssl_cipher`).
+pub fn cipher_name(s: SupportedCipherSuite) -> String {
+    let id = s.suite();
+    if let Some(x) = tls12_suites().iter().find(|x| x.suite.suite() == id) {
+        return x.name.to_string();
+    }
+    // TLS 1.3: the IANA name without the TLS13_ prefix rustls uses.
+    format!("{id:?}").replace("TLS13_", "TLS_")
+}
+
+/// `$ssl_protocol`.
+pub fn protocol_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        _ => "unknown",
+    }
+}
+
+/// What a TLS listener offers: built once per listen socket and generation.
+pub struct ServerSettings {
+    pub versions: Vec<&'static SupportedProtocolVersion>,
+    pub suites: Vec<SupportedCipherSuite>,
+    pub prefer_server_ciphers: bool,
+    /// Sessions kept for resumption by ID (0: none).
+    pub session_cache: usize,
+    pub tickets: bool,
+    pub h2: bool,
+}
+
+/// A rustls server config choosing certificates through `resolver`.
+pub fn server_config(
+    s: &ServerSettings,
+    resolver: Arc<dyn ResolvesServerCert>,
+) -> Result<Arc<ServerConfig>, String> {
+    let provider = CryptoProvider {
+        cipher_suites: s.suites.clone(),
+        ..default_provider()
+    };
+    let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(&s.versions)
+        .map_err(|e| format!("ssl_protocols and ssl_ciphers leave nothing to offer: {e}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    cfg.ignore_client_order = s.prefer_server_ciphers;
+    cfg.session_storage = if s.session_cache > 0 {
+        rustls::server::ServerSessionMemoryCache::new(s.session_cache)
+    } else {
+        Arc::new(rustls::server::NoServerSessionStorage {})
+    };
+    if s.tickets {
+        cfg.ticketer = rustls::crypto::ring::Ticketer::new()
+            .map_err(|e| format!("cannot create session ticket keys: {e}"))?;
+    }
+    cfg.alpn_protocols = if s.h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    Ok(Arc::new(cfg))
+}
+
+/// A client config for TLS to upstreams: `verify` with the `trusted` CA file (nginx's
+/// `proxy_ssl_verify on` + `proxy_ssl_trusted_certificate`), or no verification at all
+/// (nginx's default `proxy_ssl_verify off`).
+pub fn client_config(
+    verify: bool,
+    trusted: Option<&Path>,
+    sni: bool,
+    session_reuse: bool,
+) -> Result<Arc<ClientConfig>, String> {
+    let provider = Arc::new(default_provider());
+    let builder = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let mut cfg = if verify {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(p) = trusted {
+            for c in load_certs(p)? {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("cannot load certificate \"{}\": {e}", p.display()))?;
+            }
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    } else {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(insecure_verifier(None))
+            .with_no_client_auth()
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    cfg.enable_sni = sni;
+    if !session_reuse {
+        cfg.resumption = rustls::client::Resumption::disabled();
+    }
+    Ok(Arc::new(cfg))
+}
+
+/// A verifier that accepts any certificate (handshake signatures are still checked):
+/// nginx's `proxy_ssl_verify off`. `schemes` limits the signature schemes offered (all of
+/// the provider's when None), which is how a client asks for an RSA or ECDSA certificate.
+pub fn insecure_verifier(
+    schemes: Option<Vec<SignatureScheme>>,
+) -> Arc<dyn rustls::client::danger::ServerCertVerifier> {
+    Arc::new(NoVerify(Arc::new(default_provider()), schemes))
+}
+
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>, Option<Vec<SignatureScheme>>);
+
+impl rustls::client::danger::ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        match &self.1 {
+            Some(s) => s.clone(),
+            None => self.0.signature_verification_algorithms.supported_schemes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openssl_cipher_lists_map_to_rustls_suites() {
+        // nginx's default: every TLS 1.2 suite rustls has, plus TLS 1.3.
+        assert_eq!(cipher_suites("HIGH:!aNULL:!MD5").unwrap().len(), 9);
+        let only = cipher_suites("ECDHE-RSA-AES128-GCM-SHA256").unwrap();
+        assert_eq!(only.len(), 4);
+        assert_eq!(cipher_name(only[3]), "ECDHE-RSA-AES128-GCM-SHA256");
+        let ecdsa = cipher_suites("ECDHE+AESGCM:!RSA").unwrap();
+        assert_eq!(ecdsa.len(), 5);
+        let e = cipher_suites("HIGH:AES128-SHA").unwrap_err();
+        assert!(e.contains("\"AES128-SHA\""), "{e}");
+        assert_eq!(
+            cipher_name(cs::TLS13_AES_128_GCM_SHA256),
+            "TLS_AES_128_GCM_SHA256"
+        );
+    }
+
+    #[test]
+    fn old_protocols_are_refused() {
+        assert_eq!(
+            versions(&["TLSv1.2".into(), "TLSv1.3".into()])
+                .unwrap()
+                .len(),
+            2
+        );
+        let e = versions(&["TLSv1.1".into()]).unwrap_err();
+        assert!(e.contains("TLSv1.1"));
+    }
+}

@@ -1,0 +1,402 @@
+//! TLS termination and TLS to upstreams, with certificates made by the tests (rcgen) and a
+//! rustls client: SNI choice, default certificate, RSA/ECDSA choice, ALPN, protocol policy,
+//! `$ssl_*` variables, plain HTTP on a TLS port, resumption, reload, `proxy_pass https://`.
+
+mod common;
+
+use common::certs::{Ca, Key};
+use common::Gateway;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn all_schemes() -> Vec<rustls::SignatureScheme> {
+    provider()
+        .signature_verification_algorithms
+        .supported_schemes()
+}
+
+/// A client trusting `ca`, or anything (offering `schemes`) when `ca` is None.
+fn client(
+    ca: Option<&Ca>,
+    alpn: &[&str],
+    schemes: Vec<rustls::SignatureScheme>,
+) -> Arc<rustls::ClientConfig> {
+    let b = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let mut cfg = match ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).unwrap())
+                .unwrap();
+            b.with_root_certificates(roots).with_no_client_auth()
+        }
+        None => b
+            .dangerous()
+            .with_custom_certificate_verifier(openclaw::tls::insecure_verifier(Some(schemes)))
+            .with_no_client_auth(),
+    };
+    cfg.alpn_protocols = alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+    Arc::new(cfg)
+}
+
+struct Fetched {
+    text: String,
+    leaf: Vec<u8>,
+}
+
+/// One HTTP/1.1 request over TLS with `sni`.
+fn fetch(
+    addr: SocketAddr,
+    cfg: Arc<rustls::ClientConfig>,
+    sni: &str,
+    path: &str,
+) -> Result<Fetched, String> {
+    let name = ServerName::try_from(sni.to_string()).unwrap();
+    let mut conn = rustls::ClientConnection::new(cfg, name).map_err(|e| e.to_string())?;
+    let mut sock = TcpStream::connect(addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n");
+    tls.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut buf = vec![];
+    match tls.read_to_end(&mut buf) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    Ok(Fetched {
+        text: String::from_utf8_lossy(&buf).into_owned(),
+        leaf: conn
+            .peer_certificates()
+            .map(|c| c[0].to_vec())
+            .unwrap_or_default(),
+    })
+}
+
+fn leaf_of(gw: &Gateway, file: &str) -> Vec<u8> {
+    let pem = std::fs::read(gw.path(file)).unwrap();
+    CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+fn files(ca: &Ca, list: &[(&str, &[&str], Key)]) -> Vec<(String, String)> {
+    list.iter()
+        .flat_map(|(name, names, key)| {
+            let (c, k) = ca.issue(names, *key);
+            [
+                (format!("conf/{name}.crt"), c),
+                (format!("conf/{name}.key"), k),
+            ]
+        })
+        .collect()
+}
+
+fn tls_gateway(ca: &Ca, servers: &str, certs: &[(&str, &[&str], Key)]) -> Gateway {
+    let conf = common::wrap("", servers, "location / { return 200 \"plain\\n\"; }");
+    let f = files(ca, certs);
+    Gateway::start_full(&conf, &f).unwrap()
+}
+
+/// The one ephemeral socket every `listen 127.0.0.1:0` of a test config shares.
+fn tls_addr(gw: &Gateway) -> SocketAddr {
+    gw.addrs[0]
+}
+
+const TWO_SERVERS: &str = r#"
+    server {
+        listen 127.0.0.1:0 ssl http2;
+        server_name a.test;
+        ssl_certificate a.crt;
+        ssl_certificate_key a.key;
+        location / { return 200 "a $scheme $https $ssl_protocol $ssl_server_name $ssl_session_reused\n"; }
+    }
+    server {
+        listen 127.0.0.1:0 ssl;
+        server_name b.test;
+        ssl_certificate b.crt;
+        ssl_certificate_key b.key;
+        location / { return 200 "b $ssl_cipher\n"; }
+    }
+"#;
+
+/// A gateway with TWO_SERVERS and their certificates.
+fn two_servers(ca: &Ca) -> Gateway {
+    tls_gateway(
+        ca,
+        TWO_SERVERS,
+        &[
+            ("a", &["a.test"], Key::Ecdsa),
+            ("b", &["b.test"], Key::Ecdsa),
+        ],
+    )
+}
+
+#[test]
+fn sni_picks_the_server_and_its_certificate() {
+    let ca = Ca::new("Test CA");
+    // Every `listen 127.0.0.1:0` of a config is one ephemeral socket: the servers share it.
+    let gw = two_servers(&ca);
+    let a = fetch(
+        tls_addr(&gw),
+        client(Some(&ca), &["http/1.1"], vec![]),
+        "a.test",
+        "/",
+    )
+    .unwrap();
+    assert!(a.text.starts_with("HTTP/1.1 200"), "{}", a.text);
+    assert!(
+        a.text.ends_with("a https on TLSv1.3 a.test .\n"),
+        "{}",
+        a.text
+    );
+    let b = fetch(tls_addr(&gw), client(Some(&ca), &[], vec![]), "b.test", "/").unwrap();
+    assert!(b.text.ends_with("b TLS_AES_256_GCM_SHA384\n"), "{}", b.text);
+}
+
+#[test]
+fn one_port_many_names_default_certificate_and_alpn() {
+    let ca = Ca::new("Test CA");
+    // a.test is first, so the socket's default server; its listen has http2.
+    let gw = two_servers(&ca);
+    let addr = tls_addr(&gw);
+    let any = || client(None, &["h2", "http/1.1"], all_schemes());
+    let b = fetch(
+        addr,
+        client(Some(&ca), &["http/1.1"], vec![]),
+        "b.test",
+        "/",
+    )
+    .unwrap();
+    assert!(b.text.ends_with("b TLS_AES_256_GCM_SHA384\n"), "{}", b.text);
+    assert_eq!(b.leaf, leaf_of(&gw, "conf/b.crt"));
+    // An unknown name gets the default server's certificate (and its content).
+    let u = fetch(
+        addr,
+        client(None, &["http/1.1"], all_schemes()),
+        "unknown.test",
+        "/",
+    )
+    .unwrap();
+    assert_eq!(u.leaf, leaf_of(&gw, "conf/a.crt"));
+    assert!(
+        u.text.contains("\r\n\r\na https on TLSv1.3 unknown.test"),
+        "{}",
+        u.text
+    );
+    // ALPN: h2 offered on an http2 listen.
+    let mut conn =
+        rustls::ClientConnection::new(any(), ServerName::try_from("a.test").unwrap()).unwrap();
+    let mut sock = TcpStream::connect(addr).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).unwrap();
+    }
+    assert_eq!(conn.alpn_protocol(), Some(&b"h2"[..]));
+}
+
+#[test]
+fn rsa_and_ecdsa_pairs_are_chosen_by_the_clients_schemes() {
+    let ca = Ca::new("Test CA");
+    let servers = r#"
+    server {
+        listen 127.0.0.1:0 ssl;
+        server_name a.test;
+        ssl_certificate ec.crt;
+        ssl_certificate_key ec.key;
+        ssl_certificate rsa.crt;
+        ssl_certificate_key rsa.key;
+        location / { return 200 "ok\n"; }
+    }
+"#;
+    let gw = tls_gateway(
+        &ca,
+        servers,
+        &[
+            ("ec", &["a.test"], Key::Ecdsa),
+            ("rsa", &["a.test"], Key::Rsa),
+        ],
+    );
+    let addr = tls_addr(&gw);
+    let ec = fetch(addr, client(None, &[], all_schemes()), "a.test", "/").unwrap();
+    assert_eq!(ec.leaf, leaf_of(&gw, "conf/ec.crt"));
+    let rsa_only = vec![
+        rustls::SignatureScheme::RSA_PSS_SHA256,
+        rustls::SignatureScheme::RSA_PKCS1_SHA256,
+    ];
+    let rsa = fetch(addr, client(None, &[], rsa_only), "a.test", "/").unwrap();
+    assert_eq!(rsa.leaf, leaf_of(&gw, "conf/rsa.crt"));
+    assert!(rsa.text.ends_with("ok\n"));
+}
+
+#[test]
+fn ssl_protocols_limit_the_versions() {
+    let ca = Ca::new("Test CA");
+    let servers = r#"
+    server {
+        listen 127.0.0.1:0 ssl;
+        ssl_protocols TLSv1.2;
+        ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;
+        ssl_certificate a.crt;
+        ssl_certificate_key a.key;
+        location / { return 200 "$ssl_protocol $ssl_cipher\n"; }
+    }
+"#;
+    let gw = tls_gateway(&ca, servers, &[("a", &["a.test"], Key::Ecdsa)]);
+    let r = fetch(tls_addr(&gw), client(Some(&ca), &[], vec![]), "a.test", "/").unwrap();
+    assert!(
+        r.text.ends_with("TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256\n"),
+        "{}",
+        r.text
+    );
+    // A TLS 1.3-only client cannot connect.
+    let only13 = Arc::new({
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(ca.pem().as_bytes()).unwrap())
+            .unwrap();
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    });
+    assert!(fetch(tls_addr(&gw), only13, "a.test", "/").is_err());
+}
+
+#[test]
+fn session_resumption_is_reported() {
+    let ca = Ca::new("Test CA");
+    let gw = two_servers(&ca);
+    let cfg = client(Some(&ca), &[], vec![]);
+    let first = fetch(tls_addr(&gw), cfg.clone(), "a.test", "/").unwrap();
+    assert!(first.text.ends_with(" .\n"), "{}", first.text);
+    let second = fetch(tls_addr(&gw), cfg, "a.test", "/").unwrap();
+    assert!(second.text.ends_with(" r\n"), "{}", second.text);
+}
+
+#[test]
+fn plain_http_on_a_tls_port_gets_nginxs_400() {
+    let ca = Ca::new("Test CA");
+    let gw = two_servers(&ca);
+    let r = common::client::get(tls_addr(&gw), "/", &[]);
+    assert_eq!(r.status, 400);
+    assert!(r
+        .text()
+        .contains("<center>The plain HTTP request was sent to HTTPS port</center>"));
+    assert!(gw.wait_log(
+        "client sent plain HTTP request to HTTPS port",
+        Duration::from_secs(5)
+    ));
+}
+
+#[test]
+fn reload_switches_certificates_and_a_bad_one_keeps_the_old() {
+    let ca = Ca::new("Test CA");
+    let gw = two_servers(&ca);
+    let addr = tls_addr(&gw);
+    let before = leaf_of(&gw, "conf/a.crt");
+    let any = || client(None, &[], all_schemes());
+    assert_eq!(fetch(addr, any(), "a.test", "/").unwrap().leaf, before);
+    // A new certificate: served after the reload.
+    ca.write(&gw.path("conf"), "a", &["a.test"], Key::Ecdsa);
+    let after = leaf_of(&gw, "conf/a.crt");
+    assert_ne!(before, after);
+    let out = gw.cli(&["-s", "reload"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(gw.wait_log(
+        "configuration generation 2 is serving",
+        Duration::from_secs(10)
+    ));
+    assert_eq!(fetch(addr, any(), "a.test", "/").unwrap().leaf, after);
+    // A broken key: the reload fails, the last good certificate keeps serving.
+    std::fs::write(gw.path("conf/a.key"), "not a key").unwrap();
+    // As with nginx, `-s reload` checks the configuration first and refuses...
+    let out = gw.cli(&["-s", "reload"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot load certificate key"));
+    // ...and a SIGHUP sent anyway leaves the running configuration in place.
+    gw.signal(libc::SIGHUP);
+    assert!(gw.wait_log("reload failed", Duration::from_secs(10)));
+    assert!(gw.error_log().contains("cannot load certificate key"));
+    assert_eq!(fetch(addr, any(), "a.test", "/").unwrap().leaf, after);
+}
+
+#[test]
+fn proxy_to_a_tls_upstream_verifies_it() {
+    let ca = Ca::new("Upstream CA");
+    let upstream = tls_gateway(
+        &ca,
+        r#"
+    server {
+        listen 127.0.0.1:0 ssl;
+        server_name backend.test;
+        ssl_certificate be.crt;
+        ssl_certificate_key be.key;
+        location / { return 200 "tls upstream $ssl_server_name $request_uri\n"; }
+    }
+"#,
+        &[("be", &["backend.test"], Key::Ecdsa)],
+    );
+    let up = tls_addr(&upstream);
+    let other = Ca::new("Other CA");
+    let front = format!(
+        r#"
+    location /verified/ {{
+        proxy_pass https://{up}/;
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate ca.pem;
+        proxy_ssl_name backend.test;
+        proxy_ssl_server_name on;
+    }}
+    location /wrong-ca/ {{
+        proxy_pass https://{up}/;
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate other.pem;
+        proxy_ssl_name backend.test;
+    }}
+    location /unverified/ {{
+        proxy_pass https://{up}/;
+    }}
+"#
+    );
+    let gw = Gateway::start_full(
+        &common::wrap("", "", &front),
+        &[
+            ("conf/ca.pem".into(), ca.pem()),
+            ("conf/other.pem".into(), other.pem()),
+        ],
+    )
+    .unwrap();
+    let r = common::client::get(gw.addr(), "/verified/x?y=1", &[]);
+    assert_eq!(r.status, 200, "{}", gw.error_log());
+    assert_eq!(r.text(), "tls upstream backend.test /x?y=1\n");
+    let r = common::client::get(gw.addr(), "/wrong-ca/x", &[]);
+    assert_eq!(r.status, 502);
+    assert!(
+        gw.error_log()
+            .contains("upstream SSL certificate verify error"),
+        "{}",
+        gw.error_log()
+    );
+    // nginx's default: no verification and no SNI.
+    let r = common::client::get(gw.addr(), "/unverified/x", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "tls upstream  /x\n");
+}

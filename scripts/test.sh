@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 need=()
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# Independent decoders for the compression tests.
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v brotli >/dev/null 2>&1 || need+=(brotli)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"

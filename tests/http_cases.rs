@@ -27,4 +27,5 @@ case_files! {
     proxy => "tests/cases/proxy.t",
     balancer => "tests/cases/balancer.t",
     tls => "tests/cases/tls.t",
+    gzip => "tests/cases/gzip.t",
 }

@@ -164,6 +164,7 @@ pub struct LocConf {
     /// `proxy_pass` of this location (not inherited by nested locations).
     pub proxy_pass: Option<Arc<super::ProxyPass>>,
     pub proxy: Arc<super::ProxyConf>,
+    pub compress: Arc<super::CompressConf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,6 +283,7 @@ impl LocConf {
             limit_conn_dry_run: false,
             proxy_pass: None,
             proxy: Arc::default(),
+            compress: Arc::default(),
         }
     }
 }
@@ -581,6 +583,9 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 }
             }
             n if n.starts_with("proxy_") => super::proxy::apply(b, conf, d, first)?,
+            n if n.starts_with("gzip") || n.starts_with("brotli") || n.starts_with("zstd") => {
+                super::compress::apply(conf, d, first)?
+            }
             "uninitialized_variable_warn" => conf.uninitialized_variable_warn = a[0] == "on",
             "if_modified_since" => {
                 conf.if_modified_since = match a[0].as_str() {

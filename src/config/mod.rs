@@ -4,6 +4,7 @@
 //! directive against the table and builds [`Config`]. All errors carry nginx's wording and
 //! `file:line`.
 
+mod compress;
 mod directives;
 mod http;
 mod lexer;
@@ -14,6 +15,7 @@ mod ssl;
 mod upstream;
 mod values;
 
+pub use compress::{Codec, CompressConf};
 pub use http::{Computed, Http, Listen, ListenSocket, MapDef, Server, ServerName, SplitDef};
 pub use location::{
     cidr_contains, AccessLogSpec, AccessRule, AddHeader, Cond, ErrorPage, Escape, ImsMode,

@@ -43,6 +43,7 @@ pub async fn process_internal(ctx: &mut RequestCtx) -> Response {
     }
     header_filter(ctx, &mut resp);
     body_filter(ctx, &mut resp).await;
+    super::compress::apply(ctx, &mut resp);
     resp
 }
 

@@ -1,6 +1,7 @@
 //! The request pipeline: phases, the per-request context, and the built-in handlers
 //! (rewrite module, access rules, try_files, static files, error pages, header filter).
 
+mod compress;
 mod ctx;
 mod handler;
 mod response;

@@ -51,6 +51,12 @@ http {
         location = /return { return 200 "hello, world\n"; }
         location = /lua { content_by_lua_block { ngx.say("hello, world") } }
         location /static/ { }
+        location /gz/ {
+            alias html/static/;
+            gzip on;
+            gzip_comp_level 6;
+            gzip_types application/json;
+        }
         location /proxy/ {
             proxy_pass http://backend/;
             proxy_http_version 1.1;
@@ -74,6 +80,16 @@ for side in oc ng; do
     cp conf/mime.types "$work/$side/conf/"
     head -c 4096 /dev/urandom | base64 -w 76 | head -c 4096 > "$work/$side/html/static/4k.txt"
 done
+# A 100 KB JSON document for the gzip scenario (the same bytes on both sides).
+python3 -c '
+import json, random
+random.seed(7)
+items = [{"id": i, "name": "item-%d" % i, "price": round(random.uniform(1, 500), 2),
+          "tags": random.sample(["red", "green", "blue", "large", "small", "sale", "new"], 3),
+          "in_stock": random.random() > 0.3} for i in range(2000)]
+s = json.dumps({"items": items})
+print(s[:102400 - 2] + "]}" if len(s) > 102400 else s)
+' > "$work/oc/html/static/100k.json"
 OC_PORT=$(free_port)
 NG_PORT=$(free_port)
 UP_PORT=$(free_port)
@@ -100,6 +116,7 @@ server_conf "$OC_PORT" > "$work/oc/conf/openclaw.conf"
     server_conf "$NG_PORT"
 } > "$work/ng/conf/nginx.conf"
 cp "$work/oc/html/static/4k.txt" "$work/ng/html/static/4k.txt"
+cp "$work/oc/html/static/100k.json" "$work/ng/html/static/100k.json"
 
 # Server on core 0, load generator (and the proxy scenarios' upstream) on core 1.
 taskset -c 1 /usr/sbin/nginx -p "$work/up" -c conf/nginx.conf -g "master_process off;"
@@ -109,7 +126,9 @@ curl -sf "http://127.0.0.1:$OC_PORT/return" >/dev/null
 curl -sf "http://127.0.0.1:$NG_PORT/return" >/dev/null
 
 run() { # name port path -> "rps p50 p99"
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "http://127.0.0.1:$2$3" |
+    local hdr=()
+    case $1 in gzip*) hdr=(-H "Accept-Encoding: gzip") ;; esac
+    taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "http://127.0.0.1:$2$3" |
         awk '/Requests\/sec/ {rps=$2}
              /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
              END {print rps, p50, p99}'
@@ -134,14 +153,14 @@ upconns() {
     fi
     up_seen=$total
 }
-for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt}; do
+for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json}; do
     name=${scenario%%:*}
     path=${scenario#*:}
     oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0
     for r in $(seq "$ROUNDS"); do
         for side in ng oc; do
             port=$NG_PORT; [ $side = oc ] && port=$OC_PORT
-            read -r rps p50 p99 < <(run $side "$port" "$path")
+            read -r rps p50 p99 < <(run "$name" "$port" "$path")
             p50=$(to_ms "$p50"); p99=$(to_ms "$p99")
             label=nginx; [ $side = oc ] && label=openclaw
             conns=-

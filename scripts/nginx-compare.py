@@ -378,6 +378,9 @@ class Backend:
         self.name = name.encode()
         self.stop = threading.Event()
         self.conns = 0
+        self.counted = 0
+        self.health = 200
+        self.lock = threading.Lock()
         self.threads = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -482,6 +485,19 @@ class Backend:
             return send(200, b"headers\n", self.HEADERS)
         if path == b"/conns":
             return send(200, b"%d\n" % conn_no)
+        if path == b"/health":
+            return send(self.health, b"%s health %d\n" % (self.name, self.health))
+        if path.startswith(b"/count"):
+            with self.lock:
+                self.counted += 1
+                n = self.counted
+            extra = b""
+            query = req.target.split(b"?", 1)[1] if b"?" in req.target else b""
+            for kv in query.split(b"&"):
+                if kv.startswith(b"h=") and b":" in kv:
+                    k, v = kv[2:].split(b":", 1)
+                    extra += k + b": " + v.replace(b"+", b" ") + b"\r\n"
+            return send(200, b"%s count %d\n" % (self.name, n), extra)
         return send(200, b"%s %s %s\n" % (self.name, req.method, req.target))
 
 

@@ -3,6 +3,7 @@
 //! Dependencies point down: `error`, `observe` <- `config`, `vars`, `re` <- `router` <-
 //! `pipeline` <- `server` <- `cli`.
 
+pub mod cache;
 pub mod compress;
 pub mod config;
 pub mod error;

@@ -28,4 +28,5 @@ case_files! {
     balancer => "tests/cases/balancer.t",
     tls => "tests/cases/tls.t",
     gzip => "tests/cases/gzip.t",
+    cache => "tests/cases/cache.t",
 }

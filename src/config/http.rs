@@ -127,6 +127,8 @@ pub struct Http {
     pub declared_vars: std::collections::HashSet<String>,
     /// `upstream` blocks by name (proxy_pass with variables and Lua look them up).
     pub upstreams: HashMap<String, super::UpstreamDef>,
+    /// `proxy_cache_path` zones by name.
+    pub cache_zones: HashMap<String, Arc<crate::cache::Zone>>,
 }
 
 pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
@@ -151,6 +153,9 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
             .ok_or_else(|| z.err(format!("zone \"{name}\" is too small")))?;
         let zone = crate::limit::ConnZone::zone(name, size as usize);
         b.conn_zones.insert(name.to_string(), (zone, key));
+    }
+    for z in body.iter().filter(|x| x.name == "proxy_cache_path") {
+        super::cache::cache_path(b, z)?;
     }
     super::upstream::build_upstreams(b, body)?;
     let mut computed = HashMap::new();
@@ -249,6 +254,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         lua_exit_worker,
         declared_vars: b.names.declared.clone(),
         upstreams: b.upstreams.clone(),
+        cache_zones: b.cache_zones.clone(),
     })
 }
 

@@ -4,6 +4,7 @@
 //! directive against the table and builds [`Config`]. All errors carry nginx's wording and
 //! `file:line`.
 
+mod cache;
 mod compress;
 mod directives;
 mod http;
@@ -15,6 +16,7 @@ mod ssl;
 mod upstream;
 mod values;
 
+pub use cache::{stale as cache_stale, CacheConf};
 pub use compress::{Codec, CompressConf};
 pub use http::{Computed, Http, Listen, ListenSocket, MapDef, Server, ServerName, SplitDef};
 pub use location::{
@@ -98,6 +100,8 @@ pub struct Builder {
     pub upstreams: HashMap<String, UpstreamDef>,
     /// The groups made for literal `proxy_pass http://host:port`, by `host:port`.
     pub implicit_upstreams: HashMap<String, UpstreamDef>,
+    /// `proxy_cache_path` zones by name.
+    pub cache_zones: HashMap<String, Arc<crate::cache::Zone>>,
 }
 
 impl Builder {
@@ -128,6 +132,7 @@ impl Builder {
             conn_zones: HashMap::new(),
             upstreams: HashMap::new(),
             implicit_upstreams: HashMap::new(),
+            cache_zones: HashMap::new(),
         }
     }
 

@@ -9,7 +9,7 @@ use crate::vars::Complex;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// `proxy_next_upstream` conditions, as bits.
+/// The failure conditions `proxy_next_upstream` and `proxy_cache_use_stale` name, as bits.
 pub mod next {
     pub const ERROR: u32 = 1;
     pub const TIMEOUT: u32 = 1 << 1;
@@ -21,9 +21,12 @@ pub mod next {
     pub const HTTP_403: u32 = 1 << 7;
     pub const HTTP_404: u32 = 1 << 8;
     pub const HTTP_429: u32 = 1 << 9;
+    /// `proxy_next_upstream` only.
     pub const NON_IDEMPOTENT: u32 = 1 << 10;
+    /// `proxy_cache_use_stale` only.
+    pub const UPDATING: u32 = 1 << 11;
 
-    /// The bit of a status that `proxy_next_upstream` can name.
+    /// The bit of a status these directives can name.
     pub fn of_status(code: u16) -> u32 {
         match code {
             500 => HTTP_500,
@@ -35,6 +38,30 @@ pub mod next {
             429 => HTTP_429,
             _ => 0,
         }
+    }
+
+    /// Parses a condition list; `extra` is the one word only this directive has
+    /// (`non_idempotent` or `updating`). `off` alone is no condition.
+    pub fn parse(d: &super::Directive, extra: (&str, u32)) -> crate::error::Result<u32> {
+        let mut bits = 0;
+        for v in &d.args {
+            bits |= match v.as_str() {
+                "error" => ERROR,
+                "timeout" => TIMEOUT,
+                "invalid_header" => INVALID_HEADER,
+                "http_500" => HTTP_500,
+                "http_502" => HTTP_502,
+                "http_503" => HTTP_503,
+                "http_504" => HTTP_504,
+                "http_403" => HTTP_403,
+                "http_404" => HTTP_404,
+                "http_429" => HTTP_429,
+                w if w == extra.0 => extra.1,
+                "off" if d.args.len() == 1 => 0,
+                _ => return Err(d.err(format!("invalid value \"{v}\""))),
+            };
+        }
+        Ok(bits)
     }
 }
 
@@ -77,6 +104,8 @@ pub struct ProxyConf {
     pub request_buffering: bool,
     /// TLS to upstreams (`proxy_ssl_*`).
     pub ssl: Arc<UpstreamTls>,
+    /// `proxy_cache*`.
+    pub cache: Arc<super::CacheConf>,
 }
 
 /// `proxy_ssl_verify`, `proxy_ssl_trusted_certificate`, `proxy_ssl_server_name`,
@@ -132,6 +161,7 @@ impl Default for ProxyConf {
             buffering: true,
             request_buffering: true,
             ssl: Arc::default(),
+            cache: Arc::default(),
         }
     }
 }
@@ -266,25 +296,7 @@ pub fn apply(b: &mut Builder, conf: &mut LocConf, d: &Directive, first: bool) ->
         "proxy_buffering" => p.buffering = a[0] == "on",
         "proxy_request_buffering" => p.request_buffering = a[0] == "on",
         "proxy_next_upstream" => {
-            let mut bits = 0;
-            for v in a {
-                bits |= match v.as_str() {
-                    "error" => next::ERROR,
-                    "timeout" => next::TIMEOUT,
-                    "invalid_header" => next::INVALID_HEADER,
-                    "http_500" => next::HTTP_500,
-                    "http_502" => next::HTTP_502,
-                    "http_503" => next::HTTP_503,
-                    "http_504" => next::HTTP_504,
-                    "http_403" => next::HTTP_403,
-                    "http_404" => next::HTTP_404,
-                    "http_429" => next::HTTP_429,
-                    "non_idempotent" => next::NON_IDEMPOTENT,
-                    "off" if a.len() == 1 => 0,
-                    _ => return Err(d.err(format!("invalid value \"{v}\""))),
-                };
-            }
-            p.next_upstream = bits;
+            p.next_upstream = next::parse(d, ("non_idempotent", next::NON_IDEMPOTENT))?;
         }
         "proxy_ssl_verify"
         | "proxy_ssl_trusted_certificate"
@@ -314,6 +326,12 @@ pub fn apply(b: &mut Builder, conf: &mut LocConf, d: &Directive, first: bool) ->
         }
         "proxy_ssl_verify_depth" => {
             values::number(&a[0]).ok_or_else(|| d.err(format!("invalid number \"{}\"", a[0])))?;
+        }
+        n if n.starts_with("proxy_cache")
+            || n == "proxy_no_cache"
+            || n == "proxy_ignore_headers" =>
+        {
+            super::cache::apply(b, Arc::make_mut(&mut p.cache), d, first)?
         }
         "proxy_redirect" => {
             if first {

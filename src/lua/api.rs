@@ -147,6 +147,19 @@ wrap_meta(ngx.header)
 wrap_meta(ngx)
 local log, NOTICE = ngx.log, ngx.NOTICE
 print = function(...) return log(NOTICE, ...) end
+-- The native modules installed after this (openclaw.*, ngx.balancer) are wrapped the same
+-- way by WRAP_NATIVE.
+__openclaw_wrap_table = wrap_table
+"#;
+
+/// Wraps the native API tables installed after [`WRAP`] (run once per VM).
+pub const WRAP_NATIVE: &str = r#"
+local wrap = __openclaw_wrap_table
+__openclaw_wrap_table = nil
+for _, name in ipairs({ "limit", "upstream", "cache" }) do
+    if openclaw[name] then wrap(openclaw[name]) end
+end
+wrap(package.loaded["ngx.balancer"])
 "#;
 
 /// Warns about global writes made while serving requests (installed after init_by_lua).

@@ -8,6 +8,7 @@
 mod api;
 mod balancer;
 mod bundled;
+mod cache;
 mod capture;
 mod cjson;
 mod ngx_req;

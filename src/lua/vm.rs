@@ -34,6 +34,8 @@ pub struct LuaEngine {
     dicts: Vec<Arc<crate::shdict::ShDict>>,
     /// `upstream` blocks, for `openclaw.upstream.*`.
     upstreams: Vec<(String, Arc<crate::upstream::Upstream>)>,
+    /// `proxy_cache_path` zones, for `openclaw.cache.*`.
+    cache_zones: Vec<Arc<crate::cache::Zone>>,
     limits: Limits,
 }
 
@@ -104,6 +106,7 @@ impl LuaEngine {
                 .iter()
                 .map(|(n, d)| (n.clone(), d.group.clone()))
                 .collect(),
+            cache_zones: http.cache_zones.values().cloned().collect(),
             limits: Limits {
                 max_pending_timers: http.lua_max_pending_timers,
                 regex_cache_max_entries: http.lua_regex_cache_max_entries,
@@ -140,6 +143,10 @@ impl LuaEngine {
             let ngx: mlua::Table = lua.globals().get("ngx")?;
             super::shared::install(&lua, &ngx, &self.dicts)?;
             super::balancer::install(&lua, &self.upstreams)?;
+            super::cache::install(&lua, &self.cache_zones)?;
+            lua.load(api::WRAP_NATIVE)
+                .set_name("=openclaw.api")
+                .exec()?;
             super::bundled::install(&lua)
         };
         setup().map_err(|e| format!("failed to start Lua: {e}"))?;

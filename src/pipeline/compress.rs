@@ -95,8 +95,23 @@ pub fn apply(ctx: &mut RequestCtx, resp: &mut Response) {
     if !head {
         let body = std::mem::replace(&mut resp.body, Body::Empty);
         resp.body = match body {
+            Body::Full(b)
+                if resp
+                    .memo
+                    .as_ref()
+                    .is_some_and(|m| m.get(enc.token(), level).is_some()) =>
+            {
+                let memo = resp.memo.as_ref().and_then(|m| m.get(enc.token(), level));
+                Body::Full(memo.unwrap_or(b))
+            }
             Body::Full(b) => match crate::compress::compress_all(enc, level, &b) {
-                Ok(out) => Body::Full(Bytes::from(out)),
+                Ok(out) => {
+                    let out = Bytes::from(out);
+                    if let Some(m) = &resp.memo {
+                        m.put(enc.token(), level, out.clone());
+                    }
+                    Body::Full(out)
+                }
                 Err(_) => {
                     resp.body = Body::Full(b);
                     return;

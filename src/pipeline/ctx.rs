@@ -516,6 +516,10 @@ impl VarSource for RequestCtx {
                         _ => u.proxy_port.to_string(),
                     })
                 }
+                B::UpstreamCacheStatus => {
+                    let s = self.upstream.as_ref()?.borrow().cache_status?;
+                    Some(Cow::Borrowed(s))
+                }
                 B::ProxyAddXForwardedFor => {
                     let ip = self.conn.remote.ip().to_string();
                     owned(match self.var(&Var::Http("x-forwarded-for".into())) {

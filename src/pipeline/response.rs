@@ -4,6 +4,7 @@ use super::RequestCtx;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
 use http::HeaderMap;
+use std::sync::Arc;
 
 /// A response body.
 pub enum Body {
@@ -79,6 +80,15 @@ pub struct Response {
     pub keep_location: bool,
     /// Keep the `Server` header the handler set (`proxy_pass_header Server`).
     pub keep_server: bool,
+    /// Where encoded forms of this (fixed) body are remembered, e.g. a cache entry's.
+    pub memo: Option<Arc<dyn CompressMemo>>,
+}
+
+/// Remembers encoded forms of a body that does not change (a cached entry), so each
+/// coding is computed once.
+pub trait CompressMemo: Send + Sync {
+    fn get(&self, coding: &str, level: i32) -> Option<Bytes>;
+    fn put(&self, coding: &str, level: i32, data: Bytes);
 }
 
 impl Response {
@@ -91,6 +101,7 @@ impl Response {
             special: false,
             keep_location: false,
             keep_server: false,
+            memo: None,
         }
     }
 }

@@ -57,6 +57,8 @@ pub struct UpstreamLog {
     /// `$proxy_host`, `$proxy_port`.
     pub proxy_host: String,
     pub proxy_port: u16,
+    /// `$upstream_cache_status`.
+    pub cache_status: Option<&'static str>,
 }
 
 fn secs(d: Option<Duration>) -> String {

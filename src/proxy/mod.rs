@@ -10,11 +10,14 @@
 //! The pipeline calls [`forward`] as the content handler of a location with `proxy_pass`.
 
 mod body;
+mod cache;
 mod headers;
 mod pool;
 mod tunnel;
 
-use crate::config::{next_upstream as next, ProxyPass, ProxyTarget, UpstreamDef};
+use crate::config::{
+    cache_stale as stale, next_upstream as next, ProxyPass, ProxyTarget, UpstreamDef,
+};
 use crate::observe::Level;
 use crate::pipeline::{self, Attempt, BalancerState, Body, RequestCtx, Response, UpstreamLog};
 use crate::upstream::{Algo, Outcome, Picked, Selection, Upstream};
@@ -132,6 +135,13 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     } else {
         None
     };
+    let plan = match cache::prepare(ctx, &conf, &proxy_host).await {
+        cache::Prepared::Respond(r) => return r,
+        cache::Prepared::Fetch(p) => p,
+    };
+    if let Some(p) = &plan {
+        log.borrow_mut().cache_status = Some(p.status);
+    }
     let up = def.group.clone();
 
     // The request body: buffered (replayable) unless `proxy_request_buffering off`.
@@ -160,7 +170,12 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
         .as_ref()
         .map(|b| b.len())
         .filter(|n| *n > 0 || ctx.headers.contains_key(http::header::CONTENT_LENGTH));
-    let headers = headers::request_headers(ctx, &conf, &proxy_host, body_len);
+    let mut headers = headers::request_headers(ctx, &conf, &proxy_host, body_len);
+    if let Some(p) = &plan {
+        for (k, v) in p.conditional() {
+            headers.insert(k, v);
+        }
+    }
     let key = balance_key(ctx, &def);
     let mut sel = Selection::new(&up, &key);
     let mut tries = if up.single() { 1 } else { up.tries() };
@@ -218,6 +233,9 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                 Level::Error,
                 "no live upstreams while connecting to upstream",
             );
+            if let Some(e) = plan.as_ref().and_then(|p| p.stale_for(stale::ERROR)) {
+                return cache::serve(ctx, &e, "STALE");
+            }
             return pipeline::special_response(ctx, 502);
         };
         {
@@ -277,6 +295,17 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                     continue;
                 }
                 up.release(&peer, Outcome::Ok, Some(elapsed));
+                if let Some(p) = &plan {
+                    if status == 304 {
+                        if let Some(e) = p.revalidated(resp.headers()) {
+                            return cache::serve(ctx, &e, "REVALIDATED");
+                        }
+                    }
+                    let bit = stale::of_status(status);
+                    if let Some(e) = p.stale_for(bit).filter(|_| bit != 0) {
+                        return cache::serve(ctx, &e, "STALE");
+                    }
+                }
                 if conf.intercept_errors
                     && status >= 300
                     && ctx
@@ -294,7 +323,13 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                         keepalive,
                     })
                 });
-                return respond(ctx, &pass, &conf, resp, back, &log, t0);
+                let mut out = respond(ctx, &pass, &conf, resp, back, &log, t0);
+                if let Some(p) = plan {
+                    if status != 101 {
+                        p.store(ctx, &mut out);
+                    }
+                }
+                return out;
             }
             Err(e) => {
                 let elapsed = t0.elapsed();
@@ -325,6 +360,14 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                     || e.body_gone
                     || (e.sent && !idempotent && conf.next_upstream & next::NON_IDEMPOTENT == 0);
                 if stop {
+                    let bit = match e.kind {
+                        Fail::Error => stale::ERROR,
+                        Fail::Timeout => stale::TIMEOUT,
+                        Fail::InvalidHeader => stale::INVALID_HEADER,
+                    } | stale::of_status(status);
+                    if let Some(e) = plan.as_ref().and_then(|p| p.stale_for(bit)) {
+                        return cache::serve(ctx, &e, "STALE");
+                    }
                     return pipeline::special_response(ctx, status);
                 }
             }

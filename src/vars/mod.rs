@@ -60,6 +60,7 @@ pub enum Builtin {
     SslCipher,
     SslServerName,
     SslSessionReused,
+    UpstreamCacheStatus,
 }
 
 const BUILTINS: &[(&str, Builtin)] = &[
@@ -116,6 +117,7 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("ssl_cipher", Builtin::SslCipher),
     ("ssl_server_name", Builtin::SslServerName),
     ("ssl_session_reused", Builtin::SslSessionReused),
+    ("upstream_cache_status", Builtin::UpstreamCacheStatus),
 ];
 
 /// A reference to one variable, resolved at config time as far as possible.

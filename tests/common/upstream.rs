@@ -16,6 +16,8 @@
 //! /headers        hop-by-hop and nginx-hidden headers in the response
 //! /conns          body: the number of the connection serving the request
 //! /health         the status set with `Backend::set_health` (200 at first)
+//! /count...       200, body "NAME count N" (N: /count requests so far), plus a response
+//!                 header for each `h=Name:value` query parameter (`+` is a space)
 //! anything else   200, body "NAME METHOD URI"
 //! ```
 
@@ -32,6 +34,7 @@ pub struct Backend {
     stop: Arc<AtomicBool>,
     conns: Arc<AtomicUsize>,
     health: Arc<AtomicU16>,
+    counted: Arc<AtomicUsize>,
     handles: Arc<Mutex<Vec<thread::JoinHandle<()>>>>,
     accept: Option<thread::JoinHandle<()>>,
 }
@@ -44,6 +47,7 @@ impl Backend {
         let stop = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(AtomicUsize::new(0));
         let health = Arc::new(AtomicU16::new(200));
+        let counted = Arc::new(AtomicUsize::new(0));
         let handles: Arc<Mutex<Vec<thread::JoinHandle<()>>>> = Arc::default();
         let (st, cn, hs, nm) = (
             stop.clone(),
@@ -52,13 +56,14 @@ impl Backend {
             name.to_string(),
         );
         let hl = health.clone();
+        let ct = counted.clone();
         let accept = thread::spawn(move || {
             while !st.load(Ordering::SeqCst) {
                 match l.accept() {
                     Ok((s, _)) => {
                         let n = cn.fetch_add(1, Ordering::SeqCst) + 1;
-                        let (st2, nm2, hl2) = (st.clone(), nm.clone(), hl.clone());
-                        let h = thread::spawn(move || serve(s, &nm2, addr, n, &st2, &hl2));
+                        let (st2, nm2, hl2, ct2) = (st.clone(), nm.clone(), hl.clone(), ct.clone());
+                        let h = thread::spawn(move || serve(s, &nm2, addr, n, &st2, &hl2, &ct2));
                         hs.lock().unwrap().push(h);
                     }
                     Err(_) => thread::sleep(Duration::from_millis(2)),
@@ -71,6 +76,7 @@ impl Backend {
             stop,
             conns,
             health,
+            counted,
             handles,
             accept: Some(accept),
         }
@@ -78,6 +84,11 @@ impl Backend {
 
     pub fn connections(&self) -> usize {
         self.conns.load(Ordering::SeqCst)
+    }
+
+    /// How many `/count` requests arrived.
+    pub fn counted(&self) -> usize {
+        self.counted.load(Ordering::SeqCst)
     }
 
     /// The status `/health` answers from now on.
@@ -228,6 +239,7 @@ fn serve(
     conn_no: usize,
     stop: &AtomicBool,
     health: &AtomicU16,
+    counted: &AtomicUsize,
 ) {
     let _ = s.set_read_timeout(Some(Duration::from_millis(200)));
     let mut w = s.try_clone().unwrap();
@@ -346,6 +358,23 @@ fn serve(
         } else if path == "/headers" {
             let extra = "Server: backend/1.0\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\nX-Pad: avoid\r\nX-Accel-Buffering: no\r\nKeep-Alive: timeout=5\r\nX-Custom: 1\r\n";
             send(&mut w, 200, extra, b"headers\n", ka);
+        } else if path.starts_with("/count") {
+            let n = counted.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut extra = String::new();
+            if let Some(q) = req.target.split_once('?').map(|x| x.1) {
+                for kv in q.split('&') {
+                    if let Some((k, v)) = kv.strip_prefix("h=").and_then(|h| h.split_once(':')) {
+                        extra.push_str(&format!("{k}: {}\r\n", v.replace('+', " ")));
+                    }
+                }
+            }
+            send(
+                &mut w,
+                200,
+                &extra,
+                format!("{name} count {n}\n").as_bytes(),
+                ka,
+            );
         } else if path == "/health" {
             let code = health.load(Ordering::SeqCst);
             send(

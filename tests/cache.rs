@@ -1,0 +1,180 @@
+//! The response cache across requests and restarts: persistence on disk, purge by tag,
+//! `Vary` variants, stale answers when the upstream is gone, the cache lock, compression of
+//! cached responses. (Single-response rules are data in tests/cases/cache.t.)
+
+mod common;
+
+use common::upstream::Backend;
+use common::{client, Gateway};
+use std::time::{Duration, Instant};
+
+fn conf(cache_dir: &std::path::Path, backend: std::net::SocketAddr, extra: &str) -> String {
+    common::wrap(
+        "",
+        &format!(
+            "proxy_cache_path {} levels=1:2 keys_zone=one:1m max_size=10m;",
+            cache_dir.display()
+        ),
+        &format!(
+            "location / {{ proxy_cache one; proxy_cache_key $uri$is_args$args; add_header X-Cache $upstream_cache_status always; {extra} proxy_pass http://{backend}; }}"
+        ),
+    )
+}
+
+/// A gateway caching in a fresh directory in front of a fresh upstream.
+fn cached(extra: &str) -> (tempfile::TempDir, Backend, Gateway) {
+    let dir = tempfile::tempdir().unwrap();
+    let be = Backend::start("up1");
+    let gw = Gateway::start_full(&conf(dir.path(), be.addr, extra), &[]).unwrap();
+    (dir, be, gw)
+}
+
+#[test]
+fn entries_survive_a_restart_without_the_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let be = Backend::start("up1");
+    let text = conf(dir.path(), be.addr, "proxy_cache_valid 200 10m;");
+    let mut gw = Gateway::start_full(&text, &[]).unwrap();
+    let r = client::get(gw.addr(), "/count/persist", &[]);
+    assert_eq!(
+        (r.text().as_str(), r.header("x-cache")),
+        ("up1 count 1\n", Some("MISS"))
+    );
+    gw.stop();
+    drop(be);
+    // A new process, the upstream gone: the entry comes from disk.
+    let gw = Gateway::start_full(&text, &[]).unwrap();
+    let r = client::get(gw.addr(), "/count/persist", &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        (r.text().as_str(), r.header("x-cache")),
+        ("up1 count 1\n", Some("HIT"))
+    );
+}
+
+#[test]
+fn purge_by_surrogate_key_tags() {
+    let (_dir, be, gw) = cached("proxy_cache_valid 200 10m; proxy_cache_purge $http_x_purge;");
+    let a = "/count/a?h=Surrogate-Key:product-1+list";
+    let b = "/count/b?h=Cache-Tag:product-2,list";
+    let c = "/count/c?h=Surrogate-Key:product-3";
+    for p in [a, b, c] {
+        let r = client::get(gw.addr(), p, &[]);
+        assert_eq!(r.header("x-cache"), Some("MISS"));
+        // Tag headers are for the cache, not for clients.
+        assert!(r.header("surrogate-key").is_none() && r.header("cache-tag").is_none());
+    }
+    let purge = client::request(
+        gw.addr(),
+        "PURGE",
+        "/any",
+        &[("X-Purge", "1"), ("Surrogate-Key", "list")],
+        b"",
+    );
+    assert_eq!(purge.status, 204);
+    assert_eq!(
+        client::get(gw.addr(), a, &[]).header("x-cache"),
+        Some("MISS")
+    );
+    assert_eq!(
+        client::get(gw.addr(), b, &[]).header("x-cache"),
+        Some("MISS")
+    );
+    assert_eq!(
+        client::get(gw.addr(), c, &[]).header("x-cache"),
+        Some("HIT")
+    );
+    assert_eq!(be.counted(), 5);
+}
+
+#[test]
+fn vary_keeps_one_variant_per_header_value() {
+    let (_dir, _be, gw) = cached("proxy_cache_valid 200 10m;");
+    let p = "/count/v?h=Vary:Accept-Language";
+    let get = |lang: &str| {
+        let r = client::get(gw.addr(), p, &[("Accept-Language", lang)]);
+        (r.text(), r.header("x-cache").unwrap_or("").to_string())
+    };
+    assert_eq!(get("en"), ("up1 count 1\n".into(), "MISS".into()));
+    assert_eq!(get("de"), ("up1 count 2\n".into(), "MISS".into()));
+    assert_eq!(get("en"), ("up1 count 1\n".into(), "HIT".into()));
+    assert_eq!(get("de"), ("up1 count 2\n".into(), "HIT".into()));
+}
+
+#[test]
+fn stale_entry_is_served_when_the_upstream_fails() {
+    let (_dir, be, gw) = cached("proxy_cache_use_stale error timeout http_502;");
+    let p = "/count/s?h=Cache-Control:max-age=1";
+    assert_eq!(client::get(gw.addr(), p, &[]).text(), "up1 count 1\n");
+    drop(be);
+    // Once the second of freshness is over, the dead upstream's error gives the stale copy.
+    let start = Instant::now();
+    loop {
+        let r = client::get(gw.addr(), p, &[]);
+        assert_eq!(r.text(), "up1 count 1\n");
+        if r.header("x-cache") == Some("STALE") {
+            break;
+        }
+        assert_eq!(r.header("x-cache"), Some("HIT"));
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "never went stale"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(gw
+        .error_log()
+        .contains("connect() failed (111: Connection refused)"));
+}
+
+#[test]
+fn the_cache_lock_sends_one_request_for_concurrent_misses() {
+    let (_dir, be, gw) = cached("proxy_cache_valid 200 10m; proxy_cache_lock on;");
+    let addr = gw.addr();
+    // /slow answers after 300 ms: every request starts while the first is in flight.
+    let handles: Vec<_> = (0..6)
+        .map(|_| std::thread::spawn(move || client::get(addr, "/slow?ms=300", &[])))
+        .collect();
+    let mut statuses: Vec<String> = handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap()
+                .header("x-cache")
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "MISS").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "HIT").count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(be.connections(), 1);
+}
+
+#[test]
+fn cached_responses_are_compressed_for_clients_that_accept_it() {
+    let (_dir, _be, gw) =
+        cached("proxy_cache_valid 200 10m; gzip on; gzip_types text/plain; gzip_min_length 1;");
+    let p = "/count/z";
+    let plain = client::get(gw.addr(), p, &[]);
+    assert_eq!(plain.text(), "up1 count 1\n");
+    for _ in 0..2 {
+        let r = client::get(gw.addr(), p, &[("Accept-Encoding", "gzip")]);
+        assert_eq!(r.header("x-cache"), Some("HIT"));
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+        let mut out = String::new();
+        use std::io::Read;
+        flate2::read::GzDecoder::new(&r.body[..])
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "up1 count 1\n");
+    }
+}

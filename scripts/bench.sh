@@ -32,6 +32,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# N bytes of base64 text (a pipeline through `head` would die of SIGPIPE under pipefail).
+rand_text() { python3 -c "import base64,os,sys; n=int(sys.argv[1]); sys.stdout.write(base64.encodebytes(os.urandom(n)).decode()[:n])" "$1"; }
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # The same server config for both; nginx additionally loads the Lua modules.
@@ -45,6 +48,7 @@ http {
     include mime.types;
     access_log off;
     upstream backend { server 127.0.0.1:$UP_PORT; keepalive 32; }
+    proxy_cache_path cache levels=1:2 keys_zone=bench:10m;
     server {
         listen 127.0.0.1:$1 reuseport;
         root html;
@@ -58,6 +62,13 @@ http {
             gzip_types application/json;
         }
         location /proxy/ {
+            proxy_pass http://backend/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+        location /cached/ {
+            proxy_cache bench;
+            proxy_cache_valid 200 1h;
             proxy_pass http://backend/;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -78,7 +89,7 @@ CONF
 for side in oc ng; do
     mkdir -p "$work/$side/conf" "$work/$side/logs" "$work/$side/html/static"
     cp conf/mime.types "$work/$side/conf/"
-    head -c 4096 /dev/urandom | base64 -w 76 | head -c 4096 > "$work/$side/html/static/4k.txt"
+    rand_text 4096 > "$work/$side/html/static/4k.txt"
 done
 # A 100 KB JSON document for the gzip scenario (the same bytes on both sides).
 python3 -c '
@@ -95,8 +106,8 @@ NG_PORT=$(free_port)
 UP_PORT=$(free_port)
 # The upstream: plain nginx serving files, logging each request's connection number.
 mkdir -p "$work/up/conf" "$work/up/logs" "$work/up/html"
-head -c 1024 /dev/urandom | base64 -w 76 | head -c 1024 > "$work/up/html/1k.txt"
-head -c 102400 /dev/urandom | base64 -w 76 | head -c 102400 > "$work/up/html/100k.txt"
+rand_text 1024 > "$work/up/html/1k.txt"
+rand_text 102400 > "$work/up/html/100k.txt"
 cat > "$work/up/conf/nginx.conf" <<CONF
 worker_processes 1;
 pid logs/nginx.pid;
@@ -124,6 +135,13 @@ taskset -c 0 "$OC" -p "$work/oc" -c conf/openclaw.conf
 taskset -c 0 /usr/sbin/nginx -p "$work/ng" -c conf/nginx.conf -g "master_process off;"
 curl -sf "http://127.0.0.1:$OC_PORT/return" >/dev/null
 curl -sf "http://127.0.0.1:$NG_PORT/return" >/dev/null
+# Warm both caches so the cache scenarios measure hits.
+for port in "$OC_PORT" "$NG_PORT"; do
+    for f in 1k.txt 100k.txt; do
+        curl -sf "http://127.0.0.1:$port/cached/$f" >/dev/null
+        curl -sf "http://127.0.0.1:$port/cached/$f" >/dev/null
+    done
+done
 
 run() { # name port path -> "rps p50 p99"
     local hdr=()
@@ -153,7 +171,7 @@ upconns() {
     fi
     up_seen=$total
 }
-for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json}; do
+for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
     name=${scenario%%:*}
     path=${scenario#*:}
     oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0

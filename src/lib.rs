@@ -7,6 +7,7 @@ pub mod cache;
 pub mod compress;
 pub mod config;
 pub mod error;
+pub mod keys;
 pub mod observe;
 pub mod re;
 pub mod vars;

@@ -1,6 +1,7 @@
 //! The `openclaw` command line, with nginx's flags and process habits.
 
 mod args;
+mod keys;
 mod run;
 
 pub use args::{Args, Mode};
@@ -8,6 +9,9 @@ pub use args::{Args, Mode};
 /// Entry point of the binary; returns the exit code.
 pub fn main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("keys") {
+        return keys::main(&argv[1..]);
+    }
     // `openclaw repl [-p PREFIX] [-c CONF]` and `openclaw test [-p PREFIX] [-c CONF]
     // [PATH...]` (default spec/): with -p/-c, the configuration's Lua setup is loaded.
     if let Some(tool @ ("repl" | "test")) = argv.first().map(String::as_str) {

@@ -208,6 +208,14 @@ pub static TABLE: &[Spec] = &[
     d("proxy_ssl_protocols", HSL, 1, MANY),
     d("proxy_ssl_ciphers", HSL, 1, 1),
     d("proxy_ssl_verify_depth", HSL, 1, 1),
+    // API keys (see src/keys/)
+    d("api_key_store", HTTP, 1, 1),
+    d("api_key_tier", HTTP, 2, 3),
+    d("api_key_cache_ttl", HTTP, 1, 1),
+    d("api_key_check_header", HSL, 1, 1),
+    d("api_key_check_arg", HSL, 1, 1),
+    d("api_key_scope", HSL, 1, MANY),
+    d("api_key_limit_rate", HSL, 1, 4),
     // cache (see src/cache/)
     d("proxy_cache_path", HTTP, 2, MANY),
     d("proxy_cache", HSL, 1, 1),

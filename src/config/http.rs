@@ -129,6 +129,8 @@ pub struct Http {
     pub upstreams: HashMap<String, super::UpstreamDef>,
     /// `proxy_cache_path` zones by name.
     pub cache_zones: HashMap<String, Arc<crate::cache::Zone>>,
+    /// API keys: the store and the tiers.
+    pub keys: Option<Arc<super::KeysGlobal>>,
 }
 
 pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
@@ -157,6 +159,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
     for z in body.iter().filter(|x| x.name == "proxy_cache_path") {
         super::cache::cache_path(b, z)?;
     }
+    super::keys::build_global(b, body)?;
     super::upstream::build_upstreams(b, body)?;
     let mut computed = HashMap::new();
     for md in body {
@@ -255,6 +258,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         declared_vars: b.names.declared.clone(),
         upstreams: b.upstreams.clone(),
         cache_zones: b.cache_zones.clone(),
+        keys: b.keys.clone(),
     })
 }
 

@@ -165,6 +165,7 @@ pub struct LocConf {
     pub proxy_pass: Option<Arc<super::ProxyPass>>,
     pub proxy: Arc<super::ProxyConf>,
     pub compress: Arc<super::CompressConf>,
+    pub keys: Arc<super::KeysConf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,6 +285,7 @@ impl LocConf {
             proxy_pass: None,
             proxy: Arc::default(),
             compress: Arc::default(),
+            keys: Arc::default(),
         }
     }
 }
@@ -583,6 +585,10 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 }
             }
             n if n.starts_with("proxy_") => super::proxy::apply(b, conf, d, first)?,
+            "api_key_check_header"
+            | "api_key_check_arg"
+            | "api_key_scope"
+            | "api_key_limit_rate" => super::keys::apply(b, conf, d)?,
             n if n.starts_with("gzip") || n.starts_with("brotli") || n.starts_with("zstd") => {
                 super::compress::apply(conf, d, first)?
             }

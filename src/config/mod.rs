@@ -8,6 +8,7 @@ mod cache;
 mod compress;
 mod directives;
 mod http;
+mod keys;
 mod lexer;
 mod location;
 mod parser;
@@ -19,6 +20,7 @@ mod values;
 pub use cache::{stale as cache_stale, CacheConf};
 pub use compress::{Codec, CompressConf};
 pub use http::{Computed, Http, Listen, ListenSocket, MapDef, Server, ServerName, SplitDef};
+pub use keys::{KeyLimit, KeySource, KeysConf, KeysGlobal, Tier};
 pub use location::{
     cidr_contains, AccessLogSpec, AccessRule, AddHeader, Cond, ErrorPage, Escape, ImsMode,
     LimitConn, LimitReq, LocConf, LocKind, Location, LogFormat, LuaChunk, LuaCode, LuaHandlers, Op,
@@ -102,6 +104,8 @@ pub struct Builder {
     pub implicit_upstreams: HashMap<String, UpstreamDef>,
     /// `proxy_cache_path` zones by name.
     pub cache_zones: HashMap<String, Arc<crate::cache::Zone>>,
+    /// `api_key_store` and `api_key_tier`s.
+    pub keys: Option<Arc<KeysGlobal>>,
 }
 
 impl Builder {
@@ -133,6 +137,7 @@ impl Builder {
             upstreams: HashMap::new(),
             implicit_upstreams: HashMap::new(),
             cache_zones: HashMap::new(),
+            keys: None,
         }
     }
 

@@ -131,6 +131,21 @@ impl LimitZone {
     }
 }
 
+impl LimitZone {
+    /// A key's current excess (milli-requests), leaked to `now_ms`, without changing it.
+    pub fn excess(&self, key: &[u8], now_ms: u64) -> u64 {
+        let map = self.shard(key).lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(key) {
+            None => 0,
+            Some(n) => {
+                let elapsed = now_ms.saturating_sub(n.last);
+                n.excess
+                    .saturating_sub(self.rate.saturating_mul(elapsed) / 1000)
+            }
+        }
+    }
+}
+
 /// Milliseconds on a monotonic clock shared by all threads.
 pub fn now_ms() -> u64 {
     static START: OnceLock<std::time::Instant> = OnceLock::new();

@@ -156,7 +156,7 @@ __openclaw_wrap_table = wrap_table
 pub const WRAP_NATIVE: &str = r#"
 local wrap = __openclaw_wrap_table
 __openclaw_wrap_table = nil
-for _, name in ipairs({ "limit", "upstream", "cache" }) do
+for _, name in ipairs({ "limit", "upstream", "cache", "keys" }) do
     if openclaw[name] then wrap(openclaw[name]) end
 end
 wrap(package.loaded["ngx.balancer"])

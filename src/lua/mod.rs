@@ -11,6 +11,7 @@ mod bundled;
 mod cache;
 mod capture;
 mod cjson;
+mod keys;
 mod ngx_req;
 mod ngx_util;
 mod re;

@@ -36,6 +36,8 @@ pub struct LuaEngine {
     upstreams: Vec<(String, Arc<crate::upstream::Upstream>)>,
     /// `proxy_cache_path` zones, for `openclaw.cache.*`.
     cache_zones: Vec<Arc<crate::cache::Zone>>,
+    /// The API-key store, for `openclaw.keys.lookup`.
+    keys: Option<Arc<crate::keys::FileStore>>,
     limits: Limits,
 }
 
@@ -107,6 +109,7 @@ impl LuaEngine {
                 .map(|(n, d)| (n.clone(), d.group.clone()))
                 .collect(),
             cache_zones: http.cache_zones.values().cloned().collect(),
+            keys: http.keys.as_ref().map(|k| k.store.clone()),
             limits: Limits {
                 max_pending_timers: http.lua_max_pending_timers,
                 regex_cache_max_entries: http.lua_regex_cache_max_entries,
@@ -144,6 +147,7 @@ impl LuaEngine {
             super::shared::install(&lua, &ngx, &self.dicts)?;
             super::balancer::install(&lua, &self.upstreams)?;
             super::cache::install(&lua, &self.cache_zones)?;
+            super::keys::install(&lua, self.keys.clone())?;
             lua.load(api::WRAP_NATIVE)
                 .set_name("=openclaw.api")
                 .exec()?;

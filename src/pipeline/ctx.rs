@@ -91,6 +91,8 @@ pub struct RequestCtx {
     pub on_upgrade: Option<hyper::upgrade::OnUpgrade>,
     /// Response headers set (by `ngx.header`) before the content handler ran.
     pub early_headers: Option<HeaderMap>,
+    /// The API key's record, once `api_key_check_*` accepted it.
+    pub api_key: Option<Box<crate::keys::Record>>,
 }
 
 impl RequestCtx {
@@ -150,6 +152,7 @@ impl RequestCtx {
             upstream: None,
             on_upgrade: None,
             early_headers: None,
+            api_key: None,
         }
     }
 
@@ -516,6 +519,12 @@ impl VarSource for RequestCtx {
                         _ => u.proxy_port.to_string(),
                     })
                 }
+                B::ApiKeyId => self.api_key.as_ref().map(|k| Cow::Borrowed(k.id.as_str())),
+                B::ApiKeyTier => self
+                    .api_key
+                    .as_ref()
+                    .and_then(|k| k.tier.as_deref())
+                    .map(Cow::Borrowed),
                 B::UpstreamCacheStatus => {
                     let s = self.upstream.as_ref()?.borrow().cache_status?;
                     Some(Cow::Borrowed(s))

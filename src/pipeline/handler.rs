@@ -210,6 +210,9 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
         if let Some(r) = access(ctx) {
             return r;
         }
+        if let Some(r) = super::keys::check(ctx) {
+            return r;
+        }
         match script_phase(ctx, Phase::Access).await {
             Some(ScriptOutcome::Respond(r)) => return r,
             Some(ScriptOutcome::Exec(target)) => {

@@ -4,6 +4,7 @@
 mod compress;
 mod ctx;
 mod handler;
+mod keys;
 mod response;
 mod statics;
 mod upstream;

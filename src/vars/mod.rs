@@ -61,6 +61,8 @@ pub enum Builtin {
     SslServerName,
     SslSessionReused,
     UpstreamCacheStatus,
+    ApiKeyId,
+    ApiKeyTier,
 }
 
 const BUILTINS: &[(&str, Builtin)] = &[
@@ -118,6 +120,8 @@ const BUILTINS: &[(&str, Builtin)] = &[
     ("ssl_server_name", Builtin::SslServerName),
     ("ssl_session_reused", Builtin::SslSessionReused),
     ("upstream_cache_status", Builtin::UpstreamCacheStatus),
+    ("api_key_id", Builtin::ApiKeyId),
+    ("api_key_tier", Builtin::ApiKeyTier),
 ];
 
 /// A reference to one variable, resolved at config time as far as possible.

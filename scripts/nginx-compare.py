@@ -501,13 +501,17 @@ class Backend:
         return send(200, b"%s %s %s\n" % (self.name, req.method, req.target))
 
 
-def dead_port():
-    """A loopback port nothing listens on: connecting is refused."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    addr = "%s:%d" % s.getsockname()
-    s.close()
-    return addr
+class DeadPort:
+    """A loopback port nothing listens on: connecting is refused. It stays bound (not
+    listening) until closed, so nothing else takes it meanwhile."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.addr = "%s:%d" % self.sock.getsockname()
+
+    def close(self):
+        self.sock.close()
 
 
 class Blackhole:
@@ -541,7 +545,8 @@ def with_upstreams(case):
             servers.append(Backend(f"up{i}"))
             subst.append((f"$UP{i}", servers[-1].addr))
     if "$DEAD" in every:
-        subst.append(("$DEAD", dead_port()))
+        servers.append(DeadPort())
+        subst.append(("$DEAD", servers[-1].addr))
     if "$BLACKHOLE" in every:
         servers.append(Blackhole())
         subst.append(("$BLACKHOLE", servers[-1].addr))

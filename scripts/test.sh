@@ -9,6 +9,8 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 # Independent decoders for the compression tests.
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v brotli >/dev/null 2>&1 || need+=(brotli)
+# A real Redis for the cross-node limit tests (each test starts its own).
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"

@@ -230,7 +230,8 @@ fn slow_body_times_out_with_proxy_read_timeout() {
 #[test]
 fn passive_health_takes_a_failing_peer_out_then_back() {
     let good = Backend::start("good");
-    let dead = common::upstream::dead_port();
+    let dead_port = common::upstream::dead_port();
+    let dead = dead_port.addr;
     let up = format!(
         "upstream be {{ server {dead} max_fails=1 fail_timeout=1s; server {}; }}",
         good.addr

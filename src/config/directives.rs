@@ -132,7 +132,7 @@ pub static TABLE: &[Spec] = &[
     d("log_format", HTTP, 2, MANY),
     flag("log_subrequest", HSL),
     // limit_req (see src/limit/)
-    d("limit_req_zone", HTTP, 3, 4),
+    d("limit_req_zone", HTTP, 3, 7),
     d("limit_req", HSL, 1, 3),
     d("limit_req_status", HSL, 1, 1),
     d("limit_req_log_level", HSL, 1, 1),

@@ -262,10 +262,14 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
     })
 }
 
-/// `limit_req_zone KEY zone=NAME:SIZE rate=Nr/s|Nr/m [sync]`.
+/// `limit_req_zone KEY zone=NAME:SIZE rate=Nr/s|Nr/m [sync] [redis=URL]
+/// [redis_fail=open|closed] [redis_timeout=T]`.
 fn limit_req_zone(b: &mut Builder, d: &Directive) -> Result<()> {
     let key = b.complex(d, &d.args[0])?;
     let mut zone: Option<(String, usize)> = None;
+    let mut redis_url: Option<String> = None;
+    let mut fail_open = true;
+    let mut redis_timeout = std::time::Duration::from_millis(200);
     let mut rate: Option<u64> = None;
     for a in &d.args[1..] {
         if let Some(z) = a.strip_prefix("zone=") {
@@ -288,6 +292,18 @@ fn limit_req_zone(b: &mut Builder, d: &Directive) -> Result<()> {
                 .filter(|n| *n > 0)
                 .ok_or_else(|| d.err(format!("invalid rate \"{a}\"")))?;
             rate = Some(if per_min { n * 1000 / 60 } else { n * 1000 });
+        } else if let Some(u) = a.strip_prefix("redis=") {
+            redis_url = Some(u.to_string());
+        } else if let Some(v) = a.strip_prefix("redis_fail=") {
+            fail_open = match v {
+                "open" => true,
+                "closed" => false,
+                _ => return Err(d.err(format!("invalid parameter \"{a}\""))),
+            };
+        } else if let Some(v) = a.strip_prefix("redis_timeout=") {
+            redis_timeout = values::time(v)
+                .filter(|t| !t.is_zero())
+                .ok_or_else(|| d.err(format!("invalid parameter \"{a}\"")))?;
         } else if a != "sync" {
             return Err(d.err(format!("invalid parameter \"{a}\"")));
         }
@@ -297,7 +313,14 @@ fn limit_req_zone(b: &mut Builder, d: &Directive) -> Result<()> {
     };
     let rate = rate.unwrap_or(1000);
     let z = crate::limit::LimitZone::zone(&name, size, rate);
-    b.limit_zones.insert(name, (z, key));
+    let redis = match redis_url {
+        Some(u) => Some(Arc::new(
+            crate::limit::RedisLimit::new(&u, &name, fail_open, redis_timeout)
+                .map_err(|e| d.err(e))?,
+        )),
+        None => None,
+    };
+    b.limit_zones.insert(name, (z, key, redis));
     Ok(())
 }
 

@@ -21,6 +21,8 @@ pub struct LimitReq {
     pub burst: u64,
     /// In milli-requests; `u64::MAX` is `nodelay`.
     pub delay: u64,
+    /// `redis=`: the zone's state is in Redis (one limit across nodes).
+    pub redis: Option<Arc<crate::limit::RedisLimit>>,
 }
 
 /// One `limit_conn` of a location.
@@ -500,7 +502,7 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 let Some(zone) = zone else {
                     return Err(d.err("\"limit_req\" must have \"zone\" parameter"));
                 };
-                let Some((z, key)) = b.limit_zones.get(&zone).cloned() else {
+                let Some((z, key, redis)) = b.limit_zones.get(&zone).cloned() else {
                     return Err(Error::config(format!(
                         "zero size shared memory zone \"{zone}\""
                     )));
@@ -510,6 +512,7 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                     key,
                     burst,
                     delay,
+                    redis,
                 });
             }
             "limit_req_status" => {

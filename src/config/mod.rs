@@ -84,6 +84,13 @@ pub struct LoadOptions {
     pub error_log: Option<String>,
 }
 
+/// A `limit_req_zone`: the local zone, its key, and its Redis settings if shared.
+pub type LimitZoneDef = (
+    Arc<crate::limit::LimitZone>,
+    Complex,
+    Option<Arc<crate::limit::RedisLimit>>,
+);
+
 /// State shared while building the model.
 pub struct Builder {
     pub prefix: PathBuf,
@@ -95,7 +102,7 @@ pub struct Builder {
     /// Lua chunks numbered so far.
     pub lua_chunks: usize,
     /// `limit_req_zone`s by name: the zone and its key.
-    pub limit_zones: HashMap<String, (Arc<crate::limit::LimitZone>, Complex)>,
+    pub limit_zones: HashMap<String, LimitZoneDef>,
     /// `limit_conn_zone`s by name: the zone and its key.
     pub conn_zones: HashMap<String, (Arc<crate::limit::ConnZone>, Complex)>,
     /// `upstream` blocks by name.

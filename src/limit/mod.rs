@@ -2,6 +2,10 @@
 //! excess kept in milli-requests, `burst` and `delay` thresholds. Plain Rust, shared by all
 //! workers; each check-and-update is one locked call (no get-then-set races).
 
+mod redis;
+
+pub use redis::RedisLimit;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 

@@ -535,7 +535,38 @@ async fn limit_req(ctx: &mut RequestCtx) -> Option<Response> {
         if key.len() > 65535 {
             continue;
         }
-        match l.zone.check(key.as_bytes(), l.burst, l.delay, now, account) {
+        let decision = match &l.redis {
+            None => l.zone.check(key.as_bytes(), l.burst, l.delay, now, account),
+            Some(r) => match r
+                .check(key.as_bytes(), l.zone.rate, l.burst, l.delay, account)
+                .await
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    if r.should_log() {
+                        ctx.log(
+                            Level::Error,
+                            &format!(
+                                "limit_req zone \"{}\": redis {} failed ({e}), {}",
+                                l.zone.name,
+                                r.url,
+                                if r.fail_open {
+                                    "limiting locally"
+                                } else {
+                                    "refusing requests"
+                                }
+                            ),
+                        );
+                    }
+                    if !r.fail_open {
+                        ctx.limit_req_status = Some("REJECTED");
+                        return Some(special_response(ctx, 503));
+                    }
+                    l.zone.check(key.as_bytes(), l.burst, l.delay, now, account)
+                }
+            },
+        };
+        match decision {
             crate::limit::Decision::Pass => {}
             crate::limit::Decision::Delay { ms, excess } => {
                 if ms >= delay_ms {

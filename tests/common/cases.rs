@@ -144,7 +144,9 @@ fn with_upstreams(case: &Case) -> (Case, Vec<Box<dyn std::any::Any>>) {
         }
     }
     if all.contains("$DEAD") {
-        subst.push(("$DEAD".into(), dead_port().to_string()));
+        let d = dead_port();
+        subst.push(("$DEAD".into(), d.addr.to_string()));
+        keep.push(Box::new(d));
     }
     if all.contains("$BLACKHOLE") {
         let b = Blackhole::start();

@@ -109,10 +109,20 @@ impl Drop for Backend {
     }
 }
 
-/// A port nothing listens on: connecting is refused.
-pub fn dead_port() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap()
+/// A port nothing listens on: connecting is refused. The port stays bound (without
+/// listening) while the value lives, so no other test can take it meanwhile.
+pub struct DeadPort {
+    pub addr: SocketAddr,
+    _sock: socket2::Socket,
+}
+
+pub fn dead_port() -> DeadPort {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    s.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    let addr = s.local_addr().unwrap().as_socket().unwrap();
+    DeadPort { addr, _sock: s }
 }
 
 /// A listener that never accepts, its queue filled: new connections hang in the

@@ -156,3 +156,67 @@ fn redis_down_falls_back_to_the_local_limit_or_refuses() {
     let log = slow.error_log();
     assert!(log.to_ascii_lowercase().contains("timed out"), "{log}");
 }
+
+fn keys_cli(url: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(common::bin())
+        .arg("keys")
+        .args(args)
+        .args(["--store", url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (
+        out.status.success(),
+        text + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn api_keys_in_redis_with_a_lookup_cache() {
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let (ok, key) = keys_cli(&url, &["add", "acme", "--tier", "pro", "--scopes", "read"]);
+    assert!(ok, "{key}");
+    let http = format!(
+        "api_key_store {url};\napi_key_cache_ttl 200ms;\napi_key_tier pro rate=100r/s burst=100;"
+    );
+    let server = r#"
+location / {
+    api_key_check_header X-API-KEY;
+    api_key_scope read;
+    api_key_limit_rate tier;
+    content_by_lua_block {
+        local rec = assert(openclaw.keys.lookup(ngx.var.http_x_api_key))
+        ngx.say(ngx.var.api_key_id, " ", ngx.var.api_key_tier, " ", rec.scopes[1])
+    }
+}
+"#;
+    let gw = Gateway::start_full(&common::wrap("", &http, server), &[]).unwrap();
+    let r = client::get(gw.addr(), "/", &[("X-API-KEY", &key)]);
+    assert_eq!((r.status, r.text().as_str()), (200, "acme pro read\n"));
+    assert_eq!(
+        client::get(gw.addr(), "/", &[("X-API-KEY", "ock_nope")]).status,
+        403
+    );
+    // Revoked in Redis: refused once the cached lookup expires.
+    assert!(keys_cli(&url, &["revoke", "acme"]).0);
+    let start = Instant::now();
+    while client::get(gw.addr(), "/", &[("X-API-KEY", &key)]).status != 403 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "revocation never seen"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, list) = keys_cli(&url, &["list"]);
+    assert!(list.contains("acme") && list.contains("revoked"), "{list}");
+    // Redis gone: a clear 503, not a hang.
+    let _ = redis.child.kill();
+    let _ = redis.child.wait();
+    let r = client::get(gw.addr(), "/", &[("X-API-KEY", "ock_other")]);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (503, "{\"error\":\"key store unavailable\"}\n")
+    );
+    assert!(gw.error_log().contains("API key store failed"));
+}

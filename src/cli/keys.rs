@@ -70,13 +70,22 @@ fn parse(argv: &[String]) -> Result<Opts, String> {
     Ok(o)
 }
 
-/// The store file: `--store file:PATH`, or the `api_key_store` of the configuration.
-fn store_path(o: &Opts) -> Result<PathBuf, String> {
+/// Where the keys are.
+enum Target {
+    File(PathBuf),
+    Redis(String),
+}
+
+/// The store: `--store file:PATH|redis://...`, or the `api_key_store` of the configuration.
+fn target(o: &Opts) -> Result<Target, String> {
     if let Some(s) = &o.store {
+        if s.starts_with("redis://") {
+            return Ok(Target::Redis(s.clone()));
+        }
         return s
             .strip_prefix("file:")
-            .map(PathBuf::from)
-            .ok_or_else(|| format!("unsupported key store \"{s}\" (only file: stores here)"));
+            .map(|p| Target::File(PathBuf::from(p)))
+            .ok_or_else(|| format!("unsupported key store \"{s}\""));
     }
     let mut flags = vec![];
     if let Some(p) = &o.prefix {
@@ -93,11 +102,17 @@ fn store_path(o: &Opts) -> Result<PathBuf, String> {
         error_log: None,
     };
     let cfg = crate::config::load(&opts).map_err(|e| format!("[emerg] {e}"))?;
-    cfg.http
+    let store = cfg
+        .http
         .as_ref()
         .and_then(|h| h.keys.as_ref())
-        .map(|k| k.store.path.clone())
-        .ok_or_else(|| "the configuration has no \"api_key_store\"".to_string())
+        .ok_or_else(|| "the configuration has no \"api_key_store\"".to_string())?
+        .store
+        .clone();
+    Ok(match &*store {
+        crate::keys::Store::File(f) => Target::File(f.path.clone()),
+        crate::keys::Store::Redis(r) => Target::Redis(r.url.clone()),
+    })
 }
 
 fn read(path: &PathBuf, create: bool) -> Result<serde_json::Value, String> {
@@ -136,7 +151,10 @@ pub fn main(argv: &[String]) -> i32 {
 
 fn run(argv: &[String]) -> Result<(), String> {
     let o = parse(argv)?;
-    let path = store_path(&o)?;
+    let path = match target(&o)? {
+        Target::File(p) => p,
+        Target::Redis(url) => return run_redis(&o, &url),
+    };
     let need_id = || {
         o.id.clone()
             .ok_or_else(|| format!("\"{}\" needs a key id argument", o.cmd))
@@ -219,4 +237,113 @@ fn run(argv: &[String]) -> Result<(), String> {
         }
         c => Err(format!("unknown command \"{c}\"")),
     }
+}
+
+/// The same commands on a Redis store (`openclaw:key:<hash>` hashes).
+fn run_redis(o: &Opts, url: &str) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        // Every stored key: (hash hex, fields).
+        let mut all: Vec<(String, std::collections::HashMap<String, String>)> = vec![];
+        let names: Vec<String> = redis::cmd("KEYS")
+            .arg("openclaw:key:*")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        for n in names {
+            let f: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+                .arg(&n)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            all.push((n.trim_start_matches("openclaw:key:").to_string(), f));
+        }
+        let find = |id: &str| {
+            all.iter()
+                .find(|(_, f)| f.get("id").map(String::as_str) == Some(id))
+        };
+        let need_id = || {
+            o.id.clone()
+                .ok_or_else(|| format!("\"{}\" needs a key id argument", o.cmd))
+        };
+        match o.cmd.as_str() {
+            "list" => {
+                println!(
+                    "{:<20} {:<10} {:<20} {:<8} EXPIRES",
+                    "ID", "TIER", "SCOPES", "STATUS"
+                );
+                for (_, f) in &all {
+                    let g = |n: &str| {
+                        f.get(n)
+                            .filter(|v| !v.is_empty())
+                            .cloned()
+                            .unwrap_or("-".into())
+                    };
+                    let status = f.get("status").cloned().unwrap_or("active".into());
+                    println!(
+                        "{:<20} {:<10} {:<20} {:<8} {}",
+                        g("id"),
+                        g("tier"),
+                        g("scopes"),
+                        status,
+                        g("expires_at")
+                    );
+                }
+                Ok(())
+            }
+            "add" | "rotate" => {
+                let id = need_id()?;
+                let existing = find(&id).map(|(h, f)| (h.clone(), f.clone()));
+                if o.cmd == "add" && existing.is_some() {
+                    return Err(format!("key \"{id}\" already exists (use rotate)"));
+                }
+                if o.cmd == "rotate" && existing.is_none() {
+                    return Err(format!("no key \"{id}\""));
+                }
+                let key = crate::keys::generate();
+                let hash = crate::keys::hash_of(&key)["sha256:".len()..].to_string();
+                let old = existing.as_ref().map(|(h, _)| h.as_str());
+                let prev = existing
+                    .as_ref()
+                    .map(|(_, f)| f.clone())
+                    .unwrap_or_default();
+                let pick = |new: &Option<String>, field: &str| {
+                    new.clone()
+                        .or_else(|| prev.get(field).cloned())
+                        .unwrap_or_default()
+                };
+                let fields = [
+                    ("id", id.clone()),
+                    ("tier", pick(&o.tier, "tier")),
+                    (
+                        "scopes",
+                        o.scopes
+                            .as_ref()
+                            .map(|s| s.join(","))
+                            .unwrap_or_else(|| prev.get("scopes").cloned().unwrap_or_default()),
+                    ),
+                    ("status", "active".to_string()),
+                    ("expires_at", pick(&o.expires, "expires_at")),
+                ];
+                crate::keys::redis_store(url, &hash, &fields, old).await?;
+                println!("{key}");
+                Ok(())
+            }
+            "revoke" => {
+                let id = need_id()?;
+                let (hash, _) = find(&id).ok_or_else(|| format!("no key \"{id}\""))?;
+                crate::keys::redis_store(url, hash, &[("status", "revoked".to_string())], None)
+                    .await
+            }
+            c => Err(format!("unknown command \"{c}\"")),
+        }
+    })
 }

@@ -4,7 +4,7 @@
 use super::values;
 use super::{Builder, Directive, LocConf};
 use crate::error::Result;
-use crate::keys::FileStore;
+use crate::keys::{FileStore, RedisStore, Store};
 use crate::limit::LimitZone;
 use crate::vars::Complex;
 use std::collections::HashMap;
@@ -23,7 +23,7 @@ pub struct Tier {
 /// The http-level key setup.
 #[derive(Debug, Clone)]
 pub struct KeysGlobal {
-    pub store: Arc<FileStore>,
+    pub store: Arc<Store>,
     pub tiers: HashMap<String, Tier>,
 }
 
@@ -101,8 +101,9 @@ pub fn build_global(b: &mut Builder, body: &[Directive]) -> Result<()> {
             },
         );
     }
+    let mut cache_ttl = std::time::Duration::from_secs(30);
     for d in body.iter().filter(|x| x.name == "api_key_cache_ttl") {
-        values::time(&d.args[0])
+        cache_ttl = values::time(&d.args[0])
             .ok_or_else(|| d.err(format!("invalid value \"{}\"", d.args[0])))?;
     }
     let Some(d) = body.iter().rfind(|x| x.name == "api_key_store") else {
@@ -113,9 +114,10 @@ pub fn build_global(b: &mut Builder, body: &[Directive]) -> Result<()> {
     };
     let spec = &d.args[0];
     let store = if let Some(p) = spec.strip_prefix("file:") {
-        FileStore::open(&b.full_path(p)).map_err(|e| d.err(e))?
+        Store::File(FileStore::open(&b.full_path(p)).map_err(|e| d.err(e))?)
     } else if spec.starts_with("redis://") {
-        return Err(d.err("redis key stores are not supported by openclaw yet"));
+        let timeout = std::time::Duration::from_millis(500);
+        Store::Redis(RedisStore::new(spec, cache_ttl, timeout).map_err(|e| d.err(e))?)
     } else {
         return Err(d.err(format!("invalid key store \"{spec}\"")));
     };

@@ -5,6 +5,10 @@
 //! File format: `{"keys":[{"id":"acme","hash":"sha256:<hex>","tier":"pro",
 //! "scopes":["read"],"status":"active"|"revoked","expires_at":"RFC3339"}]}`.
 
+mod redis;
+
+pub use redis::{store as redis_store, RedisStore};
+
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -204,6 +208,31 @@ impl FileStore {
             .filter(|(h, _)| ct_eq(h.as_bytes(), want_hex.as_bytes()))
             .map(|(_, r)| r.clone());
         check(found)
+    }
+}
+
+/// Where keys are kept.
+#[derive(Debug)]
+pub enum Store {
+    File(FileStore),
+    Redis(RedisStore),
+}
+
+impl Store {
+    /// The record of a presented key; `Err` when the store could not answer (Redis down).
+    pub async fn lookup(&self, key: &str) -> Result<Result<Record, Refused>, String> {
+        match self {
+            Store::File(f) => Ok(f.lookup(key)),
+            Store::Redis(r) => r.lookup(key).await,
+        }
+    }
+
+    /// The file of a file store.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Store::File(f) => Some(&f.path),
+            Store::Redis(_) => None,
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 
 mod redis;
 
-pub use redis::RedisLimit;
+pub use redis::{pool as redis_pool, Pool as RedisPool, RedisLimit};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};

@@ -48,10 +48,28 @@ pub struct RedisLimit {
     last_logged: AtomicU64,
 }
 
-type Pool = bb8::Pool<RedisConnectionManager>;
+pub type Pool = bb8::Pool<RedisConnectionManager>;
 
 thread_local! {
     static POOLS: RefCell<HashMap<String, Pool>> = RefCell::new(HashMap::new());
+}
+
+/// This worker's pool for `url` (made on first use; no PING on checkout, `timeout` to get
+/// a connection). Shared by everything that talks to Redis (limits, the key store).
+pub fn pool(url: &str, timeout: Duration) -> Result<Pool, String> {
+    POOLS.with(|p| {
+        if let Some(pool) = p.borrow().get(url) {
+            return Ok(pool.clone());
+        }
+        let mgr = RedisConnectionManager::new(url).map_err(|e| e.to_string())?;
+        let pool = bb8::Pool::builder()
+            .max_size(8)
+            .test_on_check_out(false)
+            .connection_timeout(timeout)
+            .build_unchecked(mgr);
+        p.borrow_mut().insert(url.to_string(), pool.clone());
+        Ok(pool)
+    })
 }
 
 impl RedisLimit {
@@ -72,19 +90,7 @@ impl RedisLimit {
     }
 
     fn pool(&self) -> Result<Pool, String> {
-        POOLS.with(|p| {
-            if let Some(pool) = p.borrow().get(&self.url) {
-                return Ok(pool.clone());
-            }
-            let mgr = RedisConnectionManager::new(self.url.as_str()).map_err(|e| e.to_string())?;
-            let pool = bb8::Pool::builder()
-                .max_size(8)
-                .test_on_check_out(false)
-                .connection_timeout(self.timeout)
-                .build_unchecked(mgr);
-            p.borrow_mut().insert(self.url.clone(), pool.clone());
-            Ok(pool)
-        })
+        pool(&self.url, self.timeout)
     }
 
     /// One decision for `key` (same contract as `LimitZone::check`, `delay` included);

@@ -37,7 +37,7 @@ pub struct LuaEngine {
     /// `proxy_cache_path` zones, for `openclaw.cache.*`.
     cache_zones: Vec<Arc<crate::cache::Zone>>,
     /// The API-key store, for `openclaw.keys.lookup`.
-    keys: Option<Arc<crate::keys::FileStore>>,
+    keys: Option<Arc<crate::keys::Store>>,
     limits: Limits,
 }
 

@@ -210,7 +210,7 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
         if let Some(r) = access(ctx) {
             return r;
         }
-        if let Some(r) = super::keys::check(ctx) {
+        if let Some(r) = super::keys::check(ctx).await {
             return r;
         }
         match script_phase(ctx, Phase::Access).await {

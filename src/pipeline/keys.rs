@@ -39,7 +39,7 @@ fn presented(ctx: &RequestCtx, src: &KeySource) -> Option<String> {
 }
 
 /// Checks the request's key; `Some` is the answer when it fails.
-pub fn check(ctx: &mut RequestCtx) -> Option<Response> {
+pub async fn check(ctx: &mut RequestCtx) -> Option<Response> {
     let conf = ctx.conf.keys.clone();
     let src = conf.source.as_ref()?;
     let global = ctx.gen.config.http.as_ref()?.keys.clone()?;
@@ -47,9 +47,13 @@ pub fn check(ctx: &mut RequestCtx) -> Option<Response> {
         ctx.log(Level::Info, "API key missing");
         return Some(json_error(401, "missing API key"));
     };
-    let rec = match global.store.lookup(&key) {
-        Ok(r) => r,
-        Err(why) => {
+    let rec = match global.store.lookup(&key).await {
+        Err(e) => {
+            ctx.log(Level::Error, &format!("API key store failed: {e}"));
+            return Some(json_error(503, "key store unavailable"));
+        }
+        Ok(Ok(r)) => r,
+        Ok(Err(why)) => {
             ctx.log(Level::Info, &format!("API key refused: {}", why.as_str()));
             return Some(json_error(403, "invalid API key"));
         }

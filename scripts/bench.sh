@@ -49,11 +49,21 @@ http {
     access_log off;
     upstream backend { server 127.0.0.1:$UP_PORT; keepalive 32; }
     proxy_cache_path cache levels=1:2 keys_zone=bench:10m;
+    lua_shared_dict sd 10m;
     server {
         listen 127.0.0.1:$1 reuseport;
         root html;
         location = /return { return 200 "hello, world\n"; }
         location = /lua { content_by_lua_block { ngx.say("hello, world") } }
+        location = /shdict {
+            content_by_lua_block {
+                local d = ngx.shared.sd
+                d:set("k" .. (ngx.var.connection % 100), "value")
+                local v = d:get("k1")
+                local n = d:incr("hits", 1, 0)
+                ngx.say(v, " ", n)
+            }
+        }
         location /static/ { }
         location /gz/ {
             alias html/static/;
@@ -171,7 +181,7 @@ upconns() {
     fi
     up_seen=$total
 }
-for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
+for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json shdict:/shdict cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
     name=${scenario%%:*}
     path=${scenario#*:}
     oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0

@@ -1,0 +1,51 @@
+//! limit_req accuracy through the real server: 100 r/s, burst 0, nodelay, two workers,
+//! clients hammering for 5 seconds: the requests let through stay within 2% of the
+//! exact count.
+
+mod common;
+
+use common::{client, Gateway};
+use std::time::{Duration, Instant};
+
+#[test]
+fn limit_req_lets_through_the_configured_rate() {
+    let conf = common::wrap(
+        "",
+        "limit_req_zone $server_name zone=acc:1m rate=100r/s;",
+        "location / { limit_req zone=acc nodelay; }",
+    );
+    let gw = Gateway::start_full(&conf, &[("html/index.html".into(), "ok\n".into())]).unwrap();
+    let addr = gw.addr();
+    let run = Duration::from_secs(5);
+    let start = Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let (mut ok, mut total) = (0u32, 0u32);
+                while start.elapsed() < run {
+                    total += 1;
+                    if client::get(addr, "/", &[]).status == 200 {
+                        ok += 1;
+                    }
+                }
+                (ok, total)
+            })
+        })
+        .collect();
+    let (ok, total) = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let secs = start.elapsed().as_secs_f64();
+    let exact = 100.0 * secs + 1.0;
+    assert!(
+        total as f64 > exact * 2.0,
+        "the clients must outpace the limit ({total} sent)"
+    );
+    let off = (ok as f64 - exact).abs() / exact;
+    assert!(
+        off <= 0.02,
+        "let through {ok}, exact {exact:.1} ({:.2}% off)",
+        off * 100.0
+    );
+}

@@ -400,3 +400,111 @@ fn proxy_to_a_tls_upstream_verifies_it() {
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "tls upstream  /x\n");
 }
+
+/// A client presenting a certificate issued by `ca` for `name`.
+fn client_with_cert(server_ca: &Ca, ca: &Ca, name: &str) -> Arc<rustls::ClientConfig> {
+    let (chain, key) = ca.issue(&[name], Key::Ecdsa);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(chain.as_bytes())
+        .map(|c| c.unwrap())
+        .collect();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(server_ca.pem().as_bytes()).unwrap())
+        .unwrap();
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(certs, key)
+            .unwrap(),
+    )
+}
+
+#[test]
+fn client_certificates_are_verified_like_nginx() {
+    let ca = Ca::new("Server CA");
+    let clients = Ca::new("Client CA");
+    let stranger = Ca::new("Other CA");
+    let servers = r#"
+    server {
+        listen 127.0.0.1:0 ssl;
+        server_name a.test;
+        ssl_certificate a.crt;
+        ssl_certificate_key a.key;
+        ssl_client_certificate clients.pem;
+        ssl_verify_client on;
+        location / { return 200 "$ssl_client_verify|$ssl_client_s_dn|$ssl_client_fingerprint\n"; }
+    }
+    server {
+        listen 127.0.0.1:0 ssl;
+        server_name b.test;
+        ssl_certificate b.crt;
+        ssl_certificate_key b.key;
+        ssl_client_certificate clients.pem;
+        ssl_verify_client optional;
+        location / { return 200 "$ssl_client_verify\n"; }
+    }
+"#;
+    let mut f = files(
+        &ca,
+        &[
+            ("a", &["a.test"], Key::Ecdsa),
+            ("b", &["b.test"], Key::Ecdsa),
+        ],
+    );
+    f.push(("conf/clients.pem".into(), clients.pem()));
+    let gw = Gateway::start_full(&common::wrap("", servers, ""), &f).unwrap();
+    let addr = tls_addr(&gw);
+
+    let good = client_with_cert(&ca, &clients, "client.test");
+    let r = fetch(addr, good.clone(), "a.test", "/").unwrap();
+    assert!(r.text.starts_with("HTTP/1.1 200"), "{}", r.text);
+    let body = r.text.rsplit("\r\n\r\n").next().unwrap();
+    let parts: Vec<&str> = body.trim_end().split('|').collect();
+    assert_eq!(parts[0], "SUCCESS");
+    assert_eq!(parts[1], "CN=client.test");
+    assert_eq!(parts[2].len(), 40);
+
+    let anon = client(Some(&ca), &[], vec![]);
+    let r = fetch(addr, anon.clone(), "a.test", "/").unwrap();
+    assert!(r.text.starts_with("HTTP/1.1 400"), "{}", r.text);
+    assert!(r.text.contains("No required SSL certificate was sent"));
+
+    let bad = client_with_cert(&ca, &stranger, "client.test");
+    let r = fetch(addr, bad, "a.test", "/").unwrap();
+    assert!(r.text.starts_with("HTTP/1.1 400"), "{}", r.text);
+    assert!(r.text.contains("The SSL certificate error"));
+    assert!(gw.wait_log(
+        "client SSL certificate verify error",
+        Duration::from_secs(5)
+    ));
+
+    // optional: no certificate is fine and says NONE.
+    let r = fetch(addr, anon, "b.test", "/").unwrap();
+    assert!(r.text.ends_with("\r\n\r\nNONE\n"), "{}", r.text);
+    let r = fetch(addr, good, "b.test", "/").unwrap();
+    assert!(r.text.ends_with("\r\n\r\nSUCCESS\n"), "{}", r.text);
+}
+
+#[test]
+fn ssl_verify_client_needs_a_ca() {
+    let ca = Ca::new("Test CA");
+    let servers = r#"
+    server {
+        listen 127.0.0.1:0 ssl;
+        ssl_certificate a.crt;
+        ssl_certificate_key a.key;
+        ssl_verify_client on;
+    }
+"#;
+    let f = files(&ca, &[("a", &["a.test"], Key::Ecdsa)]);
+    let e = Gateway::start_full(&common::wrap("", servers, ""), &f)
+        .err()
+        .unwrap();
+    assert!(
+        e.contains("no ssl_client_certificate for ssl_verify_client"),
+        "{e}"
+    );
+}

@@ -170,6 +170,9 @@ pub static TABLE: &[Spec] = &[
     flag("ssl_session_tickets", HTTP | SERVER),
     flag("ssl_early_data", HTTP | SERVER),
     flag("http2", HTTP | SERVER),
+    d("ssl_client_certificate", HTTP | SERVER, 1, 1),
+    d("ssl_verify_client", HTTP | SERVER, 1, 1),
+    d("ssl_verify_depth", HTTP | SERVER, 1, 1),
     // upstream blocks (see src/upstream/)
     block("upstream", HTTP, 1, 1, UPSTREAM),
     d("server", UPSTREAM, 1, MANY),

@@ -31,7 +31,7 @@ pub use proxy::{
     next as next_upstream, parse_url, ProxyConf, ProxyPass, ProxyTarget, Redirect, RedirectFrom,
     UpstreamTls,
 };
-pub use ssl::ServerTls;
+pub use ssl::{ServerTls, VerifyClient};
 pub use upstream::UpstreamDef;
 
 use crate::error::{Error, Result};

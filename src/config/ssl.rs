@@ -6,8 +6,18 @@ use super::{Builder, Directive};
 use crate::error::Result;
 use std::sync::Arc;
 
+/// `ssl_verify_client`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerifyClient {
+    Off,
+    On,
+    Optional,
+    OptionalNoCa,
+}
+
 /// What a TLS server offers.
 pub struct ServerTls {
+    pub verify_client: VerifyClient,
     /// `ssl_certificate`/`ssl_certificate_key` pairs; the client's signature schemes pick.
     pub certs: Vec<crate::tls::CertKey>,
     pub settings: crate::tls::ServerSettings,
@@ -74,6 +84,40 @@ pub fn server_tls(
         let key_path = b.conf_path(&k.args[0]);
         pairs.push(crate::tls::load_pair(&cert_path, &key_path).map_err(|e| c.err(e))?);
     }
+    let verify_client = match last("ssl_verify_client") {
+        None => VerifyClient::Off,
+        Some(d) => match d.args[0].as_str() {
+            "off" => VerifyClient::Off,
+            "on" => VerifyClient::On,
+            "optional" => VerifyClient::Optional,
+            "optional_no_ca" => VerifyClient::OptionalNoCa,
+            v => {
+                return Err(d.err(format!(
+                    "invalid value \"{v}\" in \"ssl_verify_client\" directive"
+                )))
+            }
+        },
+    };
+    if let Some(d) = last("ssl_verify_depth") {
+        values::number(&d.args[0])
+            .ok_or_else(|| d.err(format!("invalid value \"{}\"", d.args[0])))?;
+    }
+    let client_ca = match (verify_client, last("ssl_client_certificate")) {
+        (VerifyClient::Off, _) => None,
+        (v, None) if v != VerifyClient::OptionalNoCa => {
+            let at = last("ssl_verify_client").expect("set when not off");
+            return Err(at.err("no ssl_client_certificate for ssl_verify_client"));
+        }
+        (_, ca) => {
+            let path = ca.map(|d| b.conf_path(&d.args[0]));
+            Some(
+                crate::tls::ClientCa::new(path.as_deref()).map_err(|e| match ca {
+                    Some(d) => d.err(e),
+                    None => crate::error::Error::config(e),
+                })?,
+            )
+        }
+    };
     let prefer = last("ssl_prefer_server_ciphers").is_some_and(|d| d.args[0] == "on");
     let tickets = last("ssl_session_tickets").is_none_or(|d| d.args[0] == "on");
     let mut session_cache = 0;
@@ -104,6 +148,7 @@ pub fn server_tls(
             .ok_or_else(|| d.err(format!("invalid value \"{}\"", d.args[0])))?;
     }
     Ok(Some(Arc::new(ServerTls {
+        verify_client,
         certs: pairs,
         settings: crate::tls::ServerSettings {
             versions,
@@ -112,6 +157,7 @@ pub fn server_tls(
             session_cache,
             tickets,
             h2: false,
+            client_ca,
         },
     })))
 }

@@ -37,6 +37,11 @@ pub struct TlsInfo {
     pub cipher: String,
     pub server_name: Option<String>,
     pub reused: bool,
+    /// `$ssl_client_verify`: `NONE`, `SUCCESS` or `FAILED:reason`.
+    pub client_verify: String,
+    /// `$ssl_client_s_dn`, `$ssl_client_fingerprint`.
+    pub client_dn: Option<String>,
+    pub client_fingerprint: Option<String>,
 }
 
 /// Everything about one request, from arrival to the log line.
@@ -432,6 +437,23 @@ impl VarSource for RequestCtx {
                     .tls
                     .as_ref()
                     .and_then(|t| t.server_name.as_deref())
+                    .map(Cow::Borrowed),
+                B::SslClientVerify => self
+                    .conn
+                    .tls
+                    .as_ref()
+                    .map(|t| Cow::Borrowed(t.client_verify.as_str())),
+                B::SslClientSDn => self
+                    .conn
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.client_dn.as_deref())
+                    .map(Cow::Borrowed),
+                B::SslClientFingerprint => self
+                    .conn
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.client_fingerprint.as_deref())
                     .map(Cow::Borrowed),
                 B::SslSessionReused => self
                     .conn

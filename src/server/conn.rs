@@ -244,7 +244,24 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
         }
     };
     let sc = tls.get_ref().1;
+    let sni = sc.server_name().map(str::to_string);
+    let (client_verify, client_dn, client_fingerprint) = match sc.peer_certificates() {
+        None | Some([]) => ("NONE".to_string(), None, None),
+        Some(chain) => {
+            let (dn, fp) = crate::tls::client_cert_facts(&chain[0]);
+            let ca = client_ca(&p, sni.as_deref());
+            let verdict = match ca.map(|ca| ca.verify(chain)) {
+                Some(Ok(())) => "SUCCESS".to_string(),
+                Some(Err(e)) => format!("FAILED:{e}"),
+                None => "FAILED:no CA".to_string(),
+            };
+            (verdict, Some(dn), Some(fp))
+        }
+    };
     let info = TlsInfo {
+        client_verify,
+        client_dn,
+        client_fingerprint,
         protocol: sc
             .protocol_version()
             .map(crate::tls::protocol_name)
@@ -257,6 +274,22 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
         reused: matches!(sc.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
     };
     serve_io(tls, remote, local, p, limits, Some(info), false).await
+}
+
+/// The client CA of the server SNI picks on this socket (or of its default server).
+fn client_ca(p: &ConnParams, sni: Option<&str>) -> Option<Arc<crate::tls::ClientCa>> {
+    let gen = p.current.load();
+    let http = gen.config.http.as_ref()?;
+    let sock = http.sockets.iter().position(|s| s.addr == p.listen)?;
+    let (server, _) = crate::router::select_server(http, sock, sni);
+    server
+        .tls
+        .as_ref()
+        .and_then(|t| t.settings.client_ca.clone())
+        .or_else(|| {
+            let d = &http.servers[http.sockets[sock].default_server];
+            d.tls.as_ref().and_then(|t| t.settings.client_ca.clone())
+        })
 }
 
 /// The connection's header and idle limits, from its socket's default server.
@@ -486,7 +519,14 @@ async fn handle(
     {
         too_large = Some(494);
     }
-    let resp = if ctx.conn.plain_on_tls {
+    let mtls = mtls_refusal(&ctx);
+    let resp = if let Some((code, msg)) = mtls {
+        ctx.log(Level::Info, &msg);
+        let mut r = pipeline::special_status(&mut ctx, code);
+        r.headers
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        r
+    } else if ctx.conn.plain_on_tls {
         ctx.log(
             Level::Info,
             "client sent plain HTTP request to HTTPS port while reading client request headers",
@@ -521,6 +561,28 @@ async fn handle(
         }
     };
     into_hyper(ctx, resp, http)
+}
+
+/// nginx's `ssl_verify_client` answers: 496 (sent as 400) without a required
+/// certificate, 495 (400) for one that does not verify.
+fn mtls_refusal(ctx: &RequestCtx) -> Option<(u16, String)> {
+    use crate::config::VerifyClient;
+    let mode = ctx.server.tls.as_ref()?.verify_client;
+    let t = ctx.conn.tls.as_ref()?;
+    match (mode, t.client_verify.as_str()) {
+        (VerifyClient::On, "NONE") => Some((
+            496,
+            "client sent no required SSL certificate while reading client request headers".into(),
+        )),
+        (VerifyClient::On | VerifyClient::Optional, v) if v.starts_with("FAILED") => Some((
+            495,
+            format!(
+                "client SSL certificate verify error: ({}) while reading client request headers",
+                v.trim_start_matches("FAILED:")
+            ),
+        )),
+        _ => None,
+    }
 }
 
 fn closed() -> std::io::Error {

@@ -64,6 +64,15 @@ pub fn acceptors(config: &Arc<Config>) -> crate::error::Result<Vec<Option<Arc<Se
             session_cache: tls.settings.session_cache,
             tickets: tls.settings.tickets,
             h2: sock.http2,
+            // Client certificates are asked for when any server on the socket wants them.
+            client_ca: tls.settings.client_ca.clone().or_else(|| {
+                sock.servers.iter().find_map(|s| {
+                    http.servers[*s]
+                        .tls
+                        .as_ref()
+                        .and_then(|t| t.settings.client_ca.clone())
+                })
+            }),
         };
         let resolver = Arc::new(SniResolver {
             config: config.clone(),

@@ -285,6 +285,168 @@ pub fn protocol_name(v: rustls::ProtocolVersion) -> &'static str {
     }
 }
 
+/// Client certificates (`ssl_client_certificate` + `ssl_verify_client`): the handshake
+/// asks for a certificate and checks the client's signature, but accepts any chain, so
+/// the server can answer a missing or bad certificate with nginx's 400 pages; the chain
+/// is judged after the handshake with [`ClientCa::verify`].
+#[derive(Debug)]
+pub struct ClientCa {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+}
+
+impl ClientCa {
+    /// From a PEM file of CA certificates; None (any chain) for `optional_no_ca` without one.
+    pub fn new(ca: Option<&Path>) -> Result<Arc<ClientCa>, String> {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(p) = ca {
+            for c in load_certs(p)? {
+                roots
+                    .add(c)
+                    .map_err(|e| format!("cannot load certificate \"{}\": {e}", p.display()))?;
+            }
+        }
+        let inner: Arc<dyn rustls::server::danger::ClientCertVerifier> = if roots.is_empty() {
+            Arc::new(AnyClient(Arc::new(default_provider())))
+        } else {
+            rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                Arc::new(default_provider()),
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| e.to_string())?
+        };
+        Ok(Arc::new(ClientCa { inner }))
+    }
+
+    /// Judges a client's chain (leaf first): `Err` with the reason for `$ssl_client_verify`.
+    pub fn verify(&self, chain: &[CertificateDer<'_>]) -> Result<(), String> {
+        let (leaf, rest) = chain.split_first().ok_or("no certificate")?;
+        self.inner
+            .verify_client_cert(leaf, rest, rustls::pki_types::UnixTime::now())
+            .map(|_| ())
+            .map_err(|e| match e {
+                rustls::Error::InvalidCertificate(c) => format!("{c:?}"),
+                other => other.to_string(),
+            })
+    }
+}
+
+/// The verifier the handshake uses: signatures checked, chains accepted (see [`ClientCa`]).
+#[derive(Debug)]
+struct Lenient(Arc<ClientCa>);
+
+impl rustls::server::danger::ClientCertVerifier for Lenient {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.inner.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.inner.verify_tls12_signature(m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.0.inner.verify_tls13_signature(m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.inner.supported_verify_schemes()
+    }
+}
+
+/// `optional_no_ca` without a CA file: any chain is fine, signatures still checked.
+#[derive(Debug)]
+struct AnyClient(Arc<CryptoProvider>);
+
+impl rustls::server::danger::ClientCertVerifier for AnyClient {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+    fn verify_client_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// `$ssl_client_s_dn` (RFC 2253, as nginx prints it) and `$ssl_client_fingerprint` (SHA-1
+/// of the DER, hex) of a leaf certificate.
+pub fn client_cert_facts(leaf: &CertificateDer<'_>) -> (String, String) {
+    use sha1::Digest;
+    let fp: String = sha1::Sha1::digest(leaf.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let dn = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map(|(_, c)| {
+            let mut parts: Vec<String> = c
+                .subject()
+                .iter_rdn()
+                .map(|rdn| {
+                    rdn.iter()
+                        .map(|a| {
+                            let key = x509_parser::objects::oid2abbrev(
+                                a.attr_type(),
+                                x509_parser::objects::oid_registry(),
+                            )
+                            .map(str::to_string)
+                            .unwrap_or_else(|_| a.attr_type().to_id_string());
+                            format!("{key}={}", a.as_str().unwrap_or(""))
+                        })
+                        .collect::<Vec<_>>()
+                        .join("+")
+                })
+                .collect();
+            parts.reverse();
+            parts.join(",")
+        })
+        .unwrap_or_default();
+    (dn, fp)
+}
+
 /// What a TLS listener offers: built once per listen socket and generation.
 pub struct ServerSettings {
     pub versions: Vec<&'static SupportedProtocolVersion>,
@@ -294,6 +456,8 @@ pub struct ServerSettings {
     pub session_cache: usize,
     pub tickets: bool,
     pub h2: bool,
+    /// Ask for client certificates (`ssl_verify_client`).
+    pub client_ca: Option<Arc<ClientCa>>,
 }
 
 /// A rustls server config choosing certificates through `resolver`.
@@ -305,11 +469,14 @@ pub fn server_config(
         cipher_suites: s.suites.clone(),
         ..default_provider()
     };
-    let mut cfg = ServerConfig::builder_with_provider(Arc::new(provider))
+    let cfg = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_protocol_versions(&s.versions)
-        .map_err(|e| format!("ssl_protocols and ssl_ciphers leave nothing to offer: {e}"))?
-        .with_no_client_auth()
-        .with_cert_resolver(resolver);
+        .map_err(|e| format!("ssl_protocols and ssl_ciphers leave nothing to offer: {e}"))?;
+    let mut cfg = match &s.client_ca {
+        Some(ca) => cfg.with_client_cert_verifier(Arc::new(Lenient(ca.clone()))),
+        None => cfg.with_no_client_auth(),
+    }
+    .with_cert_resolver(resolver);
     cfg.ignore_client_order = s.prefer_server_ciphers;
     cfg.session_storage = if s.session_cache > 0 {
         rustls::server::ServerSessionMemoryCache::new(s.session_cache)

@@ -306,7 +306,8 @@ impl ClientCa {
             }
         }
         let inner: Arc<dyn rustls::server::danger::ClientCertVerifier> = if roots.is_empty() {
-            Arc::new(AnyClient(Arc::new(default_provider())))
+            // `optional_no_ca` without a CA file: any chain, signatures still checked.
+            Arc::new(NoVerify(Arc::new(default_provider()), None))
         } else {
             rustls::server::WebPkiClientVerifier::builder_with_provider(
                 Arc::new(roots),
@@ -372,43 +373,6 @@ impl rustls::server::danger::ClientCertVerifier for Lenient {
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.inner.supported_verify_schemes()
-    }
-}
-
-/// `optional_no_ca` without a CA file: any chain is fine, signatures still checked.
-#[derive(Debug)]
-struct AnyClient(Arc<CryptoProvider>);
-
-impl rustls::server::danger::ClientCertVerifier for AnyClient {
-    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
-        &[]
-    }
-    fn verify_client_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
-        Ok(rustls::server::danger::ClientCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -544,6 +508,47 @@ pub fn insecure_verifier(
 #[derive(Debug)]
 struct NoVerify(Arc<CryptoProvider>, Option<Vec<SignatureScheme>>);
 
+/// The signature checks both verifier traits share: the handshake's signatures are
+/// always checked, whatever is decided about the chain.
+macro_rules! signature_checks {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            match &self.1 {
+                Some(s) => s.clone(),
+                None => self.0.signature_verification_algorithms.supported_schemes(),
+            }
+        }
+    };
+}
+
 impl rustls::client::danger::ServerCertVerifier for NoVerify {
     fn verify_server_cert(
         &self,
@@ -556,40 +561,24 @@ impl rustls::client::danger::ServerCertVerifier for NoVerify {
         Ok(rustls::client::danger::ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+    signature_checks!();
+}
+
+impl rustls::server::danger::ClientCertVerifier for NoVerify {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
     }
 
-    fn verify_tls13_signature(
+    fn verify_client_cert(
         &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
     }
 
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        match &self.1 {
-            Some(s) => s.clone(),
-            None => self.0.signature_verification_algorithms.supported_schemes(),
-        }
-    }
+    signature_checks!();
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod error;
 pub mod keys;
 pub mod observe;
 pub mod re;
+pub mod resolver;
 pub mod vars;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -211,6 +211,9 @@ pub static TABLE: &[Spec] = &[
     d("proxy_ssl_protocols", HSL, 1, MANY),
     d("proxy_ssl_ciphers", HSL, 1, 1),
     d("proxy_ssl_verify_depth", HSL, 1, 1),
+    // resolver (see src/resolver/)
+    d("resolver", HSL, 1, MANY),
+    d("resolver_timeout", HSL, 1, 1),
     // API keys (see src/keys/)
     d("api_key_store", HTTP, 1, 1),
     d("api_key_tier", HTTP, 2, 3),

@@ -168,6 +168,9 @@ pub struct LocConf {
     pub proxy: Arc<super::ProxyConf>,
     pub compress: Arc<super::CompressConf>,
     pub keys: Arc<super::KeysConf>,
+    /// `resolver` (with `resolver_timeout` applied).
+    pub resolver: Option<Arc<crate::resolver::Resolver>>,
+    pub resolver_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,6 +291,8 @@ impl LocConf {
             proxy: Arc::default(),
             compress: Arc::default(),
             keys: Arc::default(),
+            resolver: None,
+            resolver_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -588,6 +593,53 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 }
             }
             n if n.starts_with("proxy_") => super::proxy::apply(b, conf, d, first)?,
+            "resolver" => {
+                let mut servers = vec![];
+                let mut valid = None;
+                let mut ipv6 = true;
+                for v in a {
+                    if let Some(t) = v.strip_prefix("valid=") {
+                        valid = Some(values::time(t).ok_or_else(|| invalid(d))?);
+                    } else if let Some(f) = v.strip_prefix("ipv6=") {
+                        ipv6 = f == "on";
+                    } else if v.starts_with("status_zone=") {
+                        // nginx Plus statistics: nothing to collect here.
+                    } else {
+                        let bare_ip = v.parse::<std::net::IpAddr>().is_ok();
+                        let bracketed = v.starts_with('[') && v.ends_with(']');
+                        let with_port = if bare_ip || bracketed || !v.contains(':') {
+                            format!("{v}:53")
+                        } else {
+                            v.clone()
+                        };
+                        let addrs = std::net::ToSocketAddrs::to_socket_addrs(&with_port.as_str())
+                            .map_err(|_| {
+                            d.err(format!("host not found in resolver \"{v}\""))
+                        })?;
+                        servers.extend(addrs);
+                    }
+                }
+                if servers.is_empty() {
+                    return Err(invalid(d));
+                }
+                conf.resolver = Some(Arc::new(crate::resolver::Resolver::new(
+                    servers,
+                    valid,
+                    ipv6,
+                    conf.resolver_timeout,
+                )));
+            }
+            "resolver_timeout" => {
+                conf.resolver_timeout = values::time(&a[0]).ok_or_else(|| invalid(d))?;
+                if let Some(r) = &conf.resolver {
+                    conf.resolver = Some(Arc::new(crate::resolver::Resolver::new(
+                        r.servers.clone(),
+                        r.valid,
+                        r.ipv6,
+                        conf.resolver_timeout,
+                    )));
+                }
+            }
             "api_key_check_header"
             | "api_key_check_arg"
             | "api_key_scope"

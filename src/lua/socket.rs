@@ -94,6 +94,23 @@ fn flatten(v: &Value, out: &mut Vec<u8>) -> LResult<()> {
     Ok(())
 }
 
+/// A cosocket peer's address: an IP literal, `localhost`, or a name through the
+/// request's `resolver` (a random one of its addresses, as OpenResty picks).
+async fn resolve_host(host: &str) -> Result<IpAddr, String> {
+    if host == "localhost" {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() {
+        return Ok(ip);
+    }
+    let resolver = super::req::with_req(|_, ctx| Ok(ctx.conf.resolver.clone()))
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("no resolver defined to resolve \"{host}\""))?;
+    let ips = resolver.resolve(host).await.map_err(|e| e.message(host))?;
+    Ok(ips[rand::random::<usize>() % ips.len()])
+}
+
 impl UserData for TcpSock {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_async_method(
@@ -113,18 +130,9 @@ impl UserData for TcpSock {
                             "bad argument #2 to 'connect' (number expected, got nil)",
                         ));
                     };
-                    let ip: IpAddr = if host == "localhost" {
-                        IpAddr::from([127, 0, 0, 1])
-                    } else {
-                        match host.trim_start_matches('[').trim_end_matches(']').parse() {
-                            Ok(ip) => ip,
-                            Err(_) => {
-                                return nil_err(
-                                    &lua,
-                                    &format!("no resolver defined to resolve \"{host}\""),
-                                )
-                            }
-                        }
+                    let ip = match resolve_host(&host).await {
+                        Ok(ip) => ip,
+                        Err(e) => return nil_err(&lua, &e),
                     };
                     SocketAddr::new(ip, port)
                 };
@@ -482,18 +490,9 @@ impl UserData for UdpSock {
                 let Some(port) = port else {
                     return nil_err(&lua, "unix domain sockets are not supported yet");
                 };
-                let ip: IpAddr = if host == "localhost" {
-                    IpAddr::from([127, 0, 0, 1])
-                } else {
-                    match host.trim_start_matches('[').trim_end_matches(']').parse() {
-                        Ok(ip) => ip,
-                        Err(_) => {
-                            return nil_err(
-                                &lua,
-                                &format!("no resolver defined to resolve \"{host}\""),
-                            )
-                        }
-                    }
+                let ip = match resolve_host(&host).await {
+                    Ok(ip) => ip,
+                    Err(e) => return nil_err(&lua, &e),
                 };
                 let peer = SocketAddr::new(ip, port);
                 let bind: SocketAddr = if ip.is_ipv4() {

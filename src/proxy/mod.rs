@@ -92,7 +92,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     let conf = ctx.conf.proxy.clone();
     let log = Rc::new(RefCell::new(UpstreamLog::default()));
     ctx.upstream = Some(log.clone());
-    let target = match resolve_target(ctx, &pass) {
+    let target = match resolve_target(ctx, &pass).await {
         Ok(t) => t,
         Err(code) => return pipeline::special_response(ctx, code),
     };
@@ -385,7 +385,7 @@ struct Target {
     uri: String,
 }
 
-fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16> {
+async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16> {
     match &pass.target {
         ProxyTarget::Group(def) => Ok(Target {
             def: def.clone(),
@@ -427,25 +427,35 @@ fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16>
                     uri,
                 });
             }
-            let ip: Option<std::net::IpAddr> = host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse()
-                .ok();
-            let Some(ip) = ip else {
-                ctx.log(
-                    Level::Error,
-                    &format!("no resolver defined to resolve {host}"),
-                );
-                return Err(502);
-            };
-            let addr = std::net::SocketAddr::new(ip, port);
-            let peer = crate::upstream::PeerConf::plain(addr, hp);
+            let ips: Vec<std::net::IpAddr> =
+                match host.trim_start_matches('[').trim_end_matches(']').parse() {
+                    Ok(ip) => vec![ip],
+                    Err(_) => match ctx.conf.resolver.clone() {
+                        None => {
+                            ctx.log(
+                                Level::Error,
+                                &format!("no resolver defined to resolve {host}"),
+                            );
+                            return Err(502);
+                        }
+                        Some(r) => match r.resolve(host).await {
+                            Ok(ips) => ips,
+                            Err(e) => {
+                                ctx.log(Level::Error, &e.message(host));
+                                return Err(502);
+                            }
+                        },
+                    },
+                };
+            let peers: Vec<crate::upstream::PeerConf> = ips
+                .into_iter()
+                .map(|ip| crate::upstream::PeerConf::plain(std::net::SocketAddr::new(ip, port), hp))
+                .collect();
             let group = Arc::new(Upstream::new(
                 hp,
                 true,
                 Algo::RoundRobin,
-                vec![peer],
+                peers,
                 vec![],
                 None,
             ));

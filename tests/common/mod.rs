@@ -5,6 +5,7 @@
 pub mod cases;
 pub mod certs;
 pub mod client;
+pub mod dns;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};

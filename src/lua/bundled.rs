@@ -31,6 +31,10 @@ const MODULES: &[(&str, &str)] = &[
         "resty.limit.conn",
         include_str!("../../lua/resty/limit/conn.lua"),
     ),
+    (
+        "resty.limit.traffic",
+        include_str!("../../lua/resty/limit/traffic.lua"),
+    ),
 ];
 
 const TABLE_EXT: &str = include_str!("../../lua/openclaw/table_ext.lua");

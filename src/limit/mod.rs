@@ -164,6 +164,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn burst_zero_rate_is_exact_with_dense_arrivals() {
+        // 100 r/s for 5 s, a request every 0.2 ms on the millisecond clock: within 2% of
+        // 500 (+1 for the start).
+        let z = LimitZone::new("t", 1 << 20, 100_000);
+        let mut ok = 0;
+        for i in 0..25_000u64 {
+            let now_us = i * 200;
+            if z.check(b"k", 0, u64::MAX, now_us / 1000, true) == Decision::Pass {
+                ok += 1;
+            }
+        }
+        assert!((491..=511).contains(&ok), "{ok}");
+    }
+
+    #[test]
     fn burst_zero_allows_one_per_interval() {
         // 10 r/s: one request every 100 ms.
         let z = LimitZone::new("t", 1 << 20, 10_000);

@@ -592,7 +592,9 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                     }
                 }
             }
-            n if n.starts_with("proxy_") => super::proxy::apply(b, conf, d, first)?,
+            n if n.starts_with("proxy_") || n.starts_with("grpc_") => {
+                super::proxy::apply(b, conf, d, first)?
+            }
             "resolver" => {
                 let mut servers = vec![];
                 let mut valid = None;

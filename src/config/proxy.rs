@@ -190,11 +190,15 @@ pub struct ProxyPass {
     pub url: String,
     /// `https://`: TLS to the upstream.
     pub tls: bool,
+    /// `grpc_pass`: HTTP/2 to the upstream (with trailers).
+    pub h2: bool,
 }
 
 /// A parsed `http[s]://host[:port][/uri]`.
 pub struct Url<'a> {
     pub tls: bool,
+    /// `grpc://`, `grpcs://`: HTTP/2 to the upstream.
+    pub h2: bool,
     pub host_port: &'a str,
     pub uri: Option<&'a str>,
 }
@@ -211,10 +215,14 @@ impl Url<'_> {
 
 /// Splits a proxy URL; `Err` carries nginx's message.
 pub fn parse_url(url: &str) -> std::result::Result<Url<'_>, String> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("http://") {
-        (false, r)
+    let (tls, h2, rest) = if let Some(r) = url.strip_prefix("http://") {
+        (false, false, r)
     } else if let Some(r) = url.strip_prefix("https://") {
-        (true, r)
+        (true, false, r)
+    } else if let Some(r) = url.strip_prefix("grpc://") {
+        (false, true, r)
+    } else if let Some(r) = url.strip_prefix("grpcs://") {
+        (true, true, r)
     } else {
         return Err("invalid URL prefix".into());
     };
@@ -227,6 +235,7 @@ pub fn parse_url(url: &str) -> std::result::Result<Url<'_>, String> {
     }
     Ok(Url {
         tls,
+        h2,
         host_port: hp,
         uri,
     })
@@ -240,12 +249,23 @@ pub fn apply(b: &mut Builder, conf: &mut LocConf, d: &Directive, first: bool) ->
         values::time(v)
             .ok_or_else(|| d.err(format!("invalid value \"{v}\" in \"{}\" directive", d.name)))
     };
-    let name = d.name.as_str();
+    // The grpc module's settings have the proxy module's meaning (one set per location).
+    let translated = d.name.replacen("grpc_", "proxy_", 1);
+    let name = translated.as_str();
     if name == "proxy_pass" {
         if !first {
-            return Err(d.err("\"proxy_pass\" directive is duplicate"));
+            return Err(d.err(format!("\"{}\" directive is duplicate", d.name)));
         }
-        let pass = proxy_pass(b, d, &conf.name)?;
+        // grpc_pass takes `grpc://`, `grpcs://`, or a bare address or upstream name.
+        let raw = if d.name == "grpc_pass" && !a[0].contains("://") && !a[0].starts_with('$') {
+            format!("grpc://{}", a[0])
+        } else {
+            a[0].clone()
+        };
+        if d.name == "grpc_pass" && !raw.starts_with("grpc") && !raw.starts_with('$') {
+            return Err(d.err("invalid URL prefix"));
+        }
+        let pass = proxy_pass(b, d, &raw, &conf.name)?;
         conf.proxy_pass = Some(Arc::new(pass));
         conf.lua.content = None;
         return Ok(());
@@ -362,13 +382,13 @@ pub fn apply(b: &mut Builder, conf: &mut LocConf, d: &Directive, first: bool) ->
     Ok(())
 }
 
-fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPass> {
-    let raw = &d.args[0];
+fn proxy_pass(b: &mut Builder, d: &Directive, raw: &str, loc_name: &str) -> Result<ProxyPass> {
+    let raw = &raw.to_string();
     let location = loc_name.strip_prefix("= ").unwrap_or(loc_name).to_string();
     if raw.contains('$') {
         // Checked for the scheme now; host and URI come per request.
         let scheme_var = raw.starts_with('$');
-        if !scheme_var && !raw.starts_with("http://") && !raw.starts_with("https://") {
+        if !scheme_var && !raw.contains("://") {
             parse_url(raw).map_err(|e| d.err(e))?;
         }
         return Ok(ProxyPass {
@@ -378,7 +398,8 @@ fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPas
             uri: None,
             location,
             url: raw.clone(),
-            tls: raw.starts_with("https://"),
+            tls: raw.starts_with("https://") || raw.starts_with("grpcs://"),
+            h2: raw.starts_with("grpc"),
         });
     }
     let url = parse_url(raw).map_err(|e| d.err(e))?;
@@ -442,5 +463,6 @@ fn proxy_pass(b: &mut Builder, d: &Directive, loc_name: &str) -> Result<ProxyPas
         location,
         url: full,
         tls: url.tls,
+        h2: url.h2,
     })
 }

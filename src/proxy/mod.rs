@@ -105,6 +105,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
         def,
         host: proxy_host,
         tls: use_tls,
+        h2,
         uri,
         ..
     } = target;
@@ -251,7 +252,11 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             (Some(b), None) => ReqBody::Full(Some(b.clone())),
             (None, None) => ReqBody::Empty,
         };
-        let req = build_request(ctx, &uri, &conf, headers.clone(), req_body);
+        let req = if h2 {
+            build_request_h2(ctx, &uri, &proxy_host, use_tls, headers.clone(), req_body)
+        } else {
+            build_request(ctx, &uri, &conf, headers.clone(), req_body)
+        };
         let req = match req {
             Some(r) => r,
             None => {
@@ -264,7 +269,14 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             }
         };
         let t0 = Instant::now();
-        match try_peer(&up, &peer, req, &log, &limits, tls.as_ref()).await {
+        let tried = if h2 {
+            try_peer_h2(&up, &peer, req, &log, &limits, tls.as_ref())
+                .await
+                .map(|r| (r, None))
+        } else {
+            try_peer(&up, &peer, req, &log, &limits, tls.as_ref()).await
+        };
+        match tried {
             Ok((resp, back)) => {
                 let status = resp.status().as_u16();
                 let elapsed = t0.elapsed();
@@ -382,6 +394,8 @@ struct Target {
     host: String,
     port: u16,
     tls: bool,
+    /// gRPC: HTTP/2 to the upstream.
+    h2: bool,
     uri: String,
 }
 
@@ -392,6 +406,7 @@ async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target
             host: pass.host.clone(),
             port: pass.port,
             tls: pass.tls,
+            h2: pass.h2,
             uri: upstream_uri(ctx, pass.uri.as_deref(), &pass.location),
         }),
         ProxyTarget::Dynamic(c) => {
@@ -406,6 +421,7 @@ async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target
             let hp = parsed.host_port;
             let dport = parsed.default_port();
             let tls = parsed.tls;
+            let parsed_h2 = parsed.h2;
             let (host, port) = match hp.rsplit_once(':') {
                 Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
                     Ok(p) => (h, p),
@@ -424,6 +440,7 @@ async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target
                     host: host.to_string(),
                     port,
                     tls,
+                    h2: parsed_h2,
                     uri,
                 });
             }
@@ -473,6 +490,7 @@ async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target
                 host: host_var,
                 port,
                 tls,
+                h2: parsed_h2,
                 uri,
             })
         }
@@ -559,6 +577,37 @@ fn build_request(
     Some(req)
 }
 
+/// A gRPC request: HTTP/2 with an absolute URI (its `:authority` is `$proxy_host`), no
+/// connection-specific headers, `TE: trailers` as gRPC servers expect.
+fn build_request_h2(
+    ctx: &RequestCtx,
+    uri: &str,
+    authority: &str,
+    tls: bool,
+    mut headers: http::HeaderMap,
+    body: ReqBody,
+) -> Option<hyper::Request<ReqBody>> {
+    let scheme = if tls { "https" } else { "http" };
+    let uri: http::Uri = format!("{scheme}://{authority}{uri}").parse().ok()?;
+    for h in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+    ] {
+        headers.remove(h);
+    }
+    headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
+    let mut req = hyper::Request::new(body);
+    *req.method_mut() = ctx.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_2;
+    *req.headers_mut() = headers;
+    Some(req)
+}
+
 /// One try: a connection (pooled or new), the request, the response head.
 async fn try_peer(
     up: &Upstream,
@@ -600,6 +649,26 @@ async fn try_peer(
     }
     let req = req.expect("request present until sent");
     let t0 = Instant::now();
+    let stream = connect(peer, limits).await?;
+    let _ = stream.set_nodelay(true);
+    pool::opened();
+    let mut sender = match tls {
+        None => handshake(stream).await?,
+        Some((cfg, name)) => {
+            handshake(tls_connect(stream, cfg.clone(), name, limits, t0).await?).await?
+        }
+    };
+    set_connect(log, t0.elapsed());
+    let resp = await_head(sender.send_request(req), limits, body_gone).await?;
+    let conn = pool::Conn {
+        sender,
+        requests: 1,
+    };
+    finish_head(log, resp, Some(conn))
+}
+
+/// A TCP connection to a peer within `proxy_connect_timeout`.
+async fn connect(peer: &Picked, limits: &Limits) -> Result<tokio::net::TcpStream, TryError> {
     let stream =
         match tokio::time::timeout(limits.connect, tokio::net::TcpStream::connect(peer.addr)).await
         {
@@ -622,30 +691,43 @@ async fn try_peer(
         };
     let _ = stream.set_nodelay(true);
     pool::opened();
-    let mut sender = match tls {
-        None => handshake(stream).await?,
-        Some((cfg, name)) => {
-            let connect =
-                tokio_rustls::TlsConnector::from(cfg.clone()).connect(name.clone(), stream);
-            let left = limits.connect.saturating_sub(t0.elapsed());
-            match tokio::time::timeout(left, connect).await {
-                Ok(Ok(s)) => handshake(s).await?,
-                Ok(Err(e)) => return Err(tls_error(&e)),
-                Err(_) => {
-                    return Err(TryError {
-                        kind: Fail::Timeout,
-                        msg: "upstream timed out (110: Connection timed out) while SSL handshaking to upstream".into(),
-                        sent: false,
-                        body_gone: false,
-                    })
-                }
-            }
-        }
-    };
-    set_connect(log, t0.elapsed());
-    let send = sender.send_request(req);
-    let resp = match tokio::time::timeout(limits.read, send).await {
-        Ok(Ok(r)) => r,
+    Ok(stream)
+}
+
+/// The TLS handshake with an upstream, within what is left of the connect timeout.
+async fn tls_connect(
+    stream: tokio::net::TcpStream,
+    cfg: Arc<rustls::ClientConfig>,
+    name: &rustls::pki_types::ServerName<'static>,
+    limits: &Limits,
+    t0: Instant,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, TryError> {
+    let connect = tokio_rustls::TlsConnector::from(cfg).connect(name.clone(), stream);
+    let left = limits.connect.saturating_sub(t0.elapsed());
+    match tokio::time::timeout(left, connect).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(e)) => Err(tls_error(&e)),
+        Err(_) => Err(TryError {
+            kind: Fail::Timeout,
+            msg: "upstream timed out (110: Connection timed out) while SSL handshaking to upstream"
+                .into(),
+            sent: false,
+            body_gone: false,
+        }),
+    }
+}
+
+/// Waits for the response head within `proxy_read_timeout`.
+async fn await_head<F>(
+    send: F,
+    limits: &Limits,
+    body_gone: bool,
+) -> Result<hyper::Response<hyper::body::Incoming>, TryError>
+where
+    F: std::future::Future<Output = Result<hyper::Response<hyper::body::Incoming>, hyper::Error>>,
+{
+    match tokio::time::timeout(limits.read, send).await {
+        Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => {
             let (kind, what) = if e.is_parse() {
                 (Fail::InvalidHeader, "upstream sent invalid header".to_string())
@@ -654,27 +736,94 @@ async fn try_peer(
             } else {
                 (Fail::Error, describe(&e))
             };
-            return Err(TryError {
+            Err(TryError {
                 kind,
                 msg: format!("{what} while reading response header from upstream"),
                 sent: true,
                 body_gone,
-            });
-        }
-        Err(_) => {
-            return Err(TryError {
-                kind: Fail::Timeout,
-                msg: "upstream timed out (110: Connection timed out) while reading response header from upstream".into(),
-                sent: true,
-                body_gone,
             })
         }
+        Err(_) => Err(TryError {
+            kind: Fail::Timeout,
+            msg: "upstream timed out (110: Connection timed out) while reading response header from upstream".into(),
+            sent: true,
+            body_gone,
+        }),
+    }
+}
+
+/// gRPC (`grpc_pass`): HTTP/2 to the upstream, one multiplexed connection per peer and
+/// worker, reused while it stays open; trailers pass through to the client.
+async fn try_peer_h2(
+    up: &Upstream,
+    peer: &Picked,
+    req: hyper::Request<ReqBody>,
+    log: &Rc<RefCell<UpstreamLog>>,
+    limits: &Limits,
+    tls: Option<&UpstreamTls>,
+) -> Result<hyper::Response<hyper::body::Incoming>, TryError> {
+    let body_gone = matches!(req.body(), ReqBody::Stream(_));
+    let key = (up.id, peer.addr, tls.is_some());
+    let mut sender = match pool::take_h2(key) {
+        Some(s) => {
+            set_connect(log, Duration::ZERO);
+            s
+        }
+        None => {
+            let t0 = Instant::now();
+            let stream = connect(peer, limits).await?;
+            let sender = match tls {
+                None => handshake_h2(stream).await?,
+                Some((cfg, name)) => {
+                    // ALPN must say h2 for gRPC over TLS.
+                    let mut c = (**cfg).clone();
+                    c.alpn_protocols = vec![b"h2".to_vec()];
+                    handshake_h2(tls_connect(stream, Arc::new(c), name, limits, t0).await?).await?
+                }
+            };
+            set_connect(log, t0.elapsed());
+            pool::put_h2(key, sender.clone());
+            sender
+        }
     };
-    let conn = pool::Conn {
-        sender,
-        requests: 1,
-    };
-    finish_head(log, resp, Some(conn))
+    let resp = await_head(sender.send_request(req), limits, body_gone).await?;
+    let (resp, _) = finish_head(log, resp, None)?;
+    Ok(resp)
+}
+
+/// HTTP/2 over a connected stream; the connection task runs on the worker's LocalSet.
+async fn handshake_h2<S>(io: S) -> Result<pool::H2Sender, TryError>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match hyper::client::conn::http2::Builder::new(LocalExec)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .handshake::<_, ReqBody>(TokioIo::new(io))
+        .await
+    {
+        Ok((sender, conn)) => {
+            tokio::task::spawn_local(async move {
+                let _ = conn.await;
+            });
+            Ok(sender)
+        }
+        Err(e) => Err(TryError {
+            kind: Fail::Error,
+            msg: format!("{} while connecting to upstream", describe(&e)),
+            sent: false,
+            body_gone: false,
+        }),
+    }
+}
+
+/// Runs hyper's HTTP/2 tasks on the worker's LocalSet.
+#[derive(Clone, Copy)]
+struct LocalExec;
+
+impl<F: std::future::Future + 'static> hyper::rt::Executor<F> for LocalExec {
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
 }
 
 /// The client config and server name of a TLS upstream.

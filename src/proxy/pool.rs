@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 pub type Sender = SendRequest<ReqBody>;
+/// A multiplexed HTTP/2 connection (gRPC): shared by every request of the worker.
+pub type H2Sender = hyper::client::conn::http2::SendRequest<ReqBody>;
 
 /// Which pool: the upstream group, the peer, and whether the connection is TLS.
 pub type Key = (u64, SocketAddr, bool);
@@ -30,6 +32,7 @@ struct Idle {
 
 thread_local! {
     static POOL: RefCell<HashMap<Key, VecDeque<Idle>>> = RefCell::new(HashMap::new());
+    static H2: RefCell<HashMap<Key, H2Sender>> = RefCell::new(HashMap::new());
     static OPENED: Cell<u64> = const { Cell::new(0) };
     static REUSED: Cell<u64> = const { Cell::new(0) };
 }
@@ -51,6 +54,31 @@ pub async fn take(key: Key, ka: &Keepalive) -> Option<Conn> {
             requests: idle.requests + 1,
         });
     }
+}
+
+/// This worker's HTTP/2 connection to a peer, while it is open.
+pub fn take_h2(key: Key) -> Option<H2Sender> {
+    H2.with(|h| {
+        let mut h = h.borrow_mut();
+        match h.get(&key) {
+            Some(s) if !s.is_closed() => {
+                REUSED.with(|c| c.set(c.get() + 1));
+                Some(s.clone())
+            }
+            Some(_) => {
+                h.remove(&key);
+                None
+            }
+            None => None,
+        }
+    })
+}
+
+/// Keeps an HTTP/2 connection for the worker's next requests to the peer.
+pub fn put_h2(key: Key, s: H2Sender) {
+    H2.with(|h| {
+        h.borrow_mut().insert(key, s);
+    });
 }
 
 /// Counts a newly opened connection.

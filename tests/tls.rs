@@ -508,3 +508,58 @@ fn ssl_verify_client_needs_a_ca() {
         "{e}"
     );
 }
+
+#[test]
+fn proxy_presents_a_client_certificate_to_the_upstream() {
+    let ca = Ca::new("Upstream CA");
+    let clients = Ca::new("Client CA");
+    let mut f = files(&ca, &[("be", &["backend.test"], Key::Ecdsa)]);
+    f.push(("conf/clients.pem".into(), clients.pem()));
+    let upstream = Gateway::start_full(
+        &common::wrap(
+            "",
+            r#"
+    server {
+        listen 127.0.0.1:0 ssl;
+        server_name backend.test;
+        ssl_certificate be.crt;
+        ssl_certificate_key be.key;
+        ssl_client_certificate clients.pem;
+        ssl_verify_client on;
+        location / { return 200 "$ssl_client_verify $ssl_client_s_dn\n"; }
+    }
+"#,
+            "",
+        ),
+        &f,
+    )
+    .unwrap();
+    let up = tls_addr(&upstream);
+    let (chain, key) = clients.issue(&["gateway.test"], Key::Ecdsa);
+    let front = format!(
+        r#"
+    location /with/ {{
+        proxy_pass https://{up}/;
+        proxy_ssl_certificate gw.crt;
+        proxy_ssl_certificate_key gw.key;
+    }}
+    location /without/ {{
+        proxy_pass https://{up}/;
+    }}
+"#
+    );
+    let gw = Gateway::start_full(
+        &common::wrap("", "", &front),
+        &[("conf/gw.crt".into(), chain), ("conf/gw.key".into(), key)],
+    )
+    .unwrap();
+    let r = common::client::get(gw.addr(), "/with/x", &[]);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "SUCCESS CN=gateway.test\n")
+    );
+    // Without a certificate the upstream answers nginx's 400 (passed through).
+    let r = common::client::get(gw.addr(), "/without/x", &[]);
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("No required SSL certificate was sent"));
+}

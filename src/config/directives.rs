@@ -211,6 +211,8 @@ pub static TABLE: &[Spec] = &[
     d("proxy_ssl_protocols", HSL, 1, MANY),
     d("proxy_ssl_ciphers", HSL, 1, 1),
     d("proxy_ssl_verify_depth", HSL, 1, 1),
+    d("proxy_ssl_certificate", HSL, 1, 1),
+    d("proxy_ssl_certificate_key", HSL, 1, 1),
     // resolver (see src/resolver/)
     d("resolver", HSL, 1, MANY),
     d("resolver_timeout", HSL, 1, 1),

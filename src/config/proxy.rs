@@ -118,6 +118,9 @@ pub struct UpstreamTls {
     /// The name to verify (and send as SNI); `$proxy_host` when unset.
     pub name: Option<Complex>,
     pub session_reuse: bool,
+    /// `proxy_ssl_certificate` and `proxy_ssl_certificate_key`.
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
     pub client: Arc<rustls::ClientConfig>,
 }
 
@@ -126,7 +129,7 @@ impl Default for UpstreamTls {
         static DEFAULT: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
         let client = DEFAULT
             .get_or_init(|| {
-                crate::tls::client_config(false, None, false, true)
+                crate::tls::client_config(false, None, false, true, None)
                     .expect("the default client config builds")
             })
             .clone();
@@ -136,6 +139,8 @@ impl Default for UpstreamTls {
             server_name: false,
             name: None,
             session_reuse: true,
+            cert: None,
+            key: None,
             client,
         }
     }
@@ -321,19 +326,26 @@ pub fn apply(b: &mut Builder, conf: &mut LocConf, d: &Directive, first: bool) ->
         "proxy_ssl_verify"
         | "proxy_ssl_trusted_certificate"
         | "proxy_ssl_server_name"
-        | "proxy_ssl_session_reuse" => {
+        | "proxy_ssl_session_reuse"
+        | "proxy_ssl_certificate"
+        | "proxy_ssl_certificate_key" => {
             let t = Arc::make_mut(&mut p.ssl);
             match name {
                 "proxy_ssl_verify" => t.verify = a[0] == "on",
                 "proxy_ssl_server_name" => t.server_name = a[0] == "on",
                 "proxy_ssl_session_reuse" => t.session_reuse = a[0] == "on",
+                "proxy_ssl_certificate" => t.cert = Some(b.conf_path(&a[0])),
+                "proxy_ssl_certificate_key" => t.key = Some(b.conf_path(&a[0])),
                 _ => t.trusted = Some(b.conf_path(&a[0])),
             }
+            // The client certificate counts once both halves are known.
+            let pair = t.cert.as_deref().zip(t.key.as_deref());
             t.client = crate::tls::client_config(
                 t.verify,
                 t.trusted.as_deref(),
                 t.server_name,
                 t.session_reuse,
+                pair,
             )
             .map_err(|e| d.err(e))?;
         }

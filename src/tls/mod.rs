@@ -467,7 +467,23 @@ pub fn client_config(
     trusted: Option<&Path>,
     sni: bool,
     session_reuse: bool,
+    client_cert: Option<(&Path, &Path)>,
 ) -> Result<Arc<ClientConfig>, String> {
+    // `proxy_ssl_certificate` + `_key`: a certificate to present to upstreams.
+    let auth = match client_cert {
+        Some((c, k)) => {
+            let chain = load_certs(c)?;
+            let key = PrivateKeyDer::from_pem_file(k).map_err(|e| {
+                format!(
+                    "cannot load certificate key \"{}\": {}",
+                    k.display(),
+                    pem_error(&e)
+                )
+            })?;
+            Some((chain, key))
+        }
+        None => None,
+    };
     let provider = Arc::new(default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -481,12 +497,23 @@ pub fn client_config(
                     .map_err(|e| format!("cannot load certificate \"{}\": {e}", p.display()))?;
             }
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        let b = builder.with_root_certificates(roots);
+        match auth {
+            Some((chain, key)) => b
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| e.to_string())?,
+            None => b.with_no_client_auth(),
+        }
     } else {
-        builder
+        let b = builder
             .dangerous()
-            .with_custom_certificate_verifier(insecure_verifier(None))
-            .with_no_client_auth()
+            .with_custom_certificate_verifier(insecure_verifier(None));
+        match auth {
+            Some((chain, key)) => b
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| e.to_string())?,
+            None => b.with_no_client_auth(),
+        }
     };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     cfg.enable_sni = sni;

@@ -327,12 +327,22 @@ impl Plan {
             ..Default::default()
         };
         let body = std::mem::replace(&mut resp.body, Body::Empty);
-        resp.body = Body::Stream(Box::pin(Tee {
+        let tee = Tee {
             inner: body,
             buf: Vec::new(),
             entry: Some(template),
             plan: Some(self),
-        }));
+        };
+        if ctx.method == http::Method::HEAD {
+            // A HEAD fetched as GET: the client gets the head, the cache the whole body.
+            tokio::task::spawn_local(async move {
+                use http_body_util::BodyExt;
+                let mut tee = tee;
+                while let Some(Ok(_)) = tee.frame().await {}
+            });
+            return;
+        }
+        resp.body = Body::Stream(Box::pin(tee));
     }
 }
 

@@ -143,6 +143,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     if let Some(p) = &plan {
         log.borrow_mut().cache_status = Some(p.status);
     }
+    let convert_head = plan.is_some() && ctx.method == Method::HEAD;
     let up = def.group.clone();
 
     // The request body: buffered (replayable) unless `proxy_request_buffering off`.
@@ -252,11 +253,18 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             (Some(b), None) => ReqBody::Full(Some(b.clone())),
             (None, None) => ReqBody::Empty,
         };
-        let req = if h2 {
+        let mut req = if h2 {
             build_request_h2(ctx, &uri, &proxy_host, use_tls, headers.clone(), req_body)
         } else {
             build_request(ctx, &uri, &conf, headers.clone(), req_body)
         };
+        if convert_head {
+            // nginx's proxy_cache_convert_head: a cacheable HEAD fetches the whole
+            // response, so the entry can answer GETs too.
+            if let Some(r) = req.as_mut() {
+                *r.method_mut() = Method::GET;
+            }
+        }
         let req = match req {
             Some(r) => r,
             None => {
@@ -335,7 +343,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                         keepalive,
                     })
                 });
-                let mut out = respond(ctx, &pass, &conf, resp, back, &log, t0);
+                let mut out = respond(ctx, &pass, &conf, resp, back, &log, t0, convert_head);
                 if let Some(p) = plan {
                     if status != 101 {
                         p.store(ctx, &mut out);
@@ -909,6 +917,7 @@ fn respond(
     back: Option<Return>,
     log: &Rc<RefCell<UpstreamLog>>,
     t0: Instant,
+    converted_head: bool,
 ) -> Response {
     let status = resp.status().as_u16();
     let upgrade = status == 101;
@@ -930,7 +939,7 @@ fn respond(
         ctx.log_context(),
         t0,
     );
-    if ctx.method == Method::HEAD || status == 204 || status == 304 {
+    if (ctx.method == Method::HEAD && !converted_head) || status == 204 || status == 304 {
         // No body follows: dropping it now returns the connection to the pool.
         drop(ub);
         return out;

@@ -243,3 +243,23 @@ after: nil other
 prefix: 1
 cache zone not found
 falsebad argument #4 to 'set' (ttl must be positive)
+
+=== TEST 14: a HEAD miss is fetched as GET and cached for the GETs that follow
+--- http_config
+proxy_cache_path cache keys_zone=one:1m;
+log_format cs '$request_method $uri $upstream_cache_status';
+--- config
+access_log logs/access.log cs;
+location / {
+    proxy_cache one;
+    proxy_cache_valid 200 1m;
+    proxy_pass http://$UP1;
+}
+--- requests
+HEAD /count/head
+GET /count/head
+GET /count/head
+--- error_codes: 200 200 200
+--- access_log
+HEAD /count/head MISS
+GET /count/head HIT

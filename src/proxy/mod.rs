@@ -343,7 +343,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                         keepalive,
                     })
                 });
-                let mut out = respond(ctx, &pass, &conf, resp, back, &log, t0, convert_head);
+                let mut out = respond(ctx, &pass, resp, back, &log, t0, convert_head);
                 if let Some(p) = plan {
                     if status != 101 {
                         p.store(ctx, &mut out);
@@ -912,13 +912,14 @@ fn finish_head(
 fn respond(
     ctx: &mut RequestCtx,
     pass: &ProxyPass,
-    conf: &crate::config::ProxyConf,
     mut resp: hyper::Response<hyper::body::Incoming>,
     back: Option<Return>,
     log: &Rc<RefCell<UpstreamLog>>,
     t0: Instant,
     converted_head: bool,
 ) -> Response {
+    let conf = ctx.conf.proxy.clone();
+    let conf = &*conf;
     let status = resp.status().as_u16();
     let upgrade = status == 101;
     let mut out = Response::new(status);

@@ -147,6 +147,38 @@ wrap_meta(ngx.header)
 wrap_meta(ngx)
 local log, NOTICE = ngx.log, ngx.NOTICE
 print = function(...) return log(NOTICE, ...) end
+-- OpenResty APIs OpenClaw does not have fail loudly rather than being nil.
+local function missing(name)
+    return function() error("API not supported by openclaw: " .. name, 2) end
+end
+for path, names in pairs({
+    [ngx] = { "on_abort", "send_headers" },
+    [ngx.req] = { "socket", "set_body_file", "init_body", "append_body", "finish_body", "get_body_file" },
+    [ngx.socket] = { "stream" },
+}) do
+    for _, n in ipairs(names) do
+        if rawget(path, n) == nil then
+            local prefix = path == ngx and "ngx." or (path == ngx.req and "ngx.req." or "ngx.socket.")
+            rawset(path, n, missing(prefix .. n))
+        end
+    end
+end
+if rawget(ngx.config, "debug") == nil then rawset(ngx.config, "debug", false) end
+if rawget(ngx.config, "nginx_configure") == nil then
+    rawset(ngx.config, "nginx_configure", function()
+        return " --prefix=. --with-http_ssl_module --with-http_v2_module --add-module=openclaw-lua"
+    end)
+end
+-- ngx.socket.connect(host, port, opts): a connected TCP cosocket, or nil, err.
+if rawget(ngx.socket, "connect") == nil then
+    local tcp = ngx.socket.tcp
+    rawset(ngx.socket, "connect", function(...)
+        local sock = tcp()
+        local ok, err = sock:connect(...)
+        if not ok then return nil, err end
+        return sock
+    end)
+end
 -- The native modules installed after this (openclaw.*, ngx.balancer) are wrapped the same
 -- way by WRAP_NATIVE.
 __openclaw_wrap_table = wrap_table

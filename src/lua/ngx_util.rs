@@ -51,6 +51,55 @@ pub fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
         })?,
     )?;
     ngx.set(
+        "cookie_time",
+        lua.create_function(|_, t: i64| {
+            // "Thu, 18-Nov-10 11:27:35 GMT", as nginx's ngx_http_cookie_time.
+            let secs = t.clamp(0, 253_402_300_799);
+            let dt = chrono::DateTime::from_timestamp(secs, 0).unwrap_or_default();
+            Ok(dt.format("%a, %d-%b-%y %H:%M:%S GMT").to_string())
+        })?,
+    )?;
+    ngx.set(
+        "hmac_sha1",
+        lua.create_function(|lua, (key, data): (mlua::LuaString, mlua::LuaString)| {
+            use sha1::Digest;
+            // RFC 2104 with SHA-1's 64-byte block.
+            let mut k = key.as_bytes().to_vec();
+            if k.len() > 64 {
+                k = sha1::Sha1::digest(&k).to_vec();
+            }
+            k.resize(64, 0);
+            let pad = |x: u8| k.iter().map(|b| b ^ x).collect::<Vec<u8>>();
+            let mut inner = sha1::Sha1::new();
+            inner.update(pad(0x36));
+            inner.update(&*data.as_bytes());
+            let mut outer = sha1::Sha1::new();
+            outer.update(pad(0x5c));
+            outer.update(inner.finalize());
+            lua.create_string(outer.finalize())
+        })?,
+    )?;
+    ngx.set(
+        "decode_base64mime",
+        lua.create_function(|lua, s: mlua::LuaString| {
+            // MIME: characters outside the alphabet (line breaks, say) are skipped.
+            let clean: Vec<u8> = s
+                .as_bytes()
+                .iter()
+                .copied()
+                .take_while(|&c| c != b'=')
+                .filter(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+                .collect();
+            let cfg = base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent);
+            let eng = base64::engine::GeneralPurpose::new(&base64::alphabet::STANDARD, cfg);
+            match eng.decode(&clean) {
+                Ok(v) => Ok(Value::String(lua.create_string(v)?)),
+                Err(_) => Ok(Value::Nil),
+            }
+        })?,
+    )?;
+    ngx.set(
         "parse_http_time",
         lua.create_function(|_, s: String| {
             Ok(httpdate::parse_http_date(&s).ok().map(|t| {

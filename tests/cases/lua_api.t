@@ -1051,3 +1051,62 @@ GET /t
 X-Early: 1
 --- response_body
 early=1
+
+=== TEST 73: ngx.cookie_time, ngx.hmac_sha1, ngx.config.debug
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say(ngx.cookie_time(1290079655))
+        local mac = ngx.hmac_sha1("key", "The quick brown fox jumps over the lazy dog")
+        ngx.say((mac:gsub(".", function(c) return string.format("%02x", c:byte()) end)))
+        ngx.say(type(ngx.config.debug))
+    }
+}
+--- request
+GET /t
+--- response_body
+Thu, 18-Nov-10 11:27:35 GMT
+de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9
+boolean
+
+=== TEST 76: ngx.decode_base64mime skips line breaks (newer lua-resty-core API; the Debian reference lacks it)
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say(ngx.decode_base64mime("aGVs\r\nbG8="))
+    }
+}
+--- request
+GET /t
+--- response_body
+hello
+
+=== TEST 74: ngx.socket.connect returns a connected socket or nil, err
+--- config
+location /t {
+    content_by_lua_block {
+        local sock, err = ngx.socket.connect("127.0.0.1", ngx.var.server_port)
+        ngx.say(sock and "connected" or err)
+        sock:close()
+        local s2, err2 = ngx.socket.connect("127.0.0.1", 1)
+        ngx.say(tostring(s2), " ", err2)
+    }
+}
+--- request
+GET /t
+--- response_body
+connected
+nil connection refused
+
+=== TEST 75: an OpenResty API OpenClaw lacks raises an error naming it (OpenClaw's behaviour: nginx has ngx.on_abort)
+--- config
+location /t {
+    content_by_lua_block {
+        local ok, err = pcall(ngx.on_abort, function() end)
+        ngx.say(ok, " ", err)
+    }
+}
+--- request
+GET /t
+--- response_body_like
+^false .*API not supported by openclaw: ngx.on_abort

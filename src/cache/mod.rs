@@ -151,31 +151,32 @@ impl Zone {
 
     /// The entry for `key`, from memory or disk (promoted to memory), fresh or not.
     pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
-        let now = now_secs();
-        let e = match self.mem.get(key) {
-            Some(e) => e,
-            None => {
-                if !self.index().contains_key(key) {
-                    return None;
-                }
-                match disk::load(self, key) {
-                    Some(e) => {
-                        let e = Arc::new(e);
-                        self.mem.insert(key.to_string(), e.clone());
-                        e
-                    }
-                    None => {
-                        self.index().remove(key);
-                        return None;
-                    }
-                }
+        // One index lock: note the use, and learn whether the disk has the key.
+        let on_disk = match self.index().get_mut(key) {
+            Some(i) => {
+                i.accessed = now_secs();
+                i.seq = next_seq();
+                true
             }
+            None => false,
         };
-        if let Some(i) = self.index().get_mut(key) {
-            i.accessed = now;
-            i.seq = next_seq();
+        if let Some(e) = self.mem.get(key) {
+            return Some(e);
         }
-        Some(e)
+        if !on_disk {
+            return None;
+        }
+        match disk::load(self, key) {
+            Some(e) => {
+                let e = Arc::new(e);
+                self.mem.insert(key.to_string(), e.clone());
+                Some(e)
+            }
+            None => {
+                self.index().remove(key);
+                None
+            }
+        }
     }
 
     /// Stores an entry in memory and on disk, then keeps the disk within `max_size`.

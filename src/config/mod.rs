@@ -32,7 +32,7 @@ pub use proxy::{
     UpstreamTls,
 };
 pub use ssl::{ServerTls, VerifyClient};
-pub use upstream::UpstreamDef;
+pub use upstream::{split_host_port_or, UpstreamDef};
 
 use crate::error::{Error, Result};
 use crate::observe::Level;

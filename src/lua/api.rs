@@ -33,6 +33,14 @@ pub fn rt(msg: impl Into<String>) -> mlua::Error {
     mlua::Error::RuntimeError(msg.into())
 }
 
+/// `nil, msg`: how APIs report an expected failure.
+pub fn nil_err(lua: &Lua, msg: &str) -> LResult<mlua::MultiValue> {
+    Ok(mlua::MultiValue::from_iter([
+        Value::Nil,
+        Value::String(lua.create_string(msg)?),
+    ]))
+}
+
 /// The global `openclaw` table (the native API), created on first use.
 pub fn openclaw_table(lua: &Lua) -> LResult<Table> {
     match lua.globals().get::<Value>("openclaw")? {

@@ -9,12 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn fail(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
-    Ok(MultiValue::from_vec(vec![
-        Value::Nil,
-        Value::String(lua.create_string(msg)?),
-    ]))
-}
+use super::api::nil_err as fail;
 
 fn ok() -> mlua::Result<MultiValue> {
     Ok(MultiValue::from_vec(vec![Value::Boolean(true)]))

@@ -9,12 +9,7 @@ use crate::cache::{now_secs, Entry, Zone};
 use mlua::{Lua, MultiValue, Table, Value};
 use std::sync::Arc;
 
-fn fail(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
-    Ok(MultiValue::from_vec(vec![
-        Value::Nil,
-        Value::String(lua.create_string(msg)?),
-    ]))
-}
+use super::api::nil_err as fail;
 
 pub fn install(lua: &Lua, zones: &[Arc<Zone>]) -> mlua::Result<()> {
     let t = lua.create_table()?;

@@ -13,12 +13,7 @@ pub fn install(lua: &Lua, store: Option<Arc<Store>>) -> mlua::Result<()> {
             let store = store.clone();
             let key = key.to_string_lossy().to_string();
             async move {
-                let fail = |msg: &str| -> mlua::Result<MultiValue> {
-                    Ok(MultiValue::from_vec(vec![
-                        Value::Nil,
-                        Value::String(lua.create_string(msg)?),
-                    ]))
-                };
+                let fail = |msg: &str| super::api::nil_err(&lua, msg);
                 let Some(store) = store else {
                     return fail("no key store");
                 };

@@ -57,9 +57,7 @@ fn mv<const N: usize>(vals: [Value; N]) -> MultiValue {
     MultiValue::from_iter(vals)
 }
 
-fn err(lua: &Lua, msg: &str) -> mlua::Result<MultiValue> {
-    Ok(mv([Value::Nil, Value::String(lua.create_string(msg)?)]))
-}
+use super::api::nil_err as err;
 
 /// An expiry in seconds; 0, negative, NaN and absurdly large values mean "never".
 fn ttl_of(v: Option<f64>) -> Option<Duration> {

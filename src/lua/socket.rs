@@ -39,12 +39,7 @@ struct Inner {
 
 pub struct TcpSock(RefCell<Inner>);
 
-fn nil_err(lua: &Lua, msg: &str) -> LResult<MultiValue> {
-    Ok(MultiValue::from_iter([
-        Value::Nil,
-        Value::String(lua.create_string(msg)?),
-    ]))
-}
+use super::api::nil_err;
 
 fn ms(v: Option<f64>) -> Duration {
     Duration::from_millis(v.unwrap_or(60_000.0).max(0.0) as u64)

@@ -40,6 +40,7 @@ fn presented(ctx: &RequestCtx, src: &KeySource) -> Option<String> {
 
 /// Checks the request's key; `Some` is the answer when it fails.
 pub async fn check(ctx: &mut RequestCtx) -> Option<Response> {
+    ctx.conf.keys.source.as_ref()?;
     let conf = ctx.conf.keys.clone();
     let src = conf.source.as_ref()?;
     let global = ctx.gen.config.http.as_ref()?.keys.clone()?;

@@ -430,12 +430,9 @@ async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target
             let dport = parsed.default_port();
             let tls = parsed.tls;
             let parsed_h2 = parsed.h2;
-            let (host, port) = match hp.rsplit_once(':') {
-                Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => match p.parse::<u16>() {
-                    Ok(p) => (h, p),
-                    Err(_) => (hp, dport),
-                },
-                _ => (hp, dport),
+            let Some((host, port)) = crate::config::split_host_port_or(hp, dport) else {
+                ctx.log(Level::Error, &format!("invalid port in upstream \"{hp}\""));
+                return Err(500);
             };
             let uri = match parsed.uri {
                 Some(u) => u.to_string(),

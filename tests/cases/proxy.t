@@ -613,3 +613,12 @@ upstream be {
 location / { proxy_pass http://be; }
 --- config_error
 is duplicate in
+
+=== TEST 52: proxy_pass with variables and a bad port is a 500
+--- config
+location / { proxy_pass http://$arg_h; }
+--- request
+GET /x?h=127.0.0.1:abc
+--- error_code: 500
+--- error_log
+invalid port in upstream "127.0.0.1:abc"

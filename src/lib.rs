@@ -4,6 +4,7 @@
 //! `pipeline` <- `server` <- `cli`.
 
 pub mod cache;
+pub mod clock;
 pub mod compress;
 pub mod config;
 pub mod error;

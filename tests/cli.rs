@@ -490,7 +490,7 @@ fn repl_runs_piped_input_as_a_script() {
     assert!(out.status.success());
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "0cc175b9c0f1b6a831c399e269772661\n42\n42\n[1,2]\n"
+        "0cc175b9c0f1b6a831c399e269772661\n42\n42\n{ 1, 2 }\n"
     );
 }
 

@@ -12,7 +12,7 @@ pub mod policy;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// A cached response.
 #[derive(Debug, Clone, Default)]
@@ -58,10 +58,7 @@ impl Entry {
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
+    crate::clock::since_epoch().as_secs()
 }
 
 /// Index data kept for every disk entry: what purges and eviction need.

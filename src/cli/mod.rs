@@ -3,6 +3,7 @@
 mod args;
 mod keys;
 mod run;
+mod tools;
 
 pub use args::{Args, Mode};
 
@@ -12,51 +13,8 @@ pub fn main() -> i32 {
     if argv.first().map(String::as_str) == Some("keys") {
         return keys::main(&argv[1..]);
     }
-    // `openclaw repl [-p PREFIX] [-c CONF]` and `openclaw test [-p PREFIX] [-c CONF]
-    // [PATH...]` (default spec/): with -p/-c, the configuration's Lua setup is loaded.
     if let Some(tool @ ("repl" | "test")) = argv.first().map(String::as_str) {
-        let mut flags = vec![];
-        let mut paths = vec![];
-        let mut it = argv[1..].iter();
-        while let Some(a) = it.next() {
-            if a == "-p" || a == "-c" {
-                flags.push(a.clone());
-                flags.extend(it.next().cloned());
-            } else {
-                paths.push(std::path::PathBuf::from(a));
-            }
-        }
-        let config = if flags.is_empty() {
-            None
-        } else {
-            let parsed = match Args::parse(&flags) {
-                Ok(a) => a,
-                Err(msg) => {
-                    eprintln!("openclaw: {msg}");
-                    return 1;
-                }
-            };
-            let opts = crate::config::LoadOptions {
-                prefix: parsed.prefix.clone(),
-                conf_file: parsed.conf.clone(),
-                globals: None,
-                error_log: None,
-            };
-            match crate::config::load(&opts) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    eprintln!("openclaw: [emerg] {e}");
-                    return 1;
-                }
-            }
-        };
-        if tool == "repl" {
-            return crate::lua::repl(config.as_ref());
-        }
-        if paths.is_empty() {
-            paths.push(std::path::PathBuf::from("spec"));
-        }
-        return crate::lua::run_specs(&paths, config.as_ref());
+        return tools::main(tool, &argv[1..]);
     }
     let args = match Args::parse(&argv) {
         Ok(a) => a,

@@ -242,7 +242,7 @@ pub fn check(found: Option<Record>) -> Result<Record, Refused> {
     if r.revoked {
         return Err(Refused::Revoked);
     }
-    if r.expires_at.is_some_and(|t| t <= SystemTime::now()) {
+    if r.expires_at.is_some_and(|t| t <= crate::clock::system()) {
         return Err(Refused::Expired);
     }
     Ok(r)

@@ -153,9 +153,9 @@ impl LimitZone {
 /// Milliseconds on a monotonic clock shared by all threads.
 pub fn now_ms() -> u64 {
     static START: OnceLock<std::time::Instant> = OnceLock::new();
-    START
-        .get_or_init(std::time::Instant::now)
-        .elapsed()
+    let start = *START.get_or_init(std::time::Instant::now);
+    crate::clock::instant()
+        .saturating_duration_since(start)
         .as_millis() as u64
 }
 

@@ -31,6 +31,7 @@ const MODULES: &[(&str, &str)] = &[
         "resty.limit.conn",
         include_str!("../../lua/resty/limit/conn.lua"),
     ),
+    ("openclaw.repl", include_str!("../../lua/openclaw/repl.lua")),
     (
         "resty.limit.traffic",
         include_str!("../../lua/resty/limit/traffic.lua"),

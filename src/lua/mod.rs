@@ -23,8 +23,10 @@ mod socket;
 mod spec;
 mod thread;
 mod timer;
+mod tools;
 mod vm;
 
 pub use repl::run as repl;
 pub use spec::run_specs;
+pub use tools::{Exchange, Host as ToolHost, Requests, Session, ToolRequest};
 pub use vm::LuaEngine;

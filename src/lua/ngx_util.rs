@@ -9,20 +9,13 @@ pub fn utilities(lua: &Lua, ngx: &Table) -> LResult<()> {
     ngx.set(
         "now",
         lua.create_function(|_, ()| {
-            let d = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
+            let d = crate::clock::since_epoch();
             Ok((d.as_millis() as f64) / 1000.0)
         })?,
     )?;
     ngx.set(
         "time",
-        lua.create_function(|_, ()| {
-            Ok(std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs())
-        })?,
+        lua.create_function(|_, ()| Ok(crate::clock::since_epoch().as_secs()))?,
     )?;
     ngx.set("update_time", lua.create_function(|_, ()| Ok(()))?)?;
     ngx.set(

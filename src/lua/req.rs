@@ -136,7 +136,7 @@ pub fn with_req<R>(
                 Some(Phase::InitWorker) => {
                     "API disabled in the context of init_worker_by_lua*".into()
                 }
-                _ => "no request found".into(),
+                _ => super::tools::no_request(),
             },
         ));
     }
@@ -165,7 +165,7 @@ pub fn with_req<R>(
 pub fn with_state<R>(f: impl FnOnce(&mut ReqState) -> mlua::Result<R>) -> mlua::Result<R> {
     let p = CURRENT.with(|c| c.get());
     if p.is_null() {
-        return Err(mlua::Error::RuntimeError("no request found".into()));
+        return Err(mlua::Error::RuntimeError(super::tools::no_request()));
     }
     // SAFETY: as in `with_req`; only the state is touched.
     unsafe { f(&mut *p) }

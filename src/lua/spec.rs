@@ -20,7 +20,7 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Runs the spec files under `paths`; returns the exit code (0 when all passed).
-pub fn run_specs(paths: &[PathBuf], config: Option<&crate::config::Config>) -> i32 {
+pub fn run_specs(paths: &[PathBuf], host: &dyn super::tools::Host) -> i32 {
     let mut files = vec![];
     for p in paths {
         if !p.exists() {
@@ -29,31 +29,23 @@ pub fn run_specs(paths: &[PathBuf], config: Option<&crate::config::Config>) -> i
         }
         collect(p, &mut files);
     }
-    let configured = match config.map(super::vm::LuaEngine::tool_vm) {
-        Some(Err(e)) => {
+    let lua = match host
+        .open()
+        .and_then(|session| super::tools::session_vm(&session))
+    {
+        Ok(lua) => lua,
+        Err(e) => {
             eprintln!("openclaw: [emerg] {e}");
             return 1;
         }
-        Some(Ok(vm)) => vm,
-        None => None,
     };
-    let bare = configured.is_none();
-    let lua = configured.unwrap_or_default();
-    let setup = || -> mlua::Result<(usize, usize)> {
-        if bare {
-            super::api::install(&lua)?;
-            let ngx: mlua::Table = lua.globals().get("ngx")?;
-            super::shared::install(&lua, &ngx, &[])?;
-            super::bundled::install(&lua)?;
-        }
-        // Specs may define globals freely.
-        lua.load("setmetatable(_G, nil)").exec()?;
+    let run = || -> mlua::Result<(usize, usize)> {
         let runner: mlua::Table = lua.load(RUNNER).set_name("@openclaw/test.lua").eval()?;
         let run: mlua::Function = runner.get("run")?;
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         run.call::<(usize, usize)>(names)
     };
-    match setup() {
+    match run() {
         Ok((_, 0)) => 0,
         Ok(_) => 1,
         Err(e) => {

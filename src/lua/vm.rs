@@ -61,6 +61,16 @@ struct Vm {
     threads: RefCell<Vec<mlua::Thread>>,
 }
 
+/// A Lua state with LuaJIT's standard libraries as OpenResty has them, `debug` included
+/// (handlers use `debug.traceback` in `xpcall` and `debug.getinfo`); `ffi` stays out.
+pub(super) fn new_lua() -> Lua {
+    let libs = mlua::StdLib::ALL_SAFE | mlua::StdLib::DEBUG;
+    // SAFETY: `debug` can reach into the registry mlua keeps its state in; OpenResty exposes
+    // it to the same trusted configuration code, and our handlers never rely on Lua code
+    // not touching it for memory safety of Rust data (userdata are checked on every call).
+    unsafe { Lua::unsafe_new_with(libs, mlua::LuaOptions::default()) }
+}
+
 thread_local! {
     /// This thread's VMs, newest last; requests in flight keep older ones alive.
     static VMS: RefCell<Vec<(u64, Rc<Vm>)>> = const { RefCell::new(Vec::new()) };
@@ -123,18 +133,21 @@ impl LuaEngine {
         Ok(Some(Arc::new(engine)))
     }
 
-    /// A VM for tools (`openclaw test`, `openclaw repl`) built from a configuration: its
-    /// package path, shared dicts and `init_by_lua*` are the real ones.
-    pub fn tool_vm(config: &Config) -> Result<Option<Lua>, String> {
-        match LuaEngine::build(config).map_err(|e| e.to_string())? {
-            Some(engine) => engine.new_vm().map(|vm| Some(vm.lua)),
-            None => Ok(None),
-        }
+    /// The engine for the tools (`openclaw test`, `openclaw repl`): built whether or not
+    /// the configuration has Lua handlers; None without an http block.
+    pub fn for_tools(config: &Config) -> crate::error::Result<Option<Arc<LuaEngine>>> {
+        Self::build(config)
+    }
+
+    /// A VM of the tools' own: the engine's package path, shared dicts, upstreams and
+    /// caches, after `init_by_lua*` ran in it; globals left unguarded.
+    pub(super) fn tool_lua(&self) -> Result<Lua, String> {
+        self.new_vm().map(|vm| vm.lua)
     }
 
     /// A fresh VM with the `ngx` API, after `init_by_lua*` ran in it.
     fn new_vm(&self) -> Result<Vm, String> {
-        let lua = Lua::new();
+        let lua = new_lua();
         lua.set_app_data(self.limits);
         let retired = Rc::new(std::cell::Cell::new(false));
         lua.set_app_data(Retired(retired.clone()));

@@ -18,6 +18,27 @@ static SINK: OnceLock<ArcSwap<Sink>> = OnceLock::new();
 
 thread_local! {
     static WORKER: Cell<usize> = const { Cell::new(0) };
+    /// While set, this thread's lines at or above the level are collected here instead of
+    /// written (the REPL's `:req` and `openclaw.test.request` show them per request).
+    static CAPTURE: std::cell::RefCell<Option<(Level, Vec<String>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Collects this thread's error log lines at `level` and above until [`end_capture`].
+pub fn begin_capture(level: Level) {
+    CAPTURE.with(|c| *c.borrow_mut() = Some((level, vec![])));
+}
+
+/// Stops collecting; returns the lines collected (without their newlines).
+pub fn end_capture() -> Vec<String> {
+    CAPTURE
+        .with(|c| c.borrow_mut().take())
+        .map(|(_, lines)| lines)
+        .unwrap_or_default()
+}
+
+fn captured_level() -> Option<Level> {
+    CAPTURE.with(|c| c.borrow().as_ref().map(|(l, _)| *l))
 }
 
 /// Tags this thread's log lines with `pid#N`.
@@ -83,6 +104,9 @@ pub fn error_log() -> Option<LogTarget> {
 }
 
 pub fn log_enabled(level: Level) -> bool {
+    if let Some(min) = captured_level() {
+        return level >= min;
+    }
     match SINK.get() {
         Some(s) => level >= s.load().level,
         None => level >= Level::Error,
@@ -127,7 +151,8 @@ impl OwnedReqInfo {
 /// Writes one line at `level`. Before the log is open, lines go to stderr.
 pub fn log(level: Level, msg: &str, req: Option<&ReqInfo>) {
     let sink = SINK.get().map(|s| s.load_full());
-    let min = sink.as_ref().map(|s| s.level).unwrap_or(Level::Error);
+    let capturing = captured_level();
+    let min = capturing.unwrap_or(sink.as_ref().map(|s| s.level).unwrap_or(Level::Error));
     if level < min {
         return;
     }
@@ -150,6 +175,14 @@ pub fn log(level: Level, msg: &str, req: Option<&ReqInfo>) {
     }
     if let Some(h) = req.and_then(|r| r.host) {
         line.push_str(&format!(", host: \"{h}\""));
+    }
+    if capturing.is_some() {
+        CAPTURE.with(|c| {
+            if let Some((_, lines)) = c.borrow_mut().as_mut() {
+                lines.push(line);
+            }
+        });
+        return;
     }
     line.push('\n');
     match sink.as_ref().and_then(|s| s.file.as_ref()) {

@@ -6,8 +6,8 @@ mod errlog;
 
 pub use access::{flush_access_logs, format_access_line, LogFile};
 pub use errlog::{
-    error_log, init_error_log, log, log_enabled, reopen_error_log, set_worker_id, worker_id,
-    OwnedReqInfo, ReqInfo,
+    begin_capture, end_capture, error_log, init_error_log, log, log_enabled, reopen_error_log,
+    set_worker_id, worker_id, OwnedReqInfo, ReqInfo,
 };
 
 /// nginx's log levels, most verbose first.

@@ -145,7 +145,7 @@ impl RequestCtx {
             body_bytes_sent: Cell::new(0),
             request_length,
             start: Instant::now(),
-            start_time: SystemTime::now(),
+            start_time: crate::clock::system(),
             request_id: RefCell::new(None),
             script_slot: None,
             body: None,
@@ -481,9 +481,7 @@ impl VarSource for RequestCtx {
                     owned(format!("{}.{:03}", ms / 1000, ms % 1000))
                 }
                 B::Msec => {
-                    let d = SystemTime::now()
-                        .duration_since(SystemTime::UNIX_EPOCH)
-                        .unwrap_or_default();
+                    let d = crate::clock::since_epoch();
                     owned(format!("{}.{:03}", d.as_secs(), d.subsec_millis()))
                 }
                 B::TimeLocal => owned(

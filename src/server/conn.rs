@@ -293,14 +293,14 @@ fn client_ca(p: &ConnParams, sni: Option<&str>) -> Option<Arc<crate::tls::Client
 }
 
 /// The connection's header and idle limits, from its socket's default server.
-struct Limits {
-    header_timeout: Duration,
-    max_header: usize,
-    idle: Duration,
+pub(super) struct Limits {
+    pub(super) header_timeout: Duration,
+    pub(super) max_header: usize,
+    pub(super) idle: Duration,
 }
 
 /// Serves HTTP on an accepted (and, for TLS, handshaken) stream.
-async fn serve_io<S>(
+pub(super) async fn serve_io<S>(
     stream: S,
     remote: SocketAddr,
     local: SocketAddr,

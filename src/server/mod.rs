@@ -3,11 +3,15 @@
 
 mod body;
 mod conn;
+mod inproc;
 mod listen;
+mod phases;
 mod tls;
 mod worker;
 
+pub use inproc::{Harness, Request as InprocRequest, Response as InprocResponse};
 pub use listen::Listeners;
+pub use phases::describe as describe_phases;
 pub use worker::{Command, Workers};
 
 use crate::config::Config;
@@ -20,8 +24,18 @@ pub type Current = Arc<ArcSwap<Generation>>;
 
 /// Builds a generation: opens its logs and starts its script engine if it needs one.
 pub fn generation(id: u64, config: Arc<Config>) -> crate::error::Result<Generation> {
-    let engine = crate::lua::LuaEngine::for_config(&config)?
-        .map(|e| e as Arc<dyn crate::pipeline::ScriptEngine>);
+    let engine = crate::lua::LuaEngine::for_config(&config)?;
+    generation_with(id, config, engine)
+}
+
+/// Builds a generation around an engine built by the caller (the tools share its shared
+/// dicts, upstreams and caches with their own VM).
+pub fn generation_with(
+    id: u64,
+    config: Arc<Config>,
+    engine: Option<Arc<crate::lua::LuaEngine>>,
+) -> crate::error::Result<Generation> {
+    let engine = engine.map(|e| e as Arc<dyn crate::pipeline::ScriptEngine>);
     let mut gen = Generation::new(id, config, engine)?;
     gen.tls = tls::acceptors(&gen.config)?;
     if let Some(http) = &gen.config.http {

@@ -162,7 +162,7 @@ impl ShDict {
     /// The live value and flags; expired entries count as missing.
     pub fn get(&self, key: &[u8]) -> Option<(Value, u32)> {
         let mut g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let alive = g.map.get(key).is_some_and(|e| !e.expired(now));
         if !alive {
             return None;
@@ -174,7 +174,7 @@ impl ShDict {
     /// The value even if expired (not yet evicted); the bool says it is stale.
     pub fn get_stale(&self, key: &[u8]) -> Option<(Value, u32, bool)> {
         let g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         g.map
             .get(key)
             .map(|e| (e.value.clone(), e.flags, e.expired(now)))
@@ -191,7 +191,7 @@ impl ShDict {
         safe: bool,
     ) -> Result<Stored, DictError> {
         let mut g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let exists = g.map.get(key).is_some_and(|e| !e.expired(now));
         match mode {
             Mode::Add if exists => return Err(DictError::Exists),
@@ -228,7 +228,7 @@ impl ShDict {
         init_ttl: Option<Duration>,
     ) -> Result<(f64, Stored), DictError> {
         let mut g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let live = g
             .map
             .get(key)
@@ -268,7 +268,7 @@ impl ShDict {
     /// `lpush`/`rpush`: the new length.
     pub fn push(&self, key: &[u8], item: ListItem, front: bool) -> Result<usize, DictError> {
         let mut g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let live = g.map.get(key).is_some_and(|e| !e.expired(now));
         if !live {
             g.remove(key);
@@ -307,7 +307,7 @@ impl ShDict {
     /// `lpop`/`rpop`.
     pub fn pop(&self, key: &[u8], front: bool) -> Result<Option<ListItem>, DictError> {
         let mut g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         if g.map.get(key).is_none_or(|e| e.expired(now)) {
             return Ok(None);
         }
@@ -335,7 +335,7 @@ impl ShDict {
 
     pub fn llen(&self, key: &[u8]) -> Result<usize, DictError> {
         let g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         match g.map.get(key).filter(|e| !e.expired(now)) {
             None => Ok(0),
             Some(Entry {
@@ -349,7 +349,7 @@ impl ShDict {
     /// Remaining time to live; `Some(None)` means no expiry.
     pub fn ttl(&self, key: &[u8]) -> Result<Option<Duration>, DictError> {
         let g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         match g.map.get(key).filter(|e| !e.expired(now)) {
             None => Err(DictError::NotFound),
             Some(e) => Ok(e.expires.map(|t| t.saturating_duration_since(now))),
@@ -358,7 +358,7 @@ impl ShDict {
 
     pub fn expire(&self, key: &[u8], ttl: Option<Duration>) -> Result<(), DictError> {
         let mut g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         match g.map.get_mut(key).filter(|e| !e.expired(now)) {
             None => Err(DictError::NotFound),
             Some(e) => {
@@ -382,7 +382,7 @@ impl ShDict {
         uncommit: bool,
     ) -> Result<Option<u64>, DictError> {
         let mut g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let prev = g
             .map
             .get(key)
@@ -432,7 +432,7 @@ impl ShDict {
     /// Marks every entry expired (they stay readable by `get_stale` until evicted).
     pub fn flush_all(&self) {
         let mut g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         for e in g.map.values_mut() {
             e.expires = Some(now);
         }
@@ -441,7 +441,7 @@ impl ShDict {
     /// Frees expired entries (at most `max`, 0 = all); returns how many.
     pub fn flush_expired(&self, max: usize) -> usize {
         let mut g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         let keys: Vec<Vec<u8>> = g
             .map
             .iter()
@@ -458,7 +458,7 @@ impl ShDict {
     /// Live keys, at most `max` (0 = all).
     pub fn keys(&self, max: usize) -> Vec<Vec<u8>> {
         let g = self.lock();
-        let now = Instant::now();
+        let now = crate::clock::instant();
         g.map
             .iter()
             .filter(|(_, e)| !e.expired(now))

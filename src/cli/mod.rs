@@ -2,6 +2,8 @@
 
 mod args;
 mod keys;
+mod lua_scan;
+mod migrate;
 mod run;
 
 pub use args::{Args, Mode};
@@ -11,6 +13,9 @@ pub fn main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some("keys") {
         return keys::main(&argv[1..]);
+    }
+    if argv.first().map(String::as_str) == Some("migrate") {
+        return migrate::main(&argv[1..]);
     }
     // `openclaw repl [-p PREFIX] [-c CONF]` and `openclaw test [-p PREFIX] [-c CONF]
     // [PATH...]` (default spec/): with -p/-c, the configuration's Lua setup is loaded.

@@ -10,6 +10,7 @@ mod balancer;
 mod bundled;
 mod cache;
 mod capture;
+mod catalog;
 mod cjson;
 mod keys;
 mod ngx_req;
@@ -25,6 +26,7 @@ mod thread;
 mod timer;
 mod vm;
 
+pub use catalog::{ApiCatalog, ApiStatus, ModuleKind, Resolved};
 pub use repl::run as repl;
 pub use spec::run_specs;
 pub use vm::LuaEngine;

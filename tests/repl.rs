@@ -223,6 +223,7 @@ fn piped(prefix: &std::path::Path, input: &str) -> (Option<i32>, String, String)
 
 const CONF: &str = r#"events {}
 http {
+    lua_package_path "$prefix/mods/?.lua;;";
     lua_shared_dict d 1m;
     init_by_lua_block { ngx.shared.d:set("boot", "yes") }
     server {
@@ -249,8 +250,14 @@ fn req_runs_the_pipeline_in_process_with_the_repl_state() {
         "loaded_value = 7\nreturn 'loaded'\n",
     )
     .unwrap();
+    std::fs::create_dir_all(dir.path().join("mods")).unwrap();
+    std::fs::write(
+        dir.path().join("mods/mymod.lua"),
+        "return { v = 'from $prefix' }\n",
+    )
+    .unwrap();
     let input = format!(
-        "ngx.shared.d:get(\"boot\")\nngx.shared.d:set(\"k\", \"from-repl\")\n:req /hi?a=1\n:req PUT /hi -H 'X-T: tv' -d payload\n:phases /hi\n:req /ret\n:load {}\nloaded_value\nmine = 1\n:reload\nmine\n:req\n:nope\n",
+        "require('mymod').v\nngx.shared.d:get(\"boot\")\nngx.shared.d:set(\"k\", \"from-repl\")\n:req /hi?a=1\n:req PUT /hi -H 'X-T: tv' -d payload\n:phases /hi\n:req /ret\n:load {}\nloaded_value\nmine = 1\n:reload\nmine\n:req\n:nope\n",
         dir.path().join("extra.lua").display()
     );
     let (code, out, err) = piped(dir.path(), &input);
@@ -259,7 +266,7 @@ fn req_runs_the_pipeline_in_process_with_the_repl_state() {
         Some(1),
         "failed commands make a piped session fail\n{out}\n{err}"
     );
-    let expected_start = "\"yes\"\ntrue\tnil\tfalse\nHTTP/1.1 200 OK\n";
+    let expected_start = "\"from $prefix\"\n\"yes\"\ntrue\tnil\tfalse\nHTTP/1.1 200 OK\n";
     assert!(out.starts_with(expected_start), "{out}");
     assert!(
         out.contains("x-hi: 1\n") || out.contains("X-Hi: 1\n"),
@@ -271,7 +278,7 @@ fn req_runs_the_pipeline_in_process_with_the_repl_state() {
     );
     assert!(
         out.contains("[error]")
-            && out.contains("content_by_lua(openclaw.conf:9):2: saw GET 1, client: 127.0.0.1"),
+            && out.contains("content_by_lua(openclaw.conf:10):2: saw GET 1, client: 127.0.0.1"),
         "{out}"
     );
     assert!(
@@ -281,7 +288,7 @@ fn req_runs_the_pipeline_in_process_with_the_repl_state() {
     assert!(out.contains("saw PUT nil"), "{out}");
     assert!(out.contains("location: /hi\n"), "{out}");
     assert!(
-        out.contains("content:       content_by_lua(openclaw.conf:9)\n"),
+        out.contains("content:       content_by_lua(openclaw.conf:10)\n"),
         "{out}"
     );
     assert!(out.contains("header_filter: add_header (1)\n"), "{out}");

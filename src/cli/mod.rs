@@ -2,6 +2,8 @@
 
 mod args;
 mod keys;
+mod lua_scan;
+mod migrate;
 mod run;
 mod tools;
 
@@ -12,6 +14,9 @@ pub fn main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.first().map(String::as_str) == Some("keys") {
         return keys::main(&argv[1..]);
+    }
+    if argv.first().map(String::as_str) == Some("migrate") {
+        return migrate::main(&argv[1..]);
     }
     if let Some(tool @ ("repl" | "test")) = argv.first().map(String::as_str) {
         return tools::main(tool, &argv[1..]);

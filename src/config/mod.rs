@@ -6,10 +6,10 @@
 
 mod cache;
 mod compress;
-mod directives;
+pub(crate) mod directives;
 mod http;
 mod keys;
-mod lexer;
+pub(crate) mod lexer;
 mod location;
 mod parser;
 mod proxy;

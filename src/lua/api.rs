@@ -105,14 +105,22 @@ pub fn install(lua: &Lua) -> LResult<()> {
             Ok(())
         })?,
     )?;
-    lua.load(WRAP).set_name("=openclaw.api").exec()?;
+    // WRAP records the names of the stubs it installs (see [`UNSUPPORTED_APIS`]).
+    let stubs = lua.create_table()?;
+    lua.set_named_registry_value(UNSUPPORTED_APIS, &stubs)?;
+    lua.load(WRAP).set_name("=openclaw.api").call::<()>(stubs)?;
     Ok(())
 }
+
+/// Registry key of the set (`name -> true`) of OpenResty APIs installed as stubs raising
+/// `API not supported by openclaw: NAME`; `openclaw migrate` reads it.
+pub const UNSUPPORTED_APIS: &str = "openclaw.unsupported_apis";
 
 /// Errors raised by Rust API functions reach Lua as plain strings, as OpenResty's do:
 /// C-implemented functions (say, print, log, exit, sleep, redirect, ...) without a position,
 /// the ones lua-resty-core implements in Lua with the caller's position.
 const WRAP: &str = r#"
+local unsupported = ...
 local pcall, error, type, tostring, pairs, getmetatable = pcall, error, type, tostring, pairs, getmetatable
 local C = { say = true, print = true, log = true, exit = true, sleep = true,
             redirect = true, flush = true, eof = true, exec = true }
@@ -168,6 +176,7 @@ for path, names in pairs({
         if rawget(path, n) == nil then
             local prefix = path == ngx and "ngx." or (path == ngx.req and "ngx.req." or "ngx.socket.")
             rawset(path, n, missing(prefix .. n))
+            unsupported[prefix .. n] = true
         end
     end
 end

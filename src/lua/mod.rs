@@ -10,6 +10,7 @@ mod balancer;
 mod bundled;
 mod cache;
 mod capture;
+mod catalog;
 mod cjson;
 mod keys;
 mod ngx_req;
@@ -26,7 +27,8 @@ mod timer;
 mod tools;
 mod vm;
 
+pub use catalog::{ApiCatalog, ApiStatus, ModuleKind, Resolved};
 pub use repl::run as repl;
 pub use spec::run_specs;
 pub use tools::{Exchange, Host as ToolHost, Requests, Session, ToolRequest};
-pub use vm::LuaEngine;
+pub use vm::{search_paths, LuaEngine};

@@ -76,13 +76,8 @@ pub fn session_vm(session: &Session) -> Result<Lua, String> {
         Some(engine) => engine.tool_lua()?,
         None => {
             let lua = super::vm::new_lua();
-            let bare = || -> mlua::Result<()> {
-                super::api::install(&lua)?;
-                let ngx: Table = lua.globals().get("ngx")?;
-                super::shared::install(&lua, &ngx, &[])?;
-                super::bundled::install(&lua)
-            };
-            bare().map_err(|e| format!("cannot start the Lua runtime: {e}"))?;
+            super::vm::install_api(&lua, &[], &[], &[], None)
+                .map_err(|e| format!("cannot start the Lua runtime: {e}"))?;
             lua
         }
     };

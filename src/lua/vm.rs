@@ -18,8 +18,30 @@ use std::sync::Arc;
 
 /// Where `;;` in `lua_package_path` points: the bundled modules under the prefix, then
 /// LuaJIT's own defaults.
-const DEFAULT_PATH: &str = "./?.lua;/usr/local/share/luajit-2.1/?.lua;/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua";
-const DEFAULT_CPATH: &str = "./?.so;/usr/local/lib/lua/5.1/?.so";
+pub(super) const DEFAULT_PATH: &str = "./?.lua;/usr/local/share/luajit-2.1/?.lua;/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua";
+pub(super) const DEFAULT_CPATH: &str = "./?.so;/usr/local/lib/lua/5.1/?.so";
+
+/// Installs the whole Lua API into `lua` (`ngx`, `openclaw`, native and bundled modules),
+/// as every VM of the runtime has it; `init_by_lua` is not run. The catalog of
+/// `openclaw migrate` is built through this too, so it lists what requests really get.
+pub(super) fn install_api(
+    lua: &Lua,
+    dicts: &[Arc<crate::shdict::ShDict>],
+    upstreams: &[(String, Arc<crate::upstream::Upstream>)],
+    cache_zones: &[Arc<crate::cache::Zone>],
+    keys: Option<Arc<crate::keys::Store>>,
+) -> mlua::Result<()> {
+    api::install(lua)?;
+    let ngx: mlua::Table = lua.globals().get("ngx")?;
+    super::shared::install(lua, &ngx, dicts)?;
+    super::balancer::install(lua, upstreams)?;
+    super::cache::install(lua, cache_zones)?;
+    super::keys::install(lua, keys)?;
+    lua.load(api::WRAP_NATIVE)
+        .set_name("=openclaw.api")
+        .exec()?;
+    super::bundled::install(lua)
+}
 
 /// The engine of one generation. Shared by all workers; each worker thread builds its own
 /// VM on first use.
@@ -61,6 +83,28 @@ struct Vm {
     threads: RefCell<Vec<mlua::Thread>>,
 }
 
+/// `package.path` and `package.cpath` from `lua_package_path`/`lua_package_cpath`: `;;`
+/// stands for `<prefix>/lua/?.lua;<prefix>/lua/?/init.lua` and LuaJIT's defaults, and
+/// `$prefix`/`${prefix}` for the prefix, as in OpenResty.
+pub fn search_paths(
+    prefix: &std::path::Path,
+    path: Option<&str>,
+    cpath: Option<&str>,
+) -> (String, String) {
+    let prefix = prefix.display().to_string();
+    let expand = |s: &str| s.replace("${prefix}", &prefix).replace("$prefix", &prefix);
+    let lua_dir = format!("{prefix}/lua/?.lua;{prefix}/lua/?/init.lua");
+    let path = match path {
+        Some(p) => expand(p).replace(";;", &format!(";{lua_dir};{DEFAULT_PATH};")),
+        None => format!("{lua_dir};{DEFAULT_PATH}"),
+    };
+    let cpath = match cpath {
+        Some(p) => expand(p).replace(";;", &format!(";{DEFAULT_CPATH};")),
+        None => DEFAULT_CPATH.to_string(),
+    };
+    (path, cpath)
+}
+
 /// A Lua state with LuaJIT's standard libraries as OpenResty has them, `debug` included
 /// (handlers use `debug.traceback` in `xpcall` and `debug.getinfo`); `ffi` stays out.
 pub(super) fn new_lua() -> Lua {
@@ -91,16 +135,11 @@ impl LuaEngine {
         let Some(http) = &config.http else {
             return Ok(None);
         };
-        let prefix = config.prefix.display().to_string();
-        let lua_dir = format!("{prefix}/lua/?.lua;{prefix}/lua/?/init.lua");
-        let path = match &http.lua_package_path {
-            Some(p) => p.replace(";;", &format!(";{lua_dir};{DEFAULT_PATH};")),
-            None => format!("{lua_dir};{DEFAULT_PATH}"),
-        };
-        let cpath = match &http.lua_package_cpath {
-            Some(p) => p.replace(";;", &format!(";{DEFAULT_CPATH};")),
-            None => DEFAULT_CPATH.to_string(),
-        };
+        let (path, cpath) = search_paths(
+            &config.prefix,
+            http.lua_package_path.as_deref(),
+            http.lua_package_cpath.as_deref(),
+        );
         let engine = LuaEngine {
             id: ENGINE_IDS.fetch_add(1, Ordering::Relaxed),
             package_path: path,
@@ -155,16 +194,13 @@ impl LuaEngine {
             let package: mlua::Table = lua.globals().get("package")?;
             package.set("path", self.package_path.as_str())?;
             package.set("cpath", self.package_cpath.as_str())?;
-            api::install(&lua)?;
-            let ngx: mlua::Table = lua.globals().get("ngx")?;
-            super::shared::install(&lua, &ngx, &self.dicts)?;
-            super::balancer::install(&lua, &self.upstreams)?;
-            super::cache::install(&lua, &self.cache_zones)?;
-            super::keys::install(&lua, self.keys.clone())?;
-            lua.load(api::WRAP_NATIVE)
-                .set_name("=openclaw.api")
-                .exec()?;
-            super::bundled::install(&lua)
+            install_api(
+                &lua,
+                &self.dicts,
+                &self.upstreams,
+                &self.cache_zones,
+                self.keys.clone(),
+            )
         };
         setup().map_err(|e| format!("failed to start Lua: {e}"))?;
         let vm = Vm {

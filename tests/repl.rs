@@ -269,7 +269,8 @@ fn req_runs_the_pipeline_in_process_with_the_repl_state() {
     let expected_start = "\"from $prefix\"\n\"yes\"\ntrue\tnil\tfalse\nHTTP/1.1 200 OK\n";
     assert!(out.starts_with(expected_start), "{out}");
     assert!(
-        out.contains("x-hi: 1\n") || out.contains("X-Hi: 1\n"),
+        out.contains("\nContent-Type: text/plain\nServer: openclaw/")
+            && out.contains("\nX-Hi: 1\n"),
         "{out}"
     );
     assert!(

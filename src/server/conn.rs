@@ -356,8 +356,11 @@ pub(super) async fn serve_io<S>(
     let mut shutdown = p.shutdown;
     if p.http2 {
         let mut builder = hyper_util::server::conn::auto::Builder::new(LocalExec);
+        // nginx writes header names as `Content-Type`; hyper keeps only lowercase names, so
+        // title case is the closest (a header set as `x-foo` goes out as `X-Foo`).
         builder
             .http1()
+            .title_case_headers(true)
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
             .max_buf_size(max_header.max(8192));
@@ -366,6 +369,7 @@ pub(super) async fn serve_io<S>(
         drive!(conn, shutdown, activity, idle);
     } else {
         let conn = hyper::server::conn::http1::Builder::new()
+            .title_case_headers(true)
             .timer(TokioTimer::new())
             .header_read_timeout(header_timeout)
             .max_header_size(max_header)

@@ -563,3 +563,115 @@ fn proxy_presents_a_client_certificate_to_the_upstream() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("No required SSL certificate was sent"));
 }
+
+#[test]
+fn cosocket_sslhandshake_verifies_like_openresty_and_pools_tls_connections() {
+    let ca = Ca::new("Upstream CA");
+    let upstream = tls_gateway(
+        &ca,
+        r#"
+    server {
+        listen 127.0.0.1:0 ssl;
+        server_name backend.test;
+        ssl_certificate be.crt;
+        ssl_certificate_key be.key;
+        location / { return 200 "tls upstream $ssl_server_name\n"; }
+    }
+"#,
+        &[("be", &["backend.test"], Key::Ecdsa)],
+    );
+    let port = tls_addr(&upstream).port();
+    let lua = r#"
+    location /t {
+        content_by_lua_block {
+            local sock = ngx.socket.tcp()
+            sock:settimeout(3000)
+            assert(sock:connect("127.0.0.1", tonumber(ngx.var.arg_port)))
+            if ngx.var.arg_idle then
+                -- An idle pooled connection older than its keepalive timeout is dropped.
+                assert(sock:setkeepalive(tonumber(ngx.var.arg_idle)))
+                ngx.sleep(0.02)
+                assert(sock:connect("127.0.0.1", tonumber(ngx.var.arg_port)))
+                ngx.say("reused ", sock:getreusedtimes())
+                return
+            end
+            local name = ngx.var.arg_name
+            if name == "" then name = nil end
+            local reuse = nil
+            if ngx.var.arg_reuse == "0" then reuse = false end
+            local sess, err = sock:sslhandshake(reuse, name, ngx.var.arg_verify == "1")
+            if not sess then
+                ngx.say("handshake: ", err)
+                return
+            end
+            ngx.say(type(sess), " reused ", sock:getreusedtimes())
+            for i = 1, 2 do
+                assert(sock:send("GET /r" .. i .. " HTTP/1.1\r\nHost: backend.test\r\n\r\n"))
+                local reader = sock:receiveuntil("\r\n\r\n")
+                local head = assert(reader())
+                local len = tonumber(head:match("Content%-Length: (%d+)"))
+                ngx.print(assert(sock:receive(len)))
+            end
+            assert(sock:setkeepalive(10000))
+            -- The pooled TLS connection comes back already encrypted.
+            assert(sock:connect("127.0.0.1", tonumber(ngx.var.arg_port)))
+            ngx.say("reused ", sock:getreusedtimes(), " ", tostring(sock:sslhandshake(false, name)))
+            assert(sock:send("GET /again HTTP/1.1\r\nHost: backend.test\r\nConnection: close\r\n\r\n"))
+            ngx.say((assert(sock:receive("*a")):match("tls upstream[^\n]*")))
+        }
+    }
+"#;
+    let trusting = Gateway::start_full(
+        &common::wrap(
+            "",
+            "lua_ssl_trusted_certificate ca.pem; lua_ssl_verify_depth 2;",
+            lua,
+        ),
+        &[("conf/ca.pem".into(), ca.pem())],
+    )
+    .unwrap();
+    let get = |gw: &Gateway, q: &str| {
+        let r = common::client::get(gw.addr(), &format!("/t?port={port}&{q}"), &[]);
+        assert_eq!(r.status, 200, "{}", gw.error_log());
+        r.text()
+    };
+    assert_eq!(
+        get(&trusting, "name=backend.test&verify=1"),
+        "userdata reused 0\ntls upstream backend.test\ntls upstream backend.test\nreused 1 true\ntls upstream backend.test\n"
+    );
+    assert_eq!(
+        get(&trusting, "name=backend.test&verify=1&reuse=0")
+            .lines()
+            .next(),
+        Some("boolean reused 0")
+    );
+    assert_eq!(
+        get(&trusting, "name=other.test&verify=1"),
+        "handshake: certificate host mismatch\n"
+    );
+    assert_eq!(get(&trusting, "idle=1"), "reused 0\n");
+    assert_eq!(get(&trusting, "idle=0"), "reused 1\n");
+    // Without verification any certificate does, and no name means no SNI.
+    assert!(get(&trusting, "name=other.test&verify=0")
+        .starts_with("userdata reused 0\ntls upstream other.test\n"));
+    assert!(get(&trusting, "name=&verify=0").contains("\ntls upstream \n"));
+    // No lua_ssl_trusted_certificate: nothing verifies, as in OpenResty.
+    let bare = Gateway::start_full(&common::wrap("", "", lua), &[]).unwrap();
+    assert_eq!(
+        get(&bare, "name=backend.test&verify=1"),
+        "handshake: 20: unable to get local issuer certificate\n"
+    );
+}
+
+#[test]
+fn lua_ssl_directives_are_checked_at_load() {
+    let conf = common::wrap("", "lua_ssl_trusted_certificate missing.pem;", "");
+    let err = Gateway::start_full(&conf, &[]).err().unwrap();
+    assert!(err.contains("missing.pem"), "{err}");
+    let conf = common::wrap("", "lua_ssl_protocols TLSv1 TLSv1.2;", "");
+    let err = Gateway::start_full(&conf, &[]).err().unwrap();
+    assert!(
+        err.contains("\"TLSv1\" is not supported: openclaw speaks TLSv1.2 and TLSv1.3 only in \"lua_ssl_protocols\" directive"),
+        "{err}"
+    );
+}

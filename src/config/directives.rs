@@ -259,6 +259,10 @@ pub static TABLE: &[Spec] = &[
     d("proxy_cache_purge", LOCATION | LIF, 1, MANY),
     // Lua (see src/lua/)
     d("lua_package_path", HTTP, 1, 1),
+    d("lua_ssl_trusted_certificate", HTTP, 1, 1),
+    d("lua_ssl_verify_depth", HTTP, 1, 1),
+    d("lua_ssl_protocols", HTTP, 1, 6),
+    d("lua_ssl_ciphers", HTTP, 1, 1),
     d("lua_shared_dict", HTTP, 2, 2),
     flag("lua_need_request_body", HSL),
     d("lua_max_pending_timers", HTTP, 1, 1),

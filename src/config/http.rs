@@ -131,6 +131,38 @@ pub struct Http {
     pub cache_zones: HashMap<String, Arc<crate::cache::Zone>>,
     /// API keys: the store and the tiers.
     pub keys: Option<Arc<super::KeysGlobal>>,
+    /// Client TLS settings of cosockets' `sslhandshake` (`lua_ssl_*`).
+    pub lua_ssl: Arc<LuaSsl>,
+}
+
+/// `lua_ssl_trusted_certificate`, `lua_ssl_verify_depth`, `lua_ssl_protocols`: the client
+/// configurations `tcpsock:sslhandshake` uses, built at load so a bad file fails `-t`.
+#[derive(Debug)]
+pub struct LuaSsl {
+    /// `ssl_verify` true: the trusted certificates (none: every chain fails, as in
+    /// OpenResty without `lua_ssl_trusted_certificate`).
+    pub verify: Arc<rustls::ClientConfig>,
+    /// `ssl_verify` false: any certificate is accepted (signatures still checked).
+    pub no_verify: Arc<rustls::ClientConfig>,
+}
+
+impl LuaSsl {
+    pub fn build(
+        trusted: Option<&std::path::Path>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> std::result::Result<LuaSsl, String> {
+        let make = |verify: bool| -> std::result::Result<Arc<rustls::ClientConfig>, String> {
+            let base = crate::tls::client_config_versions(verify, trusted, versions)?;
+            let mut c = (*base).clone();
+            // Cosockets speak whatever the script speaks: no ALPN, as OpenResty.
+            c.alpn_protocols.clear();
+            Ok(Arc::new(c))
+        };
+        Ok(LuaSsl {
+            verify: make(true)?,
+            no_verify: make(false)?,
+        })
+    }
 }
 
 pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
@@ -227,9 +259,29 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
                 values::size(&x.args[0])
                     .ok_or_else(|| x.err(format!("invalid size \"{}\"", x.args[0])))?;
             }
+            "lua_ssl_verify_depth" => {
+                number()?;
+            }
             _ => {}
         }
     }
+    let lua_ssl = {
+        let trusted = body
+            .iter()
+            .find(|x| x.name == "lua_ssl_trusted_certificate")
+            .map(|x| (x, b.conf_path(&x.args[0])));
+        let versions = match body.iter().find(|x| x.name == "lua_ssl_protocols") {
+            Some(x) => crate::tls::versions(&x.args)
+                .map_err(|e| x.err(format!("{e} in \"lua_ssl_protocols\" directive")))?,
+            None => vec![&rustls::version::TLS13, &rustls::version::TLS12],
+        };
+        let lua_ssl = LuaSsl::build(trusted.as_ref().map(|(_, p)| p.as_path()), &versions);
+        match (lua_ssl, trusted) {
+            (Ok(s), _) => Arc::new(s),
+            (Err(e), Some((x, _))) => return Err(x.err(e)),
+            (Err(e), None) => return Err(crate::error::Error::config(e)),
+        }
+    };
     let mut lua_exit_worker = None;
     for x in body {
         if x.name.starts_with("exit_worker_by_lua") {
@@ -258,6 +310,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         declared_vars: b.names.declared.clone(),
         upstreams: b.upstreams.clone(),
         cache_zones: b.cache_zones.clone(),
+        lua_ssl,
         keys: b.keys.clone(),
     })
 }

@@ -19,7 +19,9 @@ mod values;
 
 pub use cache::{stale as cache_stale, CacheConf};
 pub use compress::{Codec, CompressConf};
-pub use http::{Computed, Http, Listen, ListenSocket, MapDef, Server, ServerName, SplitDef};
+pub use http::{
+    Computed, Http, Listen, ListenSocket, LuaSsl, MapDef, Server, ServerName, SplitDef,
+};
 pub use keys::{KeyLimit, KeySource, KeysConf, KeysGlobal, Tier};
 pub use location::{
     cidr_contains, AccessLogSpec, AccessRule, AddHeader, Cond, ErrorPage, Escape, ImsMode,

@@ -21,6 +21,7 @@ mod req;
 mod semaphore;
 mod shared;
 mod socket;
+mod sockstream;
 mod spec;
 mod thread;
 mod timer;

@@ -1,10 +1,12 @@
 //! `ngx.socket.tcp()` cosockets: non-blocking TCP that yields the coroutine, with
-//! OpenResty's methods and error strings (`connect`, `send`, `receive("*l"|"*a"|n)`,
-//! `receiveany`, `settimeout(s)`, `setkeepalive` into a per-worker pool, `getreusedtimes`,
-//! `close`). Names other than IP addresses and `localhost` need a resolver (not there yet).
+//! OpenResty's methods and error strings (`connect`, `sslhandshake`, `send`,
+//! `receive("*l"|"*a"|n)`, `receiveany`, `receiveuntil`, `settimeout(s)`, `setkeepalive`
+//! into a per-worker pool with idle timeouts, `getreusedtimes`, `close`). Names other than
+//! IP addresses and `localhost` go through the location's `resolver`.
 
 use super::api::{check_phase, rt, LResult, YIELD_PHASES};
 use super::req::with_state;
+use super::sockstream::{handshake_error, Conn};
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,11 +17,20 @@ use tokio::net::TcpStream;
 
 /// lua_socket_pool_size's default.
 const POOL_SIZE: usize = 30;
+/// lua_socket_keepalive_timeout's default.
+const KEEPALIVE: Duration = Duration::from_secs(60);
 
 struct Pooled {
-    stream: TcpStream,
+    stream: Conn,
     reused: u32,
+    /// When the idle connection is dropped instead of reused (None: never).
+    until: Option<std::time::Instant>,
 }
+
+/// What `sslhandshake` returns for a session (OpenResty's is an opaque cdata; rustls
+/// resumes sessions by server name on its own, so this one only stands for it).
+struct SslSession;
+impl UserData for SslSession {}
 
 thread_local! {
     /// Idle connections by "host:port" (or the `pool` option), per worker.
@@ -28,7 +39,7 @@ thread_local! {
 
 #[derive(Default)]
 struct Inner {
-    stream: Option<TcpStream>,
+    stream: Option<Conn>,
     buf: Vec<u8>,
     pool_key: Option<String>,
     reused: u32,
@@ -89,6 +100,30 @@ fn flatten(v: &Value, out: &mut Vec<u8>) -> LResult<()> {
     Ok(())
 }
 
+/// The VM's `lua_ssl_*` client settings; a VM without a configuration (the REPL) gets the
+/// defaults: no trusted certificates.
+fn lua_ssl(lua: &Lua) -> std::sync::Arc<crate::config::LuaSsl> {
+    if let Some(s) = lua.app_data_ref::<std::sync::Arc<crate::config::LuaSsl>>() {
+        return s.clone();
+    }
+    thread_local! {
+        static DEFAULT: RefCell<Option<std::sync::Arc<crate::config::LuaSsl>>> = const { RefCell::new(None) };
+    }
+    DEFAULT.with(|d| {
+        d.borrow_mut()
+            .get_or_insert_with(|| {
+                let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
+                // Building with no files cannot fail but for a provider error, which
+                // would fail every configuration's load first.
+                std::sync::Arc::new(
+                    crate::config::LuaSsl::build(None, &versions)
+                        .expect("default TLS client configuration"),
+                )
+            })
+            .clone()
+    })
+}
+
 /// A cosocket peer's address: an IP literal, `localhost`, or a name through the
 /// request's `resolver` (a random one of its addresses, as OpenResty picks).
 async fn resolve_host(host: &str) -> Result<IpAddr, String> {
@@ -132,8 +167,19 @@ impl UserData for TcpSock {
                     SocketAddr::new(ip, port)
                 };
                 let key = pool_opt.unwrap_or_else(|| format!("{host}:{}", addr.port()));
-                // An idle pooled connection first.
-                if let Some(p) = POOL.with(|p| p.borrow_mut().get_mut(&key).and_then(Vec::pop)) {
+                // An idle pooled connection first (ones idle too long are dropped).
+                let now = std::time::Instant::now();
+                let pooled = POOL.with(|p| {
+                    let mut pool = p.borrow_mut();
+                    let list = pool.get_mut(&key)?;
+                    while let Some(c) = list.pop() {
+                        if c.until.is_none_or(|t| t > now) {
+                            return Some(c);
+                        }
+                    }
+                    None
+                });
+                if let Some(p) = pooled {
                     let mut g = this.0.borrow_mut();
                     g.stream = Some(p.stream);
                     g.buf.clear();
@@ -148,11 +194,72 @@ impl UserData for TcpSock {
                     Ok(Ok(s)) => {
                         let _ = s.set_nodelay(true);
                         let mut g = this.0.borrow_mut();
-                        g.stream = Some(s);
+                        g.stream = Some(Conn::Plain(s));
                         g.buf.clear();
                         g.reused = 0;
                         g.pool_key = Some(key);
                         Ok(MultiValue::from_iter([Value::Integer(1)]))
+                    }
+                }
+            },
+        );
+        // sslhandshake(reused_session?, server_name?, ssl_verify?, send_status_req?):
+        // TLS over the connected socket; `lua_ssl_trusted_certificate` when verifying.
+        m.add_async_method(
+            "sslhandshake",
+            |lua,
+             this,
+             (reused, name, verify, _status): (
+                Value,
+                Option<String>,
+                Option<bool>,
+                Option<Value>,
+            )| async move {
+                with_state(|st| check_phase(st, YIELD_PHASES))?;
+                let session = |lua: &Lua| -> LResult<MultiValue> {
+                    if matches!(reused, Value::Boolean(false)) {
+                        return Ok(MultiValue::from_iter([Value::Boolean(true)]));
+                    }
+                    Ok(MultiValue::from_iter([Value::UserData(
+                        lua.create_userdata(SslSession)?,
+                    )]))
+                };
+                let (stream, timeout) = {
+                    let mut g = this.0.borrow_mut();
+                    (g.stream.take(), g.connect_timeout)
+                };
+                let tcp = match stream {
+                    None => return nil_err(&lua, "closed"),
+                    Some(tls @ Conn::Tls(_)) => {
+                        // A pooled connection that already speaks TLS.
+                        this.0.borrow_mut().stream = Some(tls);
+                        return session(&lua);
+                    }
+                    Some(Conn::Plain(tcp)) => tcp,
+                };
+                let server_name = match &name {
+                    Some(n) => match rustls::pki_types::ServerName::try_from(n.clone()) {
+                        Ok(s) => s,
+                        Err(_) => return nil_err(&lua, "bad server name"),
+                    },
+                    None => match tcp.peer_addr() {
+                        Ok(a) => rustls::pki_types::ServerName::IpAddress(a.ip().into()),
+                        Err(e) => return nil_err(&lua, io_err(&e)),
+                    },
+                };
+                let ssl = lua_ssl(&lua);
+                let cfg = if verify == Some(true) {
+                    ssl.verify.clone()
+                } else {
+                    ssl.no_verify.clone()
+                };
+                let connect = tokio_rustls::TlsConnector::from(cfg).connect(server_name, tcp);
+                match tokio::time::timeout(timeout, connect).await {
+                    Err(_) => nil_err(&lua, "timeout"),
+                    Ok(Err(e)) => nil_err(&lua, &handshake_error(&e)),
+                    Ok(Ok(tls)) => {
+                        this.0.borrow_mut().stream = Some(Conn::Tls(Box::new(tls)));
+                        session(&lua)
                     }
                 }
             },
@@ -341,7 +448,7 @@ impl UserData for TcpSock {
                             return nil_err(&lua, "closed");
                         };
                         let deadline = tokio::time::Instant::now() + timeout;
-                        let put_back = |ud: &mlua::AnyUserData, stream: TcpStream, buf: Vec<u8>| {
+                        let put_back = |ud: &mlua::AnyUserData, stream: Conn, buf: Vec<u8>| {
                             if let Ok(this) = ud.borrow::<TcpSock>() {
                                 let mut g = this.0.borrow_mut();
                                 g.stream = Some(stream);
@@ -450,7 +557,7 @@ impl UserData for TcpSock {
         });
         m.add_method(
             "setkeepalive",
-            |lua, this, (_timeout, size): (Option<f64>, Option<usize>)| {
+            |lua, this, (timeout, size): (Option<f64>, Option<usize>)| {
                 let mut g = this.0.borrow_mut();
                 let Some(stream) = g.stream.take() else {
                     return nil_err(lua, "closed");
@@ -464,7 +571,15 @@ impl UserData for TcpSock {
                     let mut pool = p.borrow_mut();
                     let list = pool.entry(key).or_default();
                     if list.len() < size.unwrap_or(POOL_SIZE).max(1) {
-                        list.push(Pooled { stream, reused });
+                        // 0 keeps it forever, as lua_socket_keepalive_timeout 0.
+                        let idle = timeout
+                            .map_or(KEEPALIVE, |ms| Duration::from_millis(ms.max(0.0) as u64));
+                        let until = (!idle.is_zero()).then(|| std::time::Instant::now() + idle);
+                        list.push(Pooled {
+                            stream,
+                            reused,
+                            until,
+                        });
                     }
                 });
                 Ok(MultiValue::from_iter([Value::Integer(1)]))

@@ -50,6 +50,8 @@ pub struct LuaEngine {
     package_path: String,
     package_cpath: String,
     init: Option<Arc<LuaChunk>>,
+    /// `lua_ssl_*`: the client settings of cosockets' `sslhandshake`.
+    lua_ssl: Option<Arc<crate::config::LuaSsl>>,
     init_worker: Option<Arc<LuaChunk>>,
     exit_worker: Option<Arc<LuaChunk>>,
     /// `lua_shared_dict` zones, shared by every VM of every worker.
@@ -158,6 +160,7 @@ impl LuaEngine {
                 .map(|(n, d)| (n.clone(), d.group.clone()))
                 .collect(),
             cache_zones: http.cache_zones.values().cloned().collect(),
+            lua_ssl: Some(http.lua_ssl.clone()),
             keys: http.keys.as_ref().map(|k| k.store.clone()),
             limits: Limits {
                 max_pending_timers: http.lua_max_pending_timers,
@@ -188,6 +191,9 @@ impl LuaEngine {
     fn new_vm(&self) -> Result<Vm, String> {
         let lua = new_lua();
         lua.set_app_data(self.limits);
+        if let Some(ssl) = &self.lua_ssl {
+            lua.set_app_data(ssl.clone());
+        }
         let retired = Rc::new(std::cell::Cell::new(false));
         lua.set_app_data(Retired(retired.clone()));
         let setup = || -> mlua::Result<()> {

@@ -469,6 +469,34 @@ pub fn client_config(
     session_reuse: bool,
     client_cert: Option<(&Path, &Path)>,
 ) -> Result<Arc<ClientConfig>, String> {
+    client_config_with(
+        verify,
+        trusted,
+        sni,
+        session_reuse,
+        client_cert,
+        rustls::DEFAULT_VERSIONS,
+    )
+}
+
+/// A client configuration for cosockets (`lua_ssl_*`): SNI on, sessions resumed, the given
+/// protocol versions.
+pub fn client_config_versions(
+    verify: bool,
+    trusted: Option<&Path>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Result<Arc<ClientConfig>, String> {
+    client_config_with(verify, trusted, true, true, None, versions)
+}
+
+fn client_config_with(
+    verify: bool,
+    trusted: Option<&Path>,
+    sni: bool,
+    session_reuse: bool,
+    client_cert: Option<(&Path, &Path)>,
+    versions: &[&'static SupportedProtocolVersion],
+) -> Result<Arc<ClientConfig>, String> {
     // `proxy_ssl_certificate` + `_key`: a certificate to present to upstreams.
     let auth = match client_cert {
         Some((c, k)) => {
@@ -486,7 +514,7 @@ pub fn client_config(
     };
     let provider = Arc::new(default_provider());
     let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| e.to_string())?;
     let mut cfg = if verify {
         let mut roots = rustls::RootCertStore::empty();

@@ -29,4 +29,5 @@ case_files! {
     tls => "tests/cases/tls.t",
     gzip => "tests/cases/gzip.t",
     cache => "tests/cases/cache.t",
+    req_socket => "tests/cases/req_socket.t",
 }

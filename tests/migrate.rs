@@ -132,7 +132,7 @@ http {
                 local s = [==[ ngx.long_string() ]] ]==]
                 local re = ngx.re
                 re.foo("x")
-                local sock = ngx.req.socket()
+                local ok = ngx.on_abort(function() end)
                 ngx.foo()
                 local http = require "resty.http"
             }
@@ -160,7 +160,7 @@ fn unsupported_directives_apis_and_modules_exit_1() {
         "conf/nginx.conf:4: ignored: directive \"sendfile\" (accepted, no effect)",
         "conf/nginx.conf:5: unsupported: directive \"more_set_headers\" (unknown to openclaw)",
         "conf/nginx.conf:13: unsupported: API ngx.re.foo (no such API in openclaw)",
-        "conf/nginx.conf:14: unsupported: API ngx.req.socket (raises \"API not supported by openclaw\")",
+        "conf/nginx.conf:14: unsupported: API ngx.on_abort (raises \"API not supported by openclaw\")",
         "conf/nginx.conf:15: unsupported: API ngx.foo (no such API in openclaw)",
         "conf/nginx.conf:16: unsupported: module resty.http (neither built in nor bundled, and not found on lua_package_path)",
         "lua/access.lua:2: unsupported: API ngx.req.init_body (raises \"API not supported by openclaw\")",

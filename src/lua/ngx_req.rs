@@ -183,6 +183,39 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
             }
         })?,
     )?;
+    // ngx.req.socket(): the request body as a read-only cosocket (lua-resty-upload reads
+    // uploads with it). The raw, full-duplex form is not there.
+    req.set(
+        "socket",
+        lua.create_function(|lua, raw: Option<bool>| {
+            if raw == Some(true) {
+                return Err(rt("API not supported by openclaw: ngx.req.socket(true)"));
+            }
+            let body = with_req(|st, ctx| {
+                check_phase(st, OUTPUT_PHASES)?;
+                if ctx.body_data.is_some() {
+                    return Ok(Err("request body already exists"));
+                }
+                let length = ctx
+                    .header(http::header::CONTENT_LENGTH)
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0);
+                let chunked = ctx
+                    .header(http::header::TRANSFER_ENCODING)
+                    .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+                if length == 0 && !chunked {
+                    return Ok(Err("no body"));
+                }
+                Ok(ctx.body.take().ok_or("request body already exists"))
+            })?;
+            match body {
+                Ok(b) => Ok(MultiValue::from_iter([Value::UserData(
+                    lua.create_userdata(super::socket::TcpSock::request_body(b))?,
+                )])),
+                Err(msg) => super::api::nil_err(lua, msg),
+            }
+        })?,
+    )?;
     req.set(
         "discard_body",
         lua.create_function(|_, ()| {

@@ -67,6 +67,14 @@ fn io_err(e: &std::io::Error) -> &'static str {
 }
 
 impl TcpSock {
+    /// `ngx.req.socket()`: a read-only cosocket over the request body (its methods are
+    /// the TCP ones; `send` says `closed`, nothing is pooled).
+    pub fn request_body(body: hyper::body::Incoming) -> TcpSock {
+        let s = TcpSock::new();
+        s.0.borrow_mut().stream = Some(Conn::Body(super::sockstream::BodyReader::new(body)));
+        s
+    }
+
     fn new() -> TcpSock {
         TcpSock(RefCell::new(Inner {
             connect_timeout: Duration::from_secs(60),
@@ -236,6 +244,10 @@ impl UserData for TcpSock {
                         return session(&lua);
                     }
                     Some(Conn::Plain(tcp)) => tcp,
+                    Some(body @ Conn::Body(_)) => {
+                        this.0.borrow_mut().stream = Some(body);
+                        return nil_err(&lua, "not supported on the request socket");
+                    }
                 };
                 let server_name = match &name {
                     Some(n) => match rustls::pki_types::ServerName::try_from(n.clone()) {
@@ -436,8 +448,9 @@ impl UserData for TcpSock {
                         with_state(|st| check_phase(st, YIELD_PHASES))?;
                         let this = ud.borrow::<TcpSock>()?;
                         if done.get() {
+                            // At the pattern: nil, nil, nil, as OpenResty's iterator.
                             done.set(false);
-                            return Ok(MultiValue::from_iter([Value::Nil]));
+                            return Ok(MultiValue::from_iter([Value::Nil, Value::Nil, Value::Nil]));
                         }
                         let (stream, mut buf, timeout) = {
                             let mut g = this.0.borrow_mut();
@@ -562,6 +575,10 @@ impl UserData for TcpSock {
                 let Some(stream) = g.stream.take() else {
                     return nil_err(lua, "closed");
                 };
+                if matches!(stream, Conn::Body(_)) {
+                    // The request body cannot outlive its request.
+                    return Ok(MultiValue::from_iter([Value::Integer(1)]));
+                }
                 if !g.buf.is_empty() {
                     return nil_err(lua, "unread data in buffer");
                 }

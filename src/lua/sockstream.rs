@@ -1,4 +1,5 @@
-//! A cosocket's byte stream: plain TCP, or TLS over it after `sslhandshake`.
+//! A cosocket's byte stream: plain TCP, TLS over it after `sslhandshake`, or the request
+//! body (`ngx.req.socket()`: read-only).
 
 use std::io;
 use std::pin::Pin;
@@ -9,6 +10,45 @@ use tokio::net::TcpStream;
 pub enum Conn {
     Plain(TcpStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Body(BodyReader),
+}
+
+/// The request body as a byte stream: data frames in order, trailers skipped.
+pub struct BodyReader {
+    body: hyper::body::Incoming,
+    pending: bytes::Bytes,
+}
+
+impl BodyReader {
+    pub fn new(body: hyper::body::Incoming) -> BodyReader {
+        BodyReader {
+            body,
+            pending: bytes::Bytes::new(),
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        use hyper::body::Body;
+        while self.pending.is_empty() {
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.pending = data;
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(io::Error::other(e))),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        let n = self.pending.len().min(buf.remaining());
+        buf.put_slice(&self.pending.split_to(n));
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn read_only() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "the request socket is read-only")
 }
 
 impl AsyncRead for Conn {
@@ -20,6 +60,7 @@ impl AsyncRead for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+            Conn::Body(b) => b.poll_read(cx, buf),
         }
     }
 }
@@ -33,6 +74,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+            Conn::Body(_) => Poll::Ready(Err(read_only())),
         }
     }
 
@@ -40,6 +82,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+            Conn::Body(_) => Poll::Ready(Ok(())),
         }
     }
 
@@ -47,6 +90,7 @@ impl AsyncWrite for Conn {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+            Conn::Body(_) => Poll::Ready(Ok(())),
         }
     }
 }

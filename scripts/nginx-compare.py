@@ -15,7 +15,8 @@ Mimics tests/common/cases.rs and tests/common/mod.rs:
     port) and `$BLACKHOLE` (a full accept queue) become `127.0.0.1:PORT` in every section.
 
 For nginx (any binary whose name does not contain "openclaw"), the config also gets
-  * `load_module` lines for Debian's NDK and lua-nginx-module at the top (when installed);
+  * `load_module` lines for Debian's NDK, lua-nginx-module and headers-more at the top (when
+    installed);
   * the directory of lua-resty-core (`/usr/share/lua/5.1/?.lua`) appended to every
     `lua_package_path` that lacks it: Debian's lua module refuses to start without
     `resty.core`, which a path with no `;;` would otherwise hide.
@@ -564,6 +565,8 @@ def with_upstreams(case):
 LUA_MODULES = (
     "/usr/lib/nginx/modules/ndk_http_module.so",
     "/usr/lib/nginx/modules/ngx_http_lua_module.so",
+    # headers-more (libnginx-mod-http-headers-more-filter), bundled with OpenResty.
+    "/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so",
 )
 RESTY_CORE_PATH = "/usr/share/lua/5.1/?.lua"
 

@@ -30,4 +30,5 @@ case_files! {
     gzip => "tests/cases/gzip.t",
     cache => "tests/cases/cache.t",
     req_socket => "tests/cases/req_socket.t",
+    headers_more => "tests/cases/headers_more.t",
 }

@@ -259,6 +259,10 @@ pub static TABLE: &[Spec] = &[
     d("proxy_cache_purge", LOCATION | LIF, 1, MANY),
     // Lua (see src/lua/)
     d("lua_package_path", HTTP, 1, 1),
+    d("more_set_headers", HSL | LIF, 1, 64),
+    d("more_clear_headers", HSL | LIF, 1, 64),
+    d("more_set_input_headers", HSL | LIF, 1, 64),
+    d("more_clear_input_headers", HSL | LIF, 1, 64),
     d("lua_ssl_trusted_certificate", HTTP, 1, 1),
     d("lua_ssl_verify_depth", HTTP, 1, 1),
     d("lua_ssl_protocols", HTTP, 1, 6),

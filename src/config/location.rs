@@ -139,6 +139,10 @@ pub struct LocConf {
     pub send_timeout: Duration,
     pub server_tokens: bool,
     pub add_headers: Arc<Vec<AddHeader>>,
+    /// headers-more's output commands, outer levels first.
+    pub more_headers: Arc<Vec<super::MoreHeaders>>,
+    /// headers-more's input commands, outer levels first.
+    pub more_input_headers: Arc<Vec<super::MoreHeaders>>,
     pub access: Arc<Vec<AccessRule>>,
     /// Empty means `access_log off`.
     pub access_logs: Arc<Vec<AccessLogSpec>>,
@@ -265,6 +269,8 @@ impl LocConf {
             send_timeout: Duration::from_secs(60),
             server_tokens: true,
             add_headers: Arc::default(),
+            more_headers: Arc::default(),
+            more_input_headers: Arc::default(),
             access: Arc::default(),
             access_logs: Arc::default(),
             absolute_redirect: true,
@@ -646,6 +652,10 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
             | "api_key_check_arg"
             | "api_key_scope"
             | "api_key_limit_rate" => super::keys::apply(b, conf, d)?,
+            "more_set_headers"
+            | "more_clear_headers"
+            | "more_set_input_headers"
+            | "more_clear_input_headers" => super::headers_more::apply(b, conf, d)?,
             n if n.starts_with("gzip") || n.starts_with("brotli") || n.starts_with("zstd") => {
                 super::compress::apply(conf, d, first)?
             }

@@ -193,6 +193,9 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
                 }
             }
         }
+        if !ctx.conf.more_input_headers.is_empty() {
+            super::more_headers::input(ctx);
+        }
         match script_phase(ctx, Phase::Rewrite).await {
             Some(ScriptOutcome::Respond(r)) => return r,
             Some(ScriptOutcome::Exec(target)) => {

@@ -5,6 +5,7 @@ mod compress;
 mod ctx;
 mod handler;
 mod keys;
+mod more_headers;
 mod response;
 mod statics;
 mod upstream;

@@ -268,6 +268,10 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
             }
         }
     }
+    // headers-more's filter runs before add_header's, as in nginx (add_header then appends).
+    if !conf.more_headers.is_empty() {
+        super::more_headers::output(ctx, resp);
+    }
     if !conf.add_headers.is_empty() {
         let applies = add_header_applies(resp.status);
         // Values may read $sent_http_*; expose the headers so far.

@@ -8,7 +8,8 @@ GET /t
 GET /t
 --- error_codes: 200 503
 --- error_log
-limiting requests, excess: 1.000 by zone "one"
+limiting requests, excess: 
+by zone "one", client: 127.0.0.1
 
 === TEST 2: burst with nodelay admits the burst at once, then rejects; limit_req_status
 --- http_config
@@ -46,7 +47,8 @@ GET /t?first
 GET /t?second
 --- error_codes: 200 200
 --- error_log
-limiting requests, dry run, excess: 1.000 by zone "d"
+limiting requests, dry run, excess: 
+by zone "d", client: 127.0.0.1
 --- access_log
 /t?first PASSED
 /t?second REJECTED_DRY_RUN

@@ -301,19 +301,25 @@ pub fn run(case: &Case) -> Vec<String> {
                 }
                 continue;
             }
+            // With a repeated header, any of its values may match.
             let (name, want) = line.split_once(':').unwrap_or((line, ""));
             let want = want.trim();
-            match resp.header(name.trim()) {
-                None => errs.push(format!("header {name} missing")),
-                Some(got) => {
-                    let ok = match want.strip_prefix('~') {
-                        Some(re) => regex_lite(re.trim())(got),
-                        None => got == want,
-                    };
-                    if !ok {
-                        errs.push(format!("header {name}: want {want:?}, got {got:?}"));
-                    }
-                }
+            let got: Vec<&str> = resp
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(name.trim()))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            if got.is_empty() {
+                errs.push(format!("header {name} missing"));
+                continue;
+            }
+            let ok = got.iter().any(|g| match want.strip_prefix('~') {
+                Some(re) => regex_lite(re.trim())(g),
+                None => *g == want,
+            });
+            if !ok {
+                errs.push(format!("header {name}: want {want:?}, got {got:?}"));
             }
         }
     }

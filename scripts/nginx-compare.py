@@ -567,6 +567,9 @@ LUA_MODULES = (
     "/usr/lib/nginx/modules/ngx_http_lua_module.so",
     # headers-more (libnginx-mod-http-headers-more-filter), bundled with OpenResty.
     "/usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so",
+    # set-misc and echo (libnginx-mod-http-set-misc, libnginx-mod-http-echo).
+    "/usr/lib/nginx/modules/ngx_http_set_misc_module.so",
+    "/usr/lib/nginx/modules/ngx_http_echo_module.so",
 )
 RESTY_CORE_PATH = "/usr/share/lua/5.1/?.lua"
 

@@ -31,4 +31,5 @@ case_files! {
     cache => "tests/cases/cache.t",
     req_socket => "tests/cases/req_socket.t",
     headers_more => "tests/cases/headers_more.t",
+    set_misc => "tests/cases/set_misc.t",
 }

@@ -227,6 +227,12 @@ pub enum Op {
         conf: Option<Arc<LocConf>>,
     },
     Break,
+    /// A set-misc directive (`set_unescape_uri`, `set_md5`, ...).
+    SetMisc {
+        name: Arc<str>,
+        value: Complex,
+        f: super::set_misc::SetFn,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -823,6 +829,7 @@ pub fn compile_script(
                 });
             }
             "break" => ops.push(Op::Break),
+            n if super::set_misc::NAMES.contains(&n) => ops.push(super::set_misc::op(b, d)?),
             n if n.starts_with("set_by_lua") => {
                 let name = var_name(d, &a[0])?;
                 b.names.declared.insert(name.to_string());

@@ -14,6 +14,7 @@ pub(crate) mod lexer;
 mod location;
 mod parser;
 mod proxy;
+mod set_misc;
 mod ssl;
 mod upstream;
 mod values;
@@ -35,6 +36,7 @@ pub use proxy::{
     next as next_upstream, parse_url, ProxyConf, ProxyPass, ProxyTarget, Redirect, RedirectFrom,
     UpstreamTls,
 };
+pub use set_misc::SetFn;
 pub use ssl::{ServerTls, VerifyClient};
 pub use upstream::{split_host_port_or, UpstreamDef};
 

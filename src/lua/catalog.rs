@@ -187,10 +187,10 @@ mod tests {
         );
         let r = c.resolve("ngx", &path(&["re"]));
         assert!(r.namespace);
-        let r = c.resolve("ngx", &path(&["req", "socket"]));
+        let r = c.resolve("ngx", &path(&["on_abort"]));
         assert_eq!(
             (r.name.as_str(), r.status),
-            ("ngx.req.socket", ApiStatus::Stub)
+            ("ngx.on_abort", ApiStatus::Stub)
         );
         let r = c.resolve("ngx", &path(&["foo", "bar"]));
         assert_eq!((r.name.as_str(), r.status), ("ngx.foo", ApiStatus::Missing));

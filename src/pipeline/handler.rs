@@ -347,6 +347,26 @@ fn exec(ctx: &mut RequestCtx, ops: &[Op], changed: &mut bool) -> Flow {
                 ctx.user_vars.insert(name.clone(), v);
             }
             Op::Break => return Flow::Break,
+            Op::SetMisc { name, value, f } => {
+                let src = value.eval(ctx);
+                let extra = match f {
+                    crate::config::SetFn::Random(to) => Some(to.eval(ctx)),
+                    _ => None,
+                };
+                let current = ctx.user_vars.get(name).cloned();
+                match f.apply(src, current.as_deref(), extra) {
+                    Some(v) => {
+                        ctx.user_vars.insert(name.clone(), v);
+                    }
+                    None => {
+                        ctx.log(
+                            Level::Error,
+                            &format!("set-misc: bad input for \"${name}\""),
+                        );
+                        ctx.user_vars.insert(name.clone(), String::new());
+                    }
+                }
+            }
             Op::SetLua { name, chunk, args } => {
                 let args: Vec<String> = args.iter().map(|a| a.eval(ctx)).collect();
                 let Some(engine) = ctx.gen.engine.clone() else {

@@ -32,4 +32,5 @@ case_files! {
     req_socket => "tests/cases/req_socket.t",
     headers_more => "tests/cases/headers_more.t",
     set_misc => "tests/cases/set_misc.t",
+    echo => "tests/cases/echo.t",
 }

@@ -139,6 +139,8 @@ pub struct LocConf {
     pub send_timeout: Duration,
     pub server_tokens: bool,
     pub add_headers: Arc<Vec<AddHeader>>,
+    /// The echo module's content handler and filters (not inherited).
+    pub echo: super::EchoConf,
     /// headers-more's output commands, outer levels first.
     pub more_headers: Arc<Vec<super::MoreHeaders>>,
     /// headers-more's input commands, outer levels first.
@@ -277,6 +279,7 @@ impl LocConf {
             add_headers: Arc::default(),
             more_headers: Arc::default(),
             more_input_headers: Arc::default(),
+            echo: super::EchoConf::default(),
             access: Arc::default(),
             access_logs: Arc::default(),
             absolute_redirect: true,
@@ -658,6 +661,7 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
             | "api_key_check_arg"
             | "api_key_scope"
             | "api_key_limit_rate" => super::keys::apply(b, conf, d)?,
+            n if super::echo::NAMES.contains(&n) => super::echo::apply(b, conf, d)?,
             "more_set_headers"
             | "more_clear_headers"
             | "more_set_input_headers"
@@ -1052,6 +1056,8 @@ pub fn build_location(
     c.name = name;
     c.internal = false;
     c.proxy_pass = None;
+    // Content handlers and filters of a module are not inherited by nested locations.
+    c.echo = super::EchoConf::default();
     let body = d.children();
     apply_settings(b, &mut c, body)?;
     let script = compile_script(b, body, Some(&c))?;

@@ -7,6 +7,7 @@
 mod cache;
 mod compress;
 pub(crate) mod directives;
+mod echo;
 mod headers_more;
 mod http;
 mod keys;
@@ -21,6 +22,7 @@ mod values;
 
 pub use cache::{stale as cache_stale, CacheConf};
 pub use compress::{Codec, CompressConf};
+pub use echo::{EchoCmd, EchoConf, EchoText};
 pub use headers_more::{MoreHeaders, MoreOp};
 pub use http::{
     Computed, Http, Listen, ListenSocket, LuaSsl, MapDef, Server, ServerName, SplitDef,

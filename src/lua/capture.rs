@@ -9,8 +9,6 @@ use bytes::Bytes;
 use http::Method;
 use mlua::{Lua, Table, Value};
 
-/// nginx's limit on nested subrequests.
-const MAX_DEPTH: u32 = 50;
 /// Captured bodies stop here.
 const MAX_BODY: u64 = 64 * 1024 * 1024;
 
@@ -65,35 +63,14 @@ fn spec(lua: &Lua, uri: String, opts: Option<Table>) -> LResult<SubSpec> {
 async fn run_sub(s: SubSpec) -> LResult<(u16, http::HeaderMap, Bytes)> {
     let mut sub = with_req(|st, ctx: &mut RequestCtx| {
         check_phase(st, CAPTURE_PHASES)?;
-        if ctx.subrequest_depth >= MAX_DEPTH {
-            return Err(rt("subrequests cycle"));
-        }
-        let uri = pipeline::normalize_path(&s.uri, true)
-            .ok_or_else(|| rt(format!("unsafe uri \"{}\" was detected", s.uri)))?;
-        let request_uri = match &s.args {
-            Some(a) => format!("{}?{a}", s.uri),
-            None => s.uri.clone(),
-        };
-        let mut headers = ctx.headers.clone();
-        headers.remove(http::header::CONTENT_LENGTH);
-        headers.remove(http::header::TRANSFER_ENCODING);
-        let mut sub = RequestCtx::new(
-            ctx.gen.clone(),
-            ctx.conn.clone(),
+        pipeline::subrequest(
+            ctx,
             s.method.clone(),
-            ctx.version,
-            headers,
-            request_uri,
-            uri,
+            &s.uri,
             s.args.clone(),
-            ctx.host.clone(),
-            ctx.server.clone(),
-        );
-        sub.internal = true;
-        sub.subrequest_depth = ctx.subrequest_depth + 1;
-        // The parent's body, unless the subrequest has its own.
-        sub.body_data = s.body.clone().or_else(|| ctx.body_data.clone());
-        Ok(Box::new(sub))
+            s.body.clone(),
+        )
+        .map_err(rt)
     })?;
     let resp = Box::pin(pipeline::process_internal(&mut sub)).await;
     let body = resp.body.into_bytes(MAX_BODY).await;

@@ -42,6 +42,10 @@ pub async fn process_internal(ctx: &mut RequestCtx) -> Response {
         pages += 1;
     }
     header_filter(ctx, &mut resp);
+    let conf = ctx.conf.clone();
+    if !conf.echo.before.is_empty() || !conf.echo.after.is_empty() {
+        super::echo::filter(ctx, &conf, &mut resp).await;
+    }
     body_filter(ctx, &mut resp).await;
     super::compress::apply(ctx, &mut resp);
     resp
@@ -226,6 +230,15 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
         }
         if let Some(pass) = ctx.conf.proxy_pass.clone() {
             return crate::proxy::forward(ctx, pass).await;
+        }
+        if let Some(cmds) = ctx.conf.echo.cmds.clone() {
+            match super::echo::run(ctx, &cmds).await {
+                super::echo::Outcome::Respond(r) => return r,
+                super::echo::Outcome::Exec(target) => {
+                    exec_target(ctx, &target, &mut next);
+                    continue;
+                }
+            }
         }
         if ctx.conf.lua.content.is_some() {
             match script_phase(ctx, Phase::Content).await {
@@ -744,7 +757,7 @@ async fn discard_body(ctx: &mut RequestCtx) -> Option<Response> {
 }
 
 /// Request bodies read into memory stop here even with `client_max_body_size 0`.
-const BODY_MEMORY_CAP: u64 = 64 * 1024 * 1024;
+pub(super) const BODY_MEMORY_CAP: u64 = 64 * 1024 * 1024;
 
 /// Reads a whole request body; on failure the status to answer and the error.log text.
 pub async fn collect_body(

@@ -3,17 +3,21 @@
 
 mod compress;
 mod ctx;
+mod echo;
 mod handler;
 mod keys;
 mod more_headers;
 mod response;
 mod statics;
+mod subrequest;
 mod upstream;
 mod uri;
 
 pub use ctx::{ConnInfo, RequestCtx, TlsInfo};
+use handler::BODY_MEMORY_CAP;
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
 pub use response::{reason, special_response, Body, CompressMemo, Response};
+pub use subrequest::subrequest;
 pub use upstream::{Attempt, BalancerState, UpstreamLog};
 pub use uri::normalize_path;
 

@@ -131,6 +131,8 @@ pub struct Http {
     pub cache_zones: HashMap<String, Arc<crate::cache::Zone>>,
     /// API keys: the store and the tiers.
     pub keys: Option<Arc<super::KeysGlobal>>,
+    /// Managed ACME certificates: plain-HTTP listeners answer HTTP-01 when there are any.
+    pub acme: Vec<Arc<crate::tls::acme::Managed>>,
 }
 
 pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
@@ -161,6 +163,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
     }
     super::keys::build_global(b, body)?;
     super::upstream::build_upstreams(b, body)?;
+    super::acme::build_issuers(b, body)?;
     let mut computed = HashMap::new();
     for md in body {
         match md.name.as_str() {
@@ -259,6 +262,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         upstreams: b.upstreams.clone(),
         cache_zones: b.cache_zones.clone(),
         keys: b.keys.clone(),
+        acme: std::mem::take(&mut b.acme),
     })
 }
 
@@ -548,7 +552,11 @@ fn build_server(
     let ssl_listen = body
         .iter()
         .find(|x| x.name == "listen" && x.args.iter().any(|a| a == "ssl"));
-    let tls = super::ssl::server_tls(b, http_body, body, ssl_listen)?;
+    let acme = super::acme::server_certificate(&b.acme_issuers, body)?;
+    if let Some(m) = &acme {
+        b.acme.push(m.clone());
+    }
+    let tls = super::ssl::server_tls(b, http_body, body, ssl_listen, acme.as_ref())?;
     // `http2 on` (nginx 1.25): HTTP/2 on every listen of the server.
     if http_body
         .iter()

@@ -20,6 +20,10 @@ pub struct ServerTls {
     pub verify_client: VerifyClient,
     /// `ssl_certificate`/`ssl_certificate_key` pairs; the client's signature schemes pick.
     pub certs: Vec<crate::tls::CertKey>,
+    /// `ssl_certificate $acme_certificate`: the managed certificate, once issued.
+    pub acme: Option<Arc<crate::tls::acme::Slot>>,
+    /// The server's issuer validates with TLS-ALPN-01.
+    pub acme_alpn: bool,
     pub settings: crate::tls::ServerSettings,
 }
 
@@ -30,12 +34,14 @@ impl std::fmt::Debug for ServerTls {
 }
 
 /// Builds a server's TLS settings from the http-level and server-level directives; None
-/// when the server has no certificate. `ssl_listen` is the server's first `listen ... ssl`.
+/// when the server has no certificate. `ssl_listen` is the server's first `listen ... ssl`;
+/// `acme` the server's `acme_certificate`, which `$acme_certificate` pairs stand for.
 pub fn server_tls(
     b: &Builder,
     http_body: &[Directive],
     body: &[Directive],
     ssl_listen: Option<&Directive>,
+    acme: Option<&Arc<crate::tls::acme::Managed>>,
 ) -> Result<Option<Arc<ServerTls>>> {
     // A list directive given at server level replaces the http-level one, as in nginx.
     let level = |name: &str| -> Vec<&Directive> {
@@ -70,6 +76,7 @@ pub fn server_tls(
         return Ok(None);
     }
     let mut pairs = vec![];
+    let mut acme_slot = None;
     for (i, c) in certs.iter().enumerate() {
         let Some(k) = keys.get(i) else {
             return Err(c.err(format!(
@@ -77,6 +84,20 @@ pub fn server_tls(
                 c.args[0]
             )));
         };
+        if c.args[0] == "$acme_certificate" || k.args[0] == "$acme_certificate_key" {
+            if c.args[0] != "$acme_certificate" || k.args[0] != "$acme_certificate_key" {
+                return Err(c.err(
+                    "\"$acme_certificate\" and \"$acme_certificate_key\" must be used together",
+                ));
+            }
+            let Some(m) = acme else {
+                return Err(c.err(
+                    "\"$acme_certificate\" is used in a server without \"acme_certificate\"",
+                ));
+            };
+            acme_slot = Some(m.slot.clone());
+            continue;
+        }
         if c.args[0].contains('$') || k.args[0].contains('$') {
             return Err(c.err("variables in \"ssl_certificate\" are not supported by openclaw yet"));
         }
@@ -150,6 +171,9 @@ pub fn server_tls(
     Ok(Some(Arc::new(ServerTls {
         verify_client,
         certs: pairs,
+        acme_alpn: acme
+            .is_some_and(|m| m.issuer.challenge == crate::tls::acme::Challenge::TlsAlpn01),
+        acme: acme_slot,
         settings: crate::tls::ServerSettings {
             versions,
             suites,
@@ -157,6 +181,7 @@ pub fn server_tls(
             session_cache,
             tickets,
             h2: false,
+            acme_alpn: false,
             client_ca,
         },
     })))

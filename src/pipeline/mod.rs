@@ -12,7 +12,7 @@ mod uri;
 
 pub use ctx::{ConnInfo, RequestCtx, TlsInfo};
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
-pub use response::{reason, special_response, Body, CompressMemo, Response};
+pub use response::{header_filter, reason, special_response, Body, CompressMemo, Response};
 pub use upstream::{Attempt, BalancerState, UpstreamLog};
 pub use uri::normalize_path;
 

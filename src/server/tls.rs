@@ -23,13 +23,31 @@ impl rustls::server::ResolvesServerCert for SniResolver {
         let http = self.config.http.as_ref()?;
         let sock = http.sockets.get(self.sock)?;
         let name = hello.server_name().map(|n| n.to_ascii_lowercase());
+        // A CA's TLS-ALPN-01 validation: only the challenge certificate answers it.
+        let acme_alpn = hello
+            .alpn()
+            .is_some_and(|mut p| p.any(|p| p == crate::tls::acme::ACME_TLS_ALPN));
+        if acme_alpn {
+            return crate::tls::acme::alpn_cert(name.as_deref()?);
+        }
         let (server, _) = crate::router::select_server(http, self.sock, name.as_deref());
         // A server without certificates on a TLS port: the default server's serve.
         let tls = server
             .tls
             .clone()
             .or_else(|| http.servers[sock.default_server].tls.clone())?;
-        crate::tls::pick(&tls.certs, hello.signature_schemes())
+        // An ACME certificate, once issued, comes first; before that a server with nothing
+        // else fails the handshake (no certificate) until it arrives.
+        match tls.acme.as_ref().and_then(|s| s.get()) {
+            Some(c) if tls.certs.is_empty() => Some(c),
+            Some(c) => {
+                let mut all = Vec::with_capacity(tls.certs.len() + 1);
+                all.push(c);
+                all.extend(tls.certs.iter().cloned());
+                crate::tls::pick(&all, hello.signature_schemes())
+            }
+            None => crate::tls::pick(&tls.certs, hello.signature_schemes()),
+        }
     }
 }
 
@@ -64,6 +82,10 @@ pub fn acceptors(config: &Arc<Config>) -> crate::error::Result<Vec<Option<Arc<Se
             session_cache: tls.settings.session_cache,
             tickets: tls.settings.tickets,
             h2: sock.http2,
+            acme_alpn: sock
+                .servers
+                .iter()
+                .any(|s| http.servers[*s].tls.as_ref().is_some_and(|t| t.acme_alpn)),
             // Client certificates are asked for when any server on the socket wants them.
             client_ca: tls.settings.client_ca.clone().or_else(|| {
                 sock.servers.iter().find_map(|s| {

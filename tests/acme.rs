@@ -49,6 +49,8 @@ fn client_trusting(roots_pem: &[u8]) -> Arc<rustls::ClientConfig> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Full handshakes only: a resumed session would report the first session's certificate.
+    cfg.resumption = rustls::client::Resumption::disabled();
     Arc::new(cfg)
 }
 
@@ -98,12 +100,13 @@ impl Pebble {
         http_port: u16,
         tls_port: u16,
         dns: SocketAddr,
+        validity_secs: Option<u64>,
     ) -> Pebble {
         let dir = tempfile::tempdir().unwrap();
         let (chain, key) = ca.issue(&["localhost", "127.0.0.1"], Key::Ecdsa);
         std::fs::write(dir.path().join("cert.pem"), chain).unwrap();
         std::fs::write(dir.path().join("key.pem"), key).unwrap();
-        let conf = serde_json::json!({
+        let mut conf = serde_json::json!({
             "pebble": {
                 "listenAddress": format!("127.0.0.1:{listen}"),
                 "managementListenAddress": format!("127.0.0.1:{mgmt}"),
@@ -116,6 +119,9 @@ impl Pebble {
                 "retryAfter": { "authz": 1, "order": 1 }
             }
         });
+        if let Some(v) = validity_secs {
+            conf["pebble"]["certificateValidityPeriod"] = v.into();
+        }
         std::fs::write(dir.path().join("pebble.json"), conf.to_string()).unwrap();
         let log = std::fs::File::create(dir.path().join("pebble.log")).unwrap();
         let child = Command::new("pebble")
@@ -125,6 +131,8 @@ impl Pebble {
             .arg(dns.to_string())
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
+            // Every order is validated for real (no reuse of earlier authorizations).
+            .env("PEBBLE_AUTHZREUSE", "0")
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
@@ -286,7 +294,15 @@ fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
     assert_eq!(r.status, 404);
     assert_eq!(common::client::get(plain, "/x", &[]).status, 301);
 
-    let mut pebble = Pebble::start(ca, dir_port, mgmt_port, plain.port(), tls.port(), dns.addr);
+    let mut pebble = Pebble::start(
+        ca,
+        dir_port,
+        mgmt_port,
+        plain.port(),
+        tls.port(),
+        dns.addr,
+        None,
+    );
     let root = pebble.root_pem();
     let leaf = wait_for_certificate(&gw, tls, &root, &pebble);
     let log = gw.error_log();
@@ -332,6 +348,21 @@ fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
     assert_eq!(tasks, 1, "{}", gw.error_log());
     drop(gw);
 
+    // Without its certificate files, a restart orders a new one with the stored account
+    // (on the same plain port: pebble validates there).
+    std::fs::remove_file(state.path().join("example.com.crt")).unwrap();
+    std::fs::remove_file(state.path().join("example.com.key")).unwrap();
+    let same_port = conf.replace(
+        "listen 127.0.0.2:0;",
+        &format!("listen 127.0.0.2:{};", plain.port()),
+    );
+    let gw1 = Gateway::start_full(&same_port, &files).unwrap();
+    let leaf = wait_for_certificate(&gw1, addr_on(&gw1, "127.0.0.1"), &root, &pebble);
+    let log1 = gw1.error_log();
+    assert!(!log1.contains("registered account"), "{log1}");
+    assert!(log1.contains("obtained"), "{log1}");
+    drop(gw1);
+
     // A restart with the CA gone serves the stored certificate at once.
     pebble.stop();
     let gw2 = Gateway::start_full(&conf, &files).unwrap();
@@ -358,12 +389,45 @@ fn tls_alpn01_issues_on_the_tls_listener() {
     let gw = Gateway::start_full(&conf, &files).unwrap();
     let tls = addr_on(&gw, "127.0.0.1");
     let plain = addr_on(&gw, "127.0.0.2");
-    let pebble = Pebble::start(ca, dir_port, mgmt_port, plain.port(), tls.port(), dns.addr);
+    let pebble = Pebble::start(
+        ca,
+        dir_port,
+        mgmt_port,
+        plain.port(),
+        tls.port(),
+        dns.addr,
+        None,
+    );
     let root = pebble.root_pem();
-    wait_for_certificate(&gw, tls, &root, &pebble);
+    let first = wait_for_certificate(&gw, tls, &root, &pebble);
     let log = gw.error_log();
     assert!(log.contains("answering TlsAlpn01 challenge"), "{log}");
     assert!(!gw.access_log().contains("acme-challenge"));
+
+    // A reload that changes the names retires the old task and starts one for the new set
+    // (no stored certificate for it: a new order).
+    let changed = conf.replace(
+        "acme_certificate pebble;",
+        "acme_certificate pebble www.example.com;",
+    );
+    std::fs::write(gw.path("conf/openclaw.conf"), changed).unwrap();
+    assert!(gw.cli(&["-s", "reload"]).status.success());
+    let cfg = client_trusting(&root);
+    let switched = poll(Duration::from_secs(30), || {
+        https_get(tls, cfg.clone(), NAMES[1], "/").is_ok_and(|(_, leaf)| leaf != first)
+    });
+    assert!(switched, "{}", gw.error_log());
+    let log = gw.error_log();
+    assert!(
+        log.contains(
+            "acme: no longer managing certificate \"example.com,www.example.com\" from \"pebble\""
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("acme: managing certificate \"www.example.com\" from \"pebble\""),
+        "{log}"
+    );
 }
 
 #[test]
@@ -471,4 +535,51 @@ fn acme_config_errors_name_file_and_line() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn renews_two_thirds_into_the_lifetime_without_a_reload() {
+    let dns = Dns::start(&[
+        (NAMES[0], Ipv4Addr::new(127, 0, 0, 2)),
+        (NAMES[1], Ipv4Addr::new(127, 0, 0, 2)),
+    ]);
+    let ca = Ca::new("pebble directory CA");
+    let state = tempfile::tempdir().unwrap();
+    let (dir_port, mgmt_port) = (reserve_port(), reserve_port());
+    let conf = config(dir_port, state.path(), "http-01", "127.0.0.2");
+    let files = vec![("conf/pebble-ca.pem".to_string(), ca.pem())];
+    let gw = Gateway::start_full(&conf, &files).unwrap();
+    let tls = addr_on(&gw, "127.0.0.1");
+    let plain = addr_on(&gw, "127.0.0.2");
+    // Certificates valid for 6 s: renewal is due 4 s after each one starts.
+    let pebble = Pebble::start(
+        ca,
+        dir_port,
+        mgmt_port,
+        plain.port(),
+        tls.port(),
+        dns.addr,
+        Some(6),
+    );
+    let root = pebble.root_pem();
+    let first = wait_for_certificate(&gw, tls, &root, &pebble);
+    let cfg = client_trusting(&root);
+    let mut served_meanwhile = 0;
+    let renewed = poll(Duration::from_secs(20), || {
+        match https_get(tls, cfg.clone(), NAMES[0], "/") {
+            Ok((_, leaf)) if leaf != first => true,
+            Ok(_) => {
+                served_meanwhile += 1;
+                false
+            }
+            Err(_) => false,
+        }
+    });
+    assert!(renewed, "not renewed:\n{}", gw.error_log());
+    // The old certificate kept serving until the new one was in place.
+    assert!(served_meanwhile > 0);
+    let log = gw.error_log();
+    assert!(log.contains("acme: renewing certificate \"example.com,www.example.com\" from \"pebble\" (renewal time reached)"), "{log}");
+    // One account for both orders.
+    assert_eq!(log.matches("acme: registered account").count(), 1, "{log}");
 }

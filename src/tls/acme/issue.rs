@@ -24,7 +24,7 @@ type AccountCell = Arc<tokio::sync::Mutex<Option<Account>>>;
 static ACCOUNTS: Mutex<Option<HashMap<String, AccountCell>>> = Mutex::new(None);
 
 fn account_cell(issuer: &Issuer) -> AccountCell {
-    let key = format!("{}|{}|{:?}", issuer.name, issuer.uri, issuer.state_dir);
+    let key = issuer.fingerprint();
     let mut g = ACCOUNTS.lock().unwrap_or_else(|e| e.into_inner());
     g.get_or_insert_with(HashMap::new)
         .entry(key)

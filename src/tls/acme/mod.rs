@@ -57,6 +57,24 @@ pub struct Issuer {
     pub accept_tos: bool,
 }
 
+impl Issuer {
+    /// Every setting, so a reload that changes any of them starts a fresh task (and
+    /// account client) instead of keeping the old ones.
+    fn fingerprint(&self) -> String {
+        format!(
+            "{}|{}|{:?}|{:?}|{:?}|{}|{:?}|{}",
+            self.name,
+            self.uri,
+            self.contacts,
+            self.state_dir,
+            self.trusted,
+            self.verify,
+            self.challenge,
+            self.accept_tos
+        )
+    }
+}
+
 /// A certificate in service, with its validity.
 pub struct Issued {
     pub key: CertKey,
@@ -128,17 +146,7 @@ static SLOTS: Mutex<Option<HashMap<String, Weak<Slot>>>> = Mutex::new(None);
 /// (kept across reloads), or a new one filled from `state_path` when a stored certificate
 /// covers the names. Reading the state never contacts the CA.
 pub fn managed(issuer: Arc<Issuer>, names: Vec<String>) -> Managed {
-    let key = format!(
-        "{}|{}|{}|{}",
-        issuer.name,
-        issuer.uri,
-        issuer
-            .state_dir
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_default(),
-        names.join(",")
-    );
+    let key = format!("{}|{}", issuer.fingerprint(), names.join(","));
     let mut guard = SLOTS.lock().unwrap_or_else(|e| e.into_inner());
     let map = guard.get_or_insert_with(HashMap::new);
     map.retain(|_, w| w.strong_count() > 0);
@@ -229,7 +237,8 @@ impl Drop for ChallengeGuard {
 /// The background manager: its runtime and one task per managed key.
 struct Manager {
     handle: tokio::runtime::Handle,
-    tasks: HashMap<String, tokio::task::JoinHandle<()>>,
+    /// Key -> (task, label for the log).
+    tasks: HashMap<String, (tokio::task::JoinHandle<()>, String)>,
 }
 
 static MANAGER: Mutex<Option<Manager>> = Mutex::new(None);
@@ -262,13 +271,13 @@ pub fn sync(list: &[Arc<Managed>]) {
     }
     let Some(m) = guard.as_mut() else { return };
     let wanted: HashSet<&str> = list.iter().map(|x| x.key()).collect();
-    m.tasks.retain(|k, h| {
+    m.tasks.retain(|k, (h, label)| {
         let keep = wanted.contains(k.as_str()) && !h.is_finished();
         if !keep {
             h.abort();
             crate::observe::log(
                 crate::observe::Level::Info,
-                &format!("acme: no longer managing {k}"),
+                &format!("acme: no longer managing certificate {label}"),
                 None,
             );
         }
@@ -284,7 +293,7 @@ pub fn sync(list: &[Arc<Managed>]) {
             None,
         );
         let task = m.handle.spawn(issue::run(x.clone()));
-        m.tasks.insert(x.key().to_string(), task);
+        m.tasks.insert(x.key().to_string(), (task, x.label()));
     }
 }
 
@@ -298,4 +307,60 @@ fn start_runtime() -> std::io::Result<tokio::runtime::Handle> {
         .name("openclaw-acme".into())
         .spawn(move || rt.block_on(std::future::pending::<()>()))?;
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn issuer(name: &str) -> Arc<Issuer> {
+        Arc::new(Issuer {
+            name: name.into(),
+            uri: "https://127.0.0.1:1/dir".into(),
+            contacts: vec![],
+            state_dir: None,
+            trusted: None,
+            verify: true,
+            challenge: Challenge::Http01,
+            accept_tos: true,
+        })
+    }
+
+    #[test]
+    fn a_reload_finds_the_same_slot_and_changes_make_new_ones() {
+        let names = vec!["a.example.com".to_string()];
+        let first = managed(issuer("slots"), names.clone());
+        let again = managed(issuer("slots"), names.clone());
+        assert!(Arc::ptr_eq(&first.slot, &again.slot));
+        assert_eq!(first.key(), again.key());
+        let other = managed(issuer("slots2"), names);
+        assert!(!Arc::ptr_eq(&first.slot, &other.slot));
+        assert!(first.slot.get().is_none());
+    }
+
+    #[test]
+    fn renewal_is_two_thirds_into_the_lifetime() {
+        let cert = crate::tls::acme::alpn::challenge_cert("a.example.com", &[0; 32]).unwrap();
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let i = Issued {
+            key: cert,
+            not_before: start,
+            not_after: start + Duration::from_secs(90 * 86400),
+        };
+        assert_eq!(i.renew_at(), start + Duration::from_secs(60 * 86400));
+    }
+
+    #[test]
+    fn challenges_are_published_while_their_guard_lives() {
+        let g = ChallengeGuard::http("tok".into(), "tok.thumb".into());
+        assert_eq!(http01("tok").as_deref(), Some("tok.thumb"));
+        drop(g);
+        assert_eq!(http01("tok"), None);
+        let cert = alpn::challenge_cert("b.example.com", &[1; 32]).unwrap();
+        let g = ChallengeGuard::alpn("b.example.com".into(), cert);
+        assert!(alpn_cert("B.example.com").is_some());
+        drop(g);
+        assert!(alpn_cert("b.example.com").is_none());
+    }
 }

@@ -227,7 +227,14 @@ async fn obtain(m: &Managed) -> Result<Issued, String> {
         .map_err(|e| format!("certificate download failed: {e}"))?;
     let issued = store::parse(chain_pem.as_bytes(), key_pem.as_bytes())?;
     if let Some(d) = &issuer.state_dir {
-        store::save_cert(d, &m.names, &chain_pem, &key_pem)?;
+        // Served all the same; only a restart would miss it.
+        if let Err(e) = store::save_cert(d, &m.names, &chain_pem, &key_pem) {
+            log(
+                Level::Error,
+                &format!("acme: cannot store certificate {}: {e}", m.label()),
+                None,
+            );
+        }
     }
     Ok(issued)
 }

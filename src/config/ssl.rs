@@ -90,12 +90,16 @@ pub fn server_tls(
                     "\"$acme_certificate\" and \"$acme_certificate_key\" must be used together",
                 ));
             }
-            let Some(m) = acme else {
-                return Err(c.err(
-                    "\"$acme_certificate\" is used in a server without \"acme_certificate\"",
-                ));
-            };
-            acme_slot = Some(m.slot.clone());
+            match acme {
+                Some(m) => acme_slot = Some(m.slot.clone()),
+                // Inherited from http by a server without TLS: nothing to serve.
+                None if ssl_listen.is_none() && !body.iter().any(|x| std::ptr::eq(x, *c)) => {}
+                None => {
+                    return Err(c.err(
+                        "\"$acme_certificate\" is used in a server without \"acme_certificate\"",
+                    ))
+                }
+            }
             continue;
         }
         if c.args[0].contains('$') || k.args[0].contains('$') {
@@ -104,6 +108,9 @@ pub fn server_tls(
         let cert_path = b.conf_path(&c.args[0]);
         let key_path = b.conf_path(&k.args[0]);
         pairs.push(crate::tls::load_pair(&cert_path, &key_path).map_err(|e| c.err(e))?);
+    }
+    if pairs.is_empty() && acme_slot.is_none() {
+        return Ok(None);
     }
     let verify_client = match last("ssl_verify_client") {
         None => VerifyClient::Off,

@@ -373,6 +373,29 @@ fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
     let log2 = gw2.error_log();
     assert!(!log2.contains("acme: requesting"), "{log2}");
     assert!(!log2.contains("acme: renewing"), "{log2}");
+    drop(gw2);
+
+    // A name added: the stored certificate serves the names it has while a complete one
+    // is ordered (here in vain: the CA is gone).
+    let more = conf.replace(
+        "acme_certificate pebble;",
+        "acme_certificate pebble example.com www.example.com api.example.com;",
+    );
+    let gw3 = Gateway::start_full(&more, &files).unwrap();
+    let (_, served) = https_get(
+        addr_on(&gw3, "127.0.0.1"),
+        client_trusting(&root),
+        NAMES[0],
+        "/",
+    )
+    .unwrap();
+    assert_eq!(served, leaf);
+    assert!(gw3.wait_log("not obtained", Duration::from_secs(10)));
+    assert!(
+        gw3.error_log().contains("acme: the stored certificate lacks names of \"example.com,www.example.com,api.example.com\""),
+        "{}",
+        gw3.error_log()
+    );
 }
 
 #[test]

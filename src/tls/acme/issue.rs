@@ -40,20 +40,24 @@ fn info(msg: &str) {
 pub async fn run(m: Arc<Managed>) {
     let mut backoff = MIN_BACKOFF;
     loop {
-        if let Some(cur) = m.slot.issued() {
-            let renew_at = cur.renew_at();
-            if let Ok(wait) = renew_at.duration_since(SystemTime::now()) {
-                if !wait.is_zero() {
-                    tokio::time::sleep(wait.min(MAX_SLEEP)).await;
-                    continue;
-                }
-            }
-            info(&format!(
-                "acme: renewing certificate {} (renewal time reached)",
+        match m.slot.issued() {
+            Some(cur) if !cur.complete => info(&format!(
+                "acme: the stored certificate lacks names of {}: ordering a complete one",
                 m.label()
-            ));
-        } else {
-            info(&format!("acme: requesting certificate {}", m.label()));
+            )),
+            Some(cur) => {
+                if let Ok(wait) = cur.renew_at().duration_since(SystemTime::now()) {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait.min(MAX_SLEEP)).await;
+                        continue;
+                    }
+                }
+                info(&format!(
+                    "acme: renewing certificate {} (renewal time reached)",
+                    m.label()
+                ));
+            }
+            None => info(&format!("acme: requesting certificate {}", m.label())),
         }
         match obtain(&m).await {
             Ok(issued) => {

@@ -80,6 +80,9 @@ pub struct Issued {
     pub key: CertKey,
     pub not_before: SystemTime,
     pub not_after: SystemTime,
+    /// Covers every configured name. A stored certificate for fewer names (names were
+    /// added) still serves those while a complete one is ordered at once.
+    pub complete: bool,
 }
 
 impl Issued {
@@ -347,6 +350,7 @@ mod tests {
             key: cert,
             not_before: start,
             not_after: start + Duration::from_secs(90 * 86400),
+            complete: true,
         };
         assert_eq!(i.renew_at(), start + Duration::from_secs(60 * 86400));
     }

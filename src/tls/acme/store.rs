@@ -17,8 +17,9 @@ fn cert_paths(dir: &Path, names: &[String]) -> (PathBuf, PathBuf) {
     )
 }
 
-/// The stored certificate for `names`, if there is one that covers them all and has not
-/// expired. Ok(None) when there is none (or it does not fit); Err when files are broken.
+/// The stored certificate for `names`, if there is one that covers at least the first and
+/// has not expired (`complete` when it covers them all). Ok(None) when there is none (or it
+/// does not fit); Err when files are broken.
 pub fn load_cert(dir: &Path, names: &[String]) -> Result<Option<Issued>, String> {
     let (c, k) = cert_paths(dir, names);
     if !c.exists() || !k.exists() {
@@ -28,11 +29,15 @@ pub fn load_cert(dir: &Path, names: &[String]) -> Result<Option<Issued>, String>
     let key = std::fs::read(&k).map_err(|e| format!("{}: {e}", k.display()))?;
     let issued = parse(&chain, &key)?;
     let (leaf_names, _) = leaf_facts(&issued.key.cert[0])?;
-    let covers = names.iter().all(|n| leaf_names.iter().any(|l| l == n));
-    if !covers || issued.not_after <= SystemTime::now() {
+    let covers = |n: &String| leaf_names.iter().any(|l| l == n);
+    let first = names.first().is_some_and(covers);
+    if !first || issued.not_after <= SystemTime::now() {
         return Ok(None);
     }
-    Ok(Some(issued))
+    Ok(Some(Issued {
+        complete: names.iter().all(covers),
+        ..issued
+    }))
 }
 
 /// Stores a new certificate and its key.
@@ -96,6 +101,7 @@ pub fn parse(chain: &[u8], key: &[u8]) -> Result<Issued, String> {
         key: std::sync::Arc::new(ck),
         not_before,
         not_after,
+        complete: true,
     })
 }
 

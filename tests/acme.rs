@@ -593,7 +593,7 @@ fn renews_two_thirds_into_the_lifetime_without_a_reload() {
     let gw = Gateway::start_full(&conf, &files).unwrap();
     let tls = addr_on(&gw, "127.0.0.1");
     let plain = addr_on(&gw, "127.0.0.2");
-    // Certificates valid for 6 s: renewal is due 4 s after each one starts.
+    // Certificates valid for 9 s: renewal is due 6 s after each one starts.
     let pebble = Pebble::start(
         ca,
         dir_port,
@@ -601,7 +601,7 @@ fn renews_two_thirds_into_the_lifetime_without_a_reload() {
         plain.port(),
         tls.port(),
         dns.addr,
-        Some(6),
+        Some(9),
     );
     let root = pebble.root_pem();
     let first = wait_for_certificate(&gw, tls, &root, &pebble);

@@ -519,6 +519,11 @@ fn acme_config_errors_name_file_and_line() {
             "",
         ),
         (
+            "acme_on_demand without acme_certificate",
+            format!("{issuer}    server {{ listen 127.0.0.1:0; server_name .example.com;\n        acme_on_demand on; }}\n"),
+            "\"acme_on_demand\" needs \"acme_certificate\" in the server in {file}:7",
+        ),
+        (
             "unknown challenge",
             "acme_issuer le {\n        uri https://127.0.0.1:1/dir;\n        challenge dns-01;\n    }\n".to_string(),
             "invalid value \"dns-01\" in \"challenge\" directive in {file}:5",
@@ -624,4 +629,81 @@ fn renews_two_thirds_into_the_lifetime_without_a_reload() {
     assert!(log.contains("acme: renewing certificate \"example.com,www.example.com\" from \"pebble\" (renewal time reached)"), "{log}");
     // One account for both orders.
     assert_eq!(log.matches("acme: registered account").count(), 1, "{log}");
+}
+
+#[test]
+fn on_demand_orders_for_names_the_server_matches() {
+    let dns = Dns::start(&[
+        ("a.example.com", Ipv4Addr::new(127, 0, 0, 2)),
+        ("b.example.com", Ipv4Addr::new(127, 0, 0, 2)),
+    ]);
+    let ca = Ca::new("pebble directory CA");
+    let state = tempfile::tempdir().unwrap();
+    let (dir_port, mgmt_port) = (reserve_port(), reserve_port());
+    let conf = config(dir_port, state.path(), "http-01", "127.0.0.2")
+        .replace(
+            "server_name example.com www.example.com;",
+            "server_name .example.com;",
+        )
+        .replace(
+            "acme_certificate pebble;",
+            "acme_certificate pebble;\n        acme_on_demand on;",
+        );
+    let files = vec![("conf/pebble-ca.pem".to_string(), ca.pem())];
+    let gw = Gateway::start_full(&conf, &files).unwrap();
+    let tls = addr_on(&gw, "127.0.0.1");
+    let plain = addr_on(&gw, "127.0.0.2");
+    let pebble = Pebble::start(
+        ca,
+        dir_port,
+        mgmt_port,
+        plain.port(),
+        tls.port(),
+        dns.addr,
+        None,
+    );
+    let root = pebble.root_pem();
+    let cfg = client_trusting(&root);
+    // The first handshake for a name fails and starts its order; later ones get it.
+    let err = https_get(tls, cfg.clone(), "a.example.com", "/").unwrap_err();
+    assert!(err.contains("AccessDenied"), "{err}");
+    let mut leaf = vec![];
+    let ok = poll(Duration::from_secs(60), || {
+        https_get(tls, cfg.clone(), "a.example.com", "/").is_ok_and(|(text, l)| {
+            leaf = l;
+            text.contains("secure a.example.com")
+        })
+    });
+    assert!(ok, "{}\n{}", gw.error_log(), pebble.log());
+    // A name the server does not match orders nothing.
+    assert!(https_get(tls, cfg.clone(), "other.test", "/").is_err());
+    let log = gw.error_log();
+    assert!(
+        log.contains("acme: managing certificate \"a.example.com\" from \"pebble\""),
+        "{log}"
+    );
+    assert!(!log.contains("other.test"), "{log}");
+
+    // Reload: the on-demand certificate and its task stay.
+    assert!(gw.cli(&["-s", "reload"]).status.success());
+    assert!(gw.wait_log(
+        "configuration generation 2 is serving",
+        Duration::from_secs(10)
+    ));
+    let (_, again) = https_get(tls, cfg.clone(), "a.example.com", "/").unwrap();
+    assert_eq!(again, leaf);
+    assert_eq!(
+        gw.error_log()
+            .matches("managing certificate \"a.example.com\"")
+            .count(),
+        1
+    );
+    drop(gw);
+
+    // A restart without the CA serves the stored certificate on the first handshake.
+    drop(pebble);
+    let gw2 = Gateway::start_full(&conf, &files).unwrap();
+    let (_, stored) = https_get(addr_on(&gw2, "127.0.0.1"), cfg, "a.example.com", "/").unwrap();
+    assert_eq!(stored, leaf);
+    assert!(!gw2.error_log().contains("acme: requesting"));
 }

@@ -338,8 +338,10 @@ pub fn run(args: &Args) -> i32 {
 /// Hands the configuration's managed certificates to the ACME manager (one task per
 /// issuer and names, kept across reloads).
 fn sync_acme(cfg: &Config) {
-    let list = cfg.http.as_ref().map(|h| h.acme.as_slice()).unwrap_or(&[]);
-    crate::tls::acme::sync(list);
+    match cfg.http.as_ref() {
+        Some(h) => crate::tls::acme::sync(&h.acme, &h.acme_on_demand),
+        None => crate::tls::acme::sync(&[], &[]),
+    }
 }
 
 impl Running {

@@ -94,16 +94,43 @@ fn issuer(b: &Builder, d: &Directive, name: &str) -> Result<Issuer> {
     })
 }
 
-/// A server's `acme_certificate ISSUER [NAME...] [key=ecdsa]`: the names listed, else the
-/// server's exact `server_name`s.
+/// A server's ACME settings.
+#[derive(Default)]
+pub struct AcmeServer {
+    /// `acme_certificate`: the certificate for its names.
+    pub managed: Option<Arc<Managed>>,
+    /// `acme_on_demand on`: the issuer asked for other names its `server_name` matches.
+    pub on_demand: Option<Arc<Issuer>>,
+}
+
+impl AcmeServer {
+    pub fn any(&self) -> bool {
+        self.managed.is_some() || self.on_demand.is_some()
+    }
+
+    pub fn challenge(&self) -> Option<Challenge> {
+        self.managed
+            .as_ref()
+            .map(|m| m.issuer.challenge)
+            .or(self.on_demand.as_ref().map(|i| i.challenge))
+    }
+}
+
+/// A server's `acme_certificate ISSUER [NAME...] [key=ecdsa]` (the names listed, else the
+/// server's exact `server_name`s) and `acme_on_demand on|off`.
 pub fn server_certificate(
     issuers: &HashMap<String, Arc<Issuer>>,
     body: &[Directive],
-) -> Result<Option<Arc<Managed>>> {
+) -> Result<AcmeServer> {
+    let demand = body.iter().rfind(|x| x.name == "acme_on_demand");
     let mut found = body.iter().filter(|x| x.name == "acme_certificate");
     let Some(d) = found.next() else {
-        return Ok(None);
+        if let Some(x) = demand.filter(|x| x.args[0] == "on") {
+            return Err(x.err("\"acme_on_demand\" needs \"acme_certificate\" in the server"));
+        }
+        return Ok(AcmeServer::default());
     };
+    let on_demand = demand.is_some_and(|x| x.args[0] == "on");
     if let Some(dup) = found.next() {
         return Err(dup.err("\"acme_certificate\" directive is duplicate"));
     }
@@ -139,15 +166,22 @@ pub fn server_certificate(
             }
         }
     }
+    let on_demand = on_demand.then(|| issuer.clone());
+    if names.is_empty() && on_demand.is_some() {
+        return Ok(AcmeServer {
+            managed: None,
+            on_demand,
+        });
+    }
     if names.is_empty() {
         return Err(d.err(
             "no names for \"acme_certificate\": list them after the issuer or give the server exact names in \"server_name\"",
         ));
     }
-    Ok(Some(Arc::new(crate::tls::acme::managed(
-        issuer.clone(),
-        names,
-    ))))
+    Ok(AcmeServer {
+        managed: Some(Arc::new(crate::tls::acme::managed(issuer.clone(), names))),
+        on_demand,
+    })
 }
 
 fn push_unique(v: &mut Vec<String>, n: String) {

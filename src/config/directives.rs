@@ -185,6 +185,7 @@ pub static TABLE: &[Spec] = &[
     d("challenge", ACME, 1, 1),
     d("accept_terms_of_service", ACME, 0, 0),
     d("acme_certificate", SERVER, 1, MANY),
+    flag("acme_on_demand", SERVER),
     // upstream blocks (see src/upstream/)
     block("upstream", HTTP, 1, 1, UPSTREAM),
     d("server", UPSTREAM, 1, MANY),

@@ -133,6 +133,8 @@ pub struct Http {
     pub keys: Option<Arc<super::KeysGlobal>>,
     /// Managed ACME certificates: plain-HTTP listeners answer HTTP-01 when there are any.
     pub acme: Vec<Arc<crate::tls::acme::Managed>>,
+    /// Issuers asked for certificates on demand (`acme_on_demand on`).
+    pub acme_on_demand: Vec<Arc<crate::tls::acme::Issuer>>,
 }
 
 pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
@@ -263,6 +265,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         cache_zones: b.cache_zones.clone(),
         keys: b.keys.clone(),
         acme: std::mem::take(&mut b.acme),
+        acme_on_demand: std::mem::take(&mut b.acme_on_demand),
     })
 }
 
@@ -553,10 +556,13 @@ fn build_server(
         .iter()
         .find(|x| x.name == "listen" && x.args.iter().any(|a| a == "ssl"));
     let acme = super::acme::server_certificate(&b.acme_issuers, body)?;
-    if let Some(m) = &acme {
+    if let Some(m) = &acme.managed {
         b.acme.push(m.clone());
     }
-    let tls = super::ssl::server_tls(b, http_body, body, ssl_listen, acme.as_ref())?;
+    if let Some(i) = &acme.on_demand {
+        b.acme_on_demand.push(i.clone());
+    }
+    let tls = super::ssl::server_tls(b, http_body, body, ssl_listen, &acme)?;
     // `http2 on` (nginx 1.25): HTTP/2 on every listen of the server.
     if http_body
         .iter()

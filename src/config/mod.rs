@@ -118,6 +118,8 @@ pub struct Builder {
     pub acme_issuers: HashMap<String, Arc<crate::tls::acme::Issuer>>,
     /// Managed certificates (`acme_certificate`), one per server that has one.
     pub acme: Vec<Arc<crate::tls::acme::Managed>>,
+    /// Issuers of servers with `acme_on_demand on`.
+    pub acme_on_demand: Vec<Arc<crate::tls::acme::Issuer>>,
 }
 
 impl Builder {
@@ -152,6 +154,7 @@ impl Builder {
             keys: None,
             acme_issuers: HashMap::new(),
             acme: vec![],
+            acme_on_demand: vec![],
         }
     }
 

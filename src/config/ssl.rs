@@ -20,8 +20,10 @@ pub struct ServerTls {
     pub verify_client: VerifyClient,
     /// `ssl_certificate`/`ssl_certificate_key` pairs; the client's signature schemes pick.
     pub certs: Vec<crate::tls::CertKey>,
-    /// `ssl_certificate $acme_certificate`: the managed certificate, once issued.
-    pub acme: Option<Arc<crate::tls::acme::Slot>>,
+    /// `ssl_certificate $acme_certificate`: the managed certificate (served once issued).
+    pub acme: Option<Arc<crate::tls::acme::Managed>>,
+    /// `acme_on_demand on` with `$acme_certificate`: the issuer for other names.
+    pub acme_on_demand: Option<Arc<crate::tls::acme::Issuer>>,
     /// The server's issuer validates with TLS-ALPN-01.
     pub acme_alpn: bool,
     pub settings: crate::tls::ServerSettings,
@@ -35,13 +37,14 @@ impl std::fmt::Debug for ServerTls {
 
 /// Builds a server's TLS settings from the http-level and server-level directives; None
 /// when the server has no certificate. `ssl_listen` is the server's first `listen ... ssl`;
-/// `acme` the server's `acme_certificate`, which `$acme_certificate` pairs stand for.
+/// `acme` the server's `acme_certificate` and `acme_on_demand`, which `$acme_certificate`
+/// pairs stand for.
 pub fn server_tls(
     b: &Builder,
     http_body: &[Directive],
     body: &[Directive],
     ssl_listen: Option<&Directive>,
-    acme: Option<&Arc<crate::tls::acme::Managed>>,
+    acme: &super::acme::AcmeServer,
 ) -> Result<Option<Arc<ServerTls>>> {
     // A list directive given at server level replaces the http-level one, as in nginx.
     let level = |name: &str| -> Vec<&Directive> {
@@ -76,7 +79,7 @@ pub fn server_tls(
         return Ok(None);
     }
     let mut pairs = vec![];
-    let mut acme_slot = None;
+    let mut uses_acme = false;
     for (i, c) in certs.iter().enumerate() {
         let Some(k) = keys.get(i) else {
             return Err(c.err(format!(
@@ -90,15 +93,14 @@ pub fn server_tls(
                     "\"$acme_certificate\" and \"$acme_certificate_key\" must be used together",
                 ));
             }
-            match acme {
-                Some(m) => acme_slot = Some(m.slot.clone()),
-                // Inherited from http by a server without TLS: nothing to serve.
-                None if ssl_listen.is_none() && !body.iter().any(|x| std::ptr::eq(x, *c)) => {}
-                None => {
-                    return Err(c.err(
-                        "\"$acme_certificate\" is used in a server without \"acme_certificate\"",
-                    ))
-                }
+            // Inherited from http by a server without TLS or ACME: nothing to serve.
+            let inherited = !body.iter().any(|x| std::ptr::eq(x, *c));
+            if acme.any() {
+                uses_acme = true;
+            } else if !inherited || ssl_listen.is_some() {
+                return Err(c.err(
+                    "\"$acme_certificate\" is used in a server without \"acme_certificate\"",
+                ));
             }
             continue;
         }
@@ -109,7 +111,7 @@ pub fn server_tls(
         let key_path = b.conf_path(&k.args[0]);
         pairs.push(crate::tls::load_pair(&cert_path, &key_path).map_err(|e| c.err(e))?);
     }
-    if pairs.is_empty() && acme_slot.is_none() {
+    if pairs.is_empty() && !uses_acme {
         return Ok(None);
     }
     let verify_client = match last("ssl_verify_client") {
@@ -178,9 +180,9 @@ pub fn server_tls(
     Ok(Some(Arc::new(ServerTls {
         verify_client,
         certs: pairs,
-        acme_alpn: acme
-            .is_some_and(|m| m.issuer.challenge == crate::tls::acme::Challenge::TlsAlpn01),
-        acme: acme_slot,
+        acme_alpn: acme.challenge() == Some(crate::tls::acme::Challenge::TlsAlpn01),
+        acme: acme.managed.clone().filter(|_| uses_acme),
+        acme_on_demand: acme.on_demand.clone().filter(|_| uses_acme),
         settings: crate::tls::ServerSettings {
             versions,
             suites,

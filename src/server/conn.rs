@@ -574,7 +574,8 @@ async fn handle(
 /// HTTP-01 challenges, answered on plain-HTTP listeners before anything else when ACME is
 /// configured: the key authorization of an open order's token, else 404.
 fn acme_http01(ctx: &mut RequestCtx, http: &Http) -> Option<Response> {
-    if http.acme.is_empty() || ctx.conn.tls.is_some() || ctx.conn.plain_on_tls {
+    let acme = !http.acme.is_empty() || !http.acme_on_demand.is_empty();
+    if !acme || ctx.conn.tls.is_some() || ctx.conn.plain_on_tls {
         return None;
     }
     let token = ctx.uri.strip_prefix(crate::tls::acme::HTTP01_PREFIX)?;

@@ -16,8 +16,11 @@
 
 mod alpn;
 mod client;
+mod demand;
 mod issue;
 mod store;
+
+pub use demand::{on_demand, MAX_ON_DEMAND};
 
 use super::CertKey;
 use arc_swap::ArcSwapOption;
@@ -143,6 +146,19 @@ impl Managed {
     }
 }
 
+/// A DNS name an ACME CA can validate by HTTP-01 or TLS-ALPN-01: LDH labels, at least two,
+/// no wildcard, not an IP address.
+pub fn valid_name(n: &str) -> bool {
+    n.len() <= 253
+        && n.contains('.')
+        && n.parse::<std::net::IpAddr>().is_err()
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        })
+}
+
 static SLOTS: Mutex<Option<HashMap<String, Weak<Slot>>>> = Mutex::new(None);
 
 /// The managed certificate for `names` from `issuer`: the slot already in this process
@@ -246,15 +262,47 @@ struct Manager {
 
 static MANAGER: Mutex<Option<Manager>> = Mutex::new(None);
 
-/// Makes the background manager serve exactly `list`: starts a task for each key without a
-/// live one, stops the tasks of keys not in the list. Call it after the start (after any
-/// fork) and after each successful reload.
-pub fn sync(list: &[Arc<Managed>]) {
+/// Makes the background manager serve exactly `list` plus the on-demand certificates of
+/// the `on_demand` issuers: starts a task for each key without a live one, stops the tasks
+/// of the others. Call it after the start (after any fork) and after each successful reload.
+pub fn sync(list: &[Arc<Managed>], on_demand: &[Arc<Issuer>]) {
+    let fps: HashSet<String> = on_demand.iter().map(|i| i.fingerprint()).collect();
+    let mut all: Vec<Arc<Managed>> = list.to_vec();
+    all.extend(demand::retain(&fps));
     let mut guard = MANAGER.lock().unwrap_or_else(|e| e.into_inner());
-    if guard.is_none() {
-        if list.is_empty() {
-            return;
+    if guard.is_none() && all.is_empty() {
+        return;
+    }
+    let Some(m) = manager(&mut guard) else { return };
+    let wanted: HashSet<&str> = all.iter().map(|x| x.key()).collect();
+    m.tasks.retain(|k, (h, label)| {
+        let keep = wanted.contains(k.as_str()) && !h.is_finished();
+        if !keep {
+            h.abort();
+            crate::observe::log(
+                crate::observe::Level::Info,
+                &format!("acme: no longer managing certificate {label}"),
+                None,
+            );
         }
+        keep
+    });
+    for x in &all {
+        m.spawn(x);
+    }
+}
+
+/// Starts the task of one certificate unless it has one (on-demand issuance).
+fn start(x: &Arc<Managed>) {
+    let mut guard = MANAGER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = manager(&mut guard) {
+        m.spawn(x);
+    }
+}
+
+/// The running manager, started on first use.
+fn manager(guard: &mut Option<Manager>) -> Option<&mut Manager> {
+    if guard.is_none() {
         match start_runtime() {
             Ok(handle) => {
                 *guard = Some(Manager {
@@ -268,35 +316,25 @@ pub fn sync(list: &[Arc<Managed>]) {
                     &format!("acme: cannot start the certificate manager: {e}"),
                     None,
                 );
-                return;
+                return None;
             }
         }
     }
-    let Some(m) = guard.as_mut() else { return };
-    let wanted: HashSet<&str> = list.iter().map(|x| x.key()).collect();
-    m.tasks.retain(|k, (h, label)| {
-        let keep = wanted.contains(k.as_str()) && !h.is_finished();
-        if !keep {
-            h.abort();
-            crate::observe::log(
-                crate::observe::Level::Info,
-                &format!("acme: no longer managing certificate {label}"),
-                None,
-            );
-        }
-        keep
-    });
-    for x in list {
-        if m.tasks.contains_key(x.key()) {
-            continue;
+    guard.as_mut()
+}
+
+impl Manager {
+    fn spawn(&mut self, x: &Arc<Managed>) {
+        if self.tasks.contains_key(x.key()) {
+            return;
         }
         crate::observe::log(
             crate::observe::Level::Info,
             &format!("acme: managing certificate {}", x.label()),
             None,
         );
-        let task = m.handle.spawn(issue::run(x.clone()));
-        m.tasks.insert(x.key().to_string(), (task, x.label()));
+        let task = self.handle.spawn(issue::run(x.clone()));
+        self.tasks.insert(x.key().to_string(), (task, x.label()));
     }
 }
 
@@ -340,6 +378,22 @@ mod tests {
         let other = managed(issuer("slots2"), names);
         assert!(!Arc::ptr_eq(&first.slot, &other.slot));
         assert!(first.slot.get().is_none());
+    }
+
+    #[test]
+    fn only_names_a_ca_can_validate_are_ordered() {
+        assert!(valid_name("a.example.com"));
+        assert!(valid_name("xn--bcher-kva.example"));
+        for bad in [
+            "localhost",
+            "127.0.0.1",
+            "*.example.com",
+            "a..b",
+            "a_b.com",
+            "",
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex};
 /// How many names on-demand issuance may take on.
 pub const MAX_ON_DEMAND: usize = 100;
 
+static LIMIT_LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// On-demand certificates by task key.
 static DEMAND: Mutex<Option<HashMap<String, Arc<Managed>>>> = Mutex::new(None);
 
@@ -31,10 +33,14 @@ pub fn on_demand(issuer: &Arc<Issuer>, name: &str) -> Option<CertKey> {
             return m.slot.get();
         }
         if map.len() >= MAX_ON_DEMAND {
+            // Said once: every later handshake for a new name would say it again.
+            if LIMIT_LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                return None;
+            }
             log(
                 Level::Error,
                 &format!(
-                    "acme: on-demand limit of {MAX_ON_DEMAND} names reached, \"{name}\" refused"
+                    "acme: on-demand limit of {MAX_ON_DEMAND} names reached, \"{name}\" and later new names refused"
                 ),
                 None,
             );

@@ -10,6 +10,10 @@
 //! longer configured lose theirs, kept keys keep theirs. The manager is a thread of its own
 //! with a current-thread tokio runtime, so ACME traffic never runs on a worker.
 //!
+//! On demand ([`on_demand`], `demand.rs`): the TLS resolver asks for a certificate of its own
+//! for an SNI name that a server with `acme_on_demand on` matches; the first ask starts a
+//! task like any other.
+//!
 //! Challenges answered while an order is open: HTTP-01 tokens ([`http01`], asked by every
 //! plain-HTTP listener) and TLS-ALPN-01 certificates ([`alpn_cert`], asked by the TLS
 //! resolver for `acme-tls/1` handshakes).

@@ -11,6 +11,8 @@ command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v brotli >/dev/null 2>&1 || need+=(brotli)
 # A real Redis for the cross-node limit tests (each test starts its own).
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# A real ACME CA for tests/acme.rs (each test starts its own).
+command -v pebble >/dev/null 2>&1 || need+=(pebble)
 if [ ${#need[@]} -gt 0 ]; then
     apt-get update -q
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"

@@ -271,6 +271,8 @@ pub fn run(args: &Args) -> i32 {
         return fail(&mut ready, &msg);
     }
     st.workers.send_all(|| Command::Warm);
+    // ACME runs on a thread of its own, started here: after the fork, never for `-t`.
+    sync_acme(&cfg);
     let code = rt.block_on(async move {
         use tokio::signal::unix::{signal, SignalKind};
         let sigs = (
@@ -331,6 +333,15 @@ pub fn run(args: &Args) -> i32 {
         0
     });
     code
+}
+
+/// Hands the configuration's managed certificates to the ACME manager (one task per
+/// issuer and names, kept across reloads).
+fn sync_acme(cfg: &Config) {
+    match cfg.http.as_ref() {
+        Some(h) => crate::tls::acme::sync(&h.acme, &h.acme_on_demand),
+        None => crate::tls::acme::sync(&[], &[]),
+    }
 }
 
 impl Running {
@@ -435,6 +446,7 @@ impl Running {
         }
         self.generation += 1;
         self.current.store(Arc::new(gen));
+        sync_acme(&cfg);
         self.workers.send_all(|| Command::Warm);
         if let Err(e) = self.hand_out(&added) {
             log(Level::Alert, &e, None);

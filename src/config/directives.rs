@@ -16,9 +16,11 @@ pub const LIF: Ctx = 1 << 6;
 pub const DATA: Ctx = 1 << 7;
 /// Inside `upstream`.
 pub const UPSTREAM: Ctx = 1 << 8;
+/// Inside `acme_issuer`.
+pub const ACME: Ctx = 1 << 9;
 
 const HSL: Ctx = HTTP | SERVER | LOCATION;
-const ANY: Ctx = MAIN | EVENTS | HSL | SIF | LIF | DATA | UPSTREAM;
+const ANY: Ctx = MAIN | EVENTS | HSL | SIF | LIF | DATA | UPSTREAM | ACME;
 const MANY: usize = usize::MAX;
 
 /// One row of the table.
@@ -198,6 +200,17 @@ pub static TABLE: &[Spec] = &[
     d("ssl_client_certificate", HTTP | SERVER, 1, 1),
     d("ssl_verify_client", HTTP | SERVER, 1, 1),
     d("ssl_verify_depth", HTTP | SERVER, 1, 1),
+    // ACME (src/config/acme.rs, src/tls/acme/), with nginx's ngx_http_acme_module names
+    block("acme_issuer", HTTP, 1, 1, ACME),
+    d("uri", ACME, 1, 1),
+    d("contact", ACME, 1, 1),
+    d("state_path", ACME, 1, 1),
+    d("ssl_trusted_certificate", ACME, 1, 1),
+    flag("ssl_verify", ACME),
+    d("challenge", ACME, 1, 1),
+    d("accept_terms_of_service", ACME, 0, 0),
+    d("acme_certificate", SERVER, 1, MANY),
+    flag("acme_on_demand", SERVER),
     // upstream blocks (see src/upstream/)
     block("upstream", HTTP, 1, 1, UPSTREAM),
     d("server", UPSTREAM, 1, MANY),

@@ -133,6 +133,10 @@ pub struct Http {
     pub keys: Option<Arc<super::KeysGlobal>>,
     /// Client TLS settings of cosockets' `sslhandshake` (`lua_ssl_*`).
     pub lua_ssl: Arc<LuaSsl>,
+    /// Managed ACME certificates: plain-HTTP listeners answer HTTP-01 when there are any.
+    pub acme: Vec<Arc<crate::tls::acme::Managed>>,
+    /// Issuers asked for certificates on demand (`acme_on_demand on`).
+    pub acme_on_demand: Vec<Arc<crate::tls::acme::Issuer>>,
 }
 
 /// `lua_ssl_trusted_certificate`, `lua_ssl_verify_depth`, `lua_ssl_protocols`: the client
@@ -193,6 +197,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
     }
     super::keys::build_global(b, body)?;
     super::upstream::build_upstreams(b, body)?;
+    super::acme::build_issuers(b, body)?;
     let mut computed = HashMap::new();
     for md in body {
         match md.name.as_str() {
@@ -312,6 +317,8 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         cache_zones: b.cache_zones.clone(),
         lua_ssl,
         keys: b.keys.clone(),
+        acme: std::mem::take(&mut b.acme),
+        acme_on_demand: std::mem::take(&mut b.acme_on_demand),
     })
 }
 
@@ -601,7 +608,14 @@ fn build_server(
     let ssl_listen = body
         .iter()
         .find(|x| x.name == "listen" && x.args.iter().any(|a| a == "ssl"));
-    let tls = super::ssl::server_tls(b, http_body, body, ssl_listen)?;
+    let acme = super::acme::server_certificate(&b.acme_issuers, body)?;
+    if let Some(m) = &acme.managed {
+        b.acme.push(m.clone());
+    }
+    if let Some(i) = &acme.on_demand {
+        b.acme_on_demand.push(i.clone());
+    }
+    let tls = super::ssl::server_tls(b, http_body, body, ssl_listen, &acme)?;
     // `http2 on` (nginx 1.25): HTTP/2 on every listen of the server.
     if http_body
         .iter()

@@ -4,6 +4,7 @@
 //! directive against the table and builds [`Config`]. All errors carry nginx's wording and
 //! `file:line`.
 
+mod acme;
 mod cache;
 mod compress;
 pub(crate) mod directives;
@@ -121,6 +122,12 @@ pub struct Builder {
     pub cache_zones: HashMap<String, Arc<crate::cache::Zone>>,
     /// `api_key_store` and `api_key_tier`s.
     pub keys: Option<Arc<KeysGlobal>>,
+    /// `acme_issuer` blocks by name.
+    pub acme_issuers: HashMap<String, Arc<crate::tls::acme::Issuer>>,
+    /// Managed certificates (`acme_certificate`), one per server that has one.
+    pub acme: Vec<Arc<crate::tls::acme::Managed>>,
+    /// Issuers of servers with `acme_on_demand on`.
+    pub acme_on_demand: Vec<Arc<crate::tls::acme::Issuer>>,
 }
 
 impl Builder {
@@ -153,6 +160,9 @@ impl Builder {
             implicit_upstreams: HashMap::new(),
             cache_zones: HashMap::new(),
             keys: None,
+            acme_issuers: HashMap::new(),
+            acme: vec![],
+            acme_on_demand: vec![],
         }
     }
 

@@ -20,6 +20,12 @@ pub struct ServerTls {
     pub verify_client: VerifyClient,
     /// `ssl_certificate`/`ssl_certificate_key` pairs; the client's signature schemes pick.
     pub certs: Vec<crate::tls::CertKey>,
+    /// `ssl_certificate $acme_certificate`: the managed certificate (served once issued).
+    pub acme: Option<Arc<crate::tls::acme::Managed>>,
+    /// `acme_on_demand on` with `$acme_certificate`: the issuer for other names.
+    pub acme_on_demand: Option<Arc<crate::tls::acme::Issuer>>,
+    /// The server's issuer validates with TLS-ALPN-01.
+    pub acme_alpn: bool,
     pub settings: crate::tls::ServerSettings,
 }
 
@@ -30,12 +36,15 @@ impl std::fmt::Debug for ServerTls {
 }
 
 /// Builds a server's TLS settings from the http-level and server-level directives; None
-/// when the server has no certificate. `ssl_listen` is the server's first `listen ... ssl`.
+/// when the server has no certificate. `ssl_listen` is the server's first `listen ... ssl`;
+/// `acme` the server's `acme_certificate` and `acme_on_demand`, which `$acme_certificate`
+/// pairs stand for.
 pub fn server_tls(
     b: &Builder,
     http_body: &[Directive],
     body: &[Directive],
     ssl_listen: Option<&Directive>,
+    acme: &super::acme::AcmeServer,
 ) -> Result<Option<Arc<ServerTls>>> {
     // A list directive given at server level replaces the http-level one, as in nginx.
     let level = |name: &str| -> Vec<&Directive> {
@@ -70,6 +79,7 @@ pub fn server_tls(
         return Ok(None);
     }
     let mut pairs = vec![];
+    let mut uses_acme = false;
     for (i, c) in certs.iter().enumerate() {
         let Some(k) = keys.get(i) else {
             return Err(c.err(format!(
@@ -77,12 +87,32 @@ pub fn server_tls(
                 c.args[0]
             )));
         };
+        if c.args[0] == "$acme_certificate" || k.args[0] == "$acme_certificate_key" {
+            if c.args[0] != "$acme_certificate" || k.args[0] != "$acme_certificate_key" {
+                return Err(c.err(
+                    "\"$acme_certificate\" and \"$acme_certificate_key\" must be used together",
+                ));
+            }
+            // Inherited from http by a server without TLS or ACME: nothing to serve.
+            let inherited = !body.iter().any(|x| std::ptr::eq(x, *c));
+            if acme.any() {
+                uses_acme = true;
+            } else if !inherited || ssl_listen.is_some() {
+                return Err(c.err(
+                    "\"$acme_certificate\" is used in a server without \"acme_certificate\"",
+                ));
+            }
+            continue;
+        }
         if c.args[0].contains('$') || k.args[0].contains('$') {
             return Err(c.err("variables in \"ssl_certificate\" are not supported by openclaw yet"));
         }
         let cert_path = b.conf_path(&c.args[0]);
         let key_path = b.conf_path(&k.args[0]);
         pairs.push(crate::tls::load_pair(&cert_path, &key_path).map_err(|e| c.err(e))?);
+    }
+    if pairs.is_empty() && !uses_acme {
+        return Ok(None);
     }
     let verify_client = match last("ssl_verify_client") {
         None => VerifyClient::Off,
@@ -150,6 +180,9 @@ pub fn server_tls(
     Ok(Some(Arc::new(ServerTls {
         verify_client,
         certs: pairs,
+        acme_alpn: acme.challenge() == Some(crate::tls::acme::Challenge::TlsAlpn01),
+        acme: acme.managed.clone().filter(|_| uses_acme),
+        acme_on_demand: acme.on_demand.clone().filter(|_| uses_acme),
         settings: crate::tls::ServerSettings {
             versions,
             suites,
@@ -157,6 +190,7 @@ pub fn server_tls(
             session_cache,
             tickets,
             h2: false,
+            acme_alpn: false,
             client_ca,
         },
     })))

@@ -16,7 +16,7 @@ mod uri;
 pub use ctx::{ConnInfo, RequestCtx, TlsInfo};
 use handler::BODY_MEMORY_CAP;
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
-pub use response::{reason, special_response, Body, CompressMemo, Response};
+pub use response::{header_filter, reason, special_response, Body, CompressMemo, Response};
 pub use subrequest::subrequest;
 pub use upstream::{Attempt, BalancerState, UpstreamLog};
 pub use uri::normalize_path;

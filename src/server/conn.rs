@@ -243,6 +243,12 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
             return;
         }
     };
+    let mut tls = tls;
+    if tls.get_ref().1.alpn_protocol() == Some(crate::tls::acme::ACME_TLS_ALPN) {
+        // A TLS-ALPN-01 validation ends with the handshake (RFC 8737).
+        let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+        return;
+    }
     let sc = tls.get_ref().1;
     let sni = sc.server_name().map(str::to_string);
     let (client_verify, client_dn, client_fingerprint) = match sc.peer_certificates() {
@@ -524,7 +530,9 @@ async fn handle(
         too_large = Some(494);
     }
     let mtls = mtls_refusal(&ctx);
-    let resp = if let Some((code, msg)) = mtls {
+    let resp = if let Some(r) = acme_http01(&mut ctx, http) {
+        r
+    } else if let Some((code, msg)) = mtls {
         ctx.log(Level::Info, &msg);
         let mut r = pipeline::special_status(&mut ctx, code);
         r.headers
@@ -565,6 +573,27 @@ async fn handle(
         }
     };
     into_hyper(ctx, resp, http)
+}
+
+/// HTTP-01 challenges, answered on plain-HTTP listeners before anything else when ACME is
+/// configured: the key authorization of an open order's token, else 404.
+fn acme_http01(ctx: &mut RequestCtx, http: &Http) -> Option<Response> {
+    let acme = !http.acme.is_empty() || !http.acme_on_demand.is_empty();
+    if !acme || ctx.conn.tls.is_some() || ctx.conn.plain_on_tls {
+        return None;
+    }
+    let token = ctx.uri.strip_prefix(crate::tls::acme::HTTP01_PREFIX)?;
+    let Some(answer) = crate::tls::acme::http01(token) else {
+        return Some(pipeline::special_status(ctx, 404));
+    };
+    let mut r = Response::new(200);
+    r.headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain"),
+    );
+    r.body = pipeline::Body::Full(answer.into());
+    pipeline::header_filter(ctx, &mut r);
+    Some(r)
 }
 
 /// nginx's `ssl_verify_client` answers: 496 (sent as 400) without a required

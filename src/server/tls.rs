@@ -2,7 +2,7 @@
 //! choosing the certificate by SNI the way nginx chooses the server (`server_name`
 //! matching, the socket's default server when nothing matches).
 
-use crate::config::Config;
+use crate::config::{Config, Server, ServerName};
 use crate::tls::{ClientHello, ServerConfig};
 use std::sync::Arc;
 
@@ -23,14 +23,61 @@ impl rustls::server::ResolvesServerCert for SniResolver {
         let http = self.config.http.as_ref()?;
         let sock = http.sockets.get(self.sock)?;
         let name = hello.server_name().map(|n| n.to_ascii_lowercase());
+        // A CA's TLS-ALPN-01 validation: only the challenge certificate answers it.
+        let acme_alpn = hello
+            .alpn()
+            .is_some_and(|mut p| p.any(|p| p == crate::tls::acme::ACME_TLS_ALPN));
+        if acme_alpn {
+            return crate::tls::acme::alpn_cert(name.as_deref()?);
+        }
         let (server, _) = crate::router::select_server(http, self.sock, name.as_deref());
+        if let Some(c) = on_demand(&server, name.as_deref()) {
+            return Some(c);
+        }
         // A server without certificates on a TLS port: the default server's serve.
         let tls = server
             .tls
             .clone()
             .or_else(|| http.servers[sock.default_server].tls.clone())?;
-        crate::tls::pick(&tls.certs, hello.signature_schemes())
+        // An ACME certificate, once issued, comes first; before that a server with nothing
+        // else fails the handshake (no certificate) until it arrives.
+        match tls.acme.as_ref().and_then(|m| m.slot.get()) {
+            Some(c) if tls.certs.is_empty() => Some(c),
+            Some(c) => {
+                let mut all = Vec::with_capacity(tls.certs.len() + 1);
+                all.push(c);
+                all.extend(tls.certs.iter().cloned());
+                crate::tls::pick(&all, hello.signature_schemes())
+            }
+            None => crate::tls::pick(&tls.certs, hello.signature_schemes()),
+        }
     }
+}
+
+/// `acme_on_demand on`: the certificate of its own for an SNI name that the server's
+/// `server_name` matches and its `acme_certificate` names do not cover (ordered on first
+/// sight; None until it is there, and the usual choice applies meanwhile).
+fn on_demand(server: &Server, sni: Option<&str>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+    let tls = server.tls.as_ref()?;
+    let issuer = tls.acme_on_demand.as_ref()?;
+    let sni = sni?;
+    if tls
+        .acme
+        .as_ref()
+        .is_some_and(|m| m.names.iter().any(|n| n == sni))
+    {
+        return None;
+    }
+    let named = server.names.iter().any(|n| match n {
+        ServerName::Exact(e) => e == sni,
+        ServerName::Suffix(suf, bare) => sni.ends_with(suf.as_str()) || (*bare && sni == &suf[1..]),
+        ServerName::Prefix(pre) => sni.starts_with(pre.as_str()),
+        ServerName::Regex(re) => re.is_match(sni),
+    });
+    if !named {
+        return None;
+    }
+    crate::tls::acme::on_demand(issuer, sni)
 }
 
 /// The TLS configs of a generation, indexed like `Http::sockets` (None for plain sockets).
@@ -64,6 +111,10 @@ pub fn acceptors(config: &Arc<Config>) -> crate::error::Result<Vec<Option<Arc<Se
             session_cache: tls.settings.session_cache,
             tickets: tls.settings.tickets,
             h2: sock.http2,
+            acme_alpn: sock
+                .servers
+                .iter()
+                .any(|s| http.servers[*s].tls.as_ref().is_some_and(|t| t.acme_alpn)),
             // Client certificates are asked for when any server on the socket wants them.
             client_ca: tls.settings.client_ca.clone().or_else(|| {
                 sock.servers.iter().find_map(|s| {

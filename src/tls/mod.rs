@@ -13,6 +13,8 @@ use rustls::{SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion};
 use std::path::Path;
 use std::sync::Arc;
 
+pub mod acme;
+
 pub use rustls::server::ClientHello;
 pub use rustls::{ClientConfig, ServerConfig};
 
@@ -420,6 +422,8 @@ pub struct ServerSettings {
     pub session_cache: usize,
     pub tickets: bool,
     pub h2: bool,
+    /// Offer `acme-tls/1` too (a server on the socket answers TLS-ALPN-01 challenges).
+    pub acme_alpn: bool,
     /// Ask for client certificates (`ssl_verify_client`).
     pub client_ca: Option<Arc<ClientCa>>,
 }
@@ -456,6 +460,9 @@ pub fn server_config(
     } else {
         vec![b"http/1.1".to_vec()]
     };
+    if s.acme_alpn {
+        cfg.alpn_protocols.push(acme::ACME_TLS_ALPN.to_vec());
+    }
     Ok(Arc::new(cfg))
 }
 

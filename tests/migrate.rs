@@ -123,7 +123,7 @@ const PROBLEM_CONF: &str = r#"user nobody;
 events { worker_connections 64; }
 http {
     sendfile on;
-    more_set_headers "X-A: b";
+    uwsgi_param X-A b;
     server {
         listen 127.0.0.1:0;
         location / {
@@ -158,7 +158,7 @@ fn unsupported_directives_apis_and_modules_exit_1() {
     let expected = [
         "conf/nginx.conf:1: ignored: directive \"user\" (accepted, no effect)",
         "conf/nginx.conf:4: ignored: directive \"sendfile\" (accepted, no effect)",
-        "conf/nginx.conf:5: unsupported: directive \"more_set_headers\" (unknown to openclaw)",
+        "conf/nginx.conf:5: unsupported: directive \"uwsgi_param\" (unknown to openclaw)",
         "conf/nginx.conf:13: unsupported: API ngx.re.foo (no such API in openclaw)",
         "conf/nginx.conf:14: unsupported: API ngx.on_abort (raises \"API not supported by openclaw\")",
         "conf/nginx.conf:15: unsupported: API ngx.foo (no such API in openclaw)",

@@ -17,6 +17,8 @@ describe("openclaw.test.request", function()
             headers = { ["X-Token"] = "t1" }, body = "payload" }
         assert.equals(200, r.status)
         assert.equals("PUT t1 payload\n", r.body)
+        -- The log phase (which may yield) is part of the exchange.
+        assert.matches("log phase saw 200", r.log[1])
     end)
 
     it("answers a Lua error with 500 and logs the chunk and line", function()

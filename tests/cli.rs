@@ -513,3 +513,58 @@ fn udp_cosocket_round_trip_and_timeout() {
     server.join().unwrap();
     assert_eq!(body, "1\n1\necho:hello\nniltimeout\n1\n");
 }
+
+#[test]
+fn log_by_lua_may_use_cosockets_and_sleep_after_the_response() {
+    let be = common::upstream::Backend::start("logs");
+    let loc = format!(
+        r#"location /t {{
+            content_by_lua_block {{ ngx.say("answered") }}
+            log_by_lua_block {{
+                ngx.sleep(0.05)
+                local sock = ngx.socket.tcp()
+                sock:settimeout(2000)
+                assert(sock:connect("127.0.0.1", {port}))
+                assert(sock:send("GET /count/shipped?status=" .. ngx.var.status .. " HTTP/1.0\r\n\r\n"))
+                local line = sock:receive("*l")
+                ngx.var.shipped = line
+                ngx.log(ngx.ERR, "shipped: ", line)
+            }}
+        }}
+        location /boom {{
+            return 200 "ok\n";
+            log_by_lua_block {{ error("log boom") }}
+        }}"#,
+        port = be.addr.port()
+    );
+    let conf = common::wrap(
+        "",
+        "log_format shipped '$request_uri $status $shipped'; access_log logs/access.log shipped;",
+        &format!("set $shipped -; {loc}"),
+    );
+    let gw = Gateway::start_full(&conf, &[]).unwrap();
+    let r = client::get(gw.addr(), "/t", &[]);
+    assert_eq!((r.status, r.text().as_str()), (200, "answered\n"));
+    assert!(
+        gw.wait_log("shipped: HTTP/1.1 200", Duration::from_secs(10)),
+        "{}",
+        gw.error_log()
+    );
+    assert_eq!(be.counted(), 1);
+    // The access log line is written after the Lua log phase, with what it set.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gw.access_log().contains("/t 200 HTTP/1.1 200") {
+        assert!(std::time::Instant::now() < deadline, "{}", gw.access_log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = client::get(gw.addr(), "/boom", &[]);
+    assert_eq!(r.status, 200);
+    assert!(
+        gw.wait_log(
+            "failed to run log_by_lua*: log_by_lua(",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        gw.error_log()
+    );
+}

@@ -21,6 +21,15 @@ pub const REQ_PHASES: PhaseSet = PhaseSet::of(&[
 pub const OUTPUT_PHASES: PhaseSet = PhaseSet::of(&[Phase::Rewrite, Phase::Access, Phase::Content]);
 pub const YIELD_PHASES: PhaseSet =
     PhaseSet::of(&[Phase::Rewrite, Phase::Access, Phase::Content, Phase::Timer]);
+/// Where cosockets and `ngx.sleep` work: beyond OpenResty, in `log_by_lua` too (it runs
+/// after the response was sent, so shipping logs to Redis or HTTP there costs no client).
+pub const COSOCKET_PHASES: PhaseSet = PhaseSet::of(&[
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+    Phase::Timer,
+    Phase::Log,
+]);
 
 /// Parks the running coroutine for good: used after `ngx.exit`, `ngx.exec` and the like
 /// set the outcome, so `req::Scoped` finishes the handler and drops the coroutine.
@@ -471,7 +480,7 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
     ngx.set(
         "sleep",
         lua.create_async_function(|_, secs: f64| async move {
-            super::req::with_state(|st| check_phase(st, YIELD_PHASES))?;
+            super::req::with_state(|st| check_phase(st, COSOCKET_PHASES))?;
             if secs < 0.0 || secs.is_nan() {
                 return Err(rt(format!(
                     "invalid sleep duration \"{}\"",

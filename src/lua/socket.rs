@@ -4,7 +4,7 @@
 //! into a per-worker pool with idle timeouts, `getreusedtimes`, `close`). Names other than
 //! IP addresses and `localhost` go through the location's `resolver`.
 
-use super::api::{check_phase, rt, LResult, YIELD_PHASES};
+use super::api::{check_phase, rt, LResult, COSOCKET_PHASES};
 use super::req::with_state;
 use super::sockstream::{handshake_error, Conn};
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
@@ -154,7 +154,7 @@ impl UserData for TcpSock {
         m.add_async_method(
             "connect",
             |lua, this, (host, port, opts): (String, Option<u16>, Option<Table>)| async move {
-                with_state(|st| check_phase(st, YIELD_PHASES))?;
+                with_state(|st| check_phase(st, COSOCKET_PHASES))?;
                 let pool_opt: Option<String> = match &opts {
                     Some(o) => o.get("pool")?,
                     None => None,
@@ -223,7 +223,7 @@ impl UserData for TcpSock {
                 Option<bool>,
                 Option<Value>,
             )| async move {
-                with_state(|st| check_phase(st, YIELD_PHASES))?;
+                with_state(|st| check_phase(st, COSOCKET_PHASES))?;
                 let session = |lua: &Lua| -> LResult<MultiValue> {
                     if matches!(reused, Value::Boolean(false)) {
                         return Ok(MultiValue::from_iter([Value::Boolean(true)]));
@@ -277,7 +277,7 @@ impl UserData for TcpSock {
             },
         );
         m.add_async_method("send", |lua, this, data: Value| async move {
-            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            with_state(|st| check_phase(st, COSOCKET_PHASES))?;
             let mut bytes = Vec::new();
             flatten(&data, &mut bytes)?;
             let (stream, timeout) = {
@@ -301,7 +301,7 @@ impl UserData for TcpSock {
             }
         });
         m.add_async_method("receive", |lua, this, pattern: Option<Value>| async move {
-            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            with_state(|st| check_phase(st, COSOCKET_PHASES))?;
             enum Want {
                 Line,
                 All,
@@ -397,7 +397,7 @@ impl UserData for TcpSock {
             }
         });
         m.add_async_method("receiveany", |lua, this, max: usize| async move {
-            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            with_state(|st| check_phase(st, COSOCKET_PHASES))?;
             let (stream, mut buf, timeout) = {
                 let mut g = this.0.borrow_mut();
                 (g.stream.take(), std::mem::take(&mut g.buf), g.read_timeout)
@@ -445,7 +445,7 @@ impl UserData for TcpSock {
                     let pat = pat.clone();
                     let done = done.clone();
                     async move {
-                        with_state(|st| check_phase(st, YIELD_PHASES))?;
+                        with_state(|st| check_phase(st, COSOCKET_PHASES))?;
                         let this = ud.borrow::<TcpSock>()?;
                         if done.get() {
                             // At the pattern: nil, nil, nil, as OpenResty's iterator.
@@ -613,7 +613,7 @@ impl UserData for UdpSock {
         m.add_async_method(
             "setpeername",
             |lua, this, (host, port): (String, Option<u16>)| async move {
-                with_state(|st| check_phase(st, YIELD_PHASES))?;
+                with_state(|st| check_phase(st, COSOCKET_PHASES))?;
                 let Some(port) = port else {
                     return nil_err(&lua, "unix domain sockets are not supported yet");
                 };
@@ -639,7 +639,7 @@ impl UserData for UdpSock {
             },
         );
         m.add_async_method("send", |lua, this, data: Value| async move {
-            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            with_state(|st| check_phase(st, COSOCKET_PHASES))?;
             let mut bytes = Vec::new();
             flatten(&data, &mut bytes)?;
             let Some(sock) = this.0.borrow().0.clone() else {
@@ -651,7 +651,7 @@ impl UserData for UdpSock {
             }
         });
         m.add_async_method("receive", |lua, this, size: Option<usize>| async move {
-            with_state(|st| check_phase(st, YIELD_PHASES))?;
+            with_state(|st| check_phase(st, COSOCKET_PHASES))?;
             let (sock, timeout) = {
                 let g = this.0.borrow();
                 (g.0.clone(), g.1)

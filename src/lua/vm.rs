@@ -493,6 +493,11 @@ impl ScriptEngine for LuaEngine {
             }
             if let Some(Err(e)) = result {
                 let msg = lua_message(&e);
+                if phase == Phase::Log {
+                    // The response is gone; OpenResty's wording for the log phase.
+                    ctx.log(Level::Error, &format!("failed to run log_by_lua*: {msg}"));
+                    return ScriptOutcome::Next;
+                }
                 ctx.log(
                     Level::Error,
                     &format!("lua entry thread aborted: runtime error: {msg}"),

@@ -5,8 +5,10 @@ use crate::observe::format_access_line;
 use crate::pipeline::{Body, RequestCtx};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
+use std::cell::Cell;
 use std::io::Read;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 const CHUNK: usize = 64 * 1024;
@@ -110,17 +112,73 @@ impl hyper::body::Body for OutBody {
 
 impl Drop for OutBody {
     fn drop(&mut self) {
-        if let Some(mut ctx) = self.ctx.take() {
-            write_access_log(&mut ctx);
+        if let Some(ctx) = self.ctx.take() {
+            log_phase(ctx);
         }
     }
 }
 
-/// The log phase for built-in logging: one line per `access_log` of the location.
-pub fn write_access_log(ctx: &mut RequestCtx) {
-    if let (Some(chunk), Some(engine)) = (ctx.conf.lua.log.clone(), ctx.gen.engine.clone()) {
-        engine.run_sync(crate::pipeline::Phase::Log, &chunk, ctx, None);
+thread_local! {
+    /// Whether this thread runs a LocalSet that log phases can be spawned on (workers and
+    /// the in-process harness), and how many are running.
+    static LOG_TASKS: (Cell<bool>, Cell<usize>, Rc<tokio::sync::Notify>) =
+        (Cell::new(false), Cell::new(0), Rc::default());
+}
+
+/// Marks this thread as running a LocalSet (log phases may then yield).
+pub fn allow_log_tasks(on: bool) {
+    LOG_TASKS.with(|t| t.0.set(on));
+}
+
+/// Waits until every log phase spawned on this thread has finished.
+pub async fn log_tasks_done() {
+    loop {
+        let (n, notify) = LOG_TASKS.with(|t| (t.1.get(), t.2.clone()));
+        if n == 0 {
+            return;
+        }
+        let waiting = notify.notified();
+        if LOG_TASKS.with(|t| t.1.get()) == 0 {
+            return;
+        }
+        waiting.await;
     }
+}
+
+/// The log phase, once the response is sent (or the client went away): `log_by_lua*`
+/// then the access log lines. With a LocalSet to run on, the Lua handler runs as a task
+/// and may yield (cosockets, `ngx.sleep`); elsewhere it runs at once and cannot.
+pub fn log_phase(mut ctx: Box<RequestCtx>) {
+    let lua = match (ctx.conf.lua.log.clone(), ctx.gen.engine.clone()) {
+        (Some(chunk), Some(engine)) => Some((chunk, engine)),
+        _ => None,
+    };
+    let Some((chunk, engine)) = lua else {
+        write_access_log(&mut ctx);
+        return;
+    };
+    if !LOG_TASKS.with(|t| t.0.get()) {
+        engine.run_sync(crate::pipeline::Phase::Log, &chunk, &mut ctx, None);
+        write_access_log(&mut ctx);
+        return;
+    }
+    LOG_TASKS.with(|t| t.1.set(t.1.get() + 1));
+    tokio::task::spawn_local(async move {
+        let _ = engine
+            .run(crate::pipeline::Phase::Log, &chunk, &mut ctx)
+            .await;
+        write_access_log(&mut ctx);
+        LOG_TASKS.with(|t| {
+            t.1.set(t.1.get().saturating_sub(1));
+            if t.1.get() == 0 {
+                t.2.notify_waiters();
+            }
+        });
+    });
+}
+
+/// The access log lines of the request: one per `access_log` of the location.
+pub fn write_access_log(ctx: &mut RequestCtx) {
     for spec in ctx.conf.access_logs.iter() {
         if let Some(f) = ctx.gen.log_files.get(spec.file) {
             let line = format_access_line(&spec.format, ctx);

@@ -630,7 +630,7 @@ fn into_hyper(
     if resp.drop_connection {
         // `return 444`: log it, then close without a response.
         ctx.status = 444;
-        super::body::write_access_log(&mut ctx);
+        super::body::log_phase(ctx);
         return Err(closed());
     }
     let conf = &ctx.conf;

@@ -114,6 +114,7 @@ impl Harness {
         let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT);
         begin_capture(gen.config.main.error_level);
         let got = self.local.block_on(&self.rt, async move {
+            super::body::allow_log_tasks(true);
             let (mut client, server_io) = tokio::io::duplex(64 * 1024);
             tokio::task::spawn_local(serve_io(
                 server_io, remote, local, params, limits, None, false,
@@ -124,11 +125,17 @@ impl Harness {
                 client.read_to_end(&mut raw).await?;
                 Ok::<_, std::io::Error>(raw)
             };
-            match tokio::time::timeout(timeout, exchange).await {
+            let started = tokio::time::Instant::now();
+            let got = match tokio::time::timeout(timeout, exchange).await {
                 Ok(Ok(raw)) => Ok(raw),
                 Ok(Err(e)) => Err(format!("the connection failed: {e}")),
                 Err(_) => Err(format!("no response within {}s", timeout.as_secs_f64())),
-            }
+            };
+            // The request's log phase (which may yield) belongs to the exchange too.
+            let left = timeout.saturating_sub(started.elapsed());
+            let _ = tokio::time::timeout(left, super::body::log_tasks_done()).await;
+            super::body::allow_log_tasks(false);
+            got
         });
         flush_access_logs();
         let log = end_capture();

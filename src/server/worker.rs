@@ -99,6 +99,7 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
+        super::body::allow_log_tasks(true);
         let (stop_tx, stop_rx) = watch::channel(false);
         let tracker = Tracker::default();
         let mut accepts: HashMap<SocketAddr, tokio::task::JoinHandle<()>> = HashMap::new();
@@ -159,6 +160,9 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
             };
             let _ = tokio::time::timeout(GRACEFUL_LIMIT, wait).await;
         }
+        // Log phases still running (a log_by_lua shipping its line) get the same bound.
+        let _ = tokio::time::timeout(GRACEFUL_LIMIT, super::body::log_tasks_done()).await;
+        super::body::allow_log_tasks(false);
         flush_access_logs();
     });
 }

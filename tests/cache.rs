@@ -128,6 +128,43 @@ fn stale_entry_is_served_when_the_upstream_fails() {
 }
 
 #[test]
+fn background_update_serves_stale_at_once_and_refreshes_behind() {
+    let (_dir, be, gw) =
+        cached("proxy_cache_use_stale updating; proxy_cache_background_update on;");
+    let p = "/count/bg?h=Cache-Control:max-age=1";
+    let get = || {
+        let r = client::get(gw.addr(), p, &[]);
+        (r.text(), r.header("x-cache").unwrap_or("").to_string())
+    };
+    assert_eq!(get(), ("up1 count 1\n".into(), "MISS".into()));
+    // Once expired, the first request gets the stale copy at once (STALE) and starts the
+    // refresh; later ones get the refreshed entry.
+    let start = Instant::now();
+    loop {
+        let (body, status) = get();
+        if status == "STALE" {
+            assert_eq!(body, "up1 count 1\n");
+            break;
+        }
+        assert_eq!((body.as_str(), status.as_str()), ("up1 count 1\n", "HIT"));
+        assert!(start.elapsed() < Duration::from_secs(10), "never expired");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    loop {
+        let (body, status) = get();
+        if body == "up1 count 2\n" {
+            assert_eq!(status, "HIT");
+            break;
+        }
+        // While the update runs, the stale copy answers (UPDATING).
+        assert_eq!(body, "up1 count 1\n");
+        assert!(start.elapsed() < Duration::from_secs(10), "never refreshed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(be.counted(), 2);
+}
+
+#[test]
 fn the_cache_lock_sends_one_request_for_concurrent_misses() {
     let (_dir, be, gw) = cached("proxy_cache_valid 200 10m; proxy_cache_lock on;");
     let addr = gw.addr();

@@ -26,6 +26,9 @@ pub struct CacheConf {
     pub lock: bool,
     pub lock_timeout: Duration,
     pub revalidate: bool,
+    /// `proxy_cache_background_update`: with `proxy_cache_use_stale updating`, an expired
+    /// entry is served at once while a background subrequest refreshes it.
+    pub background_update: bool,
     pub ignore: Ignore,
     /// `proxy_cache_purge` (nginx Plus syntax).
     pub purge: Vec<Complex>,
@@ -45,6 +48,7 @@ impl Default for CacheConf {
             lock: false,
             lock_timeout: Duration::from_secs(5),
             revalidate: false,
+            background_update: false,
             ignore: Ignore::default(),
             purge: vec![],
         }
@@ -190,11 +194,7 @@ pub fn apply(b: &mut Builder, c: &mut CacheConf, d: &Directive, first: bool) -> 
             }
         }
         "proxy_cache_use_stale" => c.use_stale = stale::parse(d, ("updating", stale::UPDATING))?,
-        "proxy_cache_background_update" if a[0] == "on" => {
-            return Err(
-                d.err("\"proxy_cache_background_update on\" is not supported by openclaw yet")
-            );
-        }
+        "proxy_cache_background_update" => c.background_update = a[0] == "on",
         "proxy_cache_lock" => c.lock = a[0] == "on",
         "proxy_cache_lock_timeout" => c.lock_timeout = time(&a[0])?,
         "proxy_cache_lock_age" => {

@@ -68,6 +68,9 @@ pub struct RequestCtx {
     /// The file a static response was served from (`$request_filename`).
     pub filename: Option<String>,
     pub internal: bool,
+    /// A cache background update (`proxy_cache_background_update`): the variant key whose
+    /// lock the subrequest holds; its proxy fetches and stores without a lookup.
+    pub cache_update: Option<String>,
     pub redirects: u32,
     pub status: u16,
     pub resp_headers: HeaderMap,
@@ -139,6 +142,7 @@ impl RequestCtx {
             captures: None,
             filename: None,
             internal: false,
+            cache_update: None,
             redirects: 0,
             status: 0,
             resp_headers: HeaderMap::new(),

@@ -10,6 +10,7 @@ mod more_headers;
 mod response;
 mod statics;
 mod subrequest;
+mod tasks;
 mod upstream;
 mod uri;
 
@@ -18,6 +19,7 @@ use handler::BODY_MEMORY_CAP;
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
 pub use response::{header_filter, reason, special_response, Body, CompressMemo, Response};
 pub use subrequest::subrequest;
+pub use tasks::{allow_background, background_done, can_spawn_background, spawn_background};
 pub use upstream::{Attempt, BalancerState, UpstreamLog};
 pub use uri::normalize_path;
 

@@ -171,6 +171,13 @@ pub async fn prepare(ctx: &mut RequestCtx, conf: &ProxyConf, proxy_host: &str) -
         locked: false,
         conf: c.clone(),
     };
+    if let Some(vkey) = ctx.cache_update.clone() {
+        // A background update: its parent took the lock and handed it over.
+        plan.status = "EXPIRED";
+        plan.vkey = vkey;
+        plan.locked = true;
+        return Prepared::Fetch(Some(plan));
+    }
     if truthy(ctx, &c.bypass) {
         plan.status = "BYPASS";
         return Prepared::Fetch(Some(plan));
@@ -191,6 +198,10 @@ pub async fn prepare(ctx: &mut RequestCtx, conf: &ProxyConf, proxy_host: &str) -
     if c.lock || may_update_stale {
         if zone.try_lock(&plan.vkey) {
             plan.locked = true;
+            if c.background_update && may_update_stale && background_update(ctx, &mut plan) {
+                let e = plan.stale.clone().expect("checked above");
+                return Prepared::Respond(serve(ctx, &e, "STALE"));
+            }
         } else if may_update_stale {
             let e = plan.stale.clone().expect("checked above");
             return Prepared::Respond(serve(ctx, &e, "UPDATING"));
@@ -207,6 +218,31 @@ pub async fn prepare(ctx: &mut RequestCtx, conf: &ProxyConf, proxy_host: &str) -
         }
     }
     Prepared::Fetch(Some(plan))
+}
+
+/// Starts the subrequest that refreshes `plan`'s expired entry and hands it the lock;
+/// false when it cannot run here (the request then fetches in the foreground).
+fn background_update(ctx: &RequestCtx, plan: &mut Plan) -> bool {
+    if !pipeline::can_spawn_background() {
+        return false;
+    }
+    let mut sub =
+        match pipeline::subrequest(ctx, http::Method::GET, &ctx.uri, ctx.args.clone(), None) {
+            Ok(s) => s,
+            Err(e) => {
+                ctx.log(crate::observe::Level::Error, &e);
+                return false;
+            }
+        };
+    sub.cache_update = Some(plan.vkey.clone());
+    let spawned = pipeline::spawn_background(async move {
+        let resp = Box::pin(pipeline::process_internal(&mut sub)).await;
+        // Reading the body to its end is what stores it.
+        let _ = resp.body.into_bytes(MAX_ENTRY as u64).await;
+    });
+    // The subrequest's plan releases the lock now.
+    plan.locked = !spawned;
+    spawned
 }
 
 impl Plan {

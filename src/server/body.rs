@@ -5,10 +5,8 @@ use crate::observe::format_access_line;
 use crate::pipeline::{Body, RequestCtx};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
-use std::cell::Cell;
 use std::io::Read;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
 const CHUNK: usize = 64 * 1024;
@@ -118,33 +116,6 @@ impl Drop for OutBody {
     }
 }
 
-thread_local! {
-    /// Whether this thread runs a LocalSet that log phases can be spawned on (workers and
-    /// the in-process harness), and how many are running.
-    static LOG_TASKS: (Cell<bool>, Cell<usize>, Rc<tokio::sync::Notify>) =
-        (Cell::new(false), Cell::new(0), Rc::default());
-}
-
-/// Marks this thread as running a LocalSet (log phases may then yield).
-pub fn allow_log_tasks(on: bool) {
-    LOG_TASKS.with(|t| t.0.set(on));
-}
-
-/// Waits until every log phase spawned on this thread has finished.
-pub async fn log_tasks_done() {
-    loop {
-        let (n, notify) = LOG_TASKS.with(|t| (t.1.get(), t.2.clone()));
-        if n == 0 {
-            return;
-        }
-        let waiting = notify.notified();
-        if LOG_TASKS.with(|t| t.1.get()) == 0 {
-            return;
-        }
-        waiting.await;
-    }
-}
-
 /// The log phase, once the response is sent (or the client went away): `log_by_lua*`
 /// then the access log lines. With a LocalSet to run on, the Lua handler runs as a task
 /// and may yield (cosockets, `ngx.sleep`); elsewhere it runs at once and cannot.
@@ -157,23 +128,16 @@ pub fn log_phase(mut ctx: Box<RequestCtx>) {
         write_access_log(&mut ctx);
         return;
     };
-    if !LOG_TASKS.with(|t| t.0.get()) {
+    if !crate::pipeline::can_spawn_background() {
         engine.run_sync(crate::pipeline::Phase::Log, &chunk, &mut ctx, None);
         write_access_log(&mut ctx);
         return;
     }
-    LOG_TASKS.with(|t| t.1.set(t.1.get() + 1));
-    tokio::task::spawn_local(async move {
+    crate::pipeline::spawn_background(async move {
         let _ = engine
             .run(crate::pipeline::Phase::Log, &chunk, &mut ctx)
             .await;
         write_access_log(&mut ctx);
-        LOG_TASKS.with(|t| {
-            t.1.set(t.1.get().saturating_sub(1));
-            if t.1.get() == 0 {
-                t.2.notify_waiters();
-            }
-        });
     });
 }
 

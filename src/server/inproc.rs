@@ -114,7 +114,7 @@ impl Harness {
         let timeout = req.timeout.unwrap_or(DEFAULT_TIMEOUT);
         begin_capture(gen.config.main.error_level);
         let got = self.local.block_on(&self.rt, async move {
-            super::body::allow_log_tasks(true);
+            crate::pipeline::allow_background(true);
             let (mut client, server_io) = tokio::io::duplex(64 * 1024);
             tokio::task::spawn_local(serve_io(
                 server_io, remote, local, params, limits, None, false,
@@ -133,8 +133,8 @@ impl Harness {
             };
             // The request's log phase (which may yield) belongs to the exchange too.
             let left = timeout.saturating_sub(started.elapsed());
-            let _ = tokio::time::timeout(left, super::body::log_tasks_done()).await;
-            super::body::allow_log_tasks(false);
+            let _ = tokio::time::timeout(left, crate::pipeline::background_done()).await;
+            crate::pipeline::allow_background(false);
             got
         });
         flush_access_logs();

@@ -99,7 +99,7 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
     };
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
-        super::body::allow_log_tasks(true);
+        crate::pipeline::allow_background(true);
         let (stop_tx, stop_rx) = watch::channel(false);
         let tracker = Tracker::default();
         let mut accepts: HashMap<SocketAddr, tokio::task::JoinHandle<()>> = HashMap::new();
@@ -161,8 +161,8 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
             let _ = tokio::time::timeout(GRACEFUL_LIMIT, wait).await;
         }
         // Log phases still running (a log_by_lua shipping its line) get the same bound.
-        let _ = tokio::time::timeout(GRACEFUL_LIMIT, super::body::log_tasks_done()).await;
-        super::body::allow_log_tasks(false);
+        let _ = tokio::time::timeout(GRACEFUL_LIMIT, crate::pipeline::background_done()).await;
+        crate::pipeline::allow_background(false);
         flush_access_logs();
     });
 }

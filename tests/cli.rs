@@ -568,3 +568,46 @@ fn log_by_lua_may_use_cosockets_and_sleep_after_the_response() {
         gw.error_log()
     );
 }
+
+#[test]
+fn flushed_lua_output_reaches_the_client_before_the_handler_ends() {
+    use std::io::{Read, Write};
+    let conf = wrap(
+        "",
+        "lua_shared_dict d 1m;",
+        r#"
+        location /stream { content_by_lua_block {
+            ngx.say("first")
+            ngx.flush(true)
+            for _ = 1, 1000 do
+                if ngx.shared.d:get("go") then break end
+                ngx.sleep(0.01)
+            end
+            ngx.say("second ", ngx.shared.d:get("go") and "released" or "timed out")
+        } }
+        location /go { content_by_lua_block { ngx.shared.d:set("go", 1) ngx.say("ok") } }
+        "#,
+    );
+    let gw = Gateway::start_full(&conf, &[]).unwrap();
+    let mut s = std::net::TcpStream::connect(gw.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /stream HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    // The head and the first chunk arrive while the handler still waits for /go.
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("first\n") {
+        let n = s.read(&mut buf).expect("the first chunk never came");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&got).to_string();
+    assert!(text.starts_with("HTTP/1.1 200 OK\r\n"), "{text}");
+    assert!(text.contains("Transfer-Encoding: chunked\r\n"), "{text}");
+    assert!(!text.contains("second"), "{text}");
+    assert_eq!(client::get(gw.addr(), "/go", &[]).text(), "ok\n");
+    s.read_to_end(&mut got).unwrap();
+    let text = String::from_utf8_lossy(&got).to_string();
+    assert!(text.contains("second released\n"), "{text}");
+    assert!(text.ends_with("0\r\n\r\n"), "{text}");
+}

@@ -33,4 +33,5 @@ case_files! {
     headers_more => "tests/cases/headers_more.t",
     set_misc => "tests/cases/set_misc.t",
     echo => "tests/cases/echo.t",
+    lua_stream => "tests/cases/lua_stream.t",
 }

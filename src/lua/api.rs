@@ -33,6 +33,24 @@ pub const COSOCKET_PHASES: PhaseSet = PhaseSet::of(&[
 
 /// Parks the running coroutine for good: used after `ngx.exit`, `ngx.exec` and the like
 /// set the outcome, so `req::Scoped` finishes the handler and drops the coroutine.
+/// A future that is pending once (waking itself), then ready: a yield point.
+pub struct YieldOnce(pub bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 pub async fn park() -> LResult<()> {
     std::future::pending::<()>().await;
     Ok(())
@@ -177,7 +195,7 @@ local function missing(name)
     return function() error("API not supported by openclaw: " .. name, 2) end
 end
 for path, names in pairs({
-    [ngx] = { "on_abort", "send_headers" },
+    [ngx] = { "on_abort" },
     [ngx.req] = { "socket", "set_body_file", "init_body", "append_body", "finish_body", "get_body_file" },
     [ngx.socket] = { "stream" },
 }) do
@@ -446,7 +464,28 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
         })?;
         ngx.set(name, f)?;
     }
-    ngx.set("flush", lua.create_function(|_, _: MultiValue| Ok(1))?)?;
+    // ngx.flush and ngx.send_headers: in a content handler the status line, headers and
+    // output so far go out now and the rest streams (see stream.rs); elsewhere output is
+    // sent when the handler ends.
+    for name in ["flush", "send_headers"] {
+        let f = lua.create_async_function(move |_, _: MultiValue| async move {
+            let stream = with_req(|st, ctx| {
+                check_phase(st, OUTPUT_PHASES)?;
+                let streams = st.phase == Phase::Content && ctx.method != http::Method::HEAD;
+                if streams {
+                    st.sent = true;
+                    st.flush = true;
+                }
+                Ok(streams)
+            })?;
+            if stream {
+                // Hand control back so the output is sent; resumed when it was taken.
+                YieldOnce(false).await;
+            }
+            Ok(1)
+        })?;
+        ngx.set(name, f)?;
+    }
     ngx.set("eof", lua.create_function(|_, ()| Ok(1))?)?;
     // ngx.exit never returns: it records the code and parks the coroutine, which the
     // runner then abandons.

@@ -23,6 +23,7 @@ mod shared;
 mod socket;
 mod sockstream;
 mod spec;
+mod stream;
 mod thread;
 mod timer;
 mod tools;

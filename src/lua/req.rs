@@ -31,6 +31,9 @@ pub struct ReqState {
     pub threads: Vec<LightThread>,
     /// `balancer_by_lua*`: what `ngx.balancer` sets.
     pub balancer: Option<crate::pipeline::BalancerState>,
+    /// `ngx.flush`/`ngx.send_headers` in a content handler: send what is there now (the
+    /// response then streams, see `stream.rs`).
+    pub flush: bool,
 }
 
 /// A spawned light thread: its coroutine future and where its result goes.
@@ -74,6 +77,7 @@ impl ReqState {
             chunk: None,
             threads: Vec::new(),
             balancer: None,
+            flush: false,
         }
     }
 }
@@ -223,7 +227,9 @@ where
                     Poll::Pending
                 }
             }
-            Poll::Pending if this.state.exit.is_some() || this.state.exec.is_some() => {
+            Poll::Pending
+                if this.state.exit.is_some() || this.state.exec.is_some() || this.state.flush =>
+            {
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,

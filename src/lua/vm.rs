@@ -383,7 +383,7 @@ fn take_ctx_table(ctx: &mut RequestCtx) -> Option<mlua::RegistryKey> {
     slot(ctx)?.ctx_table.take()
 }
 
-fn put_ctx_table(ctx: &mut RequestCtx, key: mlua::RegistryKey) {
+pub(super) fn put_ctx_table(ctx: &mut RequestCtx, key: mlua::RegistryKey) {
     if let Some(s) = slot(ctx) {
         s.ctx_table = Some(key);
     }
@@ -455,10 +455,11 @@ impl ScriptEngine for LuaEngine {
             };
             let slot = take_ctx_table(ctx);
             let early = ctx.early_headers.take().unwrap_or_default();
-            let mut state = ReqState {
+            // Boxed: a streaming content handler hands both to the response body.
+            let mut state = Box::new(ReqState {
                 headers: early,
                 ..ReqState::new(phase, ctx as *mut RequestCtx, slot)
-            };
+            });
             let thread = match vm.thread(func) {
                 Ok(t) => t,
                 Err(e) => {
@@ -473,13 +474,25 @@ impl ScriptEngine for LuaEngine {
                     return ScriptOutcome::Respond(special_response(ctx, 500));
                 }
             };
-            let mut fut = std::pin::pin!(fut);
+            let mut fut = Box::pin(fut);
             let result = Scoped {
                 state: &mut state,
                 fut: fut.as_mut(),
                 done: None,
             }
             .await;
+            if result.is_none() && state.flush && state.exit.is_none() && state.exec.is_none() {
+                // ngx.flush: the head goes now, the rest of the handler runs as the body.
+                // SAFETY: `Scoped` is finished; the context outlives the response body.
+                let ctx = unsafe { &mut *state.ctx };
+                let headers = std::mem::take(&mut state.headers);
+                let mut r = respond(ctx, state.status, Vec::new(), headers);
+                let first = std::mem::take(&mut state.out);
+                state.flush = false;
+                r.body = Body::Stream(Box::pin(super::stream::LuaStream::new(state, fut, first)));
+                r.keep_location = true;
+                return ScriptOutcome::Respond(r);
+            }
             // The finished coroutine goes back to the pool; no await follows, so nothing
             // else can pick it up while `fut` still refers to it.
             if let Some(Ok(())) = &result {
@@ -504,7 +517,7 @@ impl ScriptEngine for LuaEngine {
                 );
                 return ScriptOutcome::Respond(special_response(ctx, 500));
             }
-            outcome(ctx, phase, state)
+            outcome(ctx, phase, *state)
         })
     }
 

@@ -611,3 +611,70 @@ fn flushed_lua_output_reaches_the_client_before_the_handler_ends() {
     assert!(text.contains("second released\n"), "{text}");
     assert!(text.ends_with("0\r\n\r\n"), "{text}");
 }
+
+#[test]
+fn cosockets_connect_to_unix_domain_sockets_and_pool_them() {
+    use std::io::{BufRead, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("echo.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // A line echo server, a thread per connection; "quit" ends it.
+    let server = std::thread::spawn(move || {
+        let (quit_tx, quit_rx) = std::sync::mpsc::channel::<()>();
+        let mut conns = 0;
+        listener.set_nonblocking(true).unwrap();
+        loop {
+            if quit_rx.try_recv().is_ok() {
+                return conns;
+            }
+            let stream = match listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                Err(_) => return conns,
+            };
+            stream.set_nonblocking(false).unwrap();
+            conns += 1;
+            let quit = quit_tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut w = stream;
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    if line.trim() == "quit" {
+                        let _ = quit.send(());
+                        return;
+                    }
+                    let _ = w.write_all(format!("echo {line}").as_bytes());
+                    line.clear();
+                }
+            });
+        }
+    });
+    let loc = format!(
+        r#"location /t {{ content_by_lua_block {{
+            local path = "unix:{path}"
+            for i = 1, 2 do
+                local sock = ngx.socket.tcp()
+                sock:settimeout(2000)
+                assert(sock:connect(path, {{ pool = "echo" }}))
+                ngx.say("reused ", sock:getreusedtimes())
+                assert(sock:send("hello " .. i .. "\n"))
+                ngx.say(sock:receive())
+                assert(sock:setkeepalive())
+            end
+            local last = ngx.socket.tcp()
+            assert(last:connect(path))
+            last:send("quit\n")
+            last:close()
+        }} }}"#,
+        path = path.display()
+    );
+    let gw = Gateway::start(&loc);
+    let r = client::get(gw.addr(), "/t", &[]);
+    assert_eq!(r.text(), "reused 0\necho hello 1\nreused 1\necho hello 2\n");
+    // Two connections: the pooled one for both greetings, one for "quit".
+    assert_eq!(server.join().unwrap(), 2);
+}

@@ -34,4 +34,5 @@ case_files! {
     set_misc => "tests/cases/set_misc.t",
     echo => "tests/cases/echo.t",
     lua_stream => "tests/cases/lua_stream.t",
+    cosocket_unix => "tests/cases/cosocket_unix.t",
 }

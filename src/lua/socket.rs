@@ -56,8 +56,16 @@ fn ms(v: Option<f64>) -> Duration {
     Duration::from_millis(v.unwrap_or(60_000.0).max(0.0) as u64)
 }
 
+/// Where `connect` goes.
+enum Target {
+    Inet(SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
 fn io_err(e: &std::io::Error) -> &'static str {
     match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory",
+        std::io::ErrorKind::PermissionDenied => "permission denied",
         std::io::ErrorKind::ConnectionRefused => "connection refused",
         std::io::ErrorKind::TimedOut => "timeout",
         std::io::ErrorKind::ConnectionReset => "connection reset by peer",
@@ -153,15 +161,30 @@ impl UserData for TcpSock {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_async_method(
             "connect",
-            |lua, this, (host, port, opts): (String, Option<u16>, Option<Table>)| async move {
+            |lua, this, (host, port, opts): (String, Value, Option<Table>)| async move {
                 with_state(|st| check_phase(st, COSOCKET_PHASES))?;
+                // connect("unix:/path" [, opts]) or connect(host, port [, opts]).
+                let (port, opts) = match (port, opts) {
+                    (Value::Table(t), None) => (None, Some(t)),
+                    (Value::Nil, o) => (None, o),
+                    (Value::Integer(p), o) => (u16::try_from(p).ok(), o),
+                    (Value::Number(p), o) if p.fract() == 0.0 && (0.0..65536.0).contains(&p) => {
+                        (Some(p as u16), o)
+                    }
+                    (Value::String(s), o) => (s.to_str()?.trim().parse().ok(), o),
+                    (other, _) => {
+                        return Err(rt(format!(
+                            "bad argument #2 to 'connect' (number expected, got {})",
+                            other.type_name()
+                        )))
+                    }
+                };
                 let pool_opt: Option<String> = match &opts {
                     Some(o) => o.get("pool")?,
                     None => None,
                 };
-                let addr: SocketAddr = if let Some(path) = host.strip_prefix("unix:") {
-                    let _ = path;
-                    return nil_err(&lua, "unix domain sockets are not supported yet");
+                let target = if let Some(path) = host.strip_prefix("unix:") {
+                    Target::Unix(std::path::PathBuf::from(path))
                 } else {
                     let Some(port) = port else {
                         return Err(rt(
@@ -172,9 +195,12 @@ impl UserData for TcpSock {
                         Ok(ip) => ip,
                         Err(e) => return nil_err(&lua, &e),
                     };
-                    SocketAddr::new(ip, port)
+                    Target::Inet(SocketAddr::new(ip, port))
                 };
-                let key = pool_opt.unwrap_or_else(|| format!("{host}:{}", addr.port()));
+                let key = pool_opt.unwrap_or_else(|| match &target {
+                    Target::Unix(_) => host.clone(),
+                    Target::Inet(a) => format!("{host}:{}", a.port()),
+                });
                 // An idle pooled connection first (ones idle too long are dropped).
                 let now = std::time::Instant::now();
                 let pooled = POOL.with(|p| {
@@ -196,13 +222,23 @@ impl UserData for TcpSock {
                     return Ok(MultiValue::from_iter([Value::Integer(1)]));
                 }
                 let timeout = this.0.borrow().connect_timeout;
-                match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+                let connect = async {
+                    match &target {
+                        Target::Inet(addr) => TcpStream::connect(addr).await.map(|s| {
+                            let _ = s.set_nodelay(true);
+                            Conn::Plain(s)
+                        }),
+                        Target::Unix(path) => {
+                            tokio::net::UnixStream::connect(path).await.map(Conn::Unix)
+                        }
+                    }
+                };
+                match tokio::time::timeout(timeout, connect).await {
                     Err(_) => nil_err(&lua, "timeout"),
                     Ok(Err(e)) => nil_err(&lua, io_err(&e)),
-                    Ok(Ok(s)) => {
-                        let _ = s.set_nodelay(true);
+                    Ok(Ok(conn)) => {
                         let mut g = this.0.borrow_mut();
-                        g.stream = Some(Conn::Plain(s));
+                        g.stream = Some(conn);
                         g.buf.clear();
                         g.reused = 0;
                         g.pool_key = Some(key);
@@ -244,9 +280,9 @@ impl UserData for TcpSock {
                         return session(&lua);
                     }
                     Some(Conn::Plain(tcp)) => tcp,
-                    Some(body @ Conn::Body(_)) => {
-                        this.0.borrow_mut().stream = Some(body);
-                        return nil_err(&lua, "not supported on the request socket");
+                    Some(other @ (Conn::Body(_) | Conn::Unix(_))) => {
+                        this.0.borrow_mut().stream = Some(other);
+                        return nil_err(&lua, "not supported on this socket");
                     }
                 };
                 let server_name = match &name {

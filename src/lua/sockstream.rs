@@ -9,6 +9,8 @@ use tokio::net::TcpStream;
 
 pub enum Conn {
     Plain(TcpStream),
+    /// `connect("unix:/path")`.
+    Unix(tokio::net::UnixStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     Body(BodyReader),
 }
@@ -59,6 +61,7 @@ impl AsyncRead for Conn {
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Conn::Body(b) => b.poll_read(cx, buf),
         }
@@ -73,6 +76,7 @@ impl AsyncWrite for Conn {
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Conn::Body(_) => Poll::Ready(Err(read_only())),
         }
@@ -81,6 +85,7 @@ impl AsyncWrite for Conn {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Unix(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Conn::Body(_) => Poll::Ready(Ok(())),
         }
@@ -89,6 +94,7 @@ impl AsyncWrite for Conn {
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Conn::Body(_) => Poll::Ready(Ok(())),
         }

@@ -35,4 +35,5 @@ case_files! {
     echo => "tests/cases/echo.t",
     lua_stream => "tests/cases/lua_stream.t",
     cosocket_unix => "tests/cases/cosocket_unix.t",
+    capture_opts => "tests/cases/capture_opts.t",
 }

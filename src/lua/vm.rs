@@ -389,6 +389,21 @@ pub(super) fn put_ctx_table(ctx: &mut RequestCtx, key: mlua::RegistryKey) {
     }
 }
 
+/// Gives a subrequest `ngx.ctx` = the table under `key` (`ngx.location.capture`'s `ctx`
+/// option), in the parent's VM.
+pub(super) fn set_sub_ctx_table(
+    parent: &mut RequestCtx,
+    sub: &mut RequestCtx,
+    key: mlua::RegistryKey,
+) {
+    if let Some(vm) = slot(parent).map(|s| s.vm.clone()) {
+        sub.script_slot = Some(Box::new(LuaSlot {
+            vm,
+            ctx_table: Some(key),
+        }));
+    }
+}
+
 impl LuaEngine {
     /// The VM this request uses: the one it started with, else this thread's current one.
     fn request_vm(&self, ctx: &mut RequestCtx) -> mlua::Result<Rc<Vm>> {

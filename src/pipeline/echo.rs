@@ -56,13 +56,14 @@ pub async fn run(ctx: &mut RequestCtx, cmds: &[EchoCmd]) -> Outcome {
                 if let Some(a) = args {
                     query = Some(a.eval(ctx)).filter(|a| !a.is_empty());
                 }
-                let mut sub = match super::subrequest(ctx, http::Method::GET, &path, query, None) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        ctx.log(Level::Error, &e);
-                        return Outcome::Respond(special_response(ctx, 500));
-                    }
-                };
+                let mut sub =
+                    match super::subrequest(ctx, http::Method::GET, &path, query, None, true) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            ctx.log(Level::Error, &e);
+                            return Outcome::Respond(special_response(ctx, 500));
+                        }
+                    };
                 let resp = Box::pin(super::process_internal(&mut sub)).await;
                 out.extend_from_slice(&resp.body.into_bytes(super::BODY_MEMORY_CAP).await);
             }

@@ -9,13 +9,15 @@ use http::Method;
 pub const MAX_DEPTH: u32 = 50;
 
 /// The context of a subrequest of `parent` for `uri` (a path) and `args`: the parent's
-/// headers (without body framing), `internal` set, the parent's read body unless `body`.
+/// headers (without body framing), `internal` set, `body`, else the parent's read body
+/// when `forward_body`.
 pub fn subrequest(
     parent: &RequestCtx,
     method: Method,
     uri: &str,
     args: Option<String>,
     body: Option<Bytes>,
+    forward_body: bool,
 ) -> Result<Box<RequestCtx>, String> {
     if parent.subrequest_depth >= MAX_DEPTH {
         return Err("subrequests cycle".into());
@@ -43,6 +45,12 @@ pub fn subrequest(
     );
     sub.internal = true;
     sub.subrequest_depth = parent.subrequest_depth + 1;
-    sub.body_data = body.or_else(|| parent.body_data.clone());
+    sub.body_data = body.or_else(|| {
+        if forward_body {
+            parent.body_data.clone()
+        } else {
+            None
+        }
+    });
     Ok(Box::new(sub))
 }

@@ -226,14 +226,20 @@ fn background_update(ctx: &RequestCtx, plan: &mut Plan) -> bool {
     if !pipeline::can_spawn_background() {
         return false;
     }
-    let mut sub =
-        match pipeline::subrequest(ctx, http::Method::GET, &ctx.uri, ctx.args.clone(), None) {
-            Ok(s) => s,
-            Err(e) => {
-                ctx.log(crate::observe::Level::Error, &e);
-                return false;
-            }
-        };
+    let mut sub = match pipeline::subrequest(
+        ctx,
+        http::Method::GET,
+        &ctx.uri,
+        ctx.args.clone(),
+        None,
+        false,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            ctx.log(crate::observe::Level::Error, &e);
+            return false;
+        }
+    };
     sub.cache_update = Some(plan.vkey.clone());
     let spawned = pipeline::spawn_background(async move {
         let resp = Box::pin(pipeline::process_internal(&mut sub)).await;

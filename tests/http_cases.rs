@@ -36,4 +36,5 @@ case_files! {
     lua_stream => "tests/cases/lua_stream.t",
     cosocket_unix => "tests/cases/cosocket_unix.t",
     capture_opts => "tests/cases/capture_opts.t",
+    errlog => "tests/cases/errlog.t",
 }

@@ -133,6 +133,8 @@ pub struct Http {
     pub keys: Option<Arc<super::KeysGlobal>>,
     /// Client TLS settings of cosockets' `sslhandshake` (`lua_ssl_*`).
     pub lua_ssl: Arc<LuaSsl>,
+    /// `lua_capture_error_log SIZE`: the buffer `ngx.errlog.get_logs` reads.
+    pub lua_capture_error_log: Option<usize>,
     /// Managed ACME certificates: plain-HTTP listeners answer HTTP-01 when there are any.
     pub acme: Vec<Arc<crate::tls::acme::Managed>>,
     /// Issuers asked for certificates on demand (`acme_on_demand on`).
@@ -248,6 +250,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
     }
     let mut lua_max_pending_timers = 1024;
     let mut lua_regex_cache_max_entries = 1024;
+    let mut lua_capture_error_log = None;
     for x in body {
         let number = || {
             values::number(&x.args[0])
@@ -261,8 +264,9 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
                 number()?;
             }
             "lua_capture_error_log" => {
-                values::size(&x.args[0])
+                let size = values::size(&x.args[0])
                     .ok_or_else(|| x.err(format!("invalid size \"{}\"", x.args[0])))?;
+                lua_capture_error_log = Some(size as usize);
             }
             "lua_ssl_verify_depth" => {
                 number()?;
@@ -316,6 +320,7 @@ pub fn build_http(b: &mut Builder, d: &Directive) -> Result<Http> {
         upstreams: b.upstreams.clone(),
         cache_zones: b.cache_zones.clone(),
         lua_ssl,
+        lua_capture_error_log,
         keys: b.keys.clone(),
         acme: std::mem::take(&mut b.acme),
         acme_on_demand: std::mem::take(&mut b.acme_on_demand),

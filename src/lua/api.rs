@@ -117,6 +117,7 @@ pub fn install(lua: &Lua) -> LResult<()> {
     let loaded: Table = globals.get::<Table>("package")?.get("loaded")?;
     loaded.set("ngx", ngx.clone())?;
     super::cjson::install(lua)?;
+    super::errlog::install(lua)?;
     super::semaphore::install(lua)?;
     globals.set(
         "__openclaw_global_write",
@@ -561,17 +562,7 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
             Some(Value::Number(n)) => n as i64,
             _ => return Err(rt("bad argument #1 to 'log' (number expected, got nil)")),
         };
-        let lvl = match level {
-            0 | 1 => Level::Emerg,
-            2 => Level::Alert,
-            3 => Level::Crit,
-            4 => Level::Error,
-            5 => Level::Warn,
-            6 => Level::Notice,
-            7 => Level::Info,
-            8 => Level::Debug,
-            _ => return Err(rt("bad log level")),
-        };
+        let lvl = super::errlog::level_of(level).ok_or_else(|| rt("bad log level"))?;
         let mut msg = Vec::new();
         for (i, a) in it.enumerate() {
             match &a {

@@ -12,6 +12,7 @@ mod cache;
 mod capture;
 mod catalog;
 mod cjson;
+mod errlog;
 mod keys;
 mod ngx_req;
 mod ngx_util;

@@ -24,6 +24,83 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// `lua_capture_error_log SIZE`: the last error log lines, kept for `ngx.errlog.get_logs`
+/// (oldest dropped first once SIZE bytes are used).
+struct Ring {
+    cap: usize,
+    used: usize,
+    /// Only lines at this level or more severe (`ngx.errlog.set_filter_level`).
+    filter: Level,
+    lines: std::collections::VecDeque<(Level, f64, String)>,
+}
+
+static RING: std::sync::Mutex<Option<Ring>> = std::sync::Mutex::new(None);
+
+/// Sets up (Some size) or removes (None) the capture buffer; a same-size buffer keeps its
+/// lines and filter across reloads.
+pub fn configure_error_ring(size: Option<usize>) {
+    let mut r = RING.lock().unwrap_or_else(|e| e.into_inner());
+    match size {
+        None => *r = None,
+        Some(cap) if r.as_ref().is_some_and(|x| x.cap == cap) => {}
+        Some(cap) => {
+            *r = Some(Ring {
+                cap,
+                used: 0,
+                filter: Level::Debug,
+                lines: Default::default(),
+            })
+        }
+    }
+}
+
+/// Takes up to `max` captured lines, oldest first: (level, seconds since the epoch, line).
+/// None when no buffer is configured.
+pub fn take_error_ring(max: usize) -> Option<Vec<(Level, f64, String)>> {
+    let mut r = RING.lock().unwrap_or_else(|e| e.into_inner());
+    let ring = r.as_mut()?;
+    let n = max.min(ring.lines.len());
+    let out: Vec<_> = ring.lines.drain(..n).collect();
+    ring.used -= out.iter().map(|(_, _, l)| l.len()).sum::<usize>();
+    Some(out)
+}
+
+/// `ngx.errlog.set_filter_level`; false when no buffer is configured.
+pub fn set_error_ring_filter(level: Level) -> bool {
+    let mut r = RING.lock().unwrap_or_else(|e| e.into_inner());
+    match r.as_mut() {
+        Some(ring) => {
+            ring.filter = level;
+            true
+        }
+        None => false,
+    }
+}
+
+/// The error log's level (`ngx.errlog.get_sys_filter_level`).
+pub fn error_log_level() -> Level {
+    SINK.get().map(|s| s.load().level).unwrap_or(Level::Error)
+}
+
+fn ring_push(level: Level, line: &str) {
+    let mut r = RING.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(ring) = r.as_mut() else {
+        return;
+    };
+    if level < ring.filter || line.len() > ring.cap {
+        return;
+    }
+    while ring.used + line.len() > ring.cap {
+        match ring.lines.pop_front() {
+            Some((_, _, old)) => ring.used -= old.len(),
+            None => break,
+        }
+    }
+    let now = crate::clock::since_epoch().as_secs_f64();
+    ring.used += line.len();
+    ring.lines.push_back((level, now, line.to_string()));
+}
+
 /// Collects this thread's error log lines at `level` and above until [`end_capture`].
 pub fn begin_capture(level: Level) {
     CAPTURE.with(|c| *c.borrow_mut() = Some((level, vec![])));
@@ -176,6 +253,7 @@ pub fn log(level: Level, msg: &str, req: Option<&ReqInfo>) {
     if let Some(h) = req.and_then(|r| r.host) {
         line.push_str(&format!(", host: \"{h}\""));
     }
+    ring_push(level, &line);
     if capturing.is_some() {
         CAPTURE.with(|c| {
             if let Some((_, lines)) = c.borrow_mut().as_mut() {

@@ -6,8 +6,9 @@ mod errlog;
 
 pub use access::{flush_access_logs, format_access_line, LogFile};
 pub use errlog::{
-    begin_capture, end_capture, error_log, init_error_log, log, log_enabled, reopen_error_log,
-    set_worker_id, worker_id, OwnedReqInfo, ReqInfo,
+    begin_capture, configure_error_ring, end_capture, error_log, error_log_level, init_error_log,
+    log, log_enabled, reopen_error_log, set_error_ring_filter, set_worker_id, take_error_ring,
+    worker_id, OwnedReqInfo, ReqInfo,
 };
 
 /// nginx's log levels, most verbose first.

@@ -36,6 +36,9 @@ pub fn generation_with(
     engine: Option<Arc<crate::lua::LuaEngine>>,
 ) -> crate::error::Result<Generation> {
     let engine = engine.map(|e| e as Arc<dyn crate::pipeline::ScriptEngine>);
+    crate::observe::configure_error_ring(
+        config.http.as_ref().and_then(|h| h.lua_capture_error_log),
+    );
     let mut gen = Generation::new(id, config, engine)?;
     gen.tls = tls::acceptors(&gen.config)?;
     if let Some(http) = &gen.config.http {

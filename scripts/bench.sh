@@ -15,6 +15,7 @@ CONNS=${CONNS:-50}
 
 need=()
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/sbin/nginx ] || need+=(nginx)
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core lua-cjson)
 if [ ${#need[@]} -gt 0 ]; then
@@ -28,6 +29,7 @@ cleanup() {
     [ -f "$work/oc/logs/nginx.pid" ] && kill "$(cat "$work/oc/logs/nginx.pid")" 2>/dev/null || true
     [ -f "$work/ng/logs/nginx.pid" ] && kill "$(cat "$work/ng/logs/nginx.pid")" 2>/dev/null || true
     [ -f "$work/up/logs/nginx.pid" ] && kill "$(cat "$work/up/logs/nginx.pid")" 2>/dev/null || true
+    [ -f "$work/redis.pid" ] && kill "$(cat "$work/redis.pid")" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -55,6 +57,21 @@ http {
         root html;
         location = /return { return 200 "hello, world\n"; }
         location = /lua { content_by_lua_block { ngx.say("hello, world") } }
+        # A Redis GET over a pooled cosocket (plain RESP, no library: nginx has none here).
+        location = /redisget {
+            content_by_lua_block {
+                local sock = ngx.socket.tcp()
+                sock:settimeout(1000)
+                local ok, err = sock:connect("127.0.0.1", $REDIS_PORT)
+                if not ok then ngx.status = 502 ngx.say(err) return end
+                sock:send("*2\r\n\$3\r\nGET\r\n\$5\r\nbench\r\n")
+                local line = sock:receive("*l")
+                local len = tonumber(line:sub(2))
+                local v = sock:receive(len + 2)
+                sock:setkeepalive(10000, 100)
+                ngx.say(v:sub(1, len))
+            }
+        }
         location = /shdict {
             content_by_lua_block {
                 local d = ngx.shared.sd
@@ -114,6 +131,7 @@ print(s[:102400 - 2] + "]}" if len(s) > 102400 else s)
 OC_PORT=$(free_port)
 NG_PORT=$(free_port)
 UP_PORT=$(free_port)
+REDIS_PORT=$(free_port)
 # The upstream: plain nginx serving files, logging each request's connection number.
 mkdir -p "$work/up/conf" "$work/up/logs" "$work/up/html"
 rand_text 1024 > "$work/up/html/1k.txt"
@@ -141,6 +159,12 @@ cp "$work/oc/html/static/100k.json" "$work/ng/html/static/100k.json"
 
 # Server on core 0, load generator (and the proxy scenarios' upstream) on core 1.
 taskset -c 1 /usr/sbin/nginx -p "$work/up" -c conf/nginx.conf -g "master_process off;"
+if command -v redis-server >/dev/null 2>&1; then
+    taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize yes --pidfile "$work/redis.pid" --dir "$work" >/dev/null
+    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    redis-cli -p "$REDIS_PORT" set bench hello >/dev/null
+fi
 taskset -c 0 "$OC" -p "$work/oc" -c conf/openclaw.conf
 taskset -c 0 /usr/sbin/nginx -p "$work/ng" -c conf/nginx.conf -g "master_process off;"
 curl -sf "http://127.0.0.1:$OC_PORT/return" >/dev/null
@@ -181,7 +205,7 @@ upconns() {
     fi
     up_seen=$total
 }
-for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json shdict:/shdict cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
+for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json shdict:/shdict redisget:/redisget cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
     name=${scenario%%:*}
     path=${scenario#*:}
     oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0

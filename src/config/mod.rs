@@ -14,6 +14,7 @@ mod http;
 mod keys;
 pub(crate) mod lexer;
 mod location;
+mod lua_socket;
 mod parser;
 mod proxy;
 mod set_misc;
@@ -34,6 +35,7 @@ pub use location::{
     LimitConn, LimitReq, LocConf, LocKind, Location, LogFormat, LuaChunk, LuaCode, LuaHandlers, Op,
     RewriteFlag, Root,
 };
+pub use lua_socket::LuaSocketConf;
 pub use parser::Directive;
 pub use proxy::{
     next as next_upstream, parse_url, ProxyConf, ProxyPass, ProxyTarget, Redirect, RedirectFrom,

@@ -15,11 +15,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// lua_socket_pool_size's default.
-const POOL_SIZE: usize = 30;
-/// lua_socket_keepalive_timeout's default.
-const KEEPALIVE: Duration = Duration::from_secs(60);
-
 struct Pooled {
     stream: Conn,
     reused: u32,
@@ -46,6 +41,9 @@ struct Inner {
     connect_timeout: Duration,
     send_timeout: Duration,
     read_timeout: Duration,
+    /// `setkeepalive`'s defaults (lua_socket_keepalive_timeout, lua_socket_pool_size).
+    keepalive: Duration,
+    pool_size: usize,
 }
 
 pub struct TcpSock(RefCell<Inner>);
@@ -83,11 +81,15 @@ impl TcpSock {
         s
     }
 
+    /// A socket with the location's `lua_socket_*` defaults (nginx's outside requests).
     fn new() -> TcpSock {
+        let c = super::req::with_req(|_, ctx| Ok(ctx.conf.lua_socket)).unwrap_or_default();
         TcpSock(RefCell::new(Inner {
-            connect_timeout: Duration::from_secs(60),
-            send_timeout: Duration::from_secs(60),
-            read_timeout: Duration::from_secs(60),
+            connect_timeout: c.connect_timeout,
+            send_timeout: c.send_timeout,
+            read_timeout: c.read_timeout,
+            keepalive: c.keepalive_timeout,
+            pool_size: c.pool_size,
             ..Default::default()
         }))
     }
@@ -623,10 +625,10 @@ impl UserData for TcpSock {
                 POOL.with(|p| {
                     let mut pool = p.borrow_mut();
                     let list = pool.entry(key).or_default();
-                    if list.len() < size.unwrap_or(POOL_SIZE).max(1) {
+                    if list.len() < size.unwrap_or(g.pool_size).max(1) {
                         // 0 keeps it forever, as lua_socket_keepalive_timeout 0.
                         let idle = timeout
-                            .map_or(KEEPALIVE, |ms| Duration::from_millis(ms.max(0.0) as u64));
+                            .map_or(g.keepalive, |ms| Duration::from_millis(ms.max(0.0) as u64));
                         let until = (!idle.is_zero()).then(|| std::time::Instant::now() + idle);
                         list.push(Pooled {
                             stream,
@@ -720,6 +722,7 @@ impl UserData for UdpSock {
 pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
     let socket = lua.create_table()?;
     socket.set("tcp", lua.create_function(|_, ()| Ok(TcpSock::new()))?)?;
+    // (TcpSock::new reads the request's lua_socket_* settings.)
     socket.set(
         "udp",
         lua.create_function(|_, ()| Ok(UdpSock(RefCell::new((None, Duration::from_secs(60))))))?,

@@ -32,6 +32,7 @@ const MODULES: &[(&str, &str)] = &[
         include_str!("../../lua/resty/limit/conn.lua"),
     ),
     ("openclaw.repl", include_str!("../../lua/openclaw/repl.lua")),
+    ("resty.lock", include_str!("../../lua/resty/lock.lua")),
     (
         "resty.limit.traffic",
         include_str!("../../lua/resty/limit/traffic.lua"),

@@ -11,6 +11,8 @@ const MODULES: &[(&str, &str)] = &[
         include_str!("../../lua/resty/core/base.lua"),
     ),
     ("ngx.re", include_str!("../../lua/ngx/re.lua")),
+    ("ngx.base64", include_str!("../../lua/ngx/base64.lua")),
+    ("ngx.process", include_str!("../../lua/ngx/process.lua")),
     (
         "resty.lrucache",
         include_str!("../../lua/resty/lrucache.lua"),

@@ -197,6 +197,32 @@ fn the_cache_lock_sends_one_request_for_concurrent_misses() {
 }
 
 #[test]
+fn a_lock_held_past_lock_age_lets_one_more_request_go() {
+    let (_dir, be, gw) = cached(
+        "proxy_cache_valid 200 10m; proxy_cache_lock on; proxy_cache_lock_age 200ms; proxy_cache_lock_timeout 10s;",
+    );
+    let addr = gw.addr();
+    // The first request holds the lock for 1.5 s (a slow upstream).
+    let first = std::thread::spawn(move || client::get(addr, "/slow?ms=1500", &[]));
+    let start = Instant::now();
+    while be.connections() < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the first fetch never started"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // The second waits for the lock; 200 ms into it, it goes upstream itself.
+    let second = client::get(addr, "/slow?ms=1500", &[]);
+    assert_eq!(second.header("x-cache"), Some("MISS"));
+    assert_eq!(first.join().unwrap().header("x-cache"), Some("MISS"));
+    assert_eq!(be.connections(), 2);
+    // Whichever stored last, the entry is there now.
+    let third = client::get(addr, "/slow?ms=1500", &[]);
+    assert_eq!(third.header("x-cache"), Some("HIT"));
+}
+
+#[test]
 fn cached_responses_are_compressed_for_clients_that_accept_it() {
     let (_dir, _be, gw) =
         cached("proxy_cache_valid 200 10m; gzip on; gzip_types text/plain; gzip_min_length 1;");

@@ -9,7 +9,7 @@
 mod disk;
 pub mod policy;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -96,7 +96,8 @@ pub struct Zone {
     mem: moka::sync::Cache<String, Arc<Entry>>,
     index: Mutex<HashMap<String, IndexItem>>,
     /// Keys being fetched (`proxy_cache_lock`).
-    locks: Mutex<HashSet<String>>,
+    /// Keys being fetched: the holder's token and since when.
+    locks: Mutex<HashMap<String, (u64, std::time::Instant)>>,
     /// Requests seen per key, for `proxy_cache_min_uses`.
     uses: Mutex<HashMap<String, u32>>,
     notify: tokio::sync::Notify,
@@ -304,35 +305,55 @@ impl Zone {
 
     /// `proxy_cache_lock`: true if this caller fetches `key`; false if another fetch is
     /// under way (wait with [`Zone::wait_unlock`]).
-    pub fn try_lock(&self, key: &str) -> bool {
-        self.locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string())
+    /// Takes `key`'s lock; also one held longer than `age` (nginx's
+    /// `proxy_cache_lock_age`: that fetch is presumed stuck and one more may go). Returns
+    /// the token [`Zone::unlock`] wants, so a superseded holder does not unlock the new one.
+    pub fn try_lock(&self, key: &str, age: Option<Duration>) -> Option<u64> {
+        static TOKENS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if let Some((_, since)) = locks.get(key) {
+            if age.is_none_or(|a| now.duration_since(*since) < a) {
+                return None;
+            }
+        }
+        let token = TOKENS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        locks.insert(key.to_string(), (token, now));
+        Some(token)
     }
 
-    pub fn unlock(&self, key: &str) {
-        self.locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+    pub fn unlock(&self, key: &str, token: u64) {
+        let mut locks = self.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks.get(key).is_some_and(|(t, _)| *t == token) {
+            locks.remove(key);
+        }
+        drop(locks);
         self.notify.notify_waiters();
     }
 
-    /// Waits until `key`'s fetch is done or `limit` passes.
-    pub async fn wait_unlock(&self, key: &str, limit: Duration) {
+    /// Waits until `key`'s fetch is done, its lock is older than `age`, or `limit` passes.
+    pub async fn wait_unlock(&self, key: &str, limit: Duration, age: Option<Duration>) {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let notified = self.notify.notified();
-            if !self
+            let since = match self
                 .locks
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .contains(key)
+                .get(key)
             {
-                return;
+                None => return,
+                Some((_, since)) => *since,
+            };
+            let mut until = deadline;
+            if let Some(a) = age {
+                let stale_at = tokio::time::Instant::from_std(since + a);
+                if stale_at <= tokio::time::Instant::now() {
+                    return;
+                }
+                until = until.min(stale_at);
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            if tokio::time::timeout_at(until, notified).await.is_err() && until == deadline {
                 return;
             }
         }

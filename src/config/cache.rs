@@ -29,6 +29,8 @@ pub struct CacheConf {
     /// `proxy_cache_background_update`: with `proxy_cache_use_stale updating`, an expired
     /// entry is served at once while a background subrequest refreshes it.
     pub background_update: bool,
+    /// `proxy_cache_lock_age` (5s): a fetch holding the lock longer lets one more go.
+    pub lock_age: Duration,
     pub ignore: Ignore,
     /// `proxy_cache_purge` (nginx Plus syntax).
     pub purge: Vec<Complex>,
@@ -49,6 +51,7 @@ impl Default for CacheConf {
             lock_timeout: Duration::from_secs(5),
             revalidate: false,
             background_update: false,
+            lock_age: Duration::from_secs(5),
             ignore: Ignore::default(),
             purge: vec![],
         }
@@ -197,9 +200,7 @@ pub fn apply(b: &mut Builder, c: &mut CacheConf, d: &Directive, first: bool) -> 
         "proxy_cache_background_update" => c.background_update = a[0] == "on",
         "proxy_cache_lock" => c.lock = a[0] == "on",
         "proxy_cache_lock_timeout" => c.lock_timeout = time(&a[0])?,
-        "proxy_cache_lock_age" => {
-            time(&a[0])?;
-        }
+        "proxy_cache_lock_age" => c.lock_age = time(&a[0])?,
         "proxy_cache_revalidate" => c.revalidate = a[0] == "on",
         "proxy_ignore_headers" => {
             let mut ig = Ignore::default();

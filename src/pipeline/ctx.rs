@@ -68,9 +68,9 @@ pub struct RequestCtx {
     /// The file a static response was served from (`$request_filename`).
     pub filename: Option<String>,
     pub internal: bool,
-    /// A cache background update (`proxy_cache_background_update`): the variant key whose
-    /// lock the subrequest holds; its proxy fetches and stores without a lookup.
-    pub cache_update: Option<String>,
+    /// A cache background update (`proxy_cache_background_update`): the variant key and
+    /// the lock token the subrequest holds; its proxy fetches and stores without a lookup.
+    pub cache_update: Option<(String, u64)>,
     pub redirects: u32,
     pub status: u16,
     pub resp_headers: HeaderMap,

@@ -32,14 +32,15 @@ pub struct Plan {
     pub status: &'static str,
     stale: Option<Arc<Entry>>,
     store: bool,
-    locked: bool,
+    /// The cache lock's token while this plan holds it.
+    lock: Option<u64>,
     conf: Arc<CacheConf>,
 }
 
 impl Drop for Plan {
     fn drop(&mut self) {
-        if self.locked {
-            self.zone.unlock(&self.vkey);
+        if let Some(t) = self.lock.take() {
+            self.zone.unlock(&self.vkey, t);
         }
     }
 }
@@ -168,14 +169,14 @@ pub async fn prepare(ctx: &mut RequestCtx, conf: &ProxyConf, proxy_host: &str) -
         status: "MISS",
         stale: None,
         store,
-        locked: false,
+        lock: None,
         conf: c.clone(),
     };
-    if let Some(vkey) = ctx.cache_update.clone() {
+    if let Some((vkey, token)) = ctx.cache_update.clone() {
         // A background update: its parent took the lock and handed it over.
         plan.status = "EXPIRED";
         plan.vkey = vkey;
-        plan.locked = true;
+        plan.lock = Some(token);
         return Prepared::Fetch(Some(plan));
     }
     if truthy(ctx, &c.bypass) {
@@ -196,8 +197,9 @@ pub async fn prepare(ctx: &mut RequestCtx, conf: &ProxyConf, proxy_host: &str) -
         c.use_stale & stale::UPDATING != 0 || now < e.expires.saturating_add(e.swr)
     });
     if c.lock || may_update_stale {
-        if zone.try_lock(&plan.vkey) {
-            plan.locked = true;
+        let age = c.lock.then_some(c.lock_age);
+        if let Some(token) = zone.try_lock(&plan.vkey, age) {
+            plan.lock = Some(token);
             if c.background_update && may_update_stale && background_update(ctx, &mut plan) {
                 let e = plan.stale.clone().expect("checked above");
                 return Prepared::Respond(serve(ctx, &e, "STALE"));
@@ -206,15 +208,20 @@ pub async fn prepare(ctx: &mut RequestCtx, conf: &ProxyConf, proxy_host: &str) -
             let e = plan.stale.clone().expect("checked above");
             return Prepared::Respond(serve(ctx, &e, "UPDATING"));
         } else {
-            zone.wait_unlock(&plan.vkey, c.lock_timeout).await;
+            zone.wait_unlock(&plan.vkey, c.lock_timeout, age).await;
             let (entry, vkey) = find(&zone, ctx, &key);
             if let Some(e) = entry.filter(|e| e.fresh(now_secs())) {
                 return Prepared::Respond(serve(ctx, &e, "HIT"));
             }
-            // nginx: after the lock timeout the response is fetched but not cached.
+            // nginx: a lock held past lock_age is taken over (this fetch caches); after the
+            // lock timeout the response is fetched but not cached.
             plan.vkey = vkey;
-            plan.store = plan.store && zone.try_lock(&plan.vkey);
-            plan.locked = plan.store;
+            plan.lock = if plan.store {
+                zone.try_lock(&plan.vkey, age)
+            } else {
+                None
+            };
+            plan.store = plan.lock.is_some();
         }
     }
     Prepared::Fetch(Some(plan))
@@ -240,14 +247,19 @@ fn background_update(ctx: &RequestCtx, plan: &mut Plan) -> bool {
             return false;
         }
     };
-    sub.cache_update = Some(plan.vkey.clone());
+    let Some(token) = plan.lock else {
+        return false;
+    };
+    sub.cache_update = Some((plan.vkey.clone(), token));
     let spawned = pipeline::spawn_background(async move {
         let resp = Box::pin(pipeline::process_internal(&mut sub)).await;
         // Reading the body to its end is what stores it.
         let _ = resp.body.into_bytes(MAX_ENTRY as u64).await;
     });
     // The subrequest's plan releases the lock now.
-    plan.locked = !spawned;
+    if spawned {
+        plan.lock = None;
+    }
     spawned
 }
 
@@ -344,9 +356,8 @@ impl Plan {
             });
             let vk = variant_key(ctx, &self.key, &vary);
             if vk != self.vkey {
-                if self.locked {
-                    self.zone.unlock(&self.vkey);
-                    self.locked = false;
+                if let Some(t) = self.lock.take() {
+                    self.zone.unlock(&self.vkey, t);
                 }
                 self.vkey = vk;
             }

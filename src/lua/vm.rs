@@ -819,6 +819,8 @@ fn respond(
     }
     if ctx.method != http::Method::HEAD {
         r.body = Body::Full(Bytes::from(out));
+    } else {
+        r.unknown_length = true;
     }
     r
 }

@@ -82,6 +82,9 @@ pub struct Response {
     pub keep_server: bool,
     /// Where encoded forms of this (fixed) body are remembered, e.g. a cache entry's.
     pub memo: Option<Arc<dyn CompressMemo>>,
+    /// The body's length is not known ahead (a Lua handler's output, which nginx sends
+    /// chunked): a HEAD answer then states no `Content-Length`.
+    pub unknown_length: bool,
 }
 
 /// Remembers encoded forms of a body that does not change (a cached entry), so each
@@ -102,6 +105,7 @@ impl Response {
             keep_location: false,
             keep_server: false,
             memo: None,
+            unknown_length: false,
         }
     }
 }
@@ -295,6 +299,7 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
     // hyper writes Content-Length from the body's exact size; HEAD answers carry no body,
     // so they state the length of the body they stand for themselves.
     if ctx.method == http::Method::HEAD
+        && !resp.unknown_length
         && !resp.headers.contains_key(CONTENT_LENGTH)
         && resp.status != 204
         && resp.status != 304

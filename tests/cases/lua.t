@@ -835,3 +835,15 @@ ok
 timer before exit
 --- no_error_log
 timer after exit
+
+=== TEST 47: HEAD on a Lua handler states no Content-Length (its output is chunked in nginx)
+--- config
+location /t {
+    content_by_lua_block { ngx.say("hello") }
+}
+--- request
+HEAD /t
+--- response_headers
+!Content-Length
+Content-Type: text/plain
+--- response_body

@@ -798,7 +798,9 @@ def check_one(case, resp, errs, notes):
         if got is None:
             errs.append(f"header {name} missing")
             continue
-        ok = regex(w[1:].strip())(got) if w.startswith("~") else got == w
+        # With a repeated header, any of its values may match (as tests/common/cases.rs).
+        values = [v for k, v in resp.headers if k.lower() == name.lower()]
+        ok = any(regex(w[1:].strip())(v) if w.startswith("~") else v == w for v in values)
         if ok:
             continue
         if name.lower() == "server" and "openclaw" in w and got.startswith("nginx"):

@@ -13,6 +13,8 @@ const MODULES: &[(&str, &str)] = &[
     ("ngx.re", include_str!("../../lua/ngx/re.lua")),
     ("ngx.base64", include_str!("../../lua/ngx/base64.lua")),
     ("ngx.process", include_str!("../../lua/ngx/process.lua")),
+    ("ngx.resp", include_str!("../../lua/ngx/resp.lua")),
+    ("ngx.req", include_str!("../../lua/ngx/req.lua")),
     (
         "resty.lrucache",
         include_str!("../../lua/resty/lrucache.lua"),

@@ -847,3 +847,41 @@ HEAD /t
 !Content-Length
 Content-Type: text/plain
 --- response_body
+
+=== TEST 48: require "ngx.resp" add_header appends where ngx.header replaces
+--- config
+location /t {
+    content_by_lua_block {
+        local resp = require "ngx.resp"
+        ngx.header["X-One"] = "a"
+        resp.add_header("X-One", "b")
+        resp.add_header("X-New", "c")
+        ngx.say(table.concat(ngx.header["X-One"], ","), " ", ngx.header["X-New"])
+    }
+}
+--- request
+GET /t
+--- response_headers
+X-One: a
+X-One: b
+X-New: c
+--- response_body
+a,b c
+
+=== TEST 49: require "ngx.req" add_header adds a request header value
+--- config
+location /t {
+    content_by_lua_block {
+        local req = require "ngx.req"
+        req.add_header("X-Foo", "second")
+        req.add_header("X-Bar", "only")
+        local h = ngx.req.get_headers()
+        ngx.say(table.concat(h["x-foo"], ","), " ", h["x-bar"])
+    }
+}
+--- request
+GET /t
+--- more_headers
+X-Foo: first
+--- response_body
+first,second only

@@ -678,3 +678,41 @@ fn cosockets_connect_to_unix_domain_sockets_and_pool_them() {
     // Two connections: the pooled one for both greetings, one for "quit".
     assert_eq!(server.join().unwrap(), 2);
 }
+
+#[test]
+fn a_request_the_client_abandons_is_logged_as_499_after_its_log_phase() {
+    use std::io::Write;
+    let gw = Gateway::start(
+        r#"location /slow {
+            content_by_lua_block {
+                ngx.log(ngx.WARN, "handler started")
+                ngx.sleep(5)
+                ngx.say("done")
+            }
+            log_by_lua_block { ngx.log(ngx.WARN, "log phase saw ", ngx.var.status) }
+        }"#,
+    );
+    let mut s = std::net::TcpStream::connect(gw.addr()).unwrap();
+    s.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // The client goes away while the handler sleeps.
+    assert!(
+        gw.wait_log("handler started", Duration::from_secs(10)),
+        "{}",
+        gw.error_log()
+    );
+    drop(s);
+    assert!(
+        gw.wait_log("log phase saw 499", Duration::from_secs(10)),
+        "{}",
+        gw.error_log()
+    );
+    assert!(gw
+        .error_log()
+        .contains("client prematurely closed connection while processing the request"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !gw.access_log().contains("\"GET /slow HTTP/1.1\" 499 0") {
+        assert!(std::time::Instant::now() < deadline, "{}", gw.access_log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

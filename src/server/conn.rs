@@ -500,7 +500,7 @@ async fn handle(
     };
     let args = parts.uri.query().map(str::to_string);
     let host_var = host.clone().unwrap_or_else(|| server.first_name.clone());
-    let mut ctx = Box::new(RequestCtx::new(
+    let ctx = Box::new(RequestCtx::new(
         gen.clone(),
         conn.clone(),
         parts.method,
@@ -512,6 +512,11 @@ async fn handle(
         host_var,
         server,
     ));
+    // If the client goes away first, hyper drops this future: the guard logs the request.
+    let mut guard = AbortGuard(Some(ctx));
+    let Some(ctx) = guard.0.as_mut() else {
+        return Err(closed());
+    };
     if let Some(m) = server_match {
         ctx.captures = Some(m);
     }
@@ -529,12 +534,12 @@ async fn handle(
     {
         too_large = Some(494);
     }
-    let mtls = mtls_refusal(&ctx);
-    let resp = if let Some(r) = acme_http01(&mut ctx, http) {
+    let mtls = mtls_refusal(ctx);
+    let resp = if let Some(r) = acme_http01(ctx, http) {
         r
     } else if let Some((code, msg)) = mtls {
         ctx.log(Level::Info, &msg);
-        let mut r = pipeline::special_status(&mut ctx, code);
+        let mut r = pipeline::special_status(ctx, code);
         r.headers
             .insert(CONNECTION, HeaderValue::from_static("close"));
         r
@@ -543,7 +548,7 @@ async fn handle(
             Level::Info,
             "client sent plain HTTP request to HTTPS port while reading client request headers",
         );
-        let mut r = pipeline::special_status(&mut ctx, 497);
+        let mut r = pipeline::special_status(ctx, 497);
         r.headers
             .insert(CONNECTION, HeaderValue::from_static("close"));
         r
@@ -556,7 +561,7 @@ async fn handle(
                 "client sent too long header line while reading client request headers"
             },
         );
-        let mut r = pipeline::special_status(&mut ctx, code);
+        let mut r = pipeline::special_status(ctx, code);
         r.headers
             .insert(CONNECTION, HeaderValue::from_static("close"));
         r
@@ -564,15 +569,36 @@ async fn handle(
         match bad {
             Some(msg) => {
                 ctx.log(Level::Info, msg);
-                let mut r = pipeline::special_400(&mut ctx);
+                let mut r = pipeline::special_400(ctx);
                 r.headers
                     .insert(CONNECTION, HeaderValue::from_static("close"));
                 r
             }
-            None => pipeline::process(&mut ctx, body).await,
+            None => pipeline::process(ctx, body).await,
         }
     };
+    let Some(ctx) = guard.0.take() else {
+        return Err(closed());
+    };
     into_hyper(ctx, resp, http)
+}
+
+/// Holds a request's context while its response is being made. Dropped with the context
+/// still inside means hyper gave up on the request (the client closed the connection): the
+/// request is logged as nginx does, status 499, after its log phase.
+struct AbortGuard(Option<Box<RequestCtx>>);
+
+impl Drop for AbortGuard {
+    fn drop(&mut self) {
+        if let Some(mut ctx) = self.0.take() {
+            ctx.log(
+                Level::Info,
+                "client prematurely closed connection while processing the request",
+            );
+            ctx.status = 499;
+            super::body::log_phase(ctx);
+        }
+    }
 }
 
 /// HTTP-01 challenges, answered on plain-HTTP listeners before anything else when ACME is

@@ -15,6 +15,8 @@ pub struct LuaSocketConf {
     pub keepalive_timeout: Duration,
     /// `setkeepalive()` without a size.
     pub pool_size: usize,
+    /// `lua_socket_log_errors` (on): failures are also written to error.log.
+    pub log_errors: bool,
 }
 
 impl Default for LuaSocketConf {
@@ -26,6 +28,7 @@ impl Default for LuaSocketConf {
             read_timeout: minute,
             keepalive_timeout: minute,
             pool_size: 30,
+            log_errors: true,
         }
     }
 }
@@ -43,6 +46,7 @@ pub fn apply(conf: &mut LocConf, d: &Directive) -> Result<()> {
         "lua_socket_send_timeout" => s.send_timeout = time()?,
         "lua_socket_read_timeout" => s.read_timeout = time()?,
         "lua_socket_keepalive_timeout" => s.keepalive_timeout = time()?,
+        "lua_socket_log_errors" => s.log_errors = a == "on",
         "lua_socket_pool_size" => {
             s.pool_size = values::number(a).filter(|n| *n > 0).ok_or_else(|| {
                 d.err(format!("invalid value \"{a}\" in \"{}\" directive", d.name))

@@ -44,6 +44,7 @@ struct Inner {
     /// `setkeepalive`'s defaults (lua_socket_keepalive_timeout, lua_socket_pool_size).
     keepalive: Duration,
     pool_size: usize,
+    log_errors: bool,
 }
 
 pub struct TcpSock(RefCell<Inner>);
@@ -52,6 +53,31 @@ use super::api::nil_err;
 
 fn ms(v: Option<f64>) -> Duration {
     Duration::from_millis(v.unwrap_or(60_000.0).max(0.0) as u64)
+}
+
+/// Writes a cosocket failure to error.log with lua-nginx-module's words (when
+/// `lua_socket_log_errors` is on): in the request's context, or plain in timers.
+fn log_failure(this: &TcpSock, msg: &str) {
+    if !this.0.borrow().log_errors {
+        return;
+    }
+    let logged = super::req::with_req(|_, ctx| {
+        ctx.log(crate::observe::Level::Error, msg);
+        Ok(())
+    });
+    if logged.is_err() {
+        crate::observe::log(crate::observe::Level::Error, msg, None);
+    }
+}
+
+/// nginx's `connect() failed (111: Connection refused)`.
+fn connect_failure(target: &Target, e: &std::io::Error) -> String {
+    let code = e.raw_os_error().unwrap_or(0);
+    let text = crate::error::strerror(e);
+    match target {
+        Target::Inet(_) => format!("connect() failed ({code}: {text})"),
+        Target::Unix(p) => format!("connect() to unix:{} failed ({code}: {text})", p.display()),
+    }
 }
 
 /// Where `connect` goes.
@@ -90,6 +116,7 @@ impl TcpSock {
             read_timeout: c.read_timeout,
             keepalive: c.keepalive_timeout,
             pool_size: c.pool_size,
+            log_errors: c.log_errors,
             ..Default::default()
         }))
     }
@@ -236,8 +263,21 @@ impl UserData for TcpSock {
                     }
                 };
                 match tokio::time::timeout(timeout, connect).await {
-                    Err(_) => nil_err(&lua, "timeout"),
-                    Ok(Err(e)) => nil_err(&lua, io_err(&e)),
+                    Err(_) => {
+                        let to = match &target {
+                            Target::Inet(a) => a.to_string(),
+                            Target::Unix(p) => format!("unix:{}", p.display()),
+                        };
+                        log_failure(
+                            &this,
+                            &format!("lua tcp socket connect timed out, when connecting to {to}"),
+                        );
+                        nil_err(&lua, "timeout")
+                    }
+                    Ok(Err(e)) => {
+                        log_failure(&this, &connect_failure(&target, &e));
+                        nil_err(&lua, io_err(&e))
+                    }
                     Ok(Ok(conn)) => {
                         let mut g = this.0.borrow_mut();
                         g.stream = Some(conn);
@@ -333,6 +373,7 @@ impl UserData for TcpSock {
                 }
                 Err(_) => {
                     this.0.borrow_mut().stream = Some(stream);
+                    log_failure(&this, "lua tcp socket write timed out");
                     nil_err(&lua, "timeout")
                 }
                 Ok(Err(e)) => nil_err(&lua, io_err(&e)),
@@ -414,8 +455,11 @@ impl UserData for TcpSock {
                 match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
                     Err(_) => {
                         let partial = std::mem::take(&mut buf);
-                        let mut g = this.0.borrow_mut();
-                        g.stream = Some(stream);
+                        {
+                            let mut g = this.0.borrow_mut();
+                            g.stream = Some(stream);
+                        }
+                        log_failure(&this, "lua tcp socket read timed out");
                         return Ok(MultiValue::from_iter([
                             Value::Nil,
                             Value::String(lua.create_string("timeout")?),
@@ -448,6 +492,7 @@ impl UserData for TcpSock {
                 match tokio::time::timeout(timeout, stream.read(&mut chunk)).await {
                     Err(_) => {
                         this.0.borrow_mut().stream = Some(stream);
+                        log_failure(&this, "lua tcp socket read timed out");
                         return nil_err(&lua, "timeout");
                     }
                     Ok(Ok(0)) => return nil_err(&lua, "closed"),
@@ -545,6 +590,9 @@ impl UserData for TcpSock {
                                 Err(_) => {
                                     let partial = std::mem::take(&mut buf);
                                     put_back(&ud, stream, Vec::new());
+                                    if let Ok(this) = ud.borrow::<TcpSock>() {
+                                        log_failure(&this, "lua tcp socket read timed out");
+                                    }
                                     return Ok(MultiValue::from_iter([
                                         Value::Nil,
                                         Value::String(lua.create_string("timeout")?),

@@ -338,22 +338,27 @@ fn reload_switches_certificates_and_a_bad_one_keeps_the_old() {
     assert_eq!(fetch(addr, any(), "a.test", "/").unwrap().leaf, after);
 }
 
-#[test]
-fn proxy_to_a_tls_upstream_verifies_it() {
-    let ca = Ca::new("Upstream CA");
-    let upstream = tls_gateway(
-        &ca,
+/// A TLS server for `backend.test` (certificate from `ca`) answering
+/// `tls upstream <what>\n`.
+fn tls_backend(ca: &Ca, what: &str) -> Gateway {
+    let servers = format!(
         r#"
-    server {
+    server {{
         listen 127.0.0.1:0 ssl;
         server_name backend.test;
         ssl_certificate be.crt;
         ssl_certificate_key be.key;
-        location / { return 200 "tls upstream $ssl_server_name $request_uri\n"; }
-    }
-"#,
-        &[("be", &["backend.test"], Key::Ecdsa)],
+        location / {{ return 200 "tls upstream {what}\n"; }}
+    }}
+"#
     );
+    tls_gateway(ca, &servers, &[("be", &["backend.test"], Key::Ecdsa)])
+}
+
+#[test]
+fn proxy_to_a_tls_upstream_verifies_it() {
+    let ca = Ca::new("Upstream CA");
+    let upstream = tls_backend(&ca, "$ssl_server_name $request_uri");
     let up = tls_addr(&upstream);
     let other = Ca::new("Other CA");
     let front = format!(
@@ -567,19 +572,7 @@ fn proxy_presents_a_client_certificate_to_the_upstream() {
 #[test]
 fn cosocket_sslhandshake_verifies_like_openresty_and_pools_tls_connections() {
     let ca = Ca::new("Upstream CA");
-    let upstream = tls_gateway(
-        &ca,
-        r#"
-    server {
-        listen 127.0.0.1:0 ssl;
-        server_name backend.test;
-        ssl_certificate be.crt;
-        ssl_certificate_key be.key;
-        location / { return 200 "tls upstream $ssl_server_name\n"; }
-    }
-"#,
-        &[("be", &["backend.test"], Key::Ecdsa)],
-    );
+    let upstream = tls_backend(&ca, "$ssl_server_name");
     let port = tls_addr(&upstream).port();
     let lua = r#"
     location /t {

@@ -3,7 +3,7 @@
 
 use crate::config::LoadOptions;
 use crate::lua::{Exchange, LuaEngine, Requests, Session, ToolHost, ToolRequest};
-use crate::server::{Harness, InprocRequest};
+use crate::server::Harness;
 use std::cell::Cell;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -20,20 +20,7 @@ struct HarnessRequests(Harness);
 
 impl Requests for HarnessRequests {
     fn request(&self, req: &ToolRequest) -> Result<Exchange, String> {
-        let r = self.0.request(&InprocRequest {
-            method: req.method.clone(),
-            path: req.path.clone(),
-            headers: req.headers.clone(),
-            body: req.body.clone(),
-            timeout: req.timeout,
-        })?;
-        Ok(Exchange {
-            status_line: r.status_line,
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-            log: r.log,
-        })
+        self.0.request(req)
     }
 
     fn phases(&self, host: Option<&str>, path: &str) -> Result<Vec<String>, String> {

@@ -35,11 +35,14 @@ struct Ring {
 }
 
 static RING: std::sync::Mutex<Option<Ring>> = std::sync::Mutex::new(None);
+/// Whether RING holds a buffer: log lines skip its lock when none is configured.
+static RING_ON: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Sets up (Some size) or removes (None) the capture buffer; a same-size buffer keeps its
 /// lines and filter across reloads.
 pub fn configure_error_ring(size: Option<usize>) {
     let mut r = RING.lock().unwrap_or_else(|e| e.into_inner());
+    RING_ON.store(size.is_some(), std::sync::atomic::Ordering::Relaxed);
     match size {
         None => *r = None,
         Some(cap) if r.as_ref().is_some_and(|x| x.cap == cap) => {}
@@ -83,6 +86,9 @@ pub fn error_log_level() -> Level {
 }
 
 fn ring_push(level: Level, line: &str) {
+    if !RING_ON.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
     let mut r = RING.lock().unwrap_or_else(|e| e.into_inner());
     let Some(ring) = r.as_mut() else {
         return;

@@ -5,6 +5,7 @@
 
 use super::conn::{serve_io, ConnParams, Limits, Tracker};
 use super::Current;
+use crate::lua::{Exchange as Response, ToolRequest as Request};
 use crate::observe::{begin_capture, end_capture, flush_access_logs};
 use crate::pipeline::Generation;
 use arc_swap::ArcSwap;
@@ -13,32 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
-
-/// A request to run in process.
-#[derive(Debug, Clone, Default)]
-pub struct Request {
-    pub method: String,
-    /// Path and query, e.g. `/api?x=1`.
-    pub path: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    /// The whole exchange's limit (a hung handler becomes an error, not a hung tool).
-    pub timeout: Option<Duration>,
-}
-
-/// What came back, exactly as the client would read it.
-#[derive(Debug, Clone, Default)]
-pub struct Response {
-    /// `HTTP/1.1 200 OK`.
-    pub status_line: String,
-    pub status: u16,
-    /// Header names with the case the server sent.
-    pub headers: Vec<(String, String)>,
-    /// The body after transfer decoding (chunks joined), still content-encoded.
-    pub body: Vec<u8>,
-    /// Error log lines the request produced (at the configured `error_log` level).
-    pub log: Vec<String>,
-}
 
 /// Runs requests through one generation; [`Harness::replace`] swaps in a reloaded one.
 pub struct Harness {
@@ -79,17 +54,8 @@ impl Harness {
     /// server configured, the connection broke, the timeout passed).
     pub fn request(&self, req: &Request) -> Result<Response, String> {
         let gen = self.current.load_full();
-        let http = gen
-            .config
-            .http
-            .as_ref()
-            .ok_or("the configuration has no http block")?;
-        let sock = http
-            .sockets
-            .iter()
-            .find(|s| !s.ssl)
-            .or(http.sockets.first())
-            .ok_or("the configuration has no server to send a request to")?;
+        let (http, socket) = tool_socket(&gen)?;
+        let sock = &http.sockets[socket];
         let listen = sock.addr;
         let server = &http.servers[sock.default_server];
         let local = if listen.ip().is_unspecified() {
@@ -146,6 +112,23 @@ impl Harness {
         resp.log = lines;
         Ok(resp)
     }
+}
+
+/// The configuration's http block and the listen socket the tools send requests to: the
+/// first plain one (TLS is not spoken in process), else the first.
+pub(super) fn tool_socket(gen: &Generation) -> Result<(&crate::config::Http, usize), String> {
+    let http = gen
+        .config
+        .http
+        .as_ref()
+        .ok_or("the configuration has no http block")?;
+    let socket = http
+        .sockets
+        .iter()
+        .position(|s| !s.ssl)
+        .or((!http.sockets.is_empty()).then_some(0))
+        .ok_or("the configuration has no server to send a request to")?;
+    Ok((http, socket))
 }
 
 /// The request as HTTP/1.1 bytes: `Host` defaults to `localhost`, the connection closes

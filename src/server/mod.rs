@@ -9,7 +9,7 @@ mod phases;
 mod tls;
 mod worker;
 
-pub use inproc::{Harness, Request as InprocRequest, Response as InprocResponse};
+pub use inproc::Harness;
 pub use listen::Listeners;
 pub use phases::describe as describe_phases;
 pub use worker::{Command, Workers};

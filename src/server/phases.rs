@@ -6,17 +6,7 @@ use crate::pipeline::Generation;
 
 /// Lines describing the handlers a request for `host` + `path` would meet.
 pub fn describe(gen: &Generation, host: Option<&str>, path: &str) -> Result<Vec<String>, String> {
-    let http = gen
-        .config
-        .http
-        .as_ref()
-        .ok_or("the configuration has no http block")?;
-    let socket = http
-        .sockets
-        .iter()
-        .position(|s| !s.ssl)
-        .or((!http.sockets.is_empty()).then_some(0))
-        .ok_or("the configuration has no server")?;
+    let (http, socket) = super::inproc::tool_socket(gen)?;
     let uri = path.split('?').next().unwrap_or(path);
     let (server, _) = crate::router::select_server(http, socket, host);
     let mut out = vec![format!(

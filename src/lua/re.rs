@@ -3,9 +3,9 @@
 //! replacement templates.
 
 use crate::re::{Captures, Flags, Regex};
+use ahash::AHashMap as HashMap;
 use mlua::{Function, Lua, LuaString, MultiValue, Table, Value};
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// `lua_regex_cache_max_entries`' default.
 const CACHE_MAX: usize = 1024;

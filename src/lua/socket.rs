@@ -7,9 +7,9 @@
 use super::api::{check_phase, rt, LResult, COSOCKET_PHASES};
 use super::req::with_state;
 use super::sockstream::{handshake_error, Conn};
+use ahash::AHashMap as HashMap;
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -3,7 +3,11 @@
 //! Every read-modify-write (`add`, `incr`, list pushes) is one call under the zone's lock.
 //! Plain Rust: the Lua layer only converts arguments and calls these methods.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod order;
+
+use ahash::AHashMap;
+use order::Order;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -31,7 +35,8 @@ struct Entry {
     value: Value,
     flags: u32,
     expires: Option<Instant>,
-    tick: u64,
+    /// Its place in the use order.
+    slot: u32,
     size: usize,
 }
 
@@ -43,10 +48,8 @@ impl Entry {
 
 #[derive(Debug, Default)]
 struct Inner {
-    map: HashMap<Vec<u8>, Entry>,
-    /// Use order: tick -> key; the smallest tick is the least recently used.
-    lru: BTreeMap<u64, Vec<u8>>,
-    tick: u64,
+    map: AHashMap<Box<[u8]>, Entry>,
+    order: Order,
     used: usize,
 }
 
@@ -163,12 +166,10 @@ impl ShDict {
     pub fn get(&self, key: &[u8]) -> Option<(Value, u32)> {
         let mut g = self.lock();
         let now = crate::clock::instant();
-        let alive = g.map.get(key).is_some_and(|e| !e.expired(now));
-        if !alive {
-            return None;
-        }
-        g.touch(key);
-        g.map.get(key).map(|e| (e.value.clone(), e.flags))
+        let g = &mut *g;
+        let e = g.map.get(key).filter(|e| !e.expired(now))?;
+        g.order.touch(e.slot);
+        Some((e.value.clone(), e.flags))
     }
 
     /// The value even if expired (not yet evicted); the bool says it is stale.
@@ -206,7 +207,7 @@ impl ShDict {
         g.remove(key);
         let forcible = g.make_room(size, self.capacity, safe, now)?;
         g.insert(
-            key.to_vec(),
+            key,
             value,
             flags,
             ttl.and_then(|t| now.checked_add(t)),
@@ -254,7 +255,7 @@ impl ShDict {
                 g.remove(key);
                 let forcible = g.make_room(size, self.capacity, false, now)?;
                 g.insert(
-                    key.to_vec(),
+                    key,
                     value,
                     0,
                     init_ttl.and_then(|t| now.checked_add(t)),
@@ -275,7 +276,7 @@ impl ShDict {
             let value = Value::List(VecDeque::from([item]));
             let size = size_of(key, &value);
             g.make_room(size, self.capacity, false, now)?;
-            g.insert(key.to_vec(), value, 0, None, size);
+            g.insert(key, value, 0, None, size);
             return Ok(1);
         }
         let add = size_of(b"", &Value::List(VecDeque::from([item.clone()]))) - OVERHEAD;
@@ -424,7 +425,7 @@ impl ShDict {
             let size = size_of(key, &value);
             g.remove(key);
             g.make_room(size, self.capacity, false, now)?;
-            g.insert(key.to_vec(), value, 0, None, size);
+            g.insert(key, value, 0, None, size);
         }
         Ok(Some(excess))
     }
@@ -446,7 +447,7 @@ impl ShDict {
             .map
             .iter()
             .filter(|(_, e)| e.expired(now))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_vec())
             .take(if max == 0 { usize::MAX } else { max })
             .collect();
         for k in &keys {
@@ -462,7 +463,7 @@ impl ShDict {
         g.map
             .iter()
             .filter(|(_, e)| !e.expired(now))
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.to_vec())
             .take(if max == 0 { usize::MAX } else { max })
             .collect()
     }
@@ -470,40 +471,35 @@ impl ShDict {
 
 impl Inner {
     fn touch(&mut self, key: &[u8]) {
-        self.tick += 1;
-        let t = self.tick;
-        if let Some(e) = self.map.get_mut(key) {
-            self.lru.remove(&e.tick);
-            e.tick = t;
-            self.lru.insert(t, key.to_vec());
+        if let Some(e) = self.map.get(key) {
+            self.order.touch(e.slot);
         }
     }
 
     fn remove(&mut self, key: &[u8]) {
         if let Some(e) = self.map.remove(key) {
-            self.lru.remove(&e.tick);
+            self.order.remove(e.slot);
             self.used -= e.size;
         }
     }
 
     fn insert(
         &mut self,
-        key: Vec<u8>,
+        key: &[u8],
         value: Value,
         flags: u32,
         expires: Option<Instant>,
         size: usize,
     ) {
-        self.tick += 1;
-        self.lru.insert(self.tick, key.clone());
+        let slot = self.order.push_front(key);
         self.used += size;
         self.map.insert(
-            key,
+            key.into(),
             Entry {
                 value,
                 flags,
                 expires,
-                tick: self.tick,
+                slot,
                 size,
             },
         );
@@ -524,10 +520,10 @@ impl Inner {
         }
         let mut forcible = false;
         while self.used + size > capacity {
-            let Some((_, key)) = self.lru.iter().next().map(|(t, k)| (*t, k.clone())) else {
+            let Some(key) = self.order.lru().map(<[u8]>::to_vec) else {
                 return Err(DictError::NoMemory);
             };
-            let expired = self.map.get(&key).is_some_and(|e| e.expired(now));
+            let expired = self.map.get(key.as_slice()).is_some_and(|e| e.expired(now));
             if !expired {
                 if safe {
                     return Err(DictError::NoMemory);
@@ -550,10 +546,10 @@ impl Inner {
         let mut forcible = false;
         while self.used + size > capacity {
             let victim = self
-                .lru
-                .values()
-                .find(|k| Some(k.as_slice()) != keep)
-                .cloned();
+                .order
+                .iter_lru()
+                .find(|k| Some(*k) != keep)
+                .map(<[u8]>::to_vec);
             let Some(k) = victim else { break };
             self.remove(&k);
             forcible = true;

@@ -132,7 +132,7 @@ http {
                 local s = [==[ ngx.long_string() ]] ]==]
                 local re = ngx.re
                 re.foo("x")
-                local ok = ngx.on_abort(function() end)
+                local ok = ngx.socket.stream()
                 ngx.foo()
                 local http = require "resty.http"
             }
@@ -150,7 +150,7 @@ fn unsupported_directives_apis_and_modules_exit_1() {
         ("conf/nginx.conf", PROBLEM_CONF),
         (
             "lua/access.lua",
-            "local ngx_req = ngx.req\nngx_req.init_body()\nlocal m = require(\"ngx.re\")\nngx.on_abort(function() end)\n",
+            "local ngx_req = ngx.req\nngx_req.init_body()\nlocal m = require(\"ngx.re\")\nngx.socket.stream()\n",
         ),
     ]);
     let (code, out, err) = migrate(dir.path(), &["-q"]);
@@ -160,11 +160,11 @@ fn unsupported_directives_apis_and_modules_exit_1() {
         "conf/nginx.conf:4: ignored: directive \"sendfile\" (accepted, no effect)",
         "conf/nginx.conf:5: unsupported: directive \"uwsgi_param\" (unknown to openclaw)",
         "conf/nginx.conf:13: unsupported: API ngx.re.foo (no such API in openclaw)",
-        "conf/nginx.conf:14: unsupported: API ngx.on_abort (raises \"API not supported by openclaw\")",
+        "conf/nginx.conf:14: unsupported: API ngx.socket.stream (raises \"API not supported by openclaw\")",
         "conf/nginx.conf:15: unsupported: API ngx.foo (no such API in openclaw)",
         "conf/nginx.conf:16: unsupported: module resty.http (neither built in nor bundled, and not found on lua_package_path)",
         "lua/access.lua:2: unsupported: API ngx.req.init_body (raises \"API not supported by openclaw\")",
-        "lua/access.lua:4: unsupported: API ngx.on_abort (raises \"API not supported by openclaw\")",
+        "lua/access.lua:4: unsupported: API ngx.socket.stream (raises \"API not supported by openclaw\")",
         "note: the configuration loader (as `openclaw -t`) stops at its first error; fix it and run migrate again to check what follows",
         "10 supported, 2 ignored, 7 unsupported, 0 errors",
     ];

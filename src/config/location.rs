@@ -161,6 +161,9 @@ pub struct LocConf {
     pub lua_code_cache: bool,
     /// `lua_need_request_body`: read the whole body before rewrite/access/content handlers.
     pub lua_need_request_body: bool,
+    /// `lua_check_client_abort`: watch for the client closing while Lua handlers run
+    /// (then `ngx.on_abort`'s callback runs, or the request ends with 499).
+    pub lua_check_client_abort: bool,
     /// `lua_socket_*`: cosocket defaults.
     pub lua_socket: super::LuaSocketConf,
     pub limit_reqs: Arc<Vec<LimitReq>>,
@@ -296,6 +299,7 @@ impl LocConf {
             lua: LuaHandlers::default(),
             lua_code_cache: true,
             lua_need_request_body: false,
+            lua_check_client_abort: false,
             lua_socket: super::LuaSocketConf::default(),
             limit_reqs: Arc::default(),
             limit_req_status: 503,
@@ -498,6 +502,7 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
             "recursive_error_pages" => conf.recursive_error_pages = a[0] == "on",
             "lua_code_cache" => conf.lua_code_cache = a[0] == "on",
             "lua_need_request_body" => conf.lua_need_request_body = a[0] == "on",
+            "lua_check_client_abort" => conf.lua_check_client_abort = a[0] == "on",
             n if n.starts_with("lua_socket_") => super::lua_socket::apply(conf, d)?,
             "limit_req" => {
                 if first {

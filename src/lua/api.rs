@@ -196,7 +196,6 @@ local function missing(name)
     return function() error("API not supported by openclaw: " .. name, 2) end
 end
 for path, names in pairs({
-    [ngx] = { "on_abort" },
     [ngx.req] = { "socket", "set_body_file", "init_body", "append_body", "finish_body", "get_body_file" },
     [ngx.socket] = { "stream" },
 }) do
@@ -431,6 +430,11 @@ pub fn lua_number(n: f64) -> String {
     }
     if n.is_infinite() {
         return if n > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    // Integers below 1e14 print all their digits under %.14g: skip printf (the common case,
+    // counters and lengths). -0 keeps its sign as printf's does.
+    if n.fract() == 0.0 && n.abs() < 1e14 && !(n == 0.0 && n.is_sign_negative()) {
+        return (n as i64).to_string();
     }
     let mut buf = [0u8; 64];
     // SAFETY: the buffer is large enough for any %.14g output and snprintf NUL-terminates.
@@ -755,4 +759,27 @@ fn special_fields(lua: &Lua, ngx: &Table) -> LResult<()> {
     arg.set_metatable(Some(amt))?;
     ngx.raw_set("arg", arg)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lua_number;
+
+    #[test]
+    fn numbers_render_as_luajit_tostring() {
+        for (n, s) in [
+            (0.0, "0"),
+            (-0.0, "-0"),
+            (42.0, "42"),
+            (-7.0, "-7"),
+            (99_999_999_999_999.0, "99999999999999"),
+            (123_456_789_012_345.0, "1.2345678901234e+14"),
+            (0.1, "0.1"),
+            (1.5, "1.5"),
+            (1e300, "1e+300"),
+            (f64::INFINITY, "inf"),
+        ] {
+            assert_eq!(lua_number(n), s, "{n}");
+        }
+    }
 }

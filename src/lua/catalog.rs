@@ -187,10 +187,15 @@ mod tests {
         );
         let r = c.resolve("ngx", &path(&["re"]));
         assert!(r.namespace);
+        let r = c.resolve("ngx", &path(&["socket", "stream"]));
+        assert_eq!(
+            (r.name.as_str(), r.status),
+            ("ngx.socket.stream", ApiStatus::Stub)
+        );
         let r = c.resolve("ngx", &path(&["on_abort"]));
         assert_eq!(
             (r.name.as_str(), r.status),
-            ("ngx.on_abort", ApiStatus::Stub)
+            ("ngx.on_abort", ApiStatus::Supported)
         );
         let r = c.resolve("ngx", &path(&["foo", "bar"]));
         assert_eq!((r.name.as_str(), r.status), ("ngx.foo", ApiStatus::Missing));

@@ -34,6 +34,10 @@ pub struct ReqState {
     /// `ngx.flush`/`ngx.send_headers` in a content handler: send what is there now (the
     /// response then streams, see `stream.rs`).
     pub flush: bool,
+    /// `ngx.on_abort`'s callback, as a coroutine made when it was registered.
+    pub on_abort: Option<mlua::Thread>,
+    /// The client's close was acted on (callback started or request ended).
+    pub abort_seen: bool,
 }
 
 /// A spawned light thread: its coroutine future and where its result goes.
@@ -57,6 +61,38 @@ impl LightThread {
 }
 
 impl ReqState {
+    /// `lua_check_client_abort on` and the client has closed: start `ngx.on_abort`'s
+    /// callback as a light thread, or end the request with 499 when there is none.
+    fn notice_abort(&mut self) {
+        if self.ctx.is_null() {
+            return;
+        }
+        // SAFETY: called from `Scoped::poll`, which holds the state and its request.
+        let ctx = unsafe { &*self.ctx };
+        let conn = &ctx.conn;
+        if !conn.client_closed.get() || conn.abort_mode.get() != crate::pipeline::AbortMode::Notify
+        {
+            return;
+        }
+        self.abort_seen = true;
+        ctx.log(
+            crate::observe::Level::Info,
+            "client prematurely closed connection",
+        );
+        let Some(t) = self.on_abort.take() else {
+            self.exit = Some(499);
+            return;
+        };
+        match t.into_async::<mlua::MultiValue>(()) {
+            Ok(fut) => self.threads.push(LightThread {
+                id: 0,
+                fut: Box::pin(fut),
+                slot: Default::default(),
+            }),
+            Err(_) => self.exit = Some(499),
+        }
+    }
+
     /// A fresh state for `phase` over `ctx` (null for timers), carrying `ngx.ctx`.
     pub fn new(
         phase: Phase,
@@ -78,6 +114,8 @@ impl ReqState {
             threads: Vec::new(),
             balancer: None,
             flush: false,
+            on_abort: None,
+            abort_seen: false,
         }
     }
 }
@@ -194,6 +232,9 @@ where
         let this = &mut *self;
         let ptr: *mut ReqState = this.state;
         let guard = CurrentGuard::set(ptr);
+        if !this.state.abort_seen {
+            this.state.notice_abort();
+        }
         let r = match this.done.take() {
             Some(v) => Poll::Ready(v),
             None => this.fut.as_mut().poll(cx),
@@ -206,6 +247,17 @@ where
         for mut t in running {
             if t.poll_once(cx) {
                 finished_any = true;
+                if let (Some(Err(e)), false) = (&*t.slot.borrow(), this.state.ctx.is_null()) {
+                    // SAFETY: as in `notice_abort`.
+                    let ctx = unsafe { &*this.state.ctx };
+                    ctx.log(
+                        crate::observe::Level::Error,
+                        &format!(
+                            "lua user thread aborted: runtime error: {}",
+                            super::vm::lua_message(e)
+                        ),
+                    );
+                }
             } else {
                 still.push(t);
             }

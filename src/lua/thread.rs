@@ -2,8 +2,8 @@
 //! runs at once until it yields, then alongside the entry thread (see `req::Scoped`); the
 //! request ends when all of them have.
 
-use super::api::{check_phase, rt, LResult, YIELD_PHASES};
-use super::req::{with_state, LightThread};
+use super::api::{check_phase, nil_err, rt, LResult, OUTPUT_PHASES, YIELD_PHASES};
+use super::req::{with_req, with_state, LightThread};
 use mlua::{Function, Lua, MultiValue, Table, UserData, Value};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -136,5 +136,34 @@ pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
         })?,
     )?;
     ngx.set("thread", t)?;
+    ngx.set(
+        "on_abort",
+        lua.create_function(|lua, f: Value| {
+            // lua-nginx-module's order: duplicate, then the directive, then the argument.
+            let state = with_req(|st, ctx| {
+                check_phase(st, OUTPUT_PHASES)?;
+                Ok(if st.on_abort.is_some() || st.abort_seen {
+                    Err("duplicate call")
+                } else if !ctx.conf.lua_check_client_abort {
+                    Err("lua_check_client_abort is off")
+                } else {
+                    Ok(())
+                })
+            })?;
+            if let Err(msg) = state {
+                return nil_err(lua, msg);
+            }
+            let Value::Function(f) = f else {
+                return Err(rt("bad argument #1 to '?' (Lua function expected)"));
+            };
+            // Made now (as OpenResty does), started when the client closes.
+            let co = lua.create_thread(f)?;
+            with_state(|st| {
+                st.on_abort = Some(co);
+                Ok(())
+            })?;
+            Ok(MultiValue::from_iter([Value::Integer(1)]))
+        })?,
+    )?;
     Ok(())
 }

@@ -11,7 +11,6 @@ use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 use mlua::{Function, Lua};
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -80,7 +79,7 @@ struct Vm {
     /// `premature = true` and stop, and `ngx.worker.exiting()` is true.
     retired: Rc<std::cell::Cell<bool>>,
     /// Compiled handlers by chunk id (with `lua_code_cache on`).
-    cache: RefCell<HashMap<usize, Function>>,
+    cache: RefCell<ahash::AHashMap<usize, Function>>,
     /// Finished coroutines, reset and reused for the next handler run.
     threads: RefCell<Vec<mlua::Thread>>,
 }
@@ -256,6 +255,39 @@ impl LuaEngine {
             }
             Ok(vm)
         })
+    }
+}
+
+/// While a rewrite, access or content handler runs, a client closing the connection does
+/// not cancel the request: the handler runs on, or is told (`lua_check_client_abort`).
+/// Restores the previous mode when the handler ends or is dropped.
+struct AbortModeGuard {
+    conn: Rc<crate::pipeline::ConnInfo>,
+    prev: crate::pipeline::AbortMode,
+}
+
+impl AbortModeGuard {
+    fn enter(ctx: &RequestCtx, phase: Phase) -> Option<AbortModeGuard> {
+        use crate::pipeline::AbortMode;
+        if !matches!(phase, Phase::Rewrite | Phase::Access | Phase::Content) {
+            return None;
+        }
+        let mode = if ctx.conf.lua_check_client_abort {
+            AbortMode::Notify
+        } else {
+            AbortMode::Ignore
+        };
+        let prev = ctx.conn.abort_mode.replace(mode);
+        Some(AbortModeGuard {
+            conn: ctx.conn.clone(),
+            prev,
+        })
+    }
+}
+
+impl Drop for AbortModeGuard {
+    fn drop(&mut self) {
+        self.conn.abort_mode.set(self.prev);
     }
 }
 
@@ -490,12 +522,14 @@ impl ScriptEngine for LuaEngine {
                 }
             };
             let mut fut = Box::pin(fut);
+            let abort_mode = AbortModeGuard::enter(ctx, phase);
             let result = Scoped {
                 state: &mut state,
                 fut: fut.as_mut(),
                 done: None,
             }
             .await;
+            drop(abort_mode);
             if result.is_none() && state.flush && state.exit.is_none() && state.exec.is_none() {
                 // ngx.flush: the head goes now, the rest of the handler runs as the body.
                 // SAFETY: `Scoped` is finished; the context outlives the response body.

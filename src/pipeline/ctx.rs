@@ -4,10 +4,10 @@ use super::Generation;
 use crate::config::{Computed, LocConf, Location, Server};
 use crate::router::RegexMatch;
 use crate::vars::{Builtin, Var, VarSource};
+use ahash::AHashMap as HashMap;
 use http::{HeaderMap, Method, Version};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -28,6 +28,45 @@ pub struct ConnInfo {
     pub tls: Option<TlsInfo>,
     /// A plain-HTTP request arrived on a TLS port: every request gets nginx's 400.
     pub plain_on_tls: bool,
+    /// The client's TCP stream (HTTP/1 over TCP), peeked at to notice it closing while a
+    /// request is being processed.
+    pub client: Option<Arc<tokio::net::TcpStream>>,
+    /// The client closed the connection before its response was complete.
+    pub client_closed: Cell<bool>,
+    /// What a client closing means for the code running now.
+    pub abort_mode: Cell<AbortMode>,
+}
+
+/// How a request reacts when its client closes the connection early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AbortMode {
+    /// Stop processing (status 499), as nginx's proxy and most modules do.
+    #[default]
+    Cancel,
+    /// A Lua handler with `lua_check_client_abort off`: it runs on, unaware.
+    Ignore,
+    /// A Lua handler with `lua_check_client_abort on`: `ngx.on_abort`'s callback runs, or
+    /// the request ends with 499.
+    Notify,
+}
+
+impl ConnInfo {
+    /// Ready(true) once the client has closed its side (or reset the connection);
+    /// Ready(false) when it sent more data, which hides a close behind it (nginx's peek has
+    /// the same blind spot); Pending while the connection is quiet.
+    pub fn poll_client_closed(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<bool> {
+        use std::task::Poll;
+        let Some(s) = &self.client else {
+            return Poll::Pending;
+        };
+        let mut b = [0u8; 1];
+        let mut buf = tokio::io::ReadBuf::new(&mut b);
+        match s.poll_peek(cx, &mut buf) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => Poll::Ready(true),
+            Poll::Ready(Ok(_)) => Poll::Ready(false),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// What the TLS handshake settled (`$ssl_*` variables).

@@ -14,7 +14,7 @@ mod tasks;
 mod upstream;
 mod uri;
 
-pub use ctx::{ConnInfo, RequestCtx, TlsInfo};
+pub use ctx::{AbortMode, ConnInfo, RequestCtx, TlsInfo};
 use handler::BODY_MEMORY_CAP;
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
 pub use response::{header_filter, reason, special_response, Body, CompressMemo, Response};

@@ -2,6 +2,7 @@
 //! listens), the request entry point, and graceful shutdown.
 
 use super::body::OutBody;
+use super::io::SharedTcp;
 use super::Current;
 use crate::config::Http;
 use crate::observe::Level;
@@ -47,6 +48,8 @@ pub struct ConnParams {
     pub http2: bool,
     pub shutdown: watch::Receiver<bool>,
     pub tracker: Tracker,
+    /// The client's TCP stream, for noticing it close mid-request (set by `serve`).
+    pub client: Option<Arc<TcpStream>>,
 }
 
 /// When the connection last moved bytes, and how many requests are being handled.
@@ -178,7 +181,7 @@ macro_rules! drive {
 }
 
 /// Serves one accepted connection to its end.
-pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
+pub async fn serve(stream: TcpStream, remote: SocketAddr, mut p: ConnParams) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(p.listen);
     let gen = p.current.load();
@@ -208,8 +211,12 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
         max_header,
         idle,
     };
+    let stream = Arc::new(stream);
+    if !p.http2 {
+        p.client = Some(stream.clone());
+    }
     let Some(cfg) = acceptor else {
-        return serve_io(stream, remote, local, p, limits, None, false).await;
+        return serve_io(SharedTcp(stream), remote, local, p, limits, None, false).await;
     };
     // A TLS connection starts with a handshake record (22); anything else is plain HTTP,
     // which nginx answers with a 400 page.
@@ -219,9 +226,9 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, p: ConnParams) {
         _ => return,
     }
     if first[0] != 22 {
-        return serve_io(stream, remote, local, p, limits, None, true).await;
+        return serve_io(SharedTcp(stream), remote, local, p, limits, None, true).await;
     }
-    let handshake = tokio_rustls::TlsAcceptor::from(cfg).accept(stream);
+    let handshake = tokio_rustls::TlsAcceptor::from(cfg).accept(SharedTcp(stream));
     let tls = match tokio::time::timeout(header_timeout, handshake).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -334,6 +341,9 @@ pub(super) async fn serve_io<S>(
         http2: p.http2,
         tls,
         plain_on_tls,
+        client: p.client.clone(),
+        client_closed: Cell::new(false),
+        abort_mode: Cell::new(pipeline::AbortMode::Cancel),
     });
     let current = p.current.clone();
     let activity = Arc::new(Activity {
@@ -380,6 +390,9 @@ pub(super) async fn serve_io<S>(
             .header_read_timeout(header_timeout)
             .max_header_size(max_header)
             .keep_alive(true)
+            // A client closing its side mid-request does not cancel the request here:
+            // `handle` watches for it and decides by what runs (see `AbortMode`).
+            .half_close(true)
             .serve_connection(io, service)
             .with_upgrades();
         drive!(conn, shutdown, activity, idle);
@@ -574,13 +587,66 @@ async fn handle(
                     .insert(CONNECTION, HeaderValue::from_static("close"));
                 r
             }
-            None => pipeline::process(ctx, body).await,
+            None => match watch_client(&conn, pipeline::process(ctx, body)).await {
+                Some(r) => r,
+                // The client left: the guard below logs the request with 499.
+                None => return Err(closed()),
+            },
         }
     };
     let Some(ctx) = guard.0.take() else {
         return Err(closed());
     };
     into_hyper(ctx, resp, http)
+}
+
+/// Runs a request's processing while watching its client (HTTP/1 over TCP, where hyper
+/// half-closes): `None` when the client closed and what runs then is to be cancelled
+/// (`AbortMode::Cancel`); Lua handlers run on (`Ignore`) or get told (`Notify`, through
+/// `ConnInfo::client_closed`). Only a request that waits is watched, so the usual
+/// one-poll request costs nothing.
+async fn watch_client(
+    conn: &ConnInfo,
+    fut: impl std::future::Future<Output = Response>,
+) -> Option<Response> {
+    use pipeline::AbortMode;
+    use std::task::Poll;
+    let mut fut = std::pin::pin!(fut);
+    if conn.client.is_none() {
+        return Some(fut.await);
+    }
+    let mut watching = true;
+    std::future::poll_fn(|cx| loop {
+        if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        let cancel = conn.abort_mode.get() == AbortMode::Cancel;
+        if conn.client_closed.get() {
+            return if cancel {
+                Poll::Ready(None)
+            } else {
+                Poll::Pending
+            };
+        }
+        if !watching {
+            return Poll::Pending;
+        }
+        match conn.poll_client_closed(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(false) => {
+                watching = false;
+                return Poll::Pending;
+            }
+            Poll::Ready(true) => {
+                conn.client_closed.set(true);
+                if cancel {
+                    return Poll::Ready(None);
+                }
+                // Poll the request again so a Lua handler sees the close.
+            }
+        }
+    })
+    .await
 }
 
 /// Holds a request's context while its response is being made. Dropped with the context

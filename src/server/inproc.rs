@@ -74,6 +74,7 @@ impl Harness {
             http2: false,
             shutdown: self.shutdown.1.clone(),
             tracker: self.tracker.clone(),
+            client: None,
         };
         let wire = encode(req);
         let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);

@@ -4,6 +4,7 @@
 mod body;
 mod conn;
 mod inproc;
+mod io;
 mod listen;
 mod phases;
 mod tls;

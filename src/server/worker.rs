@@ -182,6 +182,7 @@ async fn accept_loop(
                     http2,
                     shutdown: shutdown.clone(),
                     tracker: tracker.clone(),
+                    client: None,
                 };
                 tokio::task::spawn_local(serve(stream, remote, p));
             }

@@ -1098,15 +1098,61 @@ GET /t
 connected
 nil connection refused
 
-=== TEST 75: an OpenResty API OpenClaw lacks raises an error naming it (OpenClaw's behaviour: nginx has ngx.on_abort)
+=== TEST 75: an OpenResty API OpenClaw lacks raises an error naming it (OpenClaw's behaviour: nginx has ngx.req.init_body)
 --- config
 location /t {
     content_by_lua_block {
-        local ok, err = pcall(ngx.on_abort, function() end)
+        local ok, err = pcall(ngx.req.init_body)
         ngx.say(ok, " ", err)
     }
 }
 --- request
 GET /t
 --- response_body_like
-^false .*API not supported by openclaw: ngx.on_abort
+^false .*API not supported by openclaw: ngx.req.init_body
+
+=== TEST 77: ngx.on_abort needs lua_check_client_abort on
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say(ngx.on_abort(function() end))
+    }
+}
+--- request
+GET /t
+--- response_body
+nillua_check_client_abort is off
+
+=== TEST 78: ngx.on_abort registers once per handler; a second call is a duplicate
+--- config
+location /t {
+    lua_check_client_abort on;
+    content_by_lua_block {
+        ngx.say(pcall(ngx.on_abort, "x"))
+        ngx.say(ngx.on_abort(function() end))
+        ngx.say(ngx.on_abort(function() end))
+    }
+}
+--- request
+GET /t
+--- response_body
+falsebad argument #1 to '?' (Lua function expected)
+1
+nilduplicate call
+
+=== TEST 79: ngx.on_abort is not for header filters
+--- config
+location /t {
+    lua_check_client_abort on;
+    header_filter_by_lua_block {
+        local ok, err = pcall(ngx.on_abort, function() end)
+        ngx.header["X-Err"] = err
+    }
+    return 200 "ok\n";
+}
+--- request
+GET /t
+--- response_headers
+X-Err: API disabled in the context of header_filter_by_lua*
+--- response_body
+ok

@@ -21,6 +21,7 @@ mod repl;
 mod req;
 mod semaphore;
 mod shared;
+mod shdict_ffi;
 mod socket;
 mod sockstream;
 mod spec;

@@ -60,7 +60,7 @@ fn mv<const N: usize>(vals: [Value; N]) -> MultiValue {
 use super::api::nil_err as err;
 
 /// An expiry in seconds; 0, negative, NaN and absurdly large values mean "never".
-fn ttl_of(v: Option<f64>) -> Option<Duration> {
+pub(super) fn ttl_of(v: Option<f64>) -> Option<Duration> {
     v.filter(|t| *t > 0.0)
         .and_then(|t| Duration::try_from_secs_f64(t).ok())
         .filter(|d| *d < Duration::from_secs(100 * 365 * 86400))
@@ -263,33 +263,50 @@ impl UserData for DictHandle {
 /// `ngx.shared` with one entry per zone, and the native limiter steps under
 /// `openclaw.limit` that the bundled `resty.limit.*` modules call.
 pub fn install(lua: &Lua, ngx: &Table, dicts: &[Arc<ShDict>]) -> mlua::Result<()> {
-    let shared = lua.create_table()?;
+    let handles = lua.create_table()?;
+    let addrs = lua.create_table()?;
     for d in dicts {
-        shared.set(d.name.as_str(), DictHandle(d.clone()))?;
+        handles.set(d.name.as_str(), DictHandle(d.clone()))?;
+        // The handle (kept by the Lua side next to the address) keeps the dict alive.
+        addrs.set(
+            d.name.as_str(),
+            mlua::LightUserData(Arc::as_ptr(d) as *mut std::ffi::c_void),
+        )?;
     }
+    let [get, store, incr] = super::shdict_ffi::entry_points().map(mlua::LightUserData);
+    let shared: Table = lua
+        .load(include_str!("../../lua/openclaw/shdict.lua"))
+        .set_name("=openclaw.shdict")
+        .call((handles, addrs, get, store, incr))?;
     ngx.set("shared", shared)?;
+    let by_name: Vec<Arc<ShDict>> = dicts.to_vec();
     let openclaw = super::api::openclaw_table(lua)?;
     let limit = lua.create_table()?;
-    // req_step(dict, key, rate, burst, commit, uncommit) -> excess (milli-requests) | nil
+    // req_step(dict_name, key, rate, burst, commit, uncommit) -> excess (milli-requests) | nil
     limit.set(
         "req_step",
         lua.create_function(
-            |lua,
-             (d, k, rate, burst, commit, uncommit): (
-                mlua::AnyUserData,
+            move |lua,
+                  (name, k, rate, burst, commit, uncommit): (
+                mlua::LuaString,
                 Value,
                 f64,
                 f64,
                 bool,
                 Option<bool>,
             )| {
-                let d = d.borrow::<DictHandle>()?;
+                let Some(d) = by_name
+                    .iter()
+                    .find(|d| d.name.as_bytes() == name.as_bytes().as_ref())
+                else {
+                    return err(lua, "shared dict not found");
+                };
                 let key = match key_of(&k) {
                     Ok(k) => k,
                     Err(e) => return err(lua, e),
                 };
                 let now = crate::limit::now_ms();
-                match d.0.leaky_bucket(
+                match d.leaky_bucket(
                     &key,
                     (rate * 1000.0) as u64,
                     (burst * 1000.0) as u64,

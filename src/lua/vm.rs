@@ -106,13 +106,16 @@ pub fn search_paths(
     (path, cpath)
 }
 
-/// A Lua state with LuaJIT's standard libraries as OpenResty has them, `debug` included
-/// (handlers use `debug.traceback` in `xpcall` and `debug.getinfo`); `ffi` stays out.
+/// A Lua state with LuaJIT's standard libraries as OpenResty has them: `debug` (handlers
+/// use `debug.traceback` in `xpcall` and `debug.getinfo`) and `ffi` (lua-resty-* libraries
+/// use it; OpenClaw's own shared-dict fast path does, see `shdict_ffi.rs`).
 pub(super) fn new_lua() -> Lua {
-    let libs = mlua::StdLib::ALL_SAFE | mlua::StdLib::DEBUG;
-    // SAFETY: `debug` can reach into the registry mlua keeps its state in; OpenResty exposes
-    // it to the same trusted configuration code, and our handlers never rely on Lua code
-    // not touching it for memory safety of Rust data (userdata are checked on every call).
+    let libs = mlua::StdLib::ALL_SAFE | mlua::StdLib::DEBUG | mlua::StdLib::FFI;
+    // SAFETY: `debug` and `ffi` let Lua code reach past mlua's checks (the registry, any
+    // memory): scripts are trusted configuration code, as in OpenResty, which gives them
+    // both. OpenClaw's own calls stay safe for well-behaved scripts: Rust data is reached
+    // through checked userdata, and the FFI entry points only get addresses kept private
+    // to `lua/openclaw/shdict.lua`.
     unsafe { Lua::unsafe_new_with(libs, mlua::LuaOptions::default()) }
 }
 

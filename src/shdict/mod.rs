@@ -172,6 +172,17 @@ impl ShDict {
         Some((e.value.clone(), e.flags))
     }
 
+    /// Calls `f` with the live value and flags of `key` (marking it used) without copying
+    /// the value out; None when missing or expired.
+    pub fn with_live<R>(&self, key: &[u8], f: impl FnOnce(&Value, u32) -> R) -> Option<R> {
+        let mut g = self.lock();
+        let now = crate::clock::instant();
+        let g = &mut *g;
+        let e = g.map.get(key).filter(|e| !e.expired(now))?;
+        g.order.touch(e.slot);
+        Some(f(&e.value, e.flags))
+    }
+
     /// The value even if expired (not yet evicted); the bool says it is stale.
     pub fn get_stale(&self, key: &[u8]) -> Option<(Value, u32, bool)> {
         let g = self.lock();

@@ -13,7 +13,7 @@ function _M.new(dict_name, rate, burst)
         return nil, "shared dict not found"
     end
     assert(rate > 0 and burst >= 0)
-    return setmetatable({ dict = dict, rate = rate, burst = burst }, mt)
+    return setmetatable({ dict = dict_name, rate = rate, burst = burst }, mt)
 end
 
 -- incoming(key, commit) -> delay (seconds), excess (requests) | nil, "rejected"

@@ -1,0 +1,180 @@
+//! The shared-dict fast path: `get`, `set` (and `add`/`replace`/`safe_*`), `incr` and
+//! `delete` as C-ABI functions that `lua/openclaw/shdict.lua` calls through LuaJIT's FFI,
+//! as lua-resty-core does for OpenResty. FFI calls get JIT-compiled into the handler's
+//! trace; an mlua method call costs a Lua stack round trip, argument conversion and an
+//! error trampoline each time. The Lua side checks the arguments and sends anything
+//! unusual (other key types, bad flags, lists) to the userdata methods in `shared.rs`, so
+//! behaviour and error words stay in one place.
+//!
+//! This is the only module where Lua hands Rust raw pointers. The contract of every
+//! function here: `dict` is the `ShDict` behind a `DictHandle` the calling VM keeps alive
+//! (the Lua side never lets scripts choose it), `key`/`str` point at `len` readable bytes
+//! for the duration of the call (Lua strings), `out` points at a writable value struct.
+
+use super::shared::ttl_of;
+use crate::shdict::{DictError, Mode, ShDict, Value};
+use std::cell::RefCell;
+use std::ffi::c_void;
+
+/// `openclaw_shdict_val` on the Lua side; field order and types must match the cdef in
+/// `lua/openclaw/shdict.lua`.
+#[repr(C)]
+pub struct FfiVal {
+    /// 0 none, 1 boolean (`num` 0/1), 2 number, 3 string (`str`, `len`), 4 list.
+    kind: i32,
+    flags: u32,
+    num: f64,
+    str: *const u8,
+    len: usize,
+    forcible: i32,
+}
+
+thread_local! {
+    /// Where `get` copies a string value for Lua to make its string from; valid until the
+    /// next call on this thread (the Lua side copies it at once).
+    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Error codes the Lua side maps to OpenResty's words.
+fn code(e: DictError) -> i32 {
+    match e {
+        DictError::Exists => 1,
+        DictError::NotFound => 2,
+        DictError::NoMemory => 3,
+        DictError::NotANumber => 4,
+        DictError::NotAList => 5,
+    }
+}
+
+/// SAFETY (for the helpers below): see the module contract.
+unsafe fn args<'a>(dict: *const c_void, key: *const u8, klen: usize) -> (&'a ShDict, &'a [u8]) {
+    (
+        &*(dict as *const ShDict),
+        std::slice::from_raw_parts(key, klen),
+    )
+}
+
+fn ttl(t: f64) -> Option<std::time::Duration> {
+    ttl_of(Some(t))
+}
+
+/// `get`: fills `out` (kind 0 when missing); always returns 0.
+///
+/// # Safety
+/// The module contract.
+pub unsafe extern "C" fn oc_shdict_get(
+    dict: *const c_void,
+    key: *const u8,
+    klen: usize,
+    out: *mut FfiVal,
+) -> i32 {
+    let (d, key) = args(dict, key, klen);
+    let out = &mut *out;
+    out.kind = 0;
+    out.flags = 0;
+    d.with_live(key, |v, flags| {
+        out.flags = flags;
+        match v {
+            Value::Bool(b) => {
+                out.kind = 1;
+                out.num = f64::from(u8::from(*b));
+            }
+            Value::Number(n) => {
+                out.kind = 2;
+                out.num = *n;
+            }
+            Value::Str(s) => {
+                out.kind = 3;
+                BUF.with(|b| {
+                    let mut b = b.borrow_mut();
+                    b.clear();
+                    b.extend_from_slice(s);
+                    out.str = b.as_ptr();
+                    out.len = b.len();
+                });
+            }
+            Value::List(_) => out.kind = 4,
+        }
+    });
+    0
+}
+
+/// `set`/`add`/`replace` (`mode` 0/1/2; `safe` for the `safe_` forms); value kind as in
+/// `FfiVal` (0 deletes); `exptime` <= 0 means none. Returns 0 or an error code;
+/// `*forcible` says whether live entries were evicted.
+///
+/// # Safety
+/// The module contract; `str` is read only for kind 3.
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn oc_shdict_store(
+    dict: *const c_void,
+    key: *const u8,
+    klen: usize,
+    kind: i32,
+    num: f64,
+    str: *const u8,
+    slen: usize,
+    exptime: f64,
+    flags: u32,
+    mode: i32,
+    safe: i32,
+    forcible: *mut i32,
+) -> i32 {
+    let (d, key) = args(dict, key, klen);
+    let value = match kind {
+        0 => None,
+        1 => Some(Value::Bool(num != 0.0)),
+        2 => Some(Value::Number(num)),
+        _ => Some(Value::Str(std::slice::from_raw_parts(str, slen).to_vec())),
+    };
+    let mode = match mode {
+        1 => Mode::Add,
+        2 => Mode::Replace,
+        _ => Mode::Set,
+    };
+    *forcible = 0;
+    match d.store(key, value, ttl(exptime), flags, mode, safe != 0) {
+        Ok(s) => {
+            *forcible = i32::from(s.forcible);
+            0
+        }
+        Err(e) => code(e),
+    }
+}
+
+/// `incr(key, by, init?, init_ttl)`: the new value in `out.num`, `out.forcible`.
+///
+/// # Safety
+/// The module contract.
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn oc_shdict_incr(
+    dict: *const c_void,
+    key: *const u8,
+    klen: usize,
+    by: f64,
+    has_init: i32,
+    init: f64,
+    init_ttl: f64,
+    out: *mut FfiVal,
+) -> i32 {
+    let (d, key) = args(dict, key, klen);
+    let out = &mut *out;
+    let init = (has_init != 0).then_some(init);
+    match d.incr(key, by, init, ttl(init_ttl)) {
+        Ok((v, s)) => {
+            out.num = v;
+            out.forcible = i32::from(s.forcible);
+            0
+        }
+        Err(e) => code(e),
+    }
+}
+
+/// The functions' addresses, in the order `lua/openclaw/shdict.lua` takes them.
+pub fn entry_points() -> [*mut c_void; 3] {
+    [
+        oc_shdict_get as *mut c_void,
+        oc_shdict_store as *mut c_void,
+        oc_shdict_incr as *mut c_void,
+    ]
+}

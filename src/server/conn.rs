@@ -587,11 +587,17 @@ async fn handle(
                     .insert(CONNECTION, HeaderValue::from_static("close"));
                 r
             }
-            None => match watch_client(&conn, pipeline::process(ctx, body)).await {
-                Some(r) => r,
-                // The client left: the guard below logs the request with 499.
-                None => return Err(closed()),
-            },
+            None => {
+                // Pinned where it is: the pipeline's future is large, and moving it into
+                // the watcher would copy it on every request.
+                let process = pipeline::process(ctx, body);
+                tokio::pin!(process);
+                match watch_client(&conn, process).await {
+                    Some(r) => r,
+                    // The client left: the guard below logs the request with 499.
+                    None => return Err(closed()),
+                }
+            }
         }
     };
     let Some(ctx) = guard.0.take() else {
@@ -605,13 +611,12 @@ async fn handle(
 /// (`AbortMode::Cancel`); Lua handlers run on (`Ignore`) or get told (`Notify`, through
 /// `ConnInfo::client_closed`). Only a request that waits is watched, so the usual
 /// one-poll request costs nothing.
-async fn watch_client(
+async fn watch_client<F: std::future::Future<Output = Response>>(
     conn: &ConnInfo,
-    fut: impl std::future::Future<Output = Response>,
+    mut fut: std::pin::Pin<&mut F>,
 ) -> Option<Response> {
     use pipeline::AbortMode;
     use std::task::Poll;
-    let mut fut = std::pin::pin!(fut);
     if conn.client.is_none() {
         return Some(fut.await);
     }

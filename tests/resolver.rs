@@ -107,7 +107,20 @@ fn ips(last: &[u8]) -> Answer {
     Answer::Addrs(last.iter().map(|o| Ipv4Addr::new(127, 0, 0, *o)).collect())
 }
 
+/// A DNS server answering `backend.test` with 127.0.0.N for each N, TTL 1 s.
+fn dns_with_ttl_1(last: &[u8]) -> Dns {
+    let dns = Dns::start(&[]);
+    dns.set_ttl(1);
+    dns.set("backend.test", ips(last));
+    dns
+}
+
 fn resolve_gateway(dns: &Dns, port: u16, resolver: &str) -> Gateway {
+    resolve_gateway_with(dns, port, resolver, "")
+}
+
+/// [`resolve_gateway`] with more directives in the upstream block.
+fn resolve_gateway_with(dns: &Dns, port: u16, resolver: &str, more: &str) -> Gateway {
     let http = format!(
         r#"
 resolver {} {resolver} ipv6=off;
@@ -115,6 +128,7 @@ resolver_timeout 500ms;
 upstream be {{
     zone be 64k;
     server backend.test:{port} resolve max_fails=0;
+    {more}
 }}
 "#,
         dns.addr
@@ -150,9 +164,7 @@ fn converges(gw: &Gateway, want: &[&str], limit: Duration) -> bool {
 fn resolve_servers_follow_dns_changes_without_reload() {
     let be = backends_on_one_port();
     let port = be[0].addr.port();
-    let dns = Dns::start(&[]);
-    dns.set_ttl(1);
-    dns.set("backend.test", ips(&[1, 2]));
+    let dns = dns_with_ttl_1(&[1, 2]);
     let gw = resolve_gateway(&dns, port, "");
     // The start waited for the first answer: both addresses serve at once.
     let first: HashSet<String> = (0..4).map(|_| who(&gw)).collect();
@@ -202,6 +214,33 @@ fn a_name_unresolvable_at_start_serves_once_it_resolves() {
     assert!(converges(&gw, &["b3"], Duration::from_secs(10)));
     dns.set("backend.test", ips(&[1]));
     assert!(converges(&gw, &["b1"], Duration::from_secs(10)));
+}
+
+#[test]
+fn health_checks_probe_the_resolved_peers() {
+    let be = backends_on_one_port();
+    let port = be[0].addr.port();
+    let dns = dns_with_ttl_1(&[1, 2]);
+    be[0].set_health(503);
+    let gw = resolve_gateway_with(
+        &dns,
+        port,
+        "",
+        "health_check uri=/health interval=100ms timeout=500ms;",
+    );
+    assert!(converges(&gw, &["b2"], Duration::from_secs(10)));
+    assert!(gw.error_log().contains(&format!(
+        "peer 127.0.0.1:{port} is unhealthy after 1 failed health check(s)"
+    )));
+    // An address DNS adds is probed too; the unhealthy one stays out while it stays.
+    be[2].set_health(503);
+    dns.set("backend.test", ips(&[1, 2, 3]));
+    assert!(gw.wait_log(
+        &format!("peer 127.0.0.3:{port} is unhealthy"),
+        Duration::from_secs(10)
+    ));
+    be[2].set_health(200);
+    assert!(converges(&gw, &["b2", "b3"], Duration::from_secs(10)));
 }
 
 #[test]

@@ -257,12 +257,13 @@ fn server_line(d: &Directive, algo: Algo) -> Result<Line> {
         max_conns,
         down,
     };
-    if at_run_time {
+    // `unix:` goes on to the fixed path and its error.
+    if at_run_time && !a[0].starts_with("unix:") {
         let (host, port) = split_host_port_or(&a[0], 80)
             .ok_or_else(|| d.err(format!("invalid port in upstream \"{}\"", a[0])))?;
         let bare = host.trim_start_matches('[').trim_end_matches(']');
         // An address needs no resolving: nginx makes it a fixed peer.
-        if bare.parse::<std::net::IpAddr>().is_err() && !a[0].starts_with("unix:") {
+        if bare.parse::<std::net::IpAddr>().is_err() {
             return Ok(Line::Resolve(ResolveServer {
                 host: bare.to_string(),
                 port,

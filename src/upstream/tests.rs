@@ -15,6 +15,15 @@ fn peer(port: u16, weight: u32) -> PeerConf {
     }
 }
 
+/// The `k`th test key: a client address for `ip_hash`, a string for the others.
+fn key_for(algo: Algo, k: u32) -> Vec<u8> {
+    if algo == Algo::IpHash {
+        vec![10, (k % 250) as u8, (k / 3) as u8, 1]
+    } else {
+        format!("key{k}").into_bytes()
+    }
+}
+
 fn seq(up: &Upstream, n: usize) -> Vec<u16> {
     (0..n)
         .map(|_| {
@@ -127,11 +136,7 @@ fn hash_is_stable_and_spreads() {
         );
         let mut seen = std::collections::HashSet::new();
         for k in 0..60u32 {
-            let key = if algo == Algo::IpHash {
-                vec![10, (k % 250) as u8, (k / 3) as u8, 1]
-            } else {
-                format!("key{k}").into_bytes()
-            };
+            let key = key_for(algo, k);
             let mut s = Selection::new(&up, &key);
             let a = up.pick(&mut s).unwrap();
             up.release(&a, Outcome::Ok, None);
@@ -329,11 +334,7 @@ fn every_method_follows_a_changing_peer_set() {
             let now: Vec<SocketAddr> = addrs(set);
             let mut used = std::collections::HashSet::new();
             for k in 0..200u32 {
-                let key = if algo == Algo::IpHash {
-                    vec![10, (k % 250) as u8, (k / 7) as u8, 1]
-                } else {
-                    format!("key{k}").into_bytes()
-                };
+                let key = key_for(algo, k);
                 let mut sel = Selection::new(&up, &key);
                 match up.pick(&mut sel) {
                     Some(p) => {

@@ -221,6 +221,7 @@ pub static TABLE: &[Spec] = &[
     d("random", UPSTREAM, 0, 2),
     d("ewma", UPSTREAM, 0, 0),
     d("health_check", UPSTREAM, 0, 7),
+    d("zone", UPSTREAM, 1, 2),
     d("balancer_by_lua_block", UPSTREAM, 0, 0),
     d("balancer_by_lua_file", UPSTREAM, 1, 1),
     // proxy (see src/proxy/)
@@ -252,8 +253,8 @@ pub static TABLE: &[Spec] = &[
     d("proxy_ssl_certificate", HSL, 1, 1),
     d("proxy_ssl_certificate_key", HSL, 1, 1),
     // resolver (see src/resolver/)
-    d("resolver", HSL, 1, MANY),
-    d("resolver_timeout", HSL, 1, 1),
+    d("resolver", HSL | UPSTREAM, 1, MANY),
+    d("resolver_timeout", HSL | UPSTREAM, 1, 1),
     // API keys (see src/keys/)
     d("api_key_store", HTTP, 1, 1),
     d("api_key_tier", HTTP, 2, 3),
@@ -410,7 +411,6 @@ pub static IGNORED: &[(&str, Ctx)] = &[
     ("fastcgi_temp_path", HSL),
     ("scgi_temp_path", HSL),
     ("uwsgi_temp_path", HSL),
-    ("zone", UPSTREAM),
     ("ssl_dhparam", HTTP | SERVER),
     ("ssl_ecdh_curve", HTTP | SERVER),
     ("ssl_stapling", HTTP | SERVER),

@@ -314,7 +314,7 @@ impl LocConf {
             compress: Arc::default(),
             keys: Arc::default(),
             resolver: None,
-            resolver_timeout: Duration::from_secs(30),
+            resolver_timeout: super::resolver::DEFAULT_TIMEOUT,
         }
     }
 }
@@ -620,43 +620,10 @@ pub fn apply_settings(b: &mut Builder, conf: &mut LocConf, dirs: &[Directive]) -
                 super::proxy::apply(b, conf, d, first)?
             }
             "resolver" => {
-                let mut servers = vec![];
-                let mut valid = None;
-                let mut ipv6 = true;
-                for v in a {
-                    if let Some(t) = v.strip_prefix("valid=") {
-                        valid = Some(values::time(t).ok_or_else(|| invalid(d))?);
-                    } else if let Some(f) = v.strip_prefix("ipv6=") {
-                        ipv6 = f == "on";
-                    } else if v.starts_with("status_zone=") {
-                        // nginx Plus statistics: nothing to collect here.
-                    } else {
-                        let bare_ip = v.parse::<std::net::IpAddr>().is_ok();
-                        let bracketed = v.starts_with('[') && v.ends_with(']');
-                        let with_port = if bare_ip || bracketed || !v.contains(':') {
-                            format!("{v}:53")
-                        } else {
-                            v.clone()
-                        };
-                        let addrs = std::net::ToSocketAddrs::to_socket_addrs(&with_port.as_str())
-                            .map_err(|_| {
-                            d.err(format!("host not found in resolver \"{v}\""))
-                        })?;
-                        servers.extend(addrs);
-                    }
-                }
-                if servers.is_empty() {
-                    return Err(invalid(d));
-                }
-                conf.resolver = Some(Arc::new(crate::resolver::Resolver::new(
-                    servers,
-                    valid,
-                    ipv6,
-                    conf.resolver_timeout,
-                )));
+                conf.resolver = Some(super::resolver::build(d, conf.resolver_timeout)?);
             }
             "resolver_timeout" => {
-                conf.resolver_timeout = values::time(&a[0]).ok_or_else(|| invalid(d))?;
+                conf.resolver_timeout = super::resolver::timeout(d)?;
                 if let Some(r) = &conf.resolver {
                     conf.resolver = Some(Arc::new(crate::resolver::Resolver::new(
                         r.servers.clone(),

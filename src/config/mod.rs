@@ -17,6 +17,7 @@ mod location;
 mod lua_socket;
 mod parser;
 mod proxy;
+mod resolver;
 mod set_misc;
 mod ssl;
 mod upstream;

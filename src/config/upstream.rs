@@ -2,8 +2,9 @@
 
 use super::values;
 use super::{Builder, Directive};
+use crate::error::Error;
 use crate::error::Result;
-use crate::upstream::{Algo, Keepalive, PeerConf, Upstream};
+use crate::upstream::{Algo, Discovery, Keepalive, PeerConf, ResolveServer, Upstream};
 use crate::vars::Complex;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -26,13 +27,18 @@ pub fn build_upstreams(b: &mut Builder, body: &[Directive]) -> Result<()> {
         if b.upstreams.contains_key(&name) {
             return Err(d.err(format!("duplicate upstream \"{name}\"")));
         }
-        let def = build_one(b, d, &name)?;
+        let def = build_one(b, d, &name, body)?;
         b.upstreams.insert(name, def);
     }
     Ok(())
 }
 
-fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> {
+fn build_one(
+    b: &mut Builder,
+    d: &Directive,
+    name: &str,
+    http: &[Directive],
+) -> Result<UpstreamDef> {
     let body = d.children();
     let mut algo = Algo::RoundRobin;
     let mut hash_key = None;
@@ -86,6 +92,7 @@ fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> 
                 balancer = Some(super::location::lua_chunk(b, x)?);
             }
             "health_check" => health = Some(health_check(x)?),
+            "zone" => zone(x)?,
             "keepalive_timeout" => ka_timeout = values::time(&a[0]).ok_or_else(invalid)?,
             "keepalive_requests" => ka_requests = values::number(&a[0]).ok_or_else(invalid)?,
             _ => {}
@@ -93,17 +100,18 @@ fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> 
     }
     let mut primary = vec![];
     let mut backup = vec![];
+    let mut resolved = vec![];
     for x in body.iter().filter(|x| x.name == "server") {
-        let (peers, is_backup) = server_line(x, algo)?;
-        if is_backup {
-            backup.extend(peers);
-        } else {
-            primary.extend(peers);
+        match server_line(x, algo)? {
+            Line::Fixed(peers, true) => backup.extend(peers),
+            Line::Fixed(peers, false) => primary.extend(peers),
+            Line::Resolve(r) => resolved.push(r),
         }
     }
-    if primary.is_empty() {
+    if primary.is_empty() && !resolved.iter().any(|r| !r.backup) {
         return Err(d.err("no servers are inside upstream"));
     }
+    let discovery = discovery(d, name, http, body, resolved)?;
     let keepalive = keepalive.map(|max_idle| Keepalive {
         max_idle,
         timeout: ka_timeout,
@@ -111,7 +119,9 @@ fn build_one(b: &mut Builder, d: &Directive, name: &str) -> Result<UpstreamDef> 
     });
     Ok(UpstreamDef {
         group: Arc::new(
-            Upstream::new(name, false, algo, primary, backup, keepalive).with_health(health),
+            Upstream::new(name, false, algo, primary, backup, keepalive)
+                .with_health(health)
+                .with_discovery(discovery),
         ),
         hash_key,
         balancer,
@@ -151,8 +161,59 @@ fn health_check(d: &Directive) -> Result<crate::upstream::HealthCheck> {
     Ok(hc)
 }
 
-/// `server ADDR [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N] [backup] [down]`.
-fn server_line(d: &Directive, algo: Algo) -> Result<(Vec<PeerConf>, bool)> {
+/// What a `server` line gives: peers resolved at load (and whether they are backups), or
+/// a name to resolve at run time.
+enum Line {
+    Fixed(Vec<PeerConf>, bool),
+    Resolve(ResolveServer),
+}
+
+/// The `resolve` lines' resolver, with nginx's checks: the block needs a `zone` (nginx
+/// keeps run-time peers in shared memory) and a `resolver` (its own or http's).
+fn discovery(
+    d: &Directive,
+    name: &str,
+    http: &[Directive],
+    body: &[Directive],
+    servers: Vec<ResolveServer>,
+) -> Result<Option<Discovery>> {
+    if servers.is_empty() {
+        return Ok(None);
+    }
+    // nginx reports these at the end of the http block, naming the upstream's line.
+    let at = format!("upstream \"{name}\" in {}:{}", d.file, d.line);
+    if !body.iter().any(|x| x.name == "zone") {
+        return Err(Error::config(format!(
+            "resolving names at run time requires {at} to be in shared memory"
+        )));
+    }
+    let Some(resolver) = super::resolver::for_upstream(http, body)? else {
+        return Err(Error::config(format!(
+            "no resolver defined to resolve names at run time in {at}"
+        )));
+    };
+    Ok(Some(Discovery { resolver, servers }))
+}
+
+/// `zone NAME [SIZE]`: accepted (peer state is always shared by the workers here) and
+/// checked as nginx checks it.
+fn zone(d: &Directive) -> Result<()> {
+    if d.args[0].is_empty() {
+        return Err(d.err(format!("invalid zone name \"{}\"", d.args[0])));
+    }
+    if let Some(size) = d.args.get(1) {
+        let n = values::size(size).ok_or_else(|| d.err(format!("invalid zone size \"{size}\"")))?;
+        // nginx's minimum: eight 4k pages.
+        if n < 8 * 4096 {
+            return Err(d.err(format!("zone \"{}\" is too small", d.args[0])));
+        }
+    }
+    Ok(())
+}
+
+/// `server ADDR [weight=N] [max_fails=N] [fail_timeout=T] [max_conns=N] [backup] [down]
+/// [resolve]`.
+fn server_line(d: &Directive, algo: Algo) -> Result<Line> {
     let a = &d.args;
     let mut weight = 1u32;
     let mut max_fails = 1u32;
@@ -160,6 +221,7 @@ fn server_line(d: &Directive, algo: Algo) -> Result<(Vec<PeerConf>, bool)> {
     let mut max_conns = 0u32;
     let mut backup = false;
     let mut down = false;
+    let mut at_run_time = false;
     for p in &a[1..] {
         let bad = || d.err(format!("invalid parameter \"{p}\""));
         let num = |v: &str| values::number(v).and_then(|n| u32::try_from(n).ok());
@@ -179,25 +241,40 @@ fn server_line(d: &Directive, algo: Algo) -> Result<(Vec<PeerConf>, bool)> {
             backup = true;
         } else if p == "down" {
             down = true;
+        } else if p == "resolve" {
+            at_run_time = true;
         } else {
             return Err(bad());
         }
     }
-    let addrs = resolve(d, &a[0])?;
-    let peers = addrs
-        .into_iter()
-        .map(|addr| PeerConf {
-            addr,
-            server: a[0].clone(),
-            name: addr.to_string(),
-            weight,
-            max_fails,
-            fail_timeout,
-            max_conns,
-            down,
-        })
-        .collect();
-    Ok((peers, backup))
+    let peer = |addr: SocketAddr| PeerConf {
+        addr,
+        server: a[0].clone(),
+        name: addr.to_string(),
+        weight,
+        max_fails,
+        fail_timeout,
+        max_conns,
+        down,
+    };
+    // `unix:` goes on to the fixed path and its error.
+    if at_run_time && !a[0].starts_with("unix:") {
+        let (host, port) = split_host_port_or(&a[0], 80)
+            .ok_or_else(|| d.err(format!("invalid port in upstream \"{}\"", a[0])))?;
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        // An address needs no resolving: nginx makes it a fixed peer.
+        if bare.parse::<std::net::IpAddr>().is_err() {
+            return Ok(Line::Resolve(ResolveServer {
+                host: bare.to_string(),
+                port,
+                backup,
+                // The address is a placeholder: each resolved one replaces it.
+                template: peer(SocketAddr::from(([0, 0, 0, 0], port))),
+            }));
+        }
+    }
+    let peers = resolve(d, &a[0])?.into_iter().map(peer).collect();
+    Ok(Line::Fixed(peers, backup))
 }
 
 /// Resolves `host[:port]` (port 80 by default) at load time, as nginx does.

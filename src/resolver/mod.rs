@@ -1,6 +1,7 @@
 //! nginx's `resolver ADDR... [valid=T] [ipv6=on|off]` and `resolver_timeout`: a small
 //! asynchronous DNS client over UDP (A and AAAA queries, answers cached for their TTL or
-//! `valid`), used by `proxy_pass` with variables and by cosockets.
+//! `valid`), used by `proxy_pass` with variables, by cosockets and by upstream
+//! `server NAME resolve` lines (which re-resolve through [`Resolver::lookup`]).
 //!
 //! Errors read like nginx's: `NAME could not be resolved (3: Host not found)`,
 //! `(110: Operation timed out)`, `(2: Server failure)`.
@@ -67,7 +68,8 @@ impl Resolver {
         }
     }
 
-    /// The addresses of `name` (an IP literal answers itself).
+    /// The addresses of `name` (an IP literal answers itself), from the cache while their
+    /// TTL (or `valid`) lasts.
     pub async fn resolve(&self, name: &str) -> Result<Vec<IpAddr>, ResolveError> {
         let bare = name.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = bare.parse::<IpAddr>() {
@@ -84,6 +86,20 @@ impl Resolver {
                 return Ok(addrs.clone());
             }
         }
+        let (out, life) = self.lookup(&key).await?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (out.clone(), Instant::now() + life));
+        Ok(out)
+    }
+
+    /// Asks the servers now, past the cache: the addresses of `name` and how long they
+    /// hold (`valid`, else the smallest TTL of the answer, at most a day). Upstream
+    /// `resolve` servers ask again when that time is up. "No such name" and "no
+    /// addresses" are both `3: Host not found`, as in nginx.
+    pub async fn lookup(&self, name: &str) -> Result<(Vec<IpAddr>, Duration), ResolveError> {
+        let key = name.to_ascii_lowercase();
         let deadline = tokio::time::Instant::now() + self.timeout;
         let mut out = vec![];
         let mut ttl = u32::MAX;
@@ -113,11 +129,7 @@ impl Resolver {
         let life = self
             .valid
             .unwrap_or(Duration::from_secs(ttl.min(86_400) as u64));
-        self.cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (out.clone(), Instant::now() + life));
-        Ok(out)
+        Ok((out, life))
     }
 }
 

@@ -43,10 +43,9 @@ pub fn generation_with(
     let mut gen = Generation::new(id, config, engine)?;
     gen.tls = tls::acceptors(&gen.config)?;
     if let Some(http) = &gen.config.http {
-        // Probers hold the groups weakly: they stop when this generation is dropped.
-        crate::upstream::start_health_checks(
-            http.upstreams.values().map(|d| d.group.clone()).collect(),
-        );
+        // Health checks and `resolve` lines hold the groups weakly: they stop when this
+        // generation is dropped.
+        crate::upstream::start(http.upstreams.values().map(|d| d.group.clone()).collect());
     }
     Ok(gen)
 }

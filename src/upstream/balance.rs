@@ -2,14 +2,19 @@
 //! sequence of peers (ngx_http_upstream_round_robin.c, _least_conn, _ip_hash, _hash,
 //! _random).
 
-use super::{Algo, PeerConf, PeerState, Picked, Upstream};
+use super::peers::{PeerSet, PeerState, Tier};
+use super::{Algo, PeerConf, Picked, Upstream};
 use std::time::Instant;
 
 /// One request's walk over the peers: what it tried and the hash state across retries.
 #[derive(Debug, Clone)]
 pub struct Selection {
     tier: usize,
+    /// The peer set's epoch `tried` was laid out for (`u64::MAX`: not yet).
+    epoch: u64,
     tried: Vec<Vec<bool>>,
+    /// Ids of the peers tried: `tried` is rebuilt from them when the set changed.
+    picked: Vec<u64>,
     /// The hash key (`hash`), or the client address bytes (`ip_hash`).
     key: Vec<u8>,
     hash: u32,
@@ -29,11 +34,9 @@ impl Selection {
         };
         Selection {
             tier: 0,
-            tried: up
-                .tiers
-                .iter()
-                .map(|t| vec![false; t.peers.len()])
-                .collect(),
+            epoch: u64::MAX,
+            tried: vec![],
+            picked: vec![],
             key,
             hash: if up.algo == Algo::IpHash { 89 } else { 0 },
             rehash: 0,
@@ -41,19 +44,45 @@ impl Selection {
             point: None,
         }
     }
+
+    /// Lays `tried` out for the set's current peers (once, and again after a change).
+    fn sync(&mut self, set: &PeerSet) {
+        if self.epoch == set.epoch {
+            return;
+        }
+        self.tried = set
+            .state
+            .iter()
+            .map(|st| st.iter().map(|s| self.picked.contains(&s.id)).collect())
+            .collect();
+        // Ring positions of the old set mean nothing in the new one.
+        self.point = None;
+        self.tier = self.tier.min(set.tiers.len() - 1);
+        self.epoch = set.epoch;
+    }
 }
 
 type State = Vec<Vec<PeerState>>;
 
-pub(super) fn pick(
-    up: &Upstream,
-    st: &mut State,
-    sel: &mut Selection,
-    now: Instant,
-) -> Option<Picked> {
+/// What the pick algorithms read besides the state: the method and the tiers.
+struct View<'a> {
+    algo: Algo,
+    tiers: &'a [Tier],
+}
+
+pub(super) fn pick(set: &mut PeerSet, sel: &mut Selection, now: Instant) -> Option<Picked> {
+    sel.sync(set);
+    let single = set.single();
+    let PeerSet {
+        algo, tiers, state, ..
+    } = set;
+    let (up, st) = (&View { algo: *algo, tiers }, state);
     loop {
         let t = sel.tier;
-        let found = if t == 0 && up.single() {
+        let found = if up.tiers[t].peers.is_empty() {
+            // A resolve line's tier can be empty until (or after) DNS answers.
+            None
+        } else if t == 0 && single {
             let (p, s) = (&up.tiers[0].peers[0], &st[0][0]);
             // nginx never takes a single peer out for failures.
             let busy = p.max_conns > 0 && s.conns >= p.max_conns;
@@ -75,9 +104,11 @@ pub(super) fn pick(
             let s = &mut st[t][i];
             s.conns += 1;
             sel.tried[t][i] = true;
+            sel.picked.push(s.id);
             return Some(Picked {
                 tier: t,
                 index: i,
+                id: s.id,
                 addr: p.addr,
                 name: p.name.clone(),
             });
@@ -93,7 +124,7 @@ pub(super) fn pick(
 /// nginx's smooth weighted round robin over the untried, available peers of the current
 /// tier that `filter` admits.
 fn smooth(
-    up: &Upstream,
+    up: &View<'_>,
     st: &mut State,
     sel: &Selection,
     now: Instant,
@@ -127,7 +158,7 @@ fn smooth(
 
 /// `least_conn`: the fewest connections per weight; ties share by weighted round robin
 /// among the tied peers from the first of them on, as nginx does.
-fn least_conn(up: &Upstream, st: &mut State, sel: &Selection, now: Instant) -> Option<usize> {
+fn least_conn(up: &View<'_>, st: &mut State, sel: &Selection, now: Instant) -> Option<usize> {
     let t = sel.tier;
     let peers = &up.tiers[t].peers;
     let states = &st[t];
@@ -194,7 +225,7 @@ fn key_hash_step(sel: &mut Selection) -> u32 {
 /// `ip_hash` and `hash KEY`: walk the weights with the hash, rehash on an unusable peer,
 /// fall back to round robin after 20 tries (or with an empty key).
 fn hashed(
-    up: &Upstream,
+    up: &View<'_>,
     st: &mut State,
     sel: &mut Selection,
     now: Instant,
@@ -228,7 +259,7 @@ fn hashed(
 
 /// `hash KEY consistent`: ketama points; among the peers written as the point's server,
 /// weighted round robin.
-fn chash(up: &Upstream, st: &mut State, sel: &mut Selection, now: Instant) -> Option<usize> {
+fn chash(up: &View<'_>, st: &mut State, sel: &mut Selection, now: Instant) -> Option<usize> {
     let t = sel.tier;
     let tier = &up.tiers[t];
     if sel.hash_tries > 20 || tier.points.is_empty() || t > 0 {
@@ -304,7 +335,7 @@ fn split_server(s: &str) -> (&str, &str) {
 
 /// `random`: weighted random; `two`: the better of two by connections (or, for `ewma`,
 /// by peak-EWMA latency times load).
-fn random(up: &Upstream, st: &mut State, sel: &Selection, now: Instant) -> Option<usize> {
+fn random(up: &View<'_>, st: &mut State, sel: &Selection, now: Instant) -> Option<usize> {
     let t = sel.tier;
     let tier = &up.tiers[t];
     let total = tier.total_weight.max(1);

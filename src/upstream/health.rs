@@ -1,5 +1,5 @@
-//! Active health checks (`health_check` in an `upstream` block, beyond nginx OSS): one
-//! prober thread per generation sends `GET uri` to every peer each `interval`; a peer
+//! Active health checks (`health_check` in an `upstream` block, beyond nginx OSS): the
+//! generation's background thread sends `GET uri` to every peer each `interval`; a peer
 //! leaves the rotation after `fails` failed probes in a row and comes back after `passes`
 //! good ones. Probes run once per upstream, not per worker, and stop when the generation
 //! that owns the group is gone.
@@ -7,7 +7,7 @@
 use super::Upstream;
 use crate::observe::Level;
 use std::net::SocketAddr;
-use std::sync::{Arc, Weak};
+use std::sync::Weak;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -38,76 +38,38 @@ impl Default for HealthCheck {
     }
 }
 
-/// Starts probing the groups that have a `health_check` (nothing when none has).
-pub fn start(groups: Vec<Arc<Upstream>>) {
-    let targets: Vec<(Weak<Upstream>, usize, usize, SocketAddr)> = groups
-        .iter()
-        .filter(|g| g.health.is_some())
-        .flat_map(|g| {
-            g.tiers.iter().enumerate().flat_map(move |(t, tier)| {
-                tier.peers
-                    .iter()
-                    .enumerate()
-                    .map(move |(i, p)| (Arc::downgrade(g), t, i, p.addr))
-            })
-        })
-        .collect();
-    if targets.is_empty() {
-        return;
-    }
-    let spawned = std::thread::Builder::new()
-        .name("openclaw-health".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    crate::observe::log(
-                        Level::Alert,
-                        &format!("health checks not started: {e}"),
-                        None,
-                    );
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let tasks: Vec<_> = targets
-                    .into_iter()
-                    .map(|(g, t, i, addr)| tokio::spawn(probe_loop(g, t, i, addr)))
-                    .collect();
-                for task in tasks {
-                    let _ = task.await;
-                }
-            });
-        });
-    if let Err(e) = spawned {
-        crate::observe::log(
-            Level::Alert,
-            &format!("health checks not started: {e}"),
-            None,
-        );
-    }
-}
-
-async fn probe_loop(group: Weak<Upstream>, tier: usize, index: usize, addr: SocketAddr) {
+/// Probes every peer of `group` each `interval` until the generation that owns the group
+/// is gone. The targets are read anew each round: peers that DNS added are probed, removed
+/// ones are not.
+pub(super) async fn watch(group: Weak<Upstream>) {
     loop {
-        let Some((hc, name)) = group
-            .upgrade()
-            .and_then(|g| g.health.clone().map(|h| (h, g.name.clone())))
-        else {
+        let Some((hc, name, targets)) = group.upgrade().and_then(|g| {
+            let hc = g.health.clone()?;
+            Some((hc, g.name.clone(), g.targets()))
+        }) else {
             return;
         };
-        let target = SocketAddr::new(addr.ip(), hc.port.unwrap_or(addr.port()));
-        let result = match tokio::time::timeout(hc.timeout, probe(target, &hc, &name)).await {
-            Ok(r) => r,
-            Err(_) => Err("timed out".to_string()),
-        };
-        // The generation may have ended while the probe ran.
+        let mut probes = tokio::task::JoinSet::new();
+        for (id, addr) in targets {
+            let (hc, name) = (hc.clone(), name.clone());
+            probes.spawn(async move {
+                let target = SocketAddr::new(addr.ip(), hc.port.unwrap_or(addr.port()));
+                let result = tokio::time::timeout(hc.timeout, probe(target, &hc, &name))
+                    .await
+                    .unwrap_or_else(|_| Err("timed out".to_string()));
+                (id, result)
+            });
+        }
+        let mut results = vec![];
+        while let Some(r) = probes.join_next().await {
+            results.extend(r.ok());
+        }
+        // The generation may have ended while the probes ran.
         let Some(g) = group.upgrade() else { return };
-        if let Some(msg) = g.report_probe(tier, index, &result) {
-            crate::observe::log(Level::Warn, &msg, None);
+        for (id, result) in results {
+            if let Some(msg) = g.report_probe(id, &result) {
+                crate::observe::log(Level::Warn, &msg, None);
+            }
         }
         drop(g);
         tokio::time::sleep(hc.interval).await;

@@ -2,21 +2,29 @@
 //! `ip_hash`, `hash KEY [consistent]`, `random [two]` and a peak-EWMA balancer, with
 //! passive health (`max_fails`/`fail_timeout`) and backup servers.
 //!
-//! One [`Upstream`] is shared by every worker of a generation: its peer state sits behind
+//! One [`Upstream`] is shared by every worker of a generation: its peer set sits behind
 //! one mutex, held only for the pick or the release (as nginx's `zone` makes it shared).
+//! `server NAME resolve` lines change that set at run time (`discovery.rs`): peers come
+//! and go between picks, and a pick or release finds its peer by id (`peers.rs`).
 //! No hyper, no mlua here: the proxy asks for a peer, reports how it went, and logs what
 //! this module tells it to.
 
+mod background;
 mod balance;
+mod discovery;
 mod health;
+mod peers;
 
+use peers::PeerSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use background::start;
 pub use balance::Selection;
-pub use health::{start as start_health_checks, HealthCheck};
+pub use discovery::{Discovery, ResolveServer};
+pub use health::HealthCheck;
 
 /// The balancing method of an upstream block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,35 +81,6 @@ pub struct Keepalive {
     pub requests: u64,
 }
 
-#[derive(Debug)]
-pub(crate) struct PeerState {
-    current_weight: i64,
-    effective_weight: i64,
-    fails: u32,
-    accessed: Option<Instant>,
-    checked: Instant,
-    conns: u32,
-    /// Marked down at run time (`openclaw.upstream.set_peer_down`).
-    down: bool,
-    /// Peak-EWMA of response time in microseconds, and when it was last updated.
-    ewma: f64,
-    ewma_at: Instant,
-    /// Out of rotation by active health checks, and the current run of probe results.
-    unhealthy: bool,
-    probe_fails: u32,
-    probe_passes: u32,
-}
-
-#[derive(Debug)]
-pub(crate) struct Tier {
-    pub(crate) peers: Vec<PeerConf>,
-    pub(crate) total_weight: u32,
-    /// Consistent-hash points: (hash, index of the server string's first peer).
-    pub(crate) points: Vec<(u32, usize)>,
-    /// Cumulative weights for `random`.
-    pub(crate) ranges: Vec<u32>,
-}
-
 /// An upstream group with its shared run-time state.
 #[derive(Debug)]
 pub struct Upstream {
@@ -110,19 +89,25 @@ pub struct Upstream {
     pub implicit: bool,
     pub algo: Algo,
     pub keepalive: Option<Keepalive>,
-    /// `health_check`: probed by [`start_health_checks`].
+    /// `health_check`: probed by the generation's background thread ([`start`]).
     pub health: Option<HealthCheck>,
     /// Distinguishes pools across upstreams and generations.
     pub id: u64,
-    pub(crate) tiers: Vec<Tier>,
-    state: Mutex<Vec<Vec<PeerState>>>,
+    /// `server NAME resolve` lines, re-resolved by the background thread.
+    pub(crate) discovery: Option<Discovery>,
+    peers: Mutex<PeerSet>,
+    /// Copies of the set's `count()` and `single()`, read per request without the lock.
+    tries: AtomicUsize,
+    single: AtomicBool,
 }
 
-/// A picked peer: which tier, which index, and its address.
+/// A picked peer: where it was (tier, index), its id in the group, and its address.
 #[derive(Debug, Clone)]
 pub struct Picked {
     pub tier: usize,
     pub index: usize,
+    /// The peer's id: release finds it by this even after the peer set changed.
+    pub id: u64,
     pub addr: SocketAddr,
     pub name: String,
 }
@@ -133,6 +118,7 @@ impl Picked {
         Picked {
             tier: usize::MAX,
             index: 0,
+            id: 0,
             addr,
             name: addr.to_string(),
         }
@@ -149,7 +135,8 @@ pub enum Outcome {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Upstream {
-    /// Builds a group; `backup` may be empty. Peers need at least one.
+    /// Builds a group; `backup` may be empty. Peers need at least one, unless
+    /// [`Upstream::with_discovery`] adds resolve lines.
     pub fn new(
         name: &str,
         implicit: bool,
@@ -158,33 +145,7 @@ impl Upstream {
         backup: Vec<PeerConf>,
         keepalive: Option<Keepalive>,
     ) -> Upstream {
-        let mut tiers = vec![Tier::new(primary, algo)];
-        if !backup.is_empty() {
-            tiers.push(Tier::new(backup, algo));
-        }
-        let now = Instant::now();
-        let state = tiers
-            .iter()
-            .map(|t| {
-                t.peers
-                    .iter()
-                    .map(|p| PeerState {
-                        current_weight: 0,
-                        effective_weight: p.weight as i64,
-                        fails: 0,
-                        accessed: None,
-                        checked: now,
-                        conns: 0,
-                        down: false,
-                        ewma: 0.0,
-                        ewma_at: now,
-                        unhealthy: false,
-                        probe_fails: 0,
-                        probe_passes: 0,
-                    })
-                    .collect()
-            })
-            .collect();
+        let set = PeerSet::new(algo, primary, backup, false);
         Upstream {
             name: name.to_string(),
             implicit,
@@ -192,8 +153,10 @@ impl Upstream {
             keepalive,
             health: None,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            tiers,
-            state: Mutex::new(state),
+            discovery: None,
+            tries: AtomicUsize::new(set.count()),
+            single: AtomicBool::new(set.single()),
+            peers: Mutex::new(set),
         }
     }
 
@@ -203,18 +166,28 @@ impl Upstream {
         self
     }
 
-    /// Records one probe of a peer; returns the warning to log when the peer changes
-    /// between healthy and unhealthy.
-    pub fn report_probe(
-        &self,
-        tier: usize,
-        index: usize,
-        result: &Result<(), String>,
-    ) -> Option<String> {
+    /// Adds `server NAME resolve` lines (before the group is shared): they have no peers
+    /// until the background thread resolves them.
+    pub fn with_discovery(mut self, discovery: Option<Discovery>) -> Upstream {
+        if let Some(d) = &discovery {
+            let set = self.peers.get_mut().unwrap_or_else(|e| e.into_inner());
+            if d.servers.iter().any(|s| s.backup) && set.tiers.len() == 1 {
+                let primary = std::mem::take(&mut set.tiers[0].peers);
+                *set = PeerSet::new(self.algo, primary, vec![], true);
+            }
+        }
+        self.discovery = discovery;
+        self
+    }
+
+    /// Records one probe of the peer with `id`; returns the warning to log when the peer
+    /// changes between healthy and unhealthy.
+    pub fn report_probe(&self, id: u64, result: &Result<(), String>) -> Option<String> {
         let hc = self.health.as_ref()?;
-        let mut st = self.lock();
-        let s = st.get_mut(tier)?.get_mut(index)?;
-        let name = &self.tiers[tier].peers[index].name;
+        let mut set = self.lock();
+        let (t, i) = (0..set.tiers.len()).find_map(|t| set.find(t, 0, id))?;
+        let name = set.tiers[t].peers[i].name.clone();
+        let s = &mut set.state[t][i];
         match result {
             Ok(()) => {
                 s.probe_fails = 0;
@@ -243,44 +216,74 @@ impl Upstream {
         None
     }
 
+    /// Every peer's id and address now (what the health checker probes).
+    pub(crate) fn targets(&self) -> Vec<(u64, SocketAddr)> {
+        let set = self.lock();
+        set.tiers
+            .iter()
+            .zip(&set.state)
+            .flat_map(|(t, st)| t.peers.iter().zip(st).map(|(p, s)| (s.id, p.addr)))
+            .collect()
+    }
+
+    /// Replaces the peers of resolve line `line` with one per address (the line's port
+    /// and parameters); peers whose address stays keep their state. Returns whether
+    /// the peer set changed.
+    pub(crate) fn set_resolved(&self, line: usize, addrs: &[SocketAddr]) -> bool {
+        let Some(server) = self.discovery.as_ref().and_then(|d| d.servers.get(line)) else {
+            return false;
+        };
+        let mut set = self.lock();
+        let tier = if server.backup { 1 } else { 0 };
+        if !set.replace(tier, line, &server.template, addrs) {
+            return false;
+        }
+        self.tries.store(set.count(), Ordering::Relaxed);
+        self.single.store(set.single(), Ordering::Relaxed);
+        true
+    }
+
     /// How many peers one request may try (nginx's `u->peer.tries`).
     pub fn tries(&self) -> usize {
-        self.tiers.iter().map(|t| t.peers.len()).sum()
+        self.tries.load(Ordering::Relaxed)
     }
 
     /// One peer and no backup: nginx never marks it failed and never retries it.
     pub fn single(&self) -> bool {
-        self.tiers.len() == 1 && self.tiers[0].peers.len() == 1
+        self.single.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Vec<Vec<PeerState>>> {
+    fn lock(&self) -> MutexGuard<'_, PeerSet> {
         // A poisoned lock only means a panic elsewhere; the counters are still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.peers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Picks the next peer for `sel`, or `None` when no peer is available ("no live
     /// upstreams"). The peer's connection count goes up until [`Upstream::release`].
     pub fn pick(&self, sel: &mut Selection) -> Option<Picked> {
-        let mut st = self.lock();
+        let mut set = self.lock();
         let now = Instant::now();
-        balance::pick(self, &mut st, sel, now)
+        balance::pick(&mut set, sel, now)
     }
 
     /// Reports how a try went. Returns a warning to log when the peer just crossed
-    /// `max_fails` ("upstream server temporarily disabled").
+    /// `max_fails` ("upstream server temporarily disabled"). A peer that DNS removed
+    /// meanwhile has nothing left to update.
     pub fn release(&self, p: &Picked, outcome: Outcome, elapsed: Option<Duration>) -> bool {
-        if p.tier >= self.tiers.len() {
+        let mut set = self.lock();
+        let Some((t, i)) = set.find(p.tier, p.index, p.id) else {
             return false;
-        }
-        let mut st = self.lock();
+        };
+        let single = set.single();
         let now = Instant::now();
-        let conf = &self.tiers[p.tier].peers[p.index];
-        let s = &mut st[p.tier][p.index];
+        let conf = &set.tiers[t].peers[i];
+        let (weight, max_fails) = (conf.weight, conf.max_fails);
+        let s = &mut set.state[t][i];
         s.conns = s.conns.saturating_sub(1);
         if let Some(e) = elapsed {
             s.observe(e, now);
         }
-        if self.single() {
+        if single {
             return false;
         }
         match outcome {
@@ -289,9 +292,9 @@ impl Upstream {
                 s.accessed = Some(now);
                 s.checked = now;
                 let mut warn = false;
-                if let Some(step) = conf.weight.checked_div(conf.max_fails) {
+                if let Some(step) = weight.checked_div(max_fails) {
                     s.effective_weight -= step as i64;
-                    warn = s.fails >= conf.max_fails;
+                    warn = s.fails >= max_fails;
                 }
                 if s.effective_weight < 0 {
                     s.effective_weight = 0;
@@ -309,12 +312,11 @@ impl Upstream {
 
     /// Every peer with its live state, for `openclaw.upstream.peers`.
     pub fn peers(&self) -> Vec<PeerInfo> {
-        let st = self.lock();
+        let set = self.lock();
         let now = Instant::now();
         let mut out = vec![];
-        for (t, tier) in self.tiers.iter().enumerate() {
-            for (i, p) in tier.peers.iter().enumerate() {
-                let s = &st[t][i];
+        for (t, tier) in set.tiers.iter().enumerate() {
+            for (p, s) in tier.peers.iter().zip(&set.state[t]) {
                 out.push(PeerInfo {
                     name: p.name.clone(),
                     server: p.server.clone(),
@@ -336,14 +338,15 @@ impl Upstream {
     /// Marks a peer (by `$upstream_addr` text) down or up at run time. False when no peer
     /// has that address.
     pub fn set_peer_down(&self, name: &str, down: bool) -> bool {
-        let mut st = self.lock();
+        let mut set = self.lock();
+        let set = &mut *set;
         let mut found = false;
-        for (t, tier) in self.tiers.iter().enumerate() {
-            for (i, p) in tier.peers.iter().enumerate() {
+        for (tier, st) in set.tiers.iter().zip(set.state.iter_mut()) {
+            for (p, s) in tier.peers.iter().zip(st.iter_mut()) {
                 if p.name == name || p.server == name {
-                    st[t][i].down = down;
+                    s.down = down;
                     if !down {
-                        st[t][i].fails = 0;
+                        s.fails = 0;
                     }
                     found = true;
                 }
@@ -369,58 +372,6 @@ pub struct PeerInfo {
     pub unavailable: bool,
     /// Not taken out by active health checks.
     pub healthy: bool,
-}
-
-impl PeerState {
-    /// Out of rotation because of recent failures.
-    fn failed(&self, p: &PeerConf, now: Instant) -> bool {
-        p.max_fails > 0
-            && self.fails >= p.max_fails
-            && now.duration_since(self.checked) <= p.fail_timeout
-    }
-
-    fn available(&self, p: &PeerConf, now: Instant) -> bool {
-        let busy = p.max_conns > 0 && self.conns >= p.max_conns;
-        !(p.down || self.down || self.unhealthy || busy || self.failed(p, now))
-    }
-
-    /// Peak EWMA: a slower sample is taken at once, faster ones decay in (10 s window).
-    fn observe(&mut self, rtt: Duration, now: Instant) {
-        let sample = rtt.as_micros() as f64;
-        if sample > self.ewma {
-            self.ewma = sample;
-        } else {
-            let dt = now.duration_since(self.ewma_at).as_secs_f64();
-            let w = (-dt / 10.0).exp();
-            self.ewma = self.ewma * w + sample * (1.0 - w);
-        }
-        self.ewma_at = now;
-    }
-}
-
-impl Tier {
-    fn new(peers: Vec<PeerConf>, algo: Algo) -> Tier {
-        let total_weight = peers.iter().map(|p| p.weight).sum();
-        let points = if algo == Algo::ConsistentHash {
-            balance::chash_points(&peers)
-        } else {
-            vec![]
-        };
-        let mut acc = 0;
-        let ranges = peers
-            .iter()
-            .map(|p| {
-                acc += p.weight;
-                acc
-            })
-            .collect();
-        Tier {
-            peers,
-            total_weight,
-            points,
-            ranges,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -41,7 +41,13 @@ pub struct Backend {
 
 impl Backend {
     pub fn start(name: &str) -> Backend {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_at(name, "127.0.0.1:0".parse().unwrap()).unwrap()
+    }
+
+    /// Starts on a given address (another loopback address, a port taken from another
+    /// backend); fails when that address is taken.
+    pub fn start_at(name: &str, at: SocketAddr) -> std::io::Result<Backend> {
+        let l = TcpListener::bind(at)?;
         let addr = l.local_addr().unwrap();
         l.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
@@ -70,7 +76,7 @@ impl Backend {
                 }
             }
         });
-        Backend {
+        Ok(Backend {
             name: name.into(),
             addr,
             stop,
@@ -79,7 +85,7 @@ impl Backend {
             counted,
             handles,
             accept: Some(accept),
-        }
+        })
     }
 
     pub fn connections(&self) -> usize {

@@ -24,6 +24,7 @@ mod shared;
 mod socket;
 mod sockstream;
 mod spec;
+mod ssl;
 mod stream;
 mod thread;
 mod timer;

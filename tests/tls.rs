@@ -9,7 +9,6 @@ use common::tls::{all_schemes, client, fetch, provider};
 use common::Gateway;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;

@@ -70,6 +70,11 @@ pub fn server_tls(
             crate::tls::cipher_suites("HIGH:!aNULL:!MD5").map_err(crate::error::Error::config)?
         }
     };
+    // Checked in every server, with or without certificates, as at parse in nginx.
+    let cert_by_lua = match cert_handler(body)? {
+        Some(d) => Some(d),
+        None => cert_handler(http_body)?,
+    };
     let certs = level("ssl_certificate");
     let keys = level("ssl_certificate_key");
     if certs.is_empty() {
@@ -150,7 +155,10 @@ pub fn server_tls(
             )
         }
     };
-    let cert_by_lua = cert_handler(b, http_body, body)?;
+    let cert_by_lua = match cert_by_lua {
+        Some(d) => Some(super::location::lua_chunk(b, d)?),
+        None => None,
+    };
     let prefer = last("ssl_prefer_server_ciphers").is_some_and(|d| d.args[0] == "on");
     let tickets = last("ssl_session_tickets").is_none_or(|d| d.args[0] == "on");
     let mut session_cache = 0;
@@ -200,26 +208,15 @@ pub fn server_tls(
     })))
 }
 
-/// `ssl_certificate_by_lua_block` / `_file`: the server's own, else the http level's; one
-/// per level (`is duplicate`, as lua-nginx-module says).
-fn cert_handler(
-    b: &mut Builder,
-    http_body: &[Directive],
-    body: &[Directive],
-) -> Result<Option<Arc<super::LuaChunk>>> {
-    fn of(list: &[Directive]) -> Result<Option<&Directive>> {
-        let mut found = list
-            .iter()
-            .filter(|x| x.name.starts_with("ssl_certificate_by_lua"));
-        let first = found.next();
-        match found.next() {
-            Some(d) => Err(d.err(format!("\"{}\" directive is duplicate", d.name))),
-            None => Ok(first),
-        }
+/// The `ssl_certificate_by_lua_block` / `_file` of one level (a server's own wins over the
+/// http level's); two at one level are `is duplicate`, as lua-nginx-module says.
+fn cert_handler(list: &[Directive]) -> Result<Option<&Directive>> {
+    let mut found = list
+        .iter()
+        .filter(|x| x.name.starts_with("ssl_certificate_by_lua"));
+    let first = found.next();
+    match found.next() {
+        Some(d) => Err(d.err(format!("\"{}\" directive is duplicate", d.name))),
+        None => Ok(first),
     }
-    let own = of(body)?;
-    let Some(d) = own.or(of(http_body)?) else {
-        return Ok(None);
-    };
-    super::location::lua_chunk(b, d).map(Some)
 }

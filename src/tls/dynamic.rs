@@ -227,11 +227,13 @@ pub fn pem_key_der(pem: &[u8]) -> Result<Vec<u8>, &'static str> {
         .map_err(|_| "PEM_read_bio_PrivateKey() failed")
 }
 
+/// A config made for a handler's certificate, with the socket's config it was made from.
+type Made = (Arc<ServerConfig>, Arc<ServerConfig>);
+
 thread_local! {
     static KEYS: RefCell<HashMap<[u8; 32], Arc<dyn SigningKey>>> = RefCell::default();
     /// Configs by digest of (base config, chain, key), with the base they were made from.
-    static CONFIGS: RefCell<HashMap<[u8; 32], (Arc<ServerConfig>, Arc<ServerConfig>)>> =
-        RefCell::default();
+    static CONFIGS: RefCell<HashMap<[u8; 32], Made>> = RefCell::default();
 }
 
 /// `base` serving only `chain` with `key` (sessions and tickets shared with `base`).

@@ -5,10 +5,8 @@
 mod common;
 
 use common::certs::{Ca, Key};
-use common::tls::{client, fetch};
+use common::tls::{client, fetch, leaf_of};
 use common::Gateway;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::CertificateDer;
 use std::time::{Duration, Instant};
 
 /// The handler: PEM files for a.test (and slow.test, after a sleep), the shared dict for
@@ -103,15 +101,6 @@ fn gateway(ca: &Ca) -> Gateway {
     );
     let conf = common::wrap("", &http, "");
     Gateway::start_in(dir, &conf, &files).unwrap()
-}
-
-fn leaf_of(gw: &Gateway, file: &str) -> Vec<u8> {
-    let pem = std::fs::read(gw.path(file)).unwrap();
-    CertificateDer::pem_slice_iter(&pem)
-        .next()
-        .unwrap()
-        .unwrap()
-        .to_vec()
 }
 
 #[test]

@@ -5,22 +5,13 @@
 mod common;
 
 use common::certs::{Ca, Key};
-use common::tls::{all_schemes, client, fetch, provider};
+use common::tls::{all_schemes, client, fetch, leaf_of, provider};
 use common::Gateway;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
-
-fn leaf_of(gw: &Gateway, file: &str) -> Vec<u8> {
-    let pem = std::fs::read(gw.path(file)).unwrap();
-    CertificateDer::pem_slice_iter(&pem)
-        .next()
-        .unwrap()
-        .unwrap()
-        .to_vec()
-}
 
 fn files(ca: &Ca, list: &[(&str, &[&str], Key)]) -> Vec<(String, String)> {
     list.iter()

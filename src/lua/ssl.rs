@@ -349,11 +349,7 @@ fn setters(lua: &Lua, m: &Table) -> LResult<()> {
     m.set(
         "set_cert",
         lua.create_function(|lua, chain: Value| {
-            let chain = match &chain {
-                Value::UserData(u) => u.borrow::<CertChain>().ok().map(|c| c.0.clone()),
-                _ => None,
-            }
-            .ok_or_else(|| cdata_expected(1, "set_cert", &chain))?;
+            let chain = parsed(&chain, "set_cert", |c: &CertChain| c.0.clone())?;
             with_handshake(lua, |h| {
                 h.chain = Some(chain);
                 Ok(())
@@ -363,22 +359,26 @@ fn setters(lua: &Lua, m: &Table) -> LResult<()> {
     m.set(
         "set_priv_key",
         lua.create_function(|lua, key: Value| {
-            let key = match &key {
-                Value::UserData(u) => u.borrow::<PrivKey>().ok().map(|k| k.0.clone()),
-                _ => None,
-            }
-            .ok_or_else(|| cdata_expected(1, "set_priv_key", &key))?;
+            let key = parsed(&key, "set_priv_key", |k: &PrivKey| k.0.clone())?;
             with_handshake(lua, |h| h.set_key(key))
         })?,
     )?;
     Ok(())
 }
 
-fn cdata_expected(n: usize, f: &str, got: &Value) -> mlua::Error {
-    rt(format!(
-        "bad argument #{n} to '{f}' (cdata expected, got {})",
-        got.type_name()
-    ))
+/// What a `parse_*` function made (a cdata in OpenResty), taken by `get`; anything else is
+/// `bad argument #1 to 'f' (cdata expected, got T)`.
+fn parsed<T: 'static, R>(v: &Value, f: &str, get: impl FnOnce(&T) -> R) -> LResult<R> {
+    match v {
+        Value::UserData(u) => u.borrow::<T>().ok().map(|t| get(&t)),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        rt(format!(
+            "bad argument #1 to '{f}' (cdata expected, got {})",
+            v.type_name()
+        ))
+    })
 }
 
 /// PEM to DER and parsed objects: `cert_pem_to_der`, `priv_key_pem_to_der`,

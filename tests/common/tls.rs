@@ -2,6 +2,7 @@
 //! TLS with SNI, and the certificate the server presented.
 
 use super::certs::Ca;
+use super::Gateway;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use std::io::{Read, Write};
@@ -60,7 +61,7 @@ pub fn fetch(
 ) -> Result<Fetched, String> {
     let name = ServerName::try_from(sni.to_string()).unwrap();
     let mut conn = rustls::ClientConnection::new(cfg, name).map_err(|e| e.to_string())?;
-    let mut sock = TcpStream::connect(addr).unwrap();
+    let mut sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut tls = rustls::Stream::new(&mut conn, &mut sock);
@@ -79,4 +80,14 @@ pub fn fetch(
             .map(|c| c[0].to_vec())
             .unwrap_or_default(),
     })
+}
+
+/// The leaf (first) certificate of a PEM file under the gateway's prefix, as DER.
+pub fn leaf_of(gw: &Gateway, file: &str) -> Vec<u8> {
+    let pem = std::fs::read(gw.path(file)).unwrap();
+    CertificateDer::pem_slice_iter(&pem)
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
 }

@@ -233,3 +233,39 @@ fn a_failing_handler_fails_the_handshake() {
     let ok = fetch(addr, client(Some(&ca), &[], vec![]), "a.test", "/").unwrap();
     assert!(ok.text.ends_with("served a.test\n"), "{}", ok.text);
 }
+
+#[test]
+fn a_handler_file_relative_to_the_prefix() {
+    let ca = Ca::new("Test CA");
+    let (fallback_crt, fallback_key) = ca.issue(&["fallback.test"], Key::Ecdsa);
+    let (crt, key) = ca.issue(&["file.test"], Key::Rsa);
+    let lua = r#"
+local ssl = require "ngx.ssl"
+local chain = assert(ssl.parse_pem_cert(CRT))
+local key = assert(ssl.parse_pem_priv_key(KEY))
+assert(ssl.clear_certs())
+assert(ssl.set_cert(chain))
+assert(ssl.set_priv_key(key))
+"#;
+    let http = format!(
+        "init_by_lua_block {{ CRT = [[{crt}]] KEY = [[{key}]] }}\n\
+         server {{ listen 127.0.0.1:0 ssl; server_name file.test;\n\
+         ssl_certificate fallback.crt; ssl_certificate_key fallback.key;\n\
+         ssl_certificate_by_lua_file conf/cert.lua;\n\
+         location / {{ return 200 \"file $ssl_server_name\\n\"; }} }}"
+    );
+    let files = vec![
+        ("conf/cert.lua".to_string(), lua.to_string()),
+        ("conf/fallback.crt".to_string(), fallback_crt),
+        ("conf/fallback.key".to_string(), fallback_key),
+    ];
+    let gw = Gateway::start_full(&common::wrap("", &http, ""), &files).unwrap();
+    let r = fetch(
+        gw.addrs[0],
+        client(Some(&ca), &["http/1.1"], vec![]),
+        "file.test",
+        "/",
+    )
+    .unwrap();
+    assert!(r.text.ends_with("file file.test\n"), "{}", r.text);
+}

@@ -203,13 +203,12 @@ pub(super) async fn accept(
     let Some((chunk, tls)) = tls.and_then(|t| Some((t.cert_by_lua.clone()?, t))) else {
         return start.into_stream(cfg).await;
     };
-    let mut req = CertRequest::new(
-        &hello,
-        &tls.settings.versions,
-        at.local,
-        at.remote,
-        at.listen,
-    );
+    // The protocols are the socket's (see `acceptors`), settled before SNI is known.
+    let versions = http.servers[http.sockets[sock].default_server]
+        .tls
+        .as_ref()
+        .map_or(&tls.settings.versions, |t| &t.settings.versions);
+    let mut req = CertRequest::new(&hello, versions, at.local, at.remote, at.listen);
     if !engine.run_ssl_cert(&chunk, &mut req).await {
         return Err(std::io::Error::other("cert cb error"));
     }

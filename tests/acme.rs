@@ -15,8 +15,7 @@ use common::certs::{Ca, Key};
 use common::dns::Dns;
 use common::Gateway;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use std::io::{Read, Write};
+use rustls::pki_types::CertificateDer;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -61,25 +60,7 @@ fn https_get(
     sni: &str,
     path: &str,
 ) -> Result<(String, Vec<u8>), String> {
-    let name = ServerName::try_from(sni.to_string()).unwrap();
-    let mut conn = rustls::ClientConnection::new(cfg, name).map_err(|e| e.to_string())?;
-    let mut sock = TcpStream::connect(addr).map_err(|e| e.to_string())?;
-    sock.set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut tls = rustls::Stream::new(&mut conn, &mut sock);
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n");
-    tls.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut buf = vec![];
-    match tls.read_to_end(&mut buf) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
-        Err(e) => return Err(e.to_string()),
-    }
-    let leaf = conn
-        .peer_certificates()
-        .map(|c| c[0].to_vec())
-        .unwrap_or_default();
-    Ok((String::from_utf8_lossy(&buf).into_owned(), leaf))
+    common::tls::fetch(addr, cfg, sni, path).map(|f| (f.text, f.leaf))
 }
 
 /// A pebble process with its own config, killed on drop.

@@ -200,6 +200,8 @@ pub static TABLE: &[Spec] = &[
     d("ssl_client_certificate", HTTP | SERVER, 1, 1),
     d("ssl_verify_client", HTTP | SERVER, 1, 1),
     d("ssl_verify_depth", HTTP | SERVER, 1, 1),
+    d("ssl_certificate_by_lua_block", HTTP | SERVER, 0, 0),
+    d("ssl_certificate_by_lua_file", HTTP | SERVER, 1, 1),
     // ACME (src/config/acme.rs, src/tls/acme/), with nginx's ngx_http_acme_module names
     block("acme_issuer", HTTP, 1, 1, ACME),
     d("uri", ACME, 1, 1),

@@ -26,6 +26,8 @@ pub struct ServerTls {
     pub acme_on_demand: Option<Arc<crate::tls::acme::Issuer>>,
     /// The server's issuer validates with TLS-ALPN-01.
     pub acme_alpn: bool,
+    /// `ssl_certificate_by_lua*`: runs in handshakes SNI brings to this server.
+    pub cert_by_lua: Option<Arc<super::LuaChunk>>,
     pub settings: crate::tls::ServerSettings,
 }
 
@@ -40,7 +42,7 @@ impl std::fmt::Debug for ServerTls {
 /// `acme` the server's `acme_certificate` and `acme_on_demand`, which `$acme_certificate`
 /// pairs stand for.
 pub fn server_tls(
-    b: &Builder,
+    b: &mut Builder,
     http_body: &[Directive],
     body: &[Directive],
     ssl_listen: Option<&Directive>,
@@ -67,6 +69,11 @@ pub fn server_tls(
         None => {
             crate::tls::cipher_suites("HIGH:!aNULL:!MD5").map_err(crate::error::Error::config)?
         }
+    };
+    // Checked in every server, with or without certificates, as at parse in nginx.
+    let cert_by_lua = match cert_handler(body)? {
+        Some(d) => Some(d),
+        None => cert_handler(http_body)?,
     };
     let certs = level("ssl_certificate");
     let keys = level("ssl_certificate_key");
@@ -148,6 +155,10 @@ pub fn server_tls(
             )
         }
     };
+    let cert_by_lua = match cert_by_lua {
+        Some(d) => Some(super::location::lua_chunk(b, d)?),
+        None => None,
+    };
     let prefer = last("ssl_prefer_server_ciphers").is_some_and(|d| d.args[0] == "on");
     let tickets = last("ssl_session_tickets").is_none_or(|d| d.args[0] == "on");
     let mut session_cache = 0;
@@ -183,6 +194,7 @@ pub fn server_tls(
         acme_alpn: acme.challenge() == Some(crate::tls::acme::Challenge::TlsAlpn01),
         acme: acme.managed.clone().filter(|_| uses_acme),
         acme_on_demand: acme.on_demand.clone().filter(|_| uses_acme),
+        cert_by_lua,
         settings: crate::tls::ServerSettings {
             versions,
             suites,
@@ -194,4 +206,17 @@ pub fn server_tls(
             client_ca,
         },
     })))
+}
+
+/// The `ssl_certificate_by_lua_block` / `_file` of one level (a server's own wins over the
+/// http level's); two at one level are `is duplicate`, as lua-nginx-module says.
+fn cert_handler(list: &[Directive]) -> Result<Option<&Directive>> {
+    let mut found = list
+        .iter()
+        .filter(|x| x.name.starts_with("ssl_certificate_by_lua"));
+    let first = found.next();
+    match found.next() {
+        Some(d) => Err(d.err(format!("\"{}\" directive is duplicate", d.name))),
+        None => Ok(first),
+    }
 }

@@ -19,8 +19,13 @@ pub const REQ_PHASES: PhaseSet = PhaseSet::of(&[
     Phase::Balancer,
 ]);
 pub const OUTPUT_PHASES: PhaseSet = PhaseSet::of(&[Phase::Rewrite, Phase::Access, Phase::Content]);
-pub const YIELD_PHASES: PhaseSet =
-    PhaseSet::of(&[Phase::Rewrite, Phase::Access, Phase::Content, Phase::Timer]);
+pub const YIELD_PHASES: PhaseSet = PhaseSet::of(&[
+    Phase::Rewrite,
+    Phase::Access,
+    Phase::Content,
+    Phase::Timer,
+    Phase::SslCert,
+]);
 /// Where cosockets and `ngx.sleep` work: beyond OpenResty, in `log_by_lua` too (it runs
 /// after the response was sent, so shipping logs to Redis or HTTP there costs no client).
 pub const COSOCKET_PHASES: PhaseSet = PhaseSet::of(&[
@@ -29,6 +34,7 @@ pub const COSOCKET_PHASES: PhaseSet = PhaseSet::of(&[
     Phase::Content,
     Phase::Timer,
     Phase::Log,
+    Phase::SslCert,
 ]);
 
 /// Parks the running coroutine for good: used after `ngx.exit`, `ngx.exec` and the like
@@ -92,9 +98,11 @@ pub fn check_phase(st: &ReqState, set: PhaseSet) -> LResult<()> {
     }
 }
 
-fn phase_context(p: Phase) -> String {
+/// How `API disabled in the context of ...` names a phase.
+pub(super) fn phase_context(p: Phase) -> String {
     match p {
         Phase::Timer => "ngx.timer".into(),
+        Phase::SslCert => "ssl_certificate_by_lua*".into(),
         p => format!("{}_by_lua*", p.name()),
     }
 }
@@ -236,6 +244,7 @@ for _, name in ipairs({ "limit", "upstream", "cache", "keys" }) do
     if openclaw[name] then wrap(openclaw[name]) end
 end
 wrap(package.loaded["ngx.balancer"])
+wrap(package.loaded["ngx.ssl"])
 "#;
 
 /// Warns about global writes made while serving requests (installed after init_by_lua).
@@ -613,7 +622,12 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
             Ok(())
         }) {
             Ok(()) => {}
-            Err(_) => crate::observe::log(lvl, &line, None),
+            // A handshake's handler: nginx's context, client and server follow.
+            Err(_) => crate::observe::log(
+                lvl,
+                &format!("{line}{}", super::ssl::log_context()),
+                None,
+            ),
         }
         Ok(())
     })?;

@@ -25,6 +25,7 @@ mod shdict_ffi;
 mod socket;
 mod sockstream;
 mod spec;
+mod ssl;
 mod stream;
 mod thread;
 mod timer;

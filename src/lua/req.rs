@@ -184,18 +184,14 @@ pub fn with_req<R>(
     }
     // SAFETY: CURRENT is non-null only while `Scoped::poll` runs, and `Scoped` borrows both
     // the state and (through it) the request context mutably for its whole life; Lua API
-    // calls happen only inside that poll, on this thread, one at a time. Timer coroutines
-    // have a state but no request (a null context).
+    // calls happen only inside that poll, on this thread, one at a time. Timer and
+    // ssl_certificate_by_lua coroutines have a state but no request (a null context).
     unsafe {
         let st = &mut *p;
         if st.ctx.is_null() {
             return Err(mlua::Error::RuntimeError(format!(
                 "API disabled in the context of {}",
-                if st.phase == Phase::Timer {
-                    "ngx.timer"
-                } else {
-                    "this phase"
-                }
+                super::api::phase_context(st.phase)
             )));
         }
         let ctx = &mut *st.ctx;

@@ -34,6 +34,7 @@ pub(super) fn install_api(
     let ngx: mlua::Table = lua.globals().get("ngx")?;
     super::shared::install(lua, &ngx, dicts)?;
     super::balancer::install(lua, upstreams)?;
+    super::ssl::install(lua)?;
     super::cache::install(lua, cache_zones)?;
     super::keys::install(lua, keys)?;
     lua.load(api::WRAP_NATIVE)
@@ -342,7 +343,16 @@ impl Vm {
 
     /// The compiled function for a chunk (from cache when `lua_code_cache` is on).
     fn function(&self, chunk: &LuaChunk, ctx: &RequestCtx) -> Result<Function, (u16, String)> {
-        let cache = ctx.conf.lua_code_cache;
+        self.compile(chunk, ctx.conf.lua_code_cache, |path| path.eval(ctx))
+    }
+
+    /// The compiled function for a chunk, a `*_by_lua_file` path evaluated by `file`.
+    fn compile(
+        &self,
+        chunk: &LuaChunk,
+        cache: bool,
+        file: impl FnOnce(&crate::vars::Complex) -> String,
+    ) -> Result<Function, (u16, String)> {
         if cache {
             if let Some(f) = self.cache.borrow().get(&chunk.id) {
                 return Ok(f.clone());
@@ -361,7 +371,7 @@ impl Vm {
                     )
                 })?,
             LuaCode::File(path) => {
-                let p = path.eval(ctx);
+                let p = file(path);
                 let src = std::fs::read(&p).map_err(|e| {
                     // OpenResty answers a missing handler file with 404.
                     let code = if e.kind() == std::io::ErrorKind::NotFound {
@@ -649,6 +659,40 @@ impl ScriptEngine for LuaEngine {
             return body;
         }
         state.chunk.map(|(b, _)| Bytes::from(b)).unwrap_or_default()
+    }
+
+    fn run_ssl_cert<'a>(
+        &'a self,
+        chunk: &'a Arc<LuaChunk>,
+        req: &'a mut crate::tls::CertRequest,
+    ) -> LocalFuture<'a, bool> {
+        Box::pin(async move {
+            let log = |msg: String| crate::observe::log(Level::Error, &msg, None);
+            let vm = match self.vm() {
+                Ok(vm) => vm,
+                Err(e) => {
+                    log(format!("failed to create the Lua VM: {e}"));
+                    return false;
+                }
+            };
+            // As in lua-nginx-module, the handler's code is always cached, and a file path
+            // is taken as written (there is no request to evaluate variables against).
+            let thread = match vm
+                .compile(chunk, true, |path| path.raw.clone())
+                .map_err(|(_, msg)| msg)
+                .and_then(|f| vm.thread(f).map_err(|e| e.to_string()))
+            {
+                Ok(t) => t,
+                Err(msg) => {
+                    log(msg);
+                    return false;
+                }
+            };
+            let ok = super::ssl::run(thread.clone(), req).await;
+            // Its future is gone: a finished coroutine can serve the next handler.
+            vm.recycle(thread);
+            ok
+        })
     }
 
     fn exit_worker(&self) {

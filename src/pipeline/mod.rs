@@ -43,6 +43,8 @@ pub enum Phase {
     Log = 1 << 9,
     Timer = 1 << 10,
     ExitWorker = 1 << 11,
+    /// `ssl_certificate_by_lua*`: during a TLS handshake, before any request.
+    SslCert = 1 << 12,
 }
 
 /// A set of phases as bits.
@@ -81,6 +83,7 @@ impl Phase {
             Phase::Log => "log",
             Phase::Timer => "timer",
             Phase::ExitWorker => "exit_worker",
+            Phase::SslCert => "ssl_cert",
         }
     }
 }
@@ -143,6 +146,19 @@ pub trait ScriptEngine: Send + Sync {
         ctx: &mut RequestCtx,
         state: &mut BalancerState,
     ) -> bool;
+    /// Runs an `ssl_certificate_by_lua*` handler in the middle of a TLS handshake: it reads
+    /// the handshake's facts from `req` and records there the certificate it sets. False
+    /// when the handshake must fail (the handler raised an error, which is logged, or
+    /// ended with `ngx.exit(ngx.ERROR)`).
+    fn run_ssl_cert<'a>(
+        &'a self,
+        chunk: &'a Arc<crate::config::LuaChunk>,
+        req: &'a mut crate::tls::CertRequest,
+    ) -> LocalFuture<'a, bool> {
+        let _ = (chunk, req);
+        Box::pin(std::future::ready(false))
+    }
+
     /// Prepares this thread's state for the generation (Lua: builds the VM and runs
     /// `init_worker_by_lua*`). Workers call it when a generation starts serving.
     fn warm(&self) {}

@@ -228,7 +228,12 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, mut p: ConnParams) {
     if first[0] != 22 {
         return serve_io(SharedTcp(stream), remote, local, p, limits, None, true).await;
     }
-    let handshake = tokio_rustls::TlsAcceptor::from(cfg).accept(SharedTcp(stream));
+    let at = super::tls::Peers {
+        listen: p.listen,
+        local,
+        remote,
+    };
+    let handshake = super::tls::accept(cfg, SharedTcp(stream), &p.current, at);
     let tls = match tokio::time::timeout(header_timeout, handshake).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {

@@ -2,9 +2,14 @@
 //! choosing the certificate by SNI the way nginx chooses the server (`server_name`
 //! matching, the socket's default server when nothing matches).
 
+use super::io::SharedTcp;
+use super::Current;
 use crate::config::{Config, Server, ServerName};
-use crate::tls::{ClientHello, ServerConfig};
+use crate::tls::dynamic::Served;
+use crate::tls::{CertRequest, ClientHello, ServerConfig};
+use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio_rustls::server::TlsStream;
 
 /// Picks the certificate for a handshake on one socket.
 struct SniResolver {
@@ -134,4 +139,82 @@ pub fn acceptors(config: &Arc<Config>) -> crate::error::Result<Vec<Option<Arc<Se
         out.push(Some(cfg));
     }
     Ok(out)
+}
+
+/// Where a connection came from and arrived.
+pub(super) struct Peers {
+    pub(super) listen: SocketAddr,
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
+}
+
+/// The TLS handshake of an accepted connection on a socket whose config is `cfg`. When a
+/// server on the socket has `ssl_certificate_by_lua*`, the ClientHello is read first; if
+/// SNI picks a server with a handler, the handler runs (it may yield) and the handshake
+/// goes on with the certificate it set, or the configured ones when it set none. An error
+/// carries the reason nginx's `SSL_do_handshake() failed (...)` line gives.
+pub(super) async fn accept(
+    cfg: Arc<ServerConfig>,
+    io: SharedTcp,
+    current: &Current,
+    at: Peers,
+) -> std::io::Result<TlsStream<SharedTcp>> {
+    let gen = current.load_full();
+    let scripted = gen.engine.is_some()
+        && gen.config.http.as_ref().is_some_and(|h| {
+            h.sockets
+                .iter()
+                .find(|s| s.addr == at.listen)
+                .is_some_and(|s| {
+                    s.servers.iter().any(|i| {
+                        h.servers[*i]
+                            .tls
+                            .as_ref()
+                            .is_some_and(|t| t.cert_by_lua.is_some())
+                    })
+                })
+        });
+    if !scripted {
+        return tokio_rustls::TlsAcceptor::from(cfg).accept(io).await;
+    }
+    let start =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
+    let hello = start.client_hello();
+    let (Some(engine), Some(http)) = (gen.engine.as_ref(), gen.config.http.as_ref()) else {
+        return start.into_stream(cfg).await;
+    };
+    let Some(sock) = http.sockets.iter().position(|s| s.addr == at.listen) else {
+        return start.into_stream(cfg).await;
+    };
+    // A CA's TLS-ALPN-01 validation is answered by the resolver alone.
+    if hello
+        .alpn()
+        .is_some_and(|mut p| p.any(|p| p == crate::tls::acme::ACME_TLS_ALPN))
+    {
+        return start.into_stream(cfg).await;
+    }
+    let sni = hello.server_name().map(|n| n.to_ascii_lowercase());
+    let (server, _) = crate::router::select_server(http, sock, sni.as_deref());
+    // A server without TLS settings of its own is served as the default server.
+    let tls = server
+        .tls
+        .clone()
+        .or_else(|| http.servers[http.sockets[sock].default_server].tls.clone());
+    let Some((chunk, tls)) = tls.and_then(|t| Some((t.cert_by_lua.clone()?, t))) else {
+        return start.into_stream(cfg).await;
+    };
+    // The protocols are the socket's (see `acceptors`), settled before SNI is known.
+    let versions = http.servers[http.sockets[sock].default_server]
+        .tls
+        .as_ref()
+        .map_or(&tls.settings.versions, |t| &t.settings.versions);
+    let mut req = CertRequest::new(&hello, versions, at.local, at.remote, at.listen);
+    if !engine.run_ssl_cert(&chunk, &mut req).await {
+        return Err(std::io::Error::other("cert cb error"));
+    }
+    match req.served(&cfg) {
+        Ok(Served::Configured) => start.into_stream(cfg).await,
+        Ok(Served::Own(own)) => start.into_stream(own).await,
+        Err(e) => Err(std::io::Error::other(e)),
+    }
 }

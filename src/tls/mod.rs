@@ -14,7 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub mod acme;
+pub mod dynamic;
 
+pub use dynamic::CertRequest;
 pub use rustls::server::ClientHello;
 pub use rustls::{ClientConfig, ServerConfig};
 

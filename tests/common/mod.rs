@@ -6,6 +6,7 @@ pub mod cases;
 pub mod certs;
 pub mod client;
 pub mod dns;
+pub mod tls;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};

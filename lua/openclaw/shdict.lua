@@ -1,6 +1,6 @@
 -- ngx.shared.DICT objects with lua-resty-core's shape: a table per dict whose hot methods
 -- (get, set, add, replace, their safe_ forms, incr, delete) call Rust through the FFI
--- (src/lua/shdict_ffi.rs); everything else, and any argument the fast path does not take
+-- (src/lua/ffi.rs); everything else, and any argument the fast path does not take
 -- (non-string keys, odd flags, list values), goes to the dict's userdata methods, so the
 -- results and error words are the same either way.
 -- Called once per VM with: ngx.shared (name -> userdata), the address of each dict

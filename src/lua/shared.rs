@@ -273,7 +273,7 @@ pub fn install(lua: &Lua, ngx: &Table, dicts: &[Arc<ShDict>]) -> mlua::Result<()
             mlua::LightUserData(Arc::as_ptr(d) as *mut std::ffi::c_void),
         )?;
     }
-    let [get, store, incr] = super::shdict_ffi::entry_points().map(mlua::LightUserData);
+    let [get, store, incr] = super::ffi::shdict_entry_points().map(mlua::LightUserData);
     let shared: Table = lua
         .load(include_str!("../../lua/openclaw/shdict.lua"))
         .set_name("=openclaw.shdict")

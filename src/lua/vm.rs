@@ -40,6 +40,9 @@ pub(super) fn install_api(
     lua.load(api::WRAP_NATIVE)
         .set_name("=openclaw.api")
         .exec()?;
+    lua.load(include_str!("../../lua/openclaw/output.lua"))
+        .set_name("=openclaw.output")
+        .call::<()>(mlua::LightUserData(super::ffi::output_entry_point()))?;
     super::bundled::install(lua)
 }
 
@@ -109,7 +112,7 @@ pub fn search_paths(
 
 /// A Lua state with LuaJIT's standard libraries as OpenResty has them: `debug` (handlers
 /// use `debug.traceback` in `xpcall` and `debug.getinfo`) and `ffi` (lua-resty-* libraries
-/// use it; OpenClaw's own shared-dict fast path does, see `shdict_ffi.rs`).
+/// use it; OpenClaw's own shared-dict fast path does, see `ffi.rs`).
 pub(super) fn new_lua() -> Lua {
     let libs = mlua::StdLib::ALL_SAFE | mlua::StdLib::DEBUG | mlua::StdLib::FFI;
     // SAFETY: `debug` and `ffi` let Lua code reach past mlua's checks (the registry, any

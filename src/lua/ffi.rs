@@ -1,6 +1,7 @@
-//! The shared-dict fast path: `get`, `set` (and `add`/`replace`/`safe_*`), `incr` and
-//! `delete` as C-ABI functions that `lua/openclaw/shdict.lua` calls through LuaJIT's FFI,
-//! as lua-resty-core does for OpenResty. FFI calls get JIT-compiled into the handler's
+//! C-ABI fast paths that OpenClaw's own Lua calls through LuaJIT's FFI, as lua-resty-core
+//! does for OpenResty: the shared-dict `get`, `set` (and `add`/`replace`/`safe_*`), `incr`
+//! and `delete` (`lua/openclaw/shdict.lua`), and `ngx.say`/`ngx.print` of one string
+//! (`lua/openclaw/output.lua`). FFI calls get JIT-compiled into the handler's
 //! trace; an mlua method call costs a Lua stack round trip, argument conversion and an
 //! error trampoline each time. The Lua side checks the arguments and sends anything
 //! unusual (other key types, bad flags, lists) to the userdata methods in `shared.rs`, so
@@ -170,8 +171,39 @@ pub unsafe extern "C" fn oc_shdict_incr(
     }
 }
 
-/// The functions' addresses, in the order `lua/openclaw/shdict.lua` takes them.
-pub fn entry_points() -> [*mut c_void; 3] {
+/// `ngx.say`/`ngx.print` of one string: appends it (and a newline with `newline`) to the
+/// running handler's output. Returns 1, changing nothing, when there is no request or the
+/// phase allows no output: the Lua side then calls the full function, which raises.
+///
+/// # Safety
+/// `s` points at `len` readable bytes (a Lua string); called from Lua code, so only while
+/// a coroutine is being resumed (see `req::with_req`).
+pub unsafe extern "C" fn oc_output(s: *const u8, len: usize, newline: i32) -> i32 {
+    let p = super::req::CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return 1;
+    }
+    // SAFETY: as in `req::with_req`: CURRENT is set only while `Scoped::poll` resumes the
+    // coroutine this call comes from, which holds the state.
+    let st = &mut *p;
+    if st.ctx.is_null() || !super::api::OUTPUT_PHASES.contains(st.phase) {
+        return 1;
+    }
+    st.out.extend_from_slice(std::slice::from_raw_parts(s, len));
+    if newline != 0 {
+        st.out.push(b'\n');
+    }
+    st.sent = true;
+    0
+}
+
+/// The address of `oc_output`.
+pub fn output_entry_point() -> *mut c_void {
+    oc_output as *mut c_void
+}
+
+/// The shared-dict functions' addresses, in the order `lua/openclaw/shdict.lua` takes them.
+pub fn shdict_entry_points() -> [*mut c_void; 3] {
     [
         oc_shdict_get as *mut c_void,
         oc_shdict_store as *mut c_void,

@@ -312,18 +312,6 @@ impl Vm {
         self.lua.create_thread(func)
     }
 
-    /// The function a handler's coroutine starts: a fixed-argument function of its own
-    /// that tail-calls the chunk. A chunk's function takes `...` (as in OpenResty), and
-    /// LuaJIT never starts a trace at such a function, so a handler without loops would
-    /// always run interpreted, FFI calls at their slowest; a trace starting here takes
-    /// the handler in. Each chunk gets its own copy so each gets its own trace.
-    fn trampoline(&self, chunk: Function) -> mlua::Result<Function> {
-        self.lua
-            .load("local f = ...\nreturn function() return f() end")
-            .set_name("=openclaw.handler")
-            .call(chunk)
-    }
-
     /// Gives a coroutine back once it finished normally.
     fn recycle(&self, t: mlua::Thread) {
         if t.status() == mlua::thread::ThreadStatus::Finished {
@@ -379,7 +367,6 @@ impl Vm {
                 .load(src.as_str())
                 .set_name(format!("={}", chunk.name))
                 .into_function()
-                .and_then(|f| self.trampoline(f))
                 .map_err(|e| {
                     (
                         500,
@@ -407,7 +394,6 @@ impl Vm {
                     .load(src)
                     .set_name(format!("@{p}"))
                     .into_function()
-                    .and_then(|f| self.trampoline(f))
                     .map_err(|e| {
                         (
                             500,

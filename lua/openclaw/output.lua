@@ -1,5 +1,7 @@
--- ngx.say/ngx.print of one string go straight to Rust through the FFI (src/lua/ffi.rs):
--- no Lua/Rust stack conversion, and LuaJIT compiles the call into the handler's trace.
+-- ngx.say/ngx.print of one string go straight to Rust through the FFI (src/lua/ffi.rs).
+-- The FFI call sits in a fixed-argument function: LuaJIT starts traces at those (never at
+-- a vararg function, nor can a trace return into the C frame a handler is resumed from),
+-- so the call is compiled after a few requests; the vararg front only counts arguments.
 -- Anything else (several arguments, tables, numbers), or a call the fast path refuses (no
 -- request, a phase without output), takes the full functions, which raise as OpenResty.
 local out_fp = ...
@@ -8,17 +10,22 @@ local C_out = ffi.cast("int (*)(const char *, size_t, int)", ffi.cast("void *", 
 local type, select = type, select
 local say, print = ngx.say, ngx.print
 
+local function out(s, newline)
+    if type(s) == "string" and C_out(s, #s, newline) == 0 then
+        return true
+    end
+    return false
+end
+
 ngx.say = function(...)
-    local s = ...
-    if select("#", ...) == 1 and type(s) == "string" and C_out(s, #s, 1) == 0 then
+    if select("#", ...) == 1 and out((...), 1) then
         return 1
     end
     return say(...)
 end
 
 ngx.print = function(...)
-    local s = ...
-    if select("#", ...) == 1 and type(s) == "string" and C_out(s, #s, 0) == 0 then
+    if select("#", ...) == 1 and out((...), 0) then
         return 1
     end
     return print(...)

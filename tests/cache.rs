@@ -52,6 +52,102 @@ fn entries_survive_a_restart_without_the_upstream() {
     );
 }
 
+/// Cache files under `dir` (the temporary directory left out).
+fn cache_files(dir: &std::path::Path) -> usize {
+    let mut n = 0;
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for ent in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = ent.path();
+            if p.file_name().is_some_and(|n| n == ".tmp") {
+                continue;
+            }
+            if p.is_dir() {
+                dirs.push(p);
+            } else {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[test]
+fn stores_and_purges_reach_the_disk_in_order_by_a_graceful_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let be = Backend::start("up1");
+    let text = conf(
+        dir.path(),
+        be.addr,
+        "proxy_cache_valid 200 10m; proxy_cache_purge $http_x_purge;",
+    );
+    let mut gw = Gateway::start_full(&text, &[]).unwrap();
+    let path = |i: usize| {
+        let tag = if i.is_multiple_of(2) { "even" } else { "odd" };
+        format!("/count/p{i}?h=Surrogate-Key:{tag}")
+    };
+    for i in 0..30 {
+        assert_eq!(
+            client::get(gw.addr(), &path(i), &[]).header("x-cache"),
+            Some("MISS")
+        );
+    }
+    // Each purge is queued right behind the stores of the same keys.
+    let purge = |uri: &str, hdrs: &[(&str, &str)]| {
+        let mut h = vec![("X-Purge", "1")];
+        h.extend_from_slice(hdrs);
+        client::request(gw.addr(), "PURGE", uri, &h, b"").status
+    };
+    assert_eq!(purge("/any", &[("Surrogate-Key", "even")]), 204);
+    assert_eq!(purge("/count/p1*", &[]), 204); // 1, 11, 13, 15, 17, 19
+    assert_eq!(purge(&path(3), &[]), 204);
+    assert_eq!(purge(&path(3), &[]), 404);
+    let kept = [5, 7, 9, 21, 23, 25, 27, 29];
+    assert!(gw.stop_with(libc::SIGQUIT, Duration::from_secs(15)));
+    assert_eq!(cache_files(dir.path()), kept.len());
+    // A new process without the upstream serves exactly what was kept.
+    drop(be);
+    let gw = Gateway::start_full(&text, &[]).unwrap();
+    for i in 0..30 {
+        let r = client::get(gw.addr(), &path(i), &[]);
+        if kept.contains(&i) {
+            assert_eq!(r.text(), format!("up1 count {}\n", i + 1));
+            assert_eq!(r.header("x-cache"), Some("HIT"));
+        } else {
+            assert_eq!(r.status, 502, "/p{i} was purged");
+        }
+    }
+}
+
+#[test]
+fn a_failed_disk_write_is_logged_and_the_entry_served_from_memory() {
+    let (dir, be, gw) = cached("proxy_cache_valid 200 10m;");
+    // A file where the temporary directory was: every write fails with ENOTDIR.
+    let tmp = dir.path().join(".tmp");
+    std::fs::remove_dir(&tmp).unwrap();
+    std::fs::write(&tmp, b"").unwrap();
+    let r = client::get(gw.addr(), "/count/f", &[]);
+    assert_eq!(r.header("x-cache"), Some("MISS"));
+    assert!(gw.wait_log("failed (20: Not a directory)", Duration::from_secs(10)));
+    let line = gw
+        .error_log()
+        .lines()
+        .find(|l| l.contains("Not a directory"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("[crit]") && line.contains("cache \"one\": open() \""),
+        "{line}"
+    );
+    let r = client::get(gw.addr(), "/count/f", &[]);
+    assert_eq!(
+        (r.text().as_str(), r.header("x-cache")),
+        ("up1 count 1\n", Some("HIT"))
+    );
+    assert_eq!(be.counted(), 1);
+    assert_eq!(cache_files(dir.path()), 0);
+}
+
 #[test]
 fn purge_by_surrogate_key_tags() {
     let (_dir, be, gw) = cached("proxy_cache_valid 200 10m; proxy_cache_purge $http_x_purge;");

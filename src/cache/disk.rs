@@ -1,37 +1,63 @@
-//! The disk tier: one file per entry at `PATH/<levels>/<md5 of key>`, written to
-//! `PATH/.tmp`, fsynced and renamed into place.
+//! The disk tier: one file per entry at `PATH/<levels>/<md5 of key>`, written to `PATH/.tmp`,
+//! fsynced and renamed into place. Only the zone's writer thread changes files; readers
+//! report damage instead of deleting.
 //!
 //! Layout: `OCC1`, a little-endian u32 metadata length, the metadata (JSON), the body, the
 //! body's length as a little-endian u64, `OCCE`. A file whose lengths or markers do not
 //! add up is removed on load.
 
-use super::{Entry, IndexItem, Zone};
+use super::{Entry, IndexItem};
 use md5::{Digest, Md5};
 use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 const HEAD: &[u8; 4] = b"OCC1";
 const TAIL: &[u8; 4] = b"OCCE";
 
-/// nginx's file name: the key's MD5 in hex, under directories taken from its end.
-pub fn file_for(z: &Zone, key: &str) -> PathBuf {
-    let hex: String = Md5::digest(key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut p = z.path.clone();
-    let mut end = hex.len();
-    for l in &z.levels {
-        p.push(&hex[end - l..end]);
-        end -= l;
-    }
-    p.push(hex);
-    p
+/// Where a zone's files live: what the writer thread needs of the zone.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub path: PathBuf,
+    pub levels: Vec<usize>,
 }
 
-fn meta(e: &Entry) -> serde_json::Value {
-    serde_json::json!({
+impl Layout {
+    /// nginx's file name: the key's MD5 in hex, under directories taken from its end.
+    pub fn file_for(&self, key: &str) -> PathBuf {
+        let hex: String = Md5::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut p = self.path.clone();
+        let mut end = hex.len();
+        for l in &self.levels {
+            p.push(&hex[end - l..end]);
+            end -= l;
+        }
+        p.push(hex);
+        p
+    }
+}
+
+/// nginx's wording for a failed file operation: `rename() "a" to "b" failed (2: ...)`.
+fn failed(op: &str, paths: &[&Path], e: &std::io::Error) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| format!("\"{}\"", p.display()))
+        .collect();
+    format!(
+        "{op}() {} failed ({}: {})",
+        names.join(" to "),
+        e.raw_os_error().unwrap_or(0),
+        crate::error::strerror(e)
+    )
+}
+
+/// The metadata block of an entry's file (made on the worker: small, and it fixes the
+/// file's size for the index before the write happens).
+pub fn meta(e: &Entry) -> Vec<u8> {
+    let m = serde_json::json!({
         "key": e.key,
         "status": e.status,
         "headers": e.headers.iter().map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned())).collect::<Vec<_>>(),
@@ -41,37 +67,57 @@ fn meta(e: &Entry) -> serde_json::Value {
         "sie": e.sie,
         "tags": e.tags,
         "vary": e.vary,
-    })
+    });
+    // Serialising a Value to memory cannot fail.
+    serde_json::to_vec(&m).unwrap_or_default()
 }
 
-/// Writes an entry; returns the bytes it takes.
-pub fn store(z: &Zone, e: &Entry) -> std::io::Result<u64> {
-    let m = serde_json::to_vec(&meta(e)).map_err(std::io::Error::other)?;
-    let mut buf = Vec::with_capacity(m.len() + e.body.len() + 20);
-    buf.extend_from_slice(HEAD);
-    buf.extend_from_slice(&(m.len() as u32).to_le_bytes());
-    buf.extend_from_slice(&m);
-    buf.extend_from_slice(&e.body);
-    buf.extend_from_slice(&(e.body.len() as u64).to_le_bytes());
-    buf.extend_from_slice(TAIL);
-    let dest = file_for(z, &e.key);
-    let tmp = z.path.join(".tmp").join(format!(
+/// The bytes an entry with this metadata and body takes on disk.
+pub fn file_size(meta: &[u8], body: &[u8]) -> u64 {
+    (meta.len() + body.len() + 20) as u64
+}
+
+/// Writes an entry to a temporary file, fsyncs it and renames it into place; the error
+/// is a log message in nginx's words.
+pub fn store(l: &Layout, key: &str, meta: &[u8], body: &[u8]) -> Result<(), String> {
+    let dest = l.file_for(key);
+    let tmp = l.path.join(".tmp").join(format!(
         "{}.{}",
         dest.file_name().and_then(|n| n.to_str()).unwrap_or("entry"),
         rand::random::<u64>()
     ));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&buf)?;
-    f.sync_data()?;
-    drop(f);
-    if let Some(dir) = dest.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    if let Err(err) = std::fs::rename(&tmp, &dest) {
+    let written = write_file(&tmp, meta, body);
+    let placed = written.and_then(|()| {
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| failed("mkdir", &[dir], &e))?;
+        }
+        std::fs::rename(&tmp, &dest).map_err(|e| failed("rename", &[&tmp, &dest], &e))
+    });
+    if placed.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        return Err(err);
     }
-    Ok(buf.len() as u64)
+    placed
+}
+
+fn write_file(tmp: &Path, meta: &[u8], body: &[u8]) -> Result<(), String> {
+    let f = std::fs::File::create(tmp).map_err(|e| failed("open", &[tmp], &e))?;
+    // Small pieces go through the buffer; the body is written from where it is.
+    let mut w = std::io::BufWriter::with_capacity(64 << 10, f);
+    let pieces: [&[u8]; 6] = [
+        HEAD,
+        &(meta.len() as u32).to_le_bytes(),
+        meta,
+        body,
+        &(body.len() as u64).to_le_bytes(),
+        TAIL,
+    ];
+    for p in pieces {
+        w.write_all(p).map_err(|e| failed("write", &[tmp], &e))?;
+    }
+    let f = w
+        .into_inner()
+        .map_err(|e| failed("write", &[tmp], e.error()))?;
+    f.sync_data().map_err(|e| failed("fsync", &[tmp], &e))
 }
 
 fn parse(buf: &[u8]) -> Option<Entry> {
@@ -119,27 +165,38 @@ fn parse(buf: &[u8]) -> Option<Entry> {
     })
 }
 
-/// Reads an entry back; a damaged file (or another key's, on a hash collision) is a miss,
-/// and a damaged one is removed.
-pub fn load(z: &Zone, key: &str) -> Option<Entry> {
-    let path = file_for(z, key);
-    let buf = std::fs::read(&path).ok()?;
+/// What reading an entry's file found.
+pub enum Loaded {
+    Entry(Entry),
+    /// No file (or another key's, on a hash collision).
+    Missing,
+    /// A file that fails its length and marker checks: the caller queues its deletion.
+    Damaged,
+}
+
+/// Reads an entry back. Never changes the disk: deletions go through the zone's writer.
+pub fn load(l: &Layout, key: &str) -> Loaded {
+    let Ok(buf) = std::fs::read(l.file_for(key)) else {
+        return Loaded::Missing;
+    };
     match parse(&buf) {
-        Some(e) if e.key == key => Some(e),
-        Some(_) => None,
-        None => {
-            let _ = std::fs::remove_file(&path);
-            None
-        }
+        Some(e) if e.key == key => Loaded::Entry(e),
+        Some(_) => Loaded::Missing,
+        None => Loaded::Damaged,
     }
 }
 
-pub fn delete(z: &Zone, key: &str) {
-    let _ = std::fs::remove_file(file_for(z, key));
+/// Removes an entry's file; one already gone is not an error.
+pub fn delete(l: &Layout, key: &str) -> Result<(), String> {
+    let f = l.file_for(key);
+    match std::fs::remove_file(&f) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(failed("unlink", &[&f], &e)),
+        _ => Ok(()),
+    }
 }
 
 /// Rebuilds the index from the files under the zone's path (and clears `.tmp`).
-pub fn scan(z: &Zone) -> HashMap<String, IndexItem> {
+pub fn scan(z: &Layout) -> HashMap<String, IndexItem> {
     let mut out = HashMap::new();
     if let Ok(rd) = std::fs::read_dir(z.path.join(".tmp")) {
         for f in rd.flatten() {
@@ -175,6 +232,7 @@ pub fn scan(z: &Zone) -> HashMap<String, IndexItem> {
                             size: buf.len() as u64,
                             accessed,
                             seq: super::seq_of_time(accessed),
+                            ver: 0,
                             tags: e.tags,
                         },
                     );

@@ -2,12 +2,19 @@
 //! disk tier under the zone's path that survives restarts. Plain Rust: entries are status,
 //! headers and body; the proxy decides what to store and serve.
 //!
+//! Disk I/O never runs on a worker: each zone has one writer thread with a FIFO queue
+//! ([`writer::Queue`]) that stores and deletes files in the order workers asked for them,
+//! so a purge queued after a store of the same key is applied after it. An entry is
+//! servable at once: from memory, or from the zone's pending map until its file is
+//! written. Reads of entries only on disk run on tokio's blocking pool ([`Zone::lookup`]).
+//!
 //! Disk entries are written to a temporary file, fsynced, then renamed into place, so a
 //! crash leaves either the old entry or the new one, never a torn one; a file that fails
 //! its length and trailer checks on load is deleted and treated as a miss.
 
 mod disk;
 pub mod policy;
+mod writer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -69,6 +76,9 @@ struct IndexItem {
     accessed: u64,
     /// Use order (for least-recently-used eviction).
     seq: u64,
+    /// Which store wrote it (0: found on disk at start): a read or a finished write that
+    /// raced a newer store or a purge sees the change and leaves the index alone.
+    ver: u64,
     tags: Vec<String>,
 }
 
@@ -94,9 +104,10 @@ pub struct Zone {
     pub max_size: u64,
     pub inactive: Duration,
     mem: moka::sync::Cache<String, Arc<Entry>>,
-    index: Mutex<HashMap<String, IndexItem>>,
-    /// Keys being fetched (`proxy_cache_lock`).
-    /// Keys being fetched: the holder's token and since when.
+    /// What is (or is queued to be) on disk, shared with the writer thread.
+    tier: Arc<Tier>,
+    writer: writer::Queue<Job>,
+    /// Keys being fetched (`proxy_cache_lock`): the holder's token and since when.
     locks: Mutex<HashMap<String, (u64, std::time::Instant)>>,
     /// Requests seen per key, for `proxy_cache_min_uses`.
     uses: Mutex<HashMap<String, u32>>,
@@ -109,9 +120,101 @@ impl std::fmt::Debug for Zone {
     }
 }
 
+/// A zone's disk state, shared by the zone and its writer thread.
+struct Tier {
+    name: String,
+    layout: disk::Layout,
+    index: Mutex<HashMap<String, IndexItem>>,
+    /// Stores queued and not yet on disk, by key: (version, entry). They answer lookups
+    /// the memory tier has already evicted.
+    pending: Mutex<HashMap<String, (u64, Arc<Entry>)>>,
+    /// Body bytes held by `pending`; past [`MAX_PENDING`] new stores stay in memory only.
+    pending_bytes: std::sync::atomic::AtomicU64,
+}
+
+/// How many body bytes may wait for the disk writer before stores skip the disk (a disk
+/// far slower than the traffic must not grow memory without bound).
+const MAX_PENDING: u64 = 256 << 20;
+
+/// Work for a zone's writer thread.
+enum Job {
+    Store {
+        ver: u64,
+        entry: Arc<Entry>,
+        meta: Vec<u8>,
+    },
+    Delete(String),
+}
+
+impl Tier {
+    fn index(&self) -> std::sync::MutexGuard<'_, HashMap<String, IndexItem>> {
+        self.index.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Arc<Entry>)>> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drops `key`'s pending store if it is still version `ver` (any version for None).
+    fn unpend(&self, key: &str, ver: Option<u64>) {
+        let mut p = self.pending();
+        if p.get(key).is_some_and(|(v, _)| ver.is_none_or(|x| x == *v)) {
+            if let Some((_, e)) = p.remove(key) {
+                self.pending_bytes
+                    .fetch_sub(e.body.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn log(&self, msg: &str) {
+        crate::observe::log(
+            crate::observe::Level::Crit,
+            &format!("cache \"{}\": {msg}", self.name),
+            None,
+        );
+    }
+
+    /// The writer thread's side of a job.
+    fn run(&self, job: Job) {
+        match job {
+            Job::Store { ver, entry, meta } => {
+                if let Err(msg) = disk::store(&self.layout, &entry.key, &meta, &entry.body) {
+                    self.log(&msg);
+                    // Not on disk after all: the index must not promise it.
+                    let mut index = self.index();
+                    if index.get(&entry.key).is_some_and(|i| i.ver == ver) {
+                        index.remove(&entry.key);
+                    }
+                    self.unpend(&entry.key, Some(ver));
+                    return;
+                }
+                self.unpend(&entry.key, Some(ver));
+            }
+            Job::Delete(key) => {
+                if let Err(msg) = disk::delete(&self.layout, &key) {
+                    self.log(&msg);
+                }
+            }
+        }
+    }
+}
+
+/// Where [`Zone::get`] finds a key.
+enum Probe {
+    Here(Arc<Entry>),
+    Absent,
+    /// Only on disk, as version `ver`.
+    Disk(u64),
+}
+
+static VER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Every writer ever started, for [`flush_all`] at exit.
+static WRITERS: Mutex<Vec<(String, writer::Queue<Job>)>> = Mutex::new(Vec::new());
+
 impl Zone {
     /// Opens (creating it if needed) a zone; its disk index is rebuilt from the files
-    /// already there, so entries survive restarts.
+    /// already there, so entries survive restarts. Starts the zone's writer thread.
     pub fn open(
         name: &str,
         path: PathBuf,
@@ -126,95 +229,199 @@ impl Zone {
             .max_capacity(mem_size.max(1))
             .weigher(|_k: &String, e: &Arc<Entry>| e.weight())
             .build();
-        let zone = Zone {
+        let layout = disk::Layout {
+            path: path.clone(),
+            levels: levels.clone(),
+        };
+        let tier = Arc::new(Tier {
+            name: name.to_string(),
+            index: Mutex::new(disk::scan(&layout)),
+            layout,
+            pending: Mutex::default(),
+            pending_bytes: Default::default(),
+        });
+        let t = tier.clone();
+        let writer = writer::Queue::new(&format!("cache {name}"), move |job| t.run(job));
+        WRITERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((name.to_string(), writer.clone()));
+        Ok(Arc::new(Zone {
             name: name.to_string(),
             path,
             levels,
             max_size,
             inactive,
             mem,
-            index: Mutex::default(),
+            tier,
+            writer,
             locks: Mutex::default(),
             uses: Mutex::default(),
             notify: tokio::sync::Notify::new(),
-        };
-        let found = disk::scan(&zone);
-        *zone.index.lock().unwrap_or_else(|e| e.into_inner()) = found;
-        Ok(Arc::new(zone))
+        }))
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, HashMap<String, IndexItem>> {
-        self.index.lock().unwrap_or_else(|e| e.into_inner())
+        self.tier.index()
     }
 
-    /// The entry for `key`, from memory or disk (promoted to memory), fresh or not.
-    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+    /// Notes a use of `key` and finds it in memory, among pending stores, or on disk.
+    fn probe(&self, key: &str) -> Probe {
         // One index lock: note the use, and learn whether the disk has the key.
-        let on_disk = match self.index().get_mut(key) {
-            Some(i) => {
-                i.accessed = now_secs();
-                i.seq = next_seq();
-                true
-            }
-            None => false,
-        };
+        let ver = self.index().get_mut(key).map(|i| {
+            i.accessed = now_secs();
+            i.seq = next_seq();
+            i.ver
+        });
         if let Some(e) = self.mem.get(key) {
-            return Some(e);
+            return Probe::Here(e);
         }
-        if !on_disk {
-            return None;
+        if let Some((_, e)) = self.tier.pending().get(key) {
+            return Probe::Here(e.clone());
         }
-        match disk::load(self, key) {
-            Some(e) => {
+        ver.map_or(Probe::Absent, Probe::Disk)
+    }
+
+    /// Reads `key` (version `ver` in the index) from disk and promotes it to memory. A
+    /// store or purge of the key meanwhile wins over what was read.
+    fn load(&self, key: &str, ver: u64) -> Option<Arc<Entry>> {
+        let loaded = disk::load(&self.tier.layout, key);
+        let mut index = self.index();
+        if index.get(key).is_none_or(|i| i.ver != ver) {
+            drop(index);
+            // A newer store or a purge came in while the file was read.
+            return self
+                .mem
+                .get(key)
+                .or_else(|| self.tier.pending().get(key).map(|(_, e)| e.clone()));
+        }
+        match loaded {
+            disk::Loaded::Entry(e) => {
                 let e = Arc::new(e);
                 self.mem.insert(key.to_string(), e.clone());
                 Some(e)
             }
-            None => {
-                self.index().remove(key);
+            disk::Loaded::Missing => {
+                index.remove(key);
+                None
+            }
+            disk::Loaded::Damaged => {
+                index.remove(key);
+                self.queue(Job::Delete(key.to_string()));
                 None
             }
         }
     }
 
-    /// Stores an entry in memory and on disk, then keeps the disk within `max_size`.
-    pub fn put(&self, e: Entry) {
-        let key = e.key.clone();
-        let tags = e.tags.clone();
-        let size = match disk::store(self, &e) {
-            Ok(n) => n,
-            Err(err) => {
-                crate::observe::log(
-                    crate::observe::Level::Crit,
-                    &format!("cache \"{}\": cannot store an entry: {err}", self.name),
-                    None,
-                );
-                0
-            }
-        };
-        self.mem.insert(key.clone(), Arc::new(e));
-        if size > 0 {
-            self.index().insert(
-                key,
-                IndexItem {
-                    size,
-                    accessed: now_secs(),
-                    seq: next_seq(),
-                    tags,
-                },
-            );
-            self.enforce_limits();
+    /// The entry for `key`, from memory or disk (promoted to memory), fresh or not. Reads
+    /// the disk on the calling thread: async callers use [`Zone::lookup`].
+    pub fn get(&self, key: &str) -> Option<Arc<Entry>> {
+        match self.probe(key) {
+            Probe::Here(e) => Some(e),
+            Probe::Absent => None,
+            Probe::Disk(ver) => self.load(key, ver),
         }
     }
 
-    /// Removes one key; true if it was there.
+    /// [`Zone::get`] for a worker: a read from disk runs on tokio's blocking pool, so the
+    /// event loop goes on meanwhile.
+    pub async fn lookup(self: &Arc<Self>, key: &str) -> Option<Arc<Entry>> {
+        match self.probe(key) {
+            Probe::Here(e) => Some(e),
+            Probe::Absent => None,
+            Probe::Disk(ver) => {
+                let (z, k) = (self.clone(), key.to_string());
+                tokio::task::spawn_blocking(move || z.load(&k, ver))
+                    .await
+                    .ok()
+                    .flatten()
+            }
+        }
+    }
+
+    /// Stores an entry in memory and queues its disk write, then keeps the disk within
+    /// `max_size`. The entry is servable as soon as this returns.
+    pub fn put(&self, e: Entry) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let e = Arc::new(e);
+        let key = e.key.clone();
+        self.mem.insert(key.clone(), e.clone());
+        let meta = disk::meta(&e);
+        let size = disk::file_size(&meta, &e.body);
+        let body = e.body.len() as u64;
+        if self.tier.pending_bytes.load(Relaxed) + body > MAX_PENDING {
+            crate::observe::log(
+                crate::observe::Level::Warn,
+                &format!(
+                    "cache \"{}\": disk writer is behind, entry kept in memory only",
+                    self.name
+                ),
+                None,
+            );
+            // An older file of the key must not come back once memory evicts this one.
+            self.unpend_and_delete(&key);
+            return;
+        }
+        let ver = VER.fetch_add(1, Relaxed);
+        // Index, pending map and queue change under the index lock, so concurrent stores
+        // and purges of one key reach the writer in the order the index saw them.
+        let mut index = self.index();
+        index.insert(
+            key.clone(),
+            IndexItem {
+                size,
+                accessed: now_secs(),
+                seq: next_seq(),
+                ver,
+                tags: e.tags.clone(),
+            },
+        );
+        self.tier.pending_bytes.fetch_add(body, Relaxed);
+        if let Some((_, old)) = self.tier.pending().insert(key, (ver, e.clone())) {
+            self.tier
+                .pending_bytes
+                .fetch_sub(old.body.len() as u64, Relaxed);
+        }
+        self.queue(Job::Store {
+            ver,
+            entry: e,
+            meta,
+        });
+        drop(index);
+        self.enforce_limits();
+    }
+
+    fn queue(&self, job: Job) {
+        if let Err(e) = self.writer.push(job) {
+            self.tier
+                .log(&format!("cannot start the disk writer thread: {e}"));
+        }
+    }
+
+    /// Forgets `key`'s disk copy (index and pending store) and queues its file's removal;
+    /// true if the disk had (or was to have) it.
+    fn unpend_and_delete(&self, key: &str) -> bool {
+        let mut index = self.index();
+        let on_disk = index.remove(key).is_some();
+        self.tier.unpend(key, None);
+        if on_disk {
+            self.queue(Job::Delete(key.to_string()));
+        }
+        on_disk
+    }
+
+    /// Removes one key; true if it was there. The file's removal is queued behind any
+    /// store of it.
     pub fn remove(&self, key: &str) -> bool {
         let in_mem = self.mem.remove(key).is_some();
-        let on_disk = self.index().remove(key).is_some();
-        if on_disk {
-            disk::delete(self, key);
-        }
+        let on_disk = self.unpend_and_delete(key);
         in_mem || on_disk
+    }
+
+    /// Waits (at most `limit`) until every disk write and delete queued so far is done;
+    /// true if they all are.
+    pub fn flush(&self, limit: Duration) -> bool {
+        self.writer.flush(limit)
     }
 
     /// Purges by exact key, key prefix, or any of `tags`; returns how many went.
@@ -360,6 +567,40 @@ impl Zone {
     }
 }
 
+impl Drop for Zone {
+    /// The writer finishes what is queued, then ends (a reload that replaced this zone).
+    fn drop(&mut self) {
+        self.writer.close();
+    }
+}
+
+/// Waits (at most `limit` in all) for every zone's queued disk work, as the process exits;
+/// logs what could not finish. True if everything did.
+pub fn flush_all(limit: Duration) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    let writers: Vec<(String, writer::Queue<Job>)> = {
+        let mut w = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+        w.retain(|(_, q)| !q.exited() || q.backlog() > 0);
+        w.clone()
+    };
+    let mut all = true;
+    for (name, q) in writers {
+        if !q.flush(deadline.saturating_duration_since(std::time::Instant::now())) {
+            all = false;
+            crate::observe::log(
+                crate::observe::Level::Alert,
+                &format!(
+                    "cache \"{name}\": {} disk writes still queued after {}s, dropped at exit",
+                    q.backlog(),
+                    limit.as_secs()
+                ),
+                None,
+            );
+        }
+    }
+    all
+}
+
 /// Every zone by name, shared by all generations (a reload keeps a zone whose name and
 /// path stay the same, as nginx keeps its shared memory).
 pub fn zone(
@@ -380,6 +621,14 @@ pub fn zone(
             && z.inactive == inactive
     }) {
         return Ok(z.clone());
+    }
+    // A replaced zone over the same directory finishes its writes before the new one
+    // reads the directory (and clears its temporary files).
+    for old in zones.iter().filter(|o| o.name == name || o.path == path) {
+        if !old.flush(Duration::from_secs(10)) {
+            old.tier
+                .log("disk writes of the replaced zone still queued after 10s");
+        }
     }
     let z = Zone::open(name, path, levels, mem_size, max_size, inactive)?;
     zones.retain(|o| o.name != name);

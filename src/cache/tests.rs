@@ -32,9 +32,10 @@ fn entries_survive_a_reopen_and_torn_files_are_dropped() {
     .unwrap();
     z.put(entry("k1", "hello", &["a"]));
     z.put(entry("k2", "world", &["b"]));
-    let f = disk::file_for(&z, "k1");
+    let f = z.tier.layout.file_for("k1");
     assert!(f.starts_with(&path));
     assert_eq!(f.components().count(), path.components().count() + 3);
+    assert!(z.flush(Duration::from_secs(10)));
     drop(z);
     // Damage k2's file as a crash mid-write would (without the rename protocol).
     let f2 = {
@@ -47,7 +48,7 @@ fn entries_survive_a_reopen_and_torn_files_are_dropped() {
             Duration::from_secs(600),
         )
         .unwrap();
-        disk::file_for(&z, "k2")
+        z.tier.layout.file_for("k2")
     };
     let data = std::fs::read(&f2).unwrap();
     std::fs::write(&f2, &data[..data.len() - 3]).unwrap();
@@ -77,6 +78,7 @@ fn purge_by_key_prefix_and_tag() {
     assert_eq!(z.purge(None, None, &["x".into()]), 1);
     assert!(z.get("/b/1").is_none());
     assert_eq!(z.disk_size(), 0);
+    assert!(z.flush(Duration::from_secs(10)));
 }
 
 #[test]
@@ -97,4 +99,110 @@ fn max_size_evicts_the_least_recently_used() {
     }
     assert!(z.disk_size() <= 3000, "{}", z.disk_size());
     assert!(z.get("k4").is_some());
+    assert!(z.flush(Duration::from_secs(10)));
+}
+
+fn zone_in(dir: &std::path::Path) -> Arc<Zone> {
+    Zone::open(
+        "t",
+        dir.join("c"),
+        vec![1, 2],
+        1 << 20,
+        0,
+        Duration::from_secs(600),
+    )
+    .unwrap()
+}
+
+/// A zone holding `key` on disk only (written, memory tier emptied).
+fn on_disk_only(dir: &std::path::Path, key: &str, body: &str) -> Arc<Zone> {
+    let z = zone_in(dir);
+    z.put(entry(key, body, &[]));
+    assert!(z.flush(Duration::from_secs(10)));
+    z.mem.invalidate_all();
+    z
+}
+
+#[test]
+fn a_pending_entry_is_served_before_its_file_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let z = zone_in(dir.path());
+    z.writer.hold(true);
+    z.put(entry("k", "early", &[]));
+    // Even with the memory tier emptied, the queued store answers.
+    z.mem.invalidate_all();
+    assert_eq!(&z.get("k").unwrap().body[..], b"early");
+    assert!(!z.tier.layout.file_for("k").exists());
+    z.writer.hold(false);
+    assert!(z.flush(Duration::from_secs(10)));
+    assert!(z.tier.layout.file_for("k").exists());
+    assert!(z.tier.pending().is_empty());
+    z.mem.invalidate_all();
+    assert_eq!(&z.get("k").unwrap().body[..], b"early");
+}
+
+#[test]
+fn a_purge_queued_after_a_store_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let z = zone_in(dir.path());
+    z.writer.hold(true);
+    for i in 0..40u32 {
+        let tag = if i.is_multiple_of(2) { "even" } else { "odd" };
+        z.put(entry(&format!("/p/{i}"), "v", &[tag]));
+    }
+    z.put(entry("/q/1", "old", &[]));
+    z.put(entry("/q/1", "new", &[]));
+    z.put(entry("/gone", "v", &[]));
+    assert!(z.remove("/gone"));
+    assert_eq!(z.purge(None, None, &["even".into()]), 20);
+    assert_eq!(z.purge(None, Some("/p/1"), &[]), 6); // 1, 11, 13, 15, 17, 19
+    assert!(z.get("/gone").is_none() && z.get("/p/2").is_none());
+    z.writer.hold(false);
+    assert!(z.flush(Duration::from_secs(10)));
+    assert!(!z.tier.layout.file_for("/gone").exists());
+    assert!(!z.tier.layout.file_for("/p/2").exists());
+    z.mem.invalidate_all();
+    assert_eq!(&z.get("/q/1").unwrap().body[..], b"new");
+    // The next process finds exactly what is left on disk.
+    drop(z);
+    let z = zone_in(dir.path());
+    assert_eq!(z.index().len(), 20 - 6 + 1);
+    assert!(z.get("/p/3").is_some() && z.get("/p/11").is_none());
+}
+
+#[test]
+fn a_failed_write_is_served_from_memory_and_not_indexed() {
+    let dir = tempfile::tempdir().unwrap();
+    let z = zone_in(dir.path());
+    // A file where the temporary directory should be: every open() fails.
+    std::fs::remove_dir(z.path.join(".tmp")).unwrap();
+    std::fs::write(z.path.join(".tmp"), b"").unwrap();
+    z.put(entry("k", "mem", &[]));
+    assert!(z.flush(Duration::from_secs(10)));
+    assert_eq!(z.disk_size(), 0);
+    assert_eq!(&z.get("k").unwrap().body[..], b"mem");
+    assert!(z.tier.pending().is_empty());
+}
+
+#[test]
+fn lookup_reads_the_disk_off_the_calling_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let z = on_disk_only(dir.path(), "k", "disk");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let e = rt.block_on(z.lookup("k")).unwrap();
+    assert_eq!(&e.body[..], b"disk");
+    assert!(rt.block_on(z.lookup("other")).is_none());
+}
+
+#[test]
+fn a_damaged_file_is_a_miss_and_its_deletion_is_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let z = on_disk_only(dir.path(), "k", "v");
+    let f = z.tier.layout.file_for("k");
+    std::fs::write(&f, b"OCC1 torn").unwrap();
+    assert!(z.get("k").is_none());
+    assert!(z.flush(Duration::from_secs(10)));
+    assert!(!f.exists());
 }

@@ -19,7 +19,10 @@ pub fn main() -> i32 {
         return migrate::main(&argv[1..]);
     }
     if let Some(tool @ ("repl" | "test")) = argv.first().map(String::as_str) {
-        return tools::main(tool, &argv[1..]);
+        let code = tools::main(tool, &argv[1..]);
+        // Cache entries the session stored are written before the process ends.
+        crate::cache::flush_all(std::time::Duration::from_secs(10));
+        return code;
     }
     let args = match Args::parse(&argv) {
         Ok(a) => a,

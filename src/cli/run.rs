@@ -328,6 +328,13 @@ pub fn run(args: &Args) -> i32 {
             None,
         );
         st.workers.stop(graceful);
+        // Queued cache writes reach the disk before the exit: all of them on a graceful
+        // stop (bounded), what a second allows on a fast one.
+        crate::cache::flush_all(std::time::Duration::from_secs(if graceful {
+            10
+        } else {
+            1
+        }));
         let _ = std::fs::remove_file(&pid_path);
         log(Level::Notice, "exit", None);
         0

@@ -65,12 +65,12 @@ fn variant_key(ctx: &RequestCtx, key: &str, names: &[String]) -> String {
 }
 
 /// The entry for a request: follows a `Vary` marker to the variant. Returns the entry and
-/// the key it lives (or would live) under.
-fn find(zone: &Zone, ctx: &RequestCtx, key: &str) -> (Option<Arc<Entry>>, String) {
-    match zone.get(key) {
+/// the key it lives (or would live) under. Disk reads run off the worker.
+async fn find(zone: &Arc<Zone>, ctx: &RequestCtx, key: &str) -> (Option<Arc<Entry>>, String) {
+    match zone.lookup(key).await {
         Some(e) if !e.vary.is_empty() => {
             let vk = variant_key(ctx, key, &e.vary);
-            (zone.get(&vk), vk)
+            (zone.lookup(&vk).await, vk)
         }
         other => (other, key.to_string()),
     }
@@ -183,7 +183,7 @@ pub async fn prepare(ctx: &mut RequestCtx, conf: &ProxyConf, proxy_host: &str) -
         plan.status = "BYPASS";
         return Prepared::Fetch(Some(plan));
     }
-    let (entry, vkey) = find(&zone, ctx, &key);
+    let (entry, vkey) = find(&zone, ctx, &key).await;
     plan.vkey = vkey;
     let now = now_secs();
     if let Some(e) = entry {
@@ -209,7 +209,7 @@ pub async fn prepare(ctx: &mut RequestCtx, conf: &ProxyConf, proxy_host: &str) -
             return Prepared::Respond(serve(ctx, &e, "UPDATING"));
         } else {
             zone.wait_unlock(&plan.vkey, c.lock_timeout, age).await;
-            let (entry, vkey) = find(&zone, ctx, &key);
+            let (entry, vkey) = find(&zone, ctx, &key).await;
             if let Some(e) = entry.filter(|e| e.fresh(now_secs())) {
                 return Prepared::Respond(serve(ctx, &e, "HIT"));
             }

@@ -36,5 +36,6 @@ case_files! {
     lua_stream => "tests/cases/lua_stream.t",
     cosocket_unix => "tests/cases/cosocket_unix.t",
     capture_opts => "tests/cases/capture_opts.t",
+    capture_multi => "tests/cases/capture_multi.t",
     errlog => "tests/cases/errlog.t",
 }

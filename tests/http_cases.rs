@@ -37,5 +37,6 @@ case_files! {
     cosocket_unix => "tests/cases/cosocket_unix.t",
     capture_opts => "tests/cases/capture_opts.t",
     capture_multi => "tests/cases/capture_multi.t",
+    raw_req_socket => "tests/cases/raw_req_socket.t",
     errlog => "tests/cases/errlog.t",
 }

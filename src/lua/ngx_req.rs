@@ -548,6 +548,13 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
 async fn raw_socket(lua: &Lua) -> mlua::Result<MultiValue> {
     let upgrade = with_req(|st, ctx| {
         check_phase(st, OUTPUT_PHASES)?;
+        // lua-nginx-module's checks, in its order.
+        if ctx.subrequest_depth > 0 {
+            return Err(rt("attempt to read the request body in a subrequest"));
+        }
+        if ctx.version == http::Version::HTTP_2 {
+            return Err(rt("http v2 not supported yet"));
+        }
         if st.raw_socket {
             return Ok(Err("duplicate call"));
         }

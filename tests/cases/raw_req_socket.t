@@ -79,3 +79,22 @@ GET /t
 ^false .*API not supported by openclaw: ngx.req.socket\(true\) \(only after a 101 response to an HTTP/1.1 Upgrade request was sent\)
 --- error_log
 after 101: false
+
+=== TEST 3: not in a subrequest
+--- config
+location = /t {
+    content_by_lua_block {
+        local r = ngx.location.capture("/sub")
+        ngx.print(r.body)
+    }
+}
+location = /sub {
+    content_by_lua_block {
+        local ok, err = pcall(ngx.req.socket, true)
+        ngx.say(ok, " ", err)
+    }
+}
+--- request
+GET /t
+--- response_body_like
+^false .*attempt to read the request body in a subrequest

@@ -197,7 +197,8 @@ async fn run_sub(p: Prepared) -> LResult<(u16, http::HeaderMap, Bytes)> {
     Ok((status, resp.headers, body))
 }
 
-/// Drives `futs` together on this task until all are done; outputs in input order.
+/// Drives `futs` together on this task until all are done; outputs in input order. Each
+/// wake polls every unfinished one, which is cheap for the handful capture_multi gets.
 async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();

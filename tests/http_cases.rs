@@ -36,5 +36,7 @@ case_files! {
     lua_stream => "tests/cases/lua_stream.t",
     cosocket_unix => "tests/cases/cosocket_unix.t",
     capture_opts => "tests/cases/capture_opts.t",
+    capture_multi => "tests/cases/capture_multi.t",
+    raw_req_socket => "tests/cases/raw_req_socket.t",
     errlog => "tests/cases/errlog.t",
 }

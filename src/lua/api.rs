@@ -458,11 +458,17 @@ pub fn lua_number(n: f64) -> String {
     String::from_utf8_lossy(&buf[..len.clamp(0, 63) as usize]).into_owned()
 }
 
+/// What output functions return once `ngx.req.socket(true)` took the connection.
+const RAW_ACQUIRED: &str = "raw request socket acquired";
+
 fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
     for (name, newline) in [("say", true), ("print", false)] {
-        let f = lua.create_function(move |_, args: MultiValue| {
+        let f = lua.create_function(move |lua, args: MultiValue| {
             with_req(|st, _| {
                 check_phase(st, OUTPUT_PHASES)?;
+                if st.raw_socket {
+                    return nil_err(lua, RAW_ACQUIRED);
+                }
                 // All arguments are checked before anything is written.
                 let mut buf = Vec::new();
                 for (i, a) in args.iter().enumerate() {
@@ -473,7 +479,7 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
                 }
                 st.out.extend_from_slice(&buf);
                 st.sent = true;
-                Ok(1)
+                Ok(MultiValue::from_iter([Value::Integer(1)]))
             })
         })?;
         ngx.set(name, f)?;
@@ -482,25 +488,38 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
     // output so far go out now and the rest streams (see stream.rs); elsewhere output is
     // sent when the handler ends.
     for name in ["flush", "send_headers"] {
-        let f = lua.create_async_function(move |_, _: MultiValue| async move {
+        let f = lua.create_async_function(move |lua, _: MultiValue| async move {
             let stream = with_req(|st, ctx| {
                 check_phase(st, OUTPUT_PHASES)?;
+                if st.raw_socket {
+                    return Ok(None);
+                }
                 let streams = st.phase == Phase::Content && ctx.method != http::Method::HEAD;
                 if streams {
                     st.sent = true;
                     st.flush = true;
                 }
-                Ok(streams)
+                Ok(Some(streams))
             })?;
-            if stream {
+            match stream {
+                None => return nil_err(&lua, RAW_ACQUIRED),
                 // Hand control back so the output is sent; resumed when it was taken.
-                YieldOnce(false).await;
+                Some(true) => YieldOnce(false).await,
+                Some(false) => {}
             }
-            Ok(1)
+            Ok(MultiValue::from_iter([Value::Integer(1)]))
         })?;
         ngx.set(name, f)?;
     }
-    ngx.set("eof", lua.create_function(|_, ()| Ok(1))?)?;
+    ngx.set(
+        "eof",
+        lua.create_function(|lua, ()| {
+            if super::req::with_state(|st| Ok(st.raw_socket)).unwrap_or(false) {
+                return nil_err(lua, RAW_ACQUIRED);
+            }
+            Ok(MultiValue::from_iter([Value::Integer(1)]))
+        })?,
+    )?;
     // ngx.exit never returns: it records the code and parks the coroutine, which the
     // runner then abandons.
     ngx.set(

@@ -5,9 +5,14 @@
 use super::api::{check_phase, rt, LResult};
 use super::req::with_req;
 use crate::pipeline::{self, Phase, PhaseSet, RequestCtx};
+use ahash::AHashMap as HashMap;
 use bytes::Bytes;
 use http::Method;
 use mlua::{Lua, Table, Value};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
 
 /// Captured bodies stop here.
 const MAX_BODY: u64 = 64 * 1024 * 1024;
@@ -117,10 +122,17 @@ fn spec(lua: &Lua, uri: String, opts: Option<Table>) -> LResult<SubSpec> {
     })
 }
 
-/// Runs one subrequest to completion.
-async fn run_sub(mut s: SubSpec) -> LResult<(u16, http::HeaderMap, Bytes)> {
+/// A subrequest made and ready to run.
+struct Prepared {
+    sub: Box<RequestCtx>,
+    /// `share_all_vars`: the variables it started with, to tell its own writes apart.
+    shared_from: Option<HashMap<Arc<str>, String>>,
+}
+
+/// Makes the subrequest of `s` from the current request (variables, `ngx.ctx`, body).
+fn prepare(mut s: SubSpec) -> LResult<Prepared> {
     let ctx_key = s.ctx.take();
-    let mut sub = with_req(|st, ctx: &mut RequestCtx| {
+    with_req(|st, ctx: &mut RequestCtx| {
         check_phase(st, CAPTURE_PHASES)?;
         let mut sub = pipeline::subrequest(
             ctx,
@@ -151,20 +163,63 @@ async fn run_sub(mut s: SubSpec) -> LResult<(u16, http::HeaderMap, Bytes)> {
         if let Some(key) = ctx_key {
             super::vm::set_sub_ctx_table(ctx, &mut sub, key);
         }
-        Ok(sub)
-    })?;
+        let shared_from = s.share_all_vars.then(|| sub.user_vars.clone());
+        Ok(Prepared { sub, shared_from })
+    })
+}
+
+/// Runs a prepared subrequest to completion: `(status, headers, body)`.
+async fn run_sub(p: Prepared) -> LResult<(u16, http::HeaderMap, Bytes)> {
+    let Prepared {
+        mut sub,
+        shared_from,
+    } = p;
     let resp = Box::pin(pipeline::process_internal(&mut sub)).await;
-    if s.share_all_vars {
-        // The subrequest ran while the parent waited: sharing is copying back.
-        let vars = std::mem::take(&mut sub.user_vars);
+    if let Some(before) = shared_from {
+        // Sharing is copying back what the subrequest changed (set or unset), so that
+        // siblings of capture_multi sharing too all land, whichever ends last.
         with_req(|_, ctx| {
-            ctx.user_vars = vars;
+            for (k, v) in &sub.user_vars {
+                if before.get(k) != Some(v) {
+                    ctx.user_vars.insert(k.clone(), v.clone());
+                }
+            }
+            for k in before.keys() {
+                if !sub.user_vars.contains_key(k) {
+                    ctx.user_vars.remove(k);
+                }
+            }
             Ok(())
         })?;
     }
     let body = resp.body.into_bytes(MAX_BODY).await;
     let status = if resp.status == 0 { 200 } else { resp.status };
     Ok((status, resp.headers, body))
+}
+
+/// Drives `futs` together on this task until all are done; outputs in input order. Each
+/// wake polls every unfinished one, which is cheap for the handful capture_multi gets.
+async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, o) in futs.iter_mut().zip(out.iter_mut()) {
+            if o.is_none() {
+                match f.as_mut().poll(cx) {
+                    Poll::Ready(v) => *o = Some(v),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
 
 fn result_table(lua: &Lua, status: u16, headers: &http::HeaderMap, body: &[u8]) -> LResult<Table> {
@@ -203,30 +258,85 @@ fn result_table(lua: &Lua, status: u16, headers: &http::HeaderMap, body: &[u8]) 
     Ok(t)
 }
 
+/// capture_multi's argument, `{ {uri, opts?}, ... }`, checked with lua-nginx-module's
+/// errors (which count the subrequests from 0).
+fn multi_specs(lua: &Lua, args: mlua::MultiValue) -> LResult<Vec<SubSpec>> {
+    if args.len() != 1 {
+        return Err(rt(format!(
+            "only one argument is expected, but got {}",
+            args.len()
+        )));
+    }
+    let reqs = match args.into_iter().next() {
+        Some(Value::Table(t)) => t,
+        other => {
+            let got = other.as_ref().map_or("no value", |v| v.type_name());
+            return Err(rt(format!(
+                "bad argument #1 to 'capture_multi' (table expected, got {got})"
+            )));
+        }
+    };
+    let n = reqs.raw_len();
+    if n == 0 {
+        return Err(rt("at least one subrequest should be specified"));
+    }
+    let mut specs = Vec::with_capacity(n);
+    for i in 0..n {
+        let q = match reqs.raw_get::<Value>(i + 1)? {
+            Value::Nil => return Err(rt("only array-like tables are allowed")),
+            Value::Table(q) => q,
+            other => {
+                return Err(rt(format!(
+                    "the query argument {i} is not a table, but a {}",
+                    other.type_name()
+                )))
+            }
+        };
+        let nargs = q.raw_len();
+        if nargs != 1 && nargs != 2 {
+            return Err(rt(format!(
+                "query argument {i} expecting one or two arguments"
+            )));
+        }
+        let opts = match q.raw_get::<Value>(2)? {
+            Value::Nil => None,
+            Value::Table(o) => Some(o),
+            other => {
+                return Err(rt(format!(
+                    "expecting table as the 2nd argument for subrequest {i}, but got {}",
+                    other.type_name()
+                )))
+            }
+        };
+        let uri: String = q.raw_get(1)?;
+        specs.push(spec(lua, uri, opts)?);
+    }
+    Ok(specs)
+}
+
 pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
     let location = lua.create_table()?;
     location.set(
         "capture",
         lua.create_async_function(|lua, (uri, opts): (String, Option<Table>)| async move {
-            let s = spec(&lua, uri, opts)?;
-            let (status, headers, body) = run_sub(s).await?;
+            let p = prepare(spec(&lua, uri, opts)?)?;
+            let (status, headers, body) = run_sub(p).await?;
             result_table(&lua, status, &headers, &body)
         })?,
     )?;
     location.set(
         "capture_multi",
-        lua.create_async_function(|lua, reqs: Table| async move {
-            // Run one after another; results keep the order of the requests.
-            let mut specs = vec![];
-            for r in reqs.sequence_values::<Table>() {
-                let r = r?;
-                let uri: String = r.get(1)?;
-                let opts: Option<Table> = r.get(2)?;
-                specs.push(spec(&lua, uri, opts)?);
-            }
+        lua.create_async_function(|lua, args: mlua::MultiValue| async move {
+            let specs = multi_specs(&lua, args)?;
+            // All are made first (a bad one raises before any runs), then run together,
+            // as nginx runs them: the time taken is the slowest one's, not the sum.
+            let subs = specs
+                .into_iter()
+                .map(prepare)
+                .collect::<LResult<Vec<_>>>()?;
             let mut out = vec![];
-            for s in specs {
-                let (status, headers, body) = run_sub(s).await?;
+            for res in join_all(subs.into_iter().map(run_sub).collect()).await {
+                let (status, headers, body) = res?;
                 out.push(Value::Table(result_table(&lua, status, &headers, &body)?));
             }
             Ok(mlua::MultiValue::from_iter(out))

@@ -4,7 +4,7 @@
 use super::api::{
     check_phase, lua_number, park, rt, LResult, OUTPUT_PHASES, REQ_PHASES, YIELD_PHASES,
 };
-use super::req::with_req;
+use super::req::{with_req, with_state};
 use crate::observe::Level;
 use crate::pipeline::{Phase, PhaseSet, RequestCtx};
 use crate::vars::{Var, VarSource};
@@ -184,12 +184,12 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
         })?,
     )?;
     // ngx.req.socket(): the request body as a read-only cosocket (lua-resty-upload reads
-    // uploads with it). The raw, full-duplex form is not there.
+    // uploads with it); ngx.req.socket(true): the connection after a 101 (raw_socket).
     req.set(
         "socket",
-        lua.create_function(|lua, raw: Option<bool>| {
+        lua.create_async_function(|lua, raw: Option<bool>| async move {
             if raw == Some(true) {
-                return Err(rt("API not supported by openclaw: ngx.req.socket(true)"));
+                return raw_socket(&lua).await;
             }
             let body = with_req(|st, ctx| {
                 check_phase(st, OUTPUT_PHASES)?;
@@ -212,7 +212,7 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                 Ok(b) => Ok(MultiValue::from_iter([Value::UserData(
                     lua.create_userdata(super::socket::TcpSock::request_body(b))?,
                 )])),
-                Err(msg) => super::api::nil_err(lua, msg),
+                Err(msg) => super::api::nil_err(&lua, msg),
             }
         })?,
     )?;
@@ -538,6 +538,59 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
 }
 
 /// nginx's `ngx_http_parse_unsafe_uri`: a path that could climb out of its root.
+/// `ngx.req.socket(true)`: a full-duplex cosocket over the client connection. hyper owns
+/// the connection and hands it over only after writing a 101 response to a request that
+/// asked for an upgrade (`Upgrade:` over HTTP/1.1), so this works after
+/// `ngx.status = 101; ngx.send_headers()` (or `ngx.flush`) in a content handler, as
+/// lua-resty-websocket's server does. OpenResty also gives the socket before any header
+/// was sent, for a handler that writes its own status line; hyper has no way to do that,
+/// so that use raises instead of doing something else.
+async fn raw_socket(lua: &Lua) -> mlua::Result<MultiValue> {
+    let upgrade = with_req(|st, ctx| {
+        check_phase(st, OUTPUT_PHASES)?;
+        // lua-nginx-module's checks, in its order.
+        if ctx.subrequest_depth > 0 {
+            return Err(rt("attempt to read the request body in a subrequest"));
+        }
+        if ctx.version == http::Version::HTTP_2 {
+            return Err(rt("http v2 not supported yet"));
+        }
+        if st.raw_socket {
+            return Ok(Err("duplicate call"));
+        }
+        let status = st.status.unwrap_or(ctx.status);
+        let switched = st.sent && status == 101;
+        let Some(upgrade) = ctx.on_upgrade.take_if(|_| switched) else {
+            return Err(rt(
+                "API not supported by openclaw: ngx.req.socket(true) (only after a 101 response to an HTTP/1.1 Upgrade request was sent)",
+            ));
+        };
+        st.raw_socket = true;
+        Ok(Ok((upgrade, ctx.conf.lua_socket.read_timeout)))
+    })?;
+    let (upgrade, wait) = match upgrade {
+        Ok(u) => u,
+        Err(msg) => return super::api::nil_err(lua, msg),
+    };
+    // hyper hands the connection over once the 101 is written.
+    match tokio::time::timeout(wait, upgrade).await {
+        Ok(Ok(io)) => {
+            let io = std::rc::Rc::new(std::cell::RefCell::new(Some(hyper_util::rt::TokioIo::new(
+                io,
+            ))));
+            with_state(|st| {
+                st.raw_io = Some(io.clone());
+                Ok(())
+            })?;
+            Ok(MultiValue::from_iter([Value::UserData(
+                lua.create_userdata(super::socket::TcpSock::raw_request(io))?,
+            )]))
+        }
+        Ok(Err(_)) => super::api::nil_err(lua, "closed"),
+        Err(_) => super::api::nil_err(lua, "timeout"),
+    }
+}
+
 fn unsafe_uri(uri: &str) -> bool {
     let path = uri.split('?').next().unwrap_or("");
     if path.starts_with('@') {

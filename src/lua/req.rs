@@ -38,6 +38,10 @@ pub struct ReqState {
     pub on_abort: Option<mlua::Thread>,
     /// The client's close was acted on (callback started or request ended).
     pub abort_seen: bool,
+    /// `ngx.req.socket(true)` handed out the connection: output functions refuse.
+    pub raw_socket: bool,
+    /// That connection, closed when the handler ends.
+    pub raw_io: Option<super::sockstream::RawIo>,
 }
 
 /// A spawned light thread: its coroutine future and where its result goes.
@@ -116,6 +120,8 @@ impl ReqState {
             flush: false,
             on_abort: None,
             abort_seen: false,
+            raw_socket: false,
+            raw_io: None,
         }
     }
 }

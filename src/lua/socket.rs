@@ -107,6 +107,14 @@ impl TcpSock {
         s
     }
 
+    /// `ngx.req.socket(true)`: a full-duplex cosocket over the client connection, once
+    /// hyper handed it over after the 101 response (nothing is pooled).
+    pub fn raw_request(io: super::sockstream::RawIo) -> TcpSock {
+        let s = TcpSock::new();
+        s.0.borrow_mut().stream = Some(Conn::Raw(io));
+        s
+    }
+
     /// A socket with the location's `lua_socket_*` defaults (nginx's outside requests).
     fn new() -> TcpSock {
         let c = super::req::with_req(|_, ctx| Ok(ctx.conf.lua_socket)).unwrap_or_default();
@@ -322,7 +330,7 @@ impl UserData for TcpSock {
                         return session(&lua);
                     }
                     Some(Conn::Plain(tcp)) => tcp,
-                    Some(other @ (Conn::Body(_) | Conn::Unix(_))) => {
+                    Some(other @ (Conn::Body(_) | Conn::Unix(_) | Conn::Raw(_))) => {
                         this.0.borrow_mut().stream = Some(other);
                         return nil_err(&lua, "not supported on this socket");
                     }
@@ -661,8 +669,8 @@ impl UserData for TcpSock {
                 let Some(stream) = g.stream.take() else {
                     return nil_err(lua, "closed");
                 };
-                if matches!(stream, Conn::Body(_)) {
-                    // The request body cannot outlive its request.
+                if matches!(stream, Conn::Body(_) | Conn::Raw(_)) {
+                    // The request body and connection cannot outlive their request.
                     return Ok(MultiValue::from_iter([Value::Integer(1)]));
                 }
                 if !g.buf.is_empty() {

@@ -1,8 +1,13 @@
-//! A cosocket's byte stream: plain TCP, TLS over it after `sslhandshake`, or the request
-//! body (`ngx.req.socket()`: read-only).
+//! A cosocket's byte stream: plain TCP, TLS over it after `sslhandshake`, the request
+//! body (`ngx.req.socket()`: read-only), or the client connection after a 101 response
+//! (`ngx.req.socket(true)`).
 
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
@@ -13,6 +18,23 @@ pub enum Conn {
     Unix(tokio::net::UnixStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     Body(BodyReader),
+    /// The downstream connection hyper handed over after the 101 response was written.
+    Raw(RawIo),
+}
+
+/// The raw request connection, shared with the request's state, which drops it (closing
+/// the connection) when the handler ends, as nginx closes it with the request.
+pub type RawIo = Rc<RefCell<Option<TokioIo<Upgraded>>>>;
+
+/// Runs `f` on the raw connection, or fails as closed once the request ended.
+fn with_raw<T>(
+    raw: &RawIo,
+    f: impl FnOnce(Pin<&mut TokioIo<Upgraded>>) -> Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    match raw.borrow_mut().as_mut() {
+        Some(s) => f(Pin::new(s)),
+        None => Poll::Ready(Err(io::ErrorKind::BrokenPipe.into())),
+    }
 }
 
 /// The request body as a byte stream: data frames in order, trailers skipped.
@@ -64,6 +86,7 @@ impl AsyncRead for Conn {
             Conn::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Conn::Body(b) => b.poll_read(cx, buf),
+            Conn::Raw(s) => with_raw(s, |s| s.poll_read(cx, buf)),
         }
     }
 }
@@ -79,6 +102,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Conn::Body(_) => Poll::Ready(Err(read_only())),
+            Conn::Raw(s) => with_raw(s, |s| s.poll_write(cx, buf)),
         }
     }
 
@@ -88,6 +112,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_flush(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Conn::Body(_) => Poll::Ready(Ok(())),
+            Conn::Raw(s) => with_raw(s, |s| s.poll_flush(cx)),
         }
     }
 
@@ -97,6 +122,7 @@ impl AsyncWrite for Conn {
             Conn::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Conn::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Conn::Body(_) => Poll::Ready(Ok(())),
+            Conn::Raw(s) => with_raw(s, |s| s.poll_shutdown(cx)),
         }
     }
 }

@@ -44,6 +44,10 @@ impl LuaStream {
     /// The handler ended: `ngx.ctx` goes back to the request for the log phase.
     fn finish(&mut self) {
         self.done = true;
+        // A raw request socket ends with its request (nginx closes the connection).
+        if let Some(io) = self.state.raw_io.take() {
+            io.borrow_mut().take();
+        }
         if let Some(key) = self.state.ctx_table.take() {
             // SAFETY: see `state`; the body is being polled, so the context is alive.
             let ctx = unsafe { &mut *self.state.ctx };

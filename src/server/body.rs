@@ -24,6 +24,14 @@ impl OutBody {
         }
     }
 
+    /// No body and no request: the request lives on elsewhere.
+    pub fn empty() -> OutBody {
+        OutBody {
+            body: Body::Empty,
+            ctx: None,
+        }
+    }
+
     fn count(&self, n: usize) {
         if let Some(c) = &self.ctx {
             c.body_bytes_sent.set(c.body_bytes_sent.get() + n as u64);

@@ -780,7 +780,23 @@ fn into_hyper(
     } else {
         std::mem::replace(&mut resp.body, pipeline::Body::Empty)
     };
-    let mut out = hyper::Response::new(OutBody::new(body, ctx));
+    let out_body = if resp.status == 101 && matches!(body, pipeline::Body::Stream(_)) {
+        // hyper drops a 101's body unread, but here it is a Lua handler still running
+        // (after ngx.send_headers, to take the connection with ngx.req.socket(true)):
+        // it runs on as a task; what it outputs has nowhere to go.
+        let mut running = OutBody::new(body, ctx);
+        let started = pipeline::spawn_background(async move {
+            use http_body_util::BodyExt;
+            while let Some(Ok(_)) = running.frame().await {}
+        });
+        if !started {
+            return Err(closed());
+        }
+        OutBody::empty()
+    } else {
+        OutBody::new(body, ctx)
+    };
+    let mut out = hyper::Response::new(out_body);
     *out.status_mut() =
         http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     *out.headers_mut() = resp.headers;

@@ -95,8 +95,10 @@ pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
         };
         return StaticOutcome::Response(special_response(ctx, code));
     }
-    let meta = match std::fs::metadata(&path) {
-        Ok(m) => m,
+    // open + fstat, as nginx does: one path walk (a stat and then an open walked it twice).
+    let opened = std::fs::File::open(&path).and_then(|f| f.metadata().map(|m| (f, m)));
+    let (file, meta) = match opened {
+        Ok(fm) => fm,
         Err(e) => {
             let code = match e.kind() {
                 std::io::ErrorKind::PermissionDenied => 403,
@@ -131,7 +133,7 @@ pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
         return StaticOutcome::Response(r);
     }
     ctx.filename = Some(path.clone());
-    StaticOutcome::Response(file_response(ctx, &path, &meta))
+    StaticOutcome::Response(file_response(ctx, &path, file, &meta))
 }
 
 fn encode_path(p: &str) -> String {
@@ -146,26 +148,12 @@ fn encode_path(p: &str) -> String {
     percent_encoding::utf8_percent_encode(p, SET).to_string()
 }
 
-fn file_response(ctx: &mut RequestCtx, path: &str, meta: &std::fs::Metadata) -> Response {
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) => {
-            let code = if e.kind() == std::io::ErrorKind::PermissionDenied {
-                403
-            } else {
-                404
-            };
-            ctx.log(
-                Level::Error,
-                &format!(
-                    "open() \"{path}\" failed ({}: {})",
-                    e.raw_os_error().unwrap_or(0),
-                    crate::error::strerror(&e)
-                ),
-            );
-            return special_response(ctx, code);
-        }
-    };
+fn file_response(
+    ctx: &mut RequestCtx,
+    path: &str,
+    mut file: std::fs::File,
+    meta: &std::fs::Metadata,
+) -> Response {
     let size = meta.len();
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
     let mtime_secs = mtime
@@ -231,8 +219,9 @@ fn file_response(ctx: &mut RequestCtx, path: &str, meta: &std::fs::Metadata) -> 
         return special_response(ctx, 500);
     }
     if len <= INLINE_MAX {
-        let mut buf = Vec::with_capacity(len as usize);
-        if (&mut file).take(len).read_to_end(&mut buf).is_err() {
+        // Exactly `len` bytes in one read (read_to_end would read again to find the end).
+        let mut buf = vec![0u8; len as usize];
+        if file.read_exact(&mut buf).is_err() {
             return special_response(ctx, 500);
         }
         r.body = Body::Full(Bytes::from(buf));

@@ -55,7 +55,9 @@ thread_local! {
 }
 
 /// This worker's pool for `url` (made on first use; no PING on checkout, `timeout` to get
-/// a connection). Shared by everything that talks to Redis (limits, the key store).
+/// a connection). Shared by everything that talks to Redis (limits, the key store). Each
+/// decision holds a connection for one round trip, so the pool bounds the decisions in
+/// flight per worker: sized for a worker's usual concurrency (8 held throughput to half).
 pub fn pool(url: &str, timeout: Duration) -> Result<Pool, String> {
     POOLS.with(|p| {
         if let Some(pool) = p.borrow().get(url) {
@@ -63,7 +65,7 @@ pub fn pool(url: &str, timeout: Duration) -> Result<Pool, String> {
         }
         let mgr = RedisConnectionManager::new(url).map_err(|e| e.to_string())?;
         let pool = bb8::Pool::builder()
-            .max_size(8)
+            .max_size(32)
             .test_on_check_out(false)
             .connection_timeout(timeout)
             .build_unchecked(mgr);
@@ -110,7 +112,9 @@ impl RedisLimit {
         let ttl = ((burst + 1000) * 1000 / rate.max(1)).max(60_000);
         let fut = async {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            let script = redis::Script::new(SCRIPT);
+            // Made once: `Script::new` hashes the source (its EVALSHA name) every time.
+            static COMPILED: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+            let script = COMPILED.get_or_init(|| redis::Script::new(SCRIPT));
             let (rejected, excess): (i64, i64) = script
                 .key(k)
                 .arg(rate)

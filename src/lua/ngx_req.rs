@@ -675,7 +675,21 @@ fn read_var(ctx: &RequestCtx, k: &Value) -> Option<Vec<u8>> {
         }
         _ => return None,
     };
-    ctx.var(&var).map(|c| c.as_bytes().to_vec())
+    if let Some(v) = ctx.var(&var) {
+        return Some(v.as_bytes().to_vec());
+    }
+    // Declared (`set`) but not set in this request: nginx gives "" (after its
+    // "using uninitialized" warning, which `var` logged); nil only after `= nil`.
+    let Var::User(name) = &var else {
+        return None;
+    };
+    let declared = ctx
+        .gen
+        .config
+        .http
+        .as_ref()
+        .is_some_and(|h| h.declared_vars.contains(&**name));
+    (declared && !ctx.nil_vars.contains(name)).then(Vec::new)
 }
 
 fn write_var(ctx: &mut RequestCtx, k: &str, v: Value) -> LResult<()> {
@@ -704,10 +718,14 @@ fn write_var(ctx: &mut RequestCtx, k: &str, v: Value) -> LResult<()> {
     }
     match val {
         Some(v) => {
+            ctx.nil_vars.retain(|n| &**n != k);
             ctx.user_vars.insert(k.into(), v);
         }
         None => {
             ctx.user_vars.remove(k);
+            if !ctx.nil_vars.iter().any(|n| &**n == k) {
+                ctx.nil_vars.push(k.into());
+            }
         }
     }
     Ok(())

@@ -102,6 +102,9 @@ pub struct RequestCtx {
     /// The settings in force: the location's, or an `if` block's.
     pub conf: Arc<LocConf>,
     pub user_vars: HashMap<Arc<str>, String>,
+    /// Variables Lua set to nil (`ngx.var.x = nil`): they read as nil, where a declared
+    /// variable this request never set reads as "" (as in nginx).
+    pub nil_vars: Vec<Arc<str>>,
     pub computed: RefCell<HashMap<Arc<str>, Option<String>>>,
     pub captures: Option<RegexMatch>,
     /// The file a static response was served from (`$request_filename`).
@@ -177,6 +180,7 @@ impl RequestCtx {
             location: None,
             conf,
             user_vars: HashMap::new(),
+            nil_vars: Vec::new(),
             computed: RefCell::default(),
             captures: None,
             filename: None,

@@ -1156,3 +1156,37 @@ GET /t
 X-Err: API disabled in the context of header_filter_by_lua*
 --- response_body
 ok
+
+=== TEST 80: a variable declared elsewhere but not set in this request reads as "" from Lua
+--- config
+location /a {
+    set $foo "a";
+    return 200 "a\n";
+}
+location /t {
+    content_by_lua_block {
+        local v = ngx.var.foo
+        ngx.say(type(v), " [", tostring(v), "]")
+    }
+}
+--- request
+GET /t
+--- response_body
+string []
+
+=== TEST 81: a set variable assigned nil from Lua reads as nil, and can be set again
+--- config
+location /t {
+    set $foo "a";
+    content_by_lua_block {
+        ngx.var.foo = nil
+        ngx.say(type(ngx.var.foo))
+        ngx.var.foo = "b"
+        ngx.say(ngx.var.foo)
+    }
+}
+--- request
+GET /t
+--- response_body
+nil
+b

@@ -623,11 +623,15 @@ async fn handle(
     into_hyper(ctx, resp, http)
 }
 
+/// See `watch_client`: a client closing is noticed this much later at most.
+const WATCH_AFTER: Duration = Duration::from_millis(50);
+
 /// Runs a request's processing while watching its client (HTTP/1 over TCP, where hyper
 /// half-closes): `None` when the client closed and what runs then is to be cancelled
 /// (`AbortMode::Cancel`); Lua handlers run on (`Ignore`) or get told (`Notify`, through
-/// `ConnInfo::client_closed`). Only a request that waits is watched, so the usual
-/// one-poll request costs nothing.
+/// `ConnInfo::client_closed`). Only a request still waiting after `WATCH_AFTER` is
+/// watched: the first look costs a syscall (tokio's read readiness is still set after
+/// hyper's read), which most requests, proxied ones included, finish without.
 async fn watch_client<F: std::future::Future<Output = Response>>(
     conn: &ConnInfo,
     mut fut: std::pin::Pin<&mut F>,
@@ -638,6 +642,7 @@ async fn watch_client<F: std::future::Future<Output = Response>>(
         return Some(fut.await);
     }
     let mut watching = true;
+    let mut delay: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
     std::future::poll_fn(|cx| loop {
         if let Poll::Ready(r) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(r));
@@ -651,6 +656,10 @@ async fn watch_client<F: std::future::Future<Output = Response>>(
             };
         }
         if !watching {
+            return Poll::Pending;
+        }
+        let wait = delay.get_or_insert_with(|| Box::pin(tokio::time::sleep(WATCH_AFTER)));
+        if std::future::Future::poll(wait.as_mut(), cx).is_pending() {
             return Poll::Pending;
         }
         match conn.poll_client_closed(cx) {

@@ -12,14 +12,10 @@ DUR=${1:-5}
 ROUNDS=${2:-3}
 CONNS=${CONNS:-50}
 
-need=()
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
-fi
-cargo build --release --quiet
-OC=$PWD/target/release/openclaw
+source scripts/bench-lib.sh
+need_cmd wrk wrk
+need_cmd redis-server redis-server
+install_needed
 
 work=$(mktemp -d)
 cleanup() {
@@ -29,7 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
 REDIS_PORT=$(free_port)
 

@@ -13,15 +13,11 @@ DUR=${1:-5}
 ROUNDS=${2:-3}
 CONNS=${CONNS:-50}
 
-need=()
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-[ -x /usr/sbin/nginx ] || need+=(nginx)
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
-fi
-cargo build --release --quiet
-OC=$PWD/target/release/openclaw
+source scripts/bench-lib.sh
+need_cmd wrk wrk
+need_cmd openssl openssl
+need_file /usr/sbin/nginx nginx
+install_needed
 
 work=$(mktemp -d)
 cleanup() {
@@ -32,7 +28,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
     -subj "/CN=bench.test" -addext "subjectAltName=DNS:bench.test" \

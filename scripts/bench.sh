@@ -13,16 +13,12 @@ DUR=${1:-10}
 ROUNDS=${2:-3}
 CONNS=${CONNS:-50}
 
-need=()
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
-[ -x /usr/sbin/nginx ] || need+=(nginx)
-[ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] || need+=(libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core lua-cjson)
-if [ ${#need[@]} -gt 0 ]; then
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
-fi
-cargo build --release --quiet
-OC=$PWD/target/release/openclaw
+source scripts/bench-lib.sh
+need_cmd wrk wrk
+need_cmd redis-server redis-server
+need_file /usr/sbin/nginx nginx
+need_file /usr/lib/nginx/modules/ngx_http_lua_module.so libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core lua-cjson
+install_needed
 
 work=$(mktemp -d)
 cleanup() {
@@ -37,7 +33,6 @@ trap cleanup EXIT
 # N bytes of base64 text (a pipeline through `head` would die of SIGPIPE under pipefail).
 rand_text() { python3 -c "import base64,os,sys; n=int(sys.argv[1]); sys.stdout.write(base64.encodebytes(os.urandom(n)).decode()[:n])" "$1"; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # The same server config for both; nginx additionally loads the Lua modules.
 server_conf() {

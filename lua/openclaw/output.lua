@@ -3,12 +3,12 @@
 -- a vararg function, nor can a trace return into the C frame a handler is resumed from),
 -- so the call is compiled after a few requests; the vararg front only counts arguments.
 -- Anything else (several arguments, tables, numbers), or a call the fast path refuses (no
--- request, a phase without output), takes the full functions, which raise as OpenResty.
+-- request, a phase without output, the raw socket taken), takes the full functions, which
+-- raise or answer as OpenResty.
 local out_fp = ...
 local ffi = require "ffi"
 local C_out = ffi.cast("int (*)(const char *, size_t, int)", ffi.cast("void *", out_fp))
 local type, select = type, select
-local say, print = ngx.say, ngx.print
 
 local function out(s, newline)
     if type(s) == "string" and C_out(s, #s, newline) == 0 then
@@ -17,16 +17,15 @@ local function out(s, newline)
     return false
 end
 
-ngx.say = function(...)
-    if select("#", ...) == 1 and out((...), 1) then
-        return 1
+-- The front of ngx.say (newline 1) or ngx.print (0), over the full function.
+local function front(full, newline)
+    return function(...)
+        if select("#", ...) == 1 and out((...), newline) then
+            return 1
+        end
+        return full(...)
     end
-    return say(...)
 end
 
-ngx.print = function(...)
-    if select("#", ...) == 1 and out((...), 0) then
-        return 1
-    end
-    return print(...)
-end
+ngx.say = front(ngx.say, 1)
+ngx.print = front(ngx.print, 0)

@@ -55,18 +55,19 @@ for _, name in ipairs({ "get_stale", "lpush", "rpush", "lpop", "rpop", "llen", "
     methods[name] = slow(name)
 end
 
--- A key the fast path takes: a non-empty string of at most 65535 bytes.
-local function fast_key(key)
-    if type(key) ~= "string" then return nil end
+-- The dict's address and the key's length when the fast path takes the call: `self` is
+-- one of ours and `key` a non-empty string of at most 65535 bytes; else nil.
+local function fast(self, key)
+    local p = ptr_of[self]
+    if not p or type(key) ~= "string" then return nil end
     local n = #key
     if n == 0 or n > 65535 then return nil end
-    return n
+    return p, n
 end
 
 local slow_get = slow("get")
 function methods.get(self, key)
-    local p = ptr_of[self]
-    local klen = p and fast_key(key)
+    local p, klen = fast(self, key)
     if klen then
         C_get(p, key, klen, val)
         local kind = val.kind
@@ -91,8 +92,7 @@ end
 local function store(name, mode, safe)
     local slow_store = slow(name)
     return function(self, key, value, exptime, flags)
-        local p = ptr_of[self]
-        local klen = p and fast_key(key)
+        local p, klen = fast(self, key)
         if klen and (exptime == nil or type(exptime) == "number")
             and (flags == nil or (type(flags) == "number" and flags >= 0
                 and flags < 4294967296 and floor(flags) == flags)) then
@@ -125,8 +125,7 @@ methods.replace = store("replace", 2, 0)
 
 local slow_incr = slow("incr")
 function methods.incr(self, key, value, init, init_ttl)
-    local p = ptr_of[self]
-    local klen = p and fast_key(key)
+    local p, klen = fast(self, key)
     if klen and type(value) == "number" and (init == nil or type(init) == "number")
         and (init_ttl == nil or type(init_ttl) == "number") then
         local rc = C_incr(p, key, klen, value, init ~= nil and 1 or 0, init or 0,
@@ -141,8 +140,7 @@ end
 
 local slow_delete = slow("delete")
 function methods.delete(self, key)
-    local p = ptr_of[self]
-    local klen = p and fast_key(key)
+    local p, klen = fast(self, key)
     if klen then
         C_store(p, key, klen, 0, 0, nil, 0, 0, 0, 0, 0, forcible)
         return true

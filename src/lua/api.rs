@@ -469,16 +469,15 @@ fn output(lua: &Lua, ngx: &Table) -> LResult<()> {
                 if st.raw_socket {
                     return nil_err(lua, RAW_ACQUIRED);
                 }
-                // All arguments are checked before anything is written.
-                let mut buf = Vec::new();
+                // Rendered in place; a bad argument takes back what came before it.
+                let mark = st.out.len();
                 for (i, a) in args.iter().enumerate() {
-                    render(a, &mut buf, i + 1, false)?;
+                    if let Err(e) = render(a, &mut st.out, i + 1, false) {
+                        st.out.truncate(mark);
+                        return Err(e);
+                    }
                 }
-                if newline {
-                    buf.push(b'\n');
-                }
-                st.out.extend_from_slice(&buf);
-                st.sent = true;
+                st.end_output(newline);
                 Ok(MultiValue::from_iter([Value::Integer(1)]))
             })
         })?;

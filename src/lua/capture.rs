@@ -147,13 +147,7 @@ fn prepare(mut s: SubSpec) -> LResult<Prepared> {
             sub.user_vars = ctx.user_vars.clone();
         }
         for (k, v) in &s.vars {
-            let declared = ctx
-                .gen
-                .config
-                .http
-                .as_ref()
-                .is_some_and(|h| h.declared_vars.contains(k.as_str()));
-            if !declared {
+            if !ctx.declares(k) {
                 return Err(rt(format!(
                     "variable \"{k}\" cannot be assigned a value (maybe you forgot to define it first?)"
                 )));

@@ -172,9 +172,8 @@ pub unsafe extern "C" fn oc_shdict_incr(
 }
 
 /// `ngx.say`/`ngx.print` of one string: appends it (and a newline with `newline`) to the
-/// running handler's output. Returns 1, changing nothing, when there is no request, the
-/// phase allows no output or the raw request socket was taken: the Lua side then calls
-/// the full function, which raises or answers `nil, err`.
+/// running handler's output. Returns 1, changing nothing, when `ReqState::may_output`
+/// refuses: the Lua side then calls the full function, which raises or answers `nil, err`.
 ///
 /// # Safety
 /// `s` points at `len` readable bytes (a Lua string); called from Lua code, so only while
@@ -187,15 +186,11 @@ pub unsafe extern "C" fn oc_output(s: *const u8, len: usize, newline: i32) -> i3
     // SAFETY: as in `req::with_req`: CURRENT is set only while `Scoped::poll` resumes the
     // coroutine this call comes from, which holds the state.
     let st = &mut *p;
-    // Also when `ngx.req.socket(true)` took the connection: the full function answers.
-    if st.ctx.is_null() || st.raw_socket || !super::api::OUTPUT_PHASES.contains(st.phase) {
+    if !st.may_output() {
         return 1;
     }
     st.out.extend_from_slice(std::slice::from_raw_parts(s, len));
-    if newline != 0 {
-        st.out.push(b'\n');
-    }
-    st.sent = true;
+    st.end_output(newline != 0);
     0
 }
 

@@ -537,7 +537,6 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
     Ok(())
 }
 
-/// nginx's `ngx_http_parse_unsafe_uri`: a path that could climb out of its root.
 /// `ngx.req.socket(true)`: a full-duplex cosocket over the client connection. hyper owns
 /// the connection and hands it over only after writing a 101 response to a request that
 /// asked for an upgrade (`Upgrade:` over HTTP/1.1), so this works after
@@ -591,6 +590,7 @@ async fn raw_socket(lua: &Lua) -> mlua::Result<MultiValue> {
     }
 }
 
+/// nginx's `ngx_http_parse_unsafe_uri`: a path that could climb out of its root.
 fn unsafe_uri(uri: &str) -> bool {
     let path = uri.split('?').next().unwrap_or("");
     if path.starts_with('@') {
@@ -683,13 +683,7 @@ fn read_var(ctx: &RequestCtx, k: &Value) -> Option<Vec<u8>> {
     let Var::User(name) = &var else {
         return None;
     };
-    let declared = ctx
-        .gen
-        .config
-        .http
-        .as_ref()
-        .is_some_and(|h| h.declared_vars.contains(&**name));
-    (declared && !ctx.nil_vars.contains(name)).then(Vec::new)
+    (ctx.declares(name) && !ctx.nil_vars.contains(name)).then(Vec::new)
 }
 
 fn write_var(ctx: &mut RequestCtx, k: &str, v: Value) -> LResult<()> {
@@ -707,13 +701,7 @@ fn write_var(ctx: &mut RequestCtx, k: &str, v: Value) -> LResult<()> {
     if let Some(Var::Builtin(_)) = Var::lookup(k) {
         return Err(rt(format!("variable \"{k}\" not changeable")));
     }
-    let declared = ctx
-        .gen
-        .config
-        .http
-        .as_ref()
-        .is_some_and(|h| h.declared_vars.contains(k));
-    if !declared {
+    if !ctx.declares(k) {
         return Err(rt(format!("variable \"{k}\" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use \"set ${k} '';\" in the config file to define it first")));
     }
     match val {

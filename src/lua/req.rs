@@ -65,6 +65,23 @@ impl LightThread {
 }
 
 impl ReqState {
+    /// Whether `ngx.say`/`ngx.print` may write now: a request's handler (not a timer's),
+    /// in a phase with output, the connection not taken by `ngx.req.socket(true)`. The
+    /// full functions raise or answer `nil, err` for each refusal; the FFI fast path
+    /// leaves every refusal to them.
+    pub fn may_output(&self) -> bool {
+        !self.ctx.is_null() && !self.raw_socket && super::api::OUTPUT_PHASES.contains(self.phase)
+    }
+
+    /// Ends one `ngx.say`/`ngx.print` whose data is in `out`: the newline, and the
+    /// response counts as started.
+    pub fn end_output(&mut self, newline: bool) {
+        if newline {
+            self.out.push(b'\n');
+        }
+        self.sent = true;
+    }
+
     /// `lua_check_client_abort on` and the client has closed: start `ngx.on_abort`'s
     /// callback as a light thread, or end the request with 499 when there is none.
     fn notice_abort(&mut self) {

@@ -239,6 +239,15 @@ impl RequestCtx {
     }
 
     /// Error-log context for this request.
+    /// Whether the configuration declares the variable `$name` (`set`, and the like).
+    pub fn declares(&self, name: &str) -> bool {
+        self.gen
+            .config
+            .http
+            .as_ref()
+            .is_some_and(|h| h.declared_vars.contains(name))
+    }
+
     pub fn log(&self, level: crate::observe::Level, msg: &str) {
         if !crate::observe::log_enabled(level) {
             return;

@@ -54,7 +54,7 @@ pub struct ConnParams {
 
 /// When the connection last moved bytes, and how many requests are being handled.
 struct Activity {
-    /// Milliseconds on `coarse_ms`'s clock. Atomics only because hyper's upgradable
+    /// Milliseconds on `clock::coarse_ms`. Atomics only because hyper's upgradable
     /// connections want `Send` I/O; one thread uses them.
     last: AtomicU64,
     active: AtomicUsize,
@@ -62,26 +62,14 @@ struct Activity {
 
 impl Activity {
     fn touch(&self) {
-        self.last.store(coarse_ms(), Ordering::Relaxed);
+        self.last
+            .store(crate::clock::coarse_ms(), Ordering::Relaxed);
     }
 
     fn idle_for(&self) -> Duration {
-        Duration::from_millis(coarse_ms().saturating_sub(self.last.load(Ordering::Relaxed)))
+        let now = crate::clock::coarse_ms();
+        Duration::from_millis(now.saturating_sub(self.last.load(Ordering::Relaxed)))
     }
-}
-
-/// The monotonic clock at the kernel tick's resolution (a few ms), in milliseconds: read on
-/// every read and write of a connection, where a full clock read cost more than the rest
-/// of the bookkeeping, and idle timeouts need no finer grain.
-fn coarse_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec it is given; CLOCK_MONOTONIC_COARSE exists
-    // on every Linux this runs on (and cannot fail with a valid pointer).
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
-    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
 /// Marks a request finished when its handler ends (or is dropped).
@@ -364,7 +352,7 @@ pub(super) async fn serve_io<S>(
     });
     let current = p.current.clone();
     let activity = Arc::new(Activity {
-        last: AtomicU64::new(coarse_ms()),
+        last: AtomicU64::new(crate::clock::coarse_ms()),
         active: AtomicUsize::new(0),
     });
     let act = activity.clone();
@@ -542,7 +530,8 @@ async fn handle(
         host_var,
         server,
     ));
-    // If the client goes away first, hyper drops this future: the guard logs the request.
+    // If the request is given up (the client left: `watch_client` cancels it, or hyper
+    // drops this future on a write error or an HTTP/2 reset), the guard logs it.
     let mut guard = AbortGuard(Some(ctx));
     let Some(ctx) = guard.0.as_mut() else {
         return Err(closed());
@@ -681,8 +670,8 @@ async fn watch_client<F: std::future::Future<Output = Response>>(
 }
 
 /// Holds a request's context while its response is being made. Dropped with the context
-/// still inside means hyper gave up on the request (the client closed the connection): the
-/// request is logged as nginx does, status 499, after its log phase.
+/// still inside means the request was given up because the client closed the connection:
+/// it is logged as nginx does, status 499, after its log phase.
 struct AbortGuard(Option<Box<RequestCtx>>);
 
 impl Drop for AbortGuard {

@@ -164,12 +164,7 @@ impl ShDict {
 
     /// The live value and flags; expired entries count as missing.
     pub fn get(&self, key: &[u8]) -> Option<(Value, u32)> {
-        let mut g = self.lock();
-        let now = crate::clock::instant();
-        let g = &mut *g;
-        let e = g.map.get(key).filter(|e| !e.expired(now))?;
-        g.order.touch(e.slot);
-        Some((e.value.clone(), e.flags))
+        self.with_live(key, |v, flags| (v.clone(), flags))
     }
 
     /// Calls `f` with the live value and flags of `key` (marking it used) without copying

@@ -885,3 +885,22 @@ GET /t
 X-Foo: first
 --- response_body
 first,second only
+
+=== TEST 50: a light thread that fails is logged; ngx.thread.wait gets false and the message
+--- config
+location /t {
+    content_by_lua_block {
+        local t = ngx.thread.spawn(function()
+            ngx.sleep(0.001)
+            error("boom")
+        end)
+        ngx.say(ngx.thread.wait(t))
+    }
+}
+--- request
+GET /t
+--- response_body_like
+^false.*: boom
+--- error_log
+lua user thread aborted: runtime error: 
+boom

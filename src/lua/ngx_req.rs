@@ -574,9 +574,7 @@ async fn raw_socket(lua: &Lua) -> mlua::Result<MultiValue> {
     // hyper hands the connection over once the 101 is written.
     match tokio::time::timeout(wait, upgrade).await {
         Ok(Ok(io)) => {
-            let io = std::rc::Rc::new(std::cell::RefCell::new(Some(hyper_util::rt::TokioIo::new(
-                io,
-            ))));
+            let io = std::rc::Rc::new(std::cell::RefCell::new(Some(io)));
             with_state(|st| {
                 st.raw_io = Some(io.clone());
                 Ok(())

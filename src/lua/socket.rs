@@ -101,7 +101,7 @@ fn io_err(e: &std::io::Error) -> &'static str {
 impl TcpSock {
     /// `ngx.req.socket()`: a read-only cosocket over the request body (its methods are
     /// the TCP ones; `send` says `closed`, nothing is pooled).
-    pub fn request_body(body: hyper::body::Incoming) -> TcpSock {
+    pub fn request_body(body: crate::pipeline::ReqBody) -> TcpSock {
         let s = TcpSock::new();
         s.0.borrow_mut().stream = Some(Conn::Body(super::sockstream::BodyReader::new(body)));
         s

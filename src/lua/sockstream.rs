@@ -2,8 +2,7 @@
 //! body (`ngx.req.socket()`: read-only), or the client connection after a 101 response
 //! (`ngx.req.socket(true)`).
 
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use crate::pipeline::{ReqBody, Upgraded};
 use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
@@ -24,12 +23,12 @@ pub enum Conn {
 
 /// The raw request connection, shared with the request's state, which drops it (closing
 /// the connection) when the handler ends, as nginx closes it with the request.
-pub type RawIo = Rc<RefCell<Option<TokioIo<Upgraded>>>>;
+pub type RawIo = Rc<RefCell<Option<Upgraded>>>;
 
 /// Runs `f` on the raw connection, or fails as closed once the request ended.
 fn with_raw<T>(
     raw: &RawIo,
-    f: impl FnOnce(Pin<&mut TokioIo<Upgraded>>) -> Poll<io::Result<T>>,
+    f: impl FnOnce(Pin<&mut Upgraded>) -> Poll<io::Result<T>>,
 ) -> Poll<io::Result<T>> {
     match raw.borrow_mut().as_mut() {
         Some(s) => f(Pin::new(s)),
@@ -39,12 +38,12 @@ fn with_raw<T>(
 
 /// The request body as a byte stream: data frames in order, trailers skipped.
 pub struct BodyReader {
-    body: hyper::body::Incoming,
+    body: ReqBody,
     pending: bytes::Bytes,
 }
 
 impl BodyReader {
-    pub fn new(body: hyper::body::Incoming) -> BodyReader {
+    pub fn new(body: ReqBody) -> BodyReader {
         BodyReader {
             body,
             pending: bytes::Bytes::new(),
@@ -60,7 +59,7 @@ impl BodyReader {
                         self.pending = data;
                     }
                 }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(io::Error::other(e))),
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Err(e)),
                 Poll::Ready(None) => return Poll::Ready(Ok(())),
                 Poll::Pending => return Poll::Pending,
             }

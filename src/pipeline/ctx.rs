@@ -124,7 +124,7 @@ pub struct RequestCtx {
     /// Per-request data of the script engine (Lua keeps `ngx.ctx` here across phases).
     pub script_slot: Option<Box<dyn std::any::Any>>,
     /// The request body not read yet.
-    pub body: Option<hyper::body::Incoming>,
+    pub body: Option<super::ReqBody>,
     /// The request body once read in full (`ngx.req.read_body`).
     pub body_data: Option<bytes::Bytes>,
     /// `$limit_req_status`.
@@ -138,7 +138,7 @@ pub struct RequestCtx {
     /// What proxying did, once it started.
     pub upstream: Option<Rc<RefCell<super::UpstreamLog>>>,
     /// The client connection's upgrade, for a request asking for one (WebSocket).
-    pub on_upgrade: Option<hyper::upgrade::OnUpgrade>,
+    pub on_upgrade: Option<super::OnUpgrade>,
     /// Response headers set (by `ngx.header`) before the content handler ran.
     pub early_headers: Option<HeaderMap>,
     /// The API key's record, once `api_key_check_*` accepted it.

@@ -3,7 +3,7 @@
 
 use super::response::{header_filter, special_response, Body, Response};
 use super::statics::{self, StaticOutcome};
-use super::{Phase, RequestCtx, ScriptOutcome};
+use super::{Phase, ReqBody, RequestCtx, ScriptOutcome};
 use crate::config::{cidr_contains, Cond, Location, Op, RewriteFlag};
 use crate::observe::Level;
 use crate::router::{self, RegexMatch};
@@ -16,9 +16,6 @@ use std::sync::Arc;
 
 /// nginx stops after this many internal redirects / rewrite cycles.
 const MAX_REDIRECTS: u32 = 10;
-
-/// The request body as the server layer hands it over.
-pub type ReqBody = hyper::body::Incoming;
 
 /// Runs a request through every phase and returns the response to send.
 pub async fn process(ctx: &mut RequestCtx, body: ReqBody) -> Response {

@@ -1,6 +1,7 @@
 //! The request pipeline: phases, the per-request context, and the built-in handlers
 //! (rewrite module, access rules, try_files, static files, error pages, header filter).
 
+mod client_io;
 mod compress;
 mod ctx;
 mod echo;
@@ -14,10 +15,14 @@ mod tasks;
 mod upstream;
 mod uri;
 
+pub use client_io::{BodyStream, OnUpgrade, ReqBody, Upgraded};
 pub use ctx::{AbortMode, ConnInfo, RequestCtx, TlsInfo};
 use handler::BODY_MEMORY_CAP;
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
-pub use response::{header_filter, reason, special_response, Body, CompressMemo, Response};
+pub use response::{
+    header_filter, reason, server_string, special_page, special_response, Body, CompressMemo,
+    Response,
+};
 pub use subrequest::subrequest;
 pub use tasks::{allow_background, background_done, can_spawn_background, spawn_background};
 pub use upstream::{Attempt, BalancerState, UpstreamLog};

@@ -22,7 +22,7 @@ pub enum ReqBody {
     Empty,
     Full(Option<Bytes>),
     /// The client's body, streamed as it arrives (`proxy_request_buffering off`).
-    Stream(Incoming),
+    Stream(crate::pipeline::ReqBody),
 }
 
 impl Body for ReqBody {

@@ -21,7 +21,7 @@ pub fn start(ctx: &mut RequestCtx, upstream: OnUpgrade, idle: Duration) {
     let info = ctx.log_context();
     tokio::task::spawn_local(async move {
         let (c, u) = match tokio::join!(client, upstream) {
-            (Ok(c), Ok(u)) => (TokioIo::new(c), TokioIo::new(u)),
+            (Ok(c), Ok(u)) => (c, TokioIo::new(u)),
             _ => return,
         };
         let (mut cr, mut cw) = tokio::io::split(c);

@@ -1,12 +1,13 @@
-//! One downstream connection: hyper HTTP/1.1 (and HTTP/2 with prior knowledge on `http2`
-//! listens), the request entry point, and graceful shutdown.
+//! One downstream connection: TLS, then HTTP/1.x by OpenClaw's own server (`h1`) or, on
+//! `http2` listens, hyper (HTTP/2, and HTTP/1.1 beside it); the request entry point
+//! (`respond`) both share; graceful shutdown.
 
 use super::body::OutBody;
 use super::io::SharedTcp;
 use super::Current;
 use crate::config::Http;
 use crate::observe::Level;
-use crate::pipeline::{self, normalize_path, ConnInfo, RequestCtx, Response, TlsInfo};
+use crate::pipeline::{self, normalize_path, ConnInfo, ReqBody, RequestCtx, Response, TlsInfo};
 use http::header::{HeaderValue, CONNECTION};
 use http::{Request, Version};
 use hyper::body::Incoming;
@@ -185,20 +186,27 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, mut p: ConnParams) {
     let _ = stream.set_nodelay(true);
     let local = stream.local_addr().unwrap_or(p.listen);
     let gen = p.current.load();
-    let (header_timeout, max_header, idle) = match gen.config.http.as_ref().and_then(|h| {
-        let sock = h.sockets.iter().find(|s| s.addr == p.listen)?;
-        Some(h.servers[sock.default_server].clone())
-    }) {
-        Some(s) => {
-            let (n, size) = s.large_header_buffers;
-            (
-                s.client_header_timeout,
-                n * size + 1024,
-                s.conf.keepalive_timeout,
-            )
-        }
-        None => (Duration::from_secs(60), 33 * 1024, Duration::from_secs(75)),
-    };
+    let (header_timeout, max_header, idle, server_tokens) =
+        match gen.config.http.as_ref().and_then(|h| {
+            let sock = h.sockets.iter().find(|s| s.addr == p.listen)?;
+            Some(h.servers[sock.default_server].clone())
+        }) {
+            Some(s) => {
+                let (n, size) = s.large_header_buffers;
+                (
+                    s.client_header_timeout,
+                    n * size + 1024,
+                    s.conf.keepalive_timeout,
+                    s.conf.server_tokens,
+                )
+            }
+            None => (
+                Duration::from_secs(60),
+                33 * 1024,
+                Duration::from_secs(75),
+                true,
+            ),
+        };
     let acceptor = gen
         .config
         .http
@@ -210,6 +218,7 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, mut p: ConnParams) {
         header_timeout,
         max_header,
         idle,
+        server_tokens,
     };
     let stream = Arc::new(stream);
     if !p.http2 {
@@ -315,6 +324,8 @@ pub(super) struct Limits {
     pub(super) header_timeout: Duration,
     pub(super) max_header: usize,
     pub(super) idle: Duration,
+    /// The default server's `server_tokens`, for answers made before a server is chosen.
+    pub(super) server_tokens: bool,
 }
 
 /// Serves HTTP on an accepted (and, for TLS, handshaken) stream.
@@ -329,14 +340,6 @@ pub(super) async fn serve_io<S>(
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let Limits {
-        header_timeout,
-        max_header,
-        idle,
-    } = limits;
-    // hyper's header timer also runs while a kept-alive connection waits for its next
-    // request; the idle watch below enforces keepalive_timeout, so let it not cut earlier.
-    let header_timeout = header_timeout.max(idle);
     let conn = Rc::new(ConnInfo {
         id: CONNECTIONS.fetch_add(1, Ordering::Relaxed),
         remote,
@@ -350,6 +353,22 @@ pub(super) async fn serve_io<S>(
         client_closed: Cell::new(false),
         abort_mode: Cell::new(pipeline::AbortMode::Cancel),
     });
+    p.tracker.live.set(p.tracker.live.get() + 1);
+    // Counts the connection down even if its task unwinds, so a graceful stop never waits
+    // for a connection that is gone.
+    let _live = LiveGuard(p.tracker.clone());
+    if !p.http2 {
+        return super::h1::serve(stream, conn, p.current, limits, p.shutdown).await;
+    }
+    let Limits {
+        header_timeout,
+        max_header,
+        idle,
+        ..
+    } = limits;
+    // hyper's header timer also runs while a kept-alive connection waits for its next
+    // request; the idle watch below enforces keepalive_timeout, so let it not cut earlier.
+    let header_timeout = header_timeout.max(idle);
     let current = p.current.clone();
     let activity = Arc::new(Activity {
         last: AtomicU64::new(crate::clock::coarse_ms()),
@@ -366,10 +385,6 @@ pub(super) async fn serve_io<S>(
             handle(current, conn, req).await
         }
     });
-    p.tracker.live.set(p.tracker.live.get() + 1);
-    // Counts the connection down even if its task unwinds, so a graceful stop never waits
-    // for a connection that is gone.
-    let _live = LiveGuard(p.tracker.clone());
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: activity.clone(),
@@ -441,28 +456,58 @@ fn validate_host(h: &str) -> Option<String> {
     Some(host.to_ascii_lowercase())
 }
 
-/// The request entry point: picks the generation and server, runs the pipeline, and turns
-/// its answer into a hyper response.
+/// The entry point of a request served by hyper (HTTP/2 listens).
 async fn handle(
     current: Current,
     conn: Rc<ConnInfo>,
     req: Request<Incoming>,
 ) -> Result<hyper::Response<OutBody>, std::io::Error> {
-    let gen = current.load_full();
-    conn.requests.set(conn.requests.get() + 1);
-    let Some(http) = gen.config.http.as_ref() else {
-        return Err(closed());
-    };
-    // A listener dropped by a reload: finish this connection.
-    let Some(sock) = http.sockets.iter().position(|s| s.addr == conn.listen) else {
-        return Err(closed());
-    };
     let mut req = req;
     let on_upgrade = req
         .headers()
         .contains_key(http::header::UPGRADE)
-        .then(|| hyper::upgrade::on(&mut req));
+        .then(|| pipeline::OnUpgrade::Hyper(hyper::upgrade::on(&mut req)));
     let (parts, body) = req.into_parts();
+    let reply = respond(&current, &conn, parts, ReqBody::Hyper(body), on_upgrade)
+        .await
+        .ok_or_else(closed)?;
+    let mut out = hyper::Response::new(reply.body);
+    *out.status_mut() =
+        http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *out.headers_mut() = reply.headers;
+    // nginx's reason phrases where they differ from the canonical ones ("Moved Temporarily").
+    let nginx_reason = pipeline::reason(reply.status);
+    if !nginx_reason.is_empty() && out.status().canonical_reason() != Some(nginx_reason) {
+        out.extensions_mut()
+            .insert(hyper::ext::ReasonPhrase::from_static(
+                nginx_reason.as_bytes(),
+            ));
+    }
+    Ok(out)
+}
+
+/// What goes to the client: the status, the headers, and the body (which logs the request
+/// when it is dropped, sent or not).
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) headers: http::HeaderMap,
+    pub(super) body: OutBody,
+}
+
+/// The request entry point: picks the generation and server, runs the pipeline, and makes
+/// its answer ready to send. `None`: close the connection without answering.
+pub(super) async fn respond(
+    current: &Current,
+    conn: &Rc<ConnInfo>,
+    parts: http::request::Parts,
+    body: ReqBody,
+    on_upgrade: Option<pipeline::OnUpgrade>,
+) -> Option<Reply> {
+    let gen = current.load_full();
+    conn.requests.set(conn.requests.get() + 1);
+    let http = gen.config.http.as_ref()?;
+    // A listener dropped by a reload: finish this connection.
+    let sock = http.sockets.iter().position(|s| s.addr == conn.listen)?;
     let mut bad: Option<&str> = None;
     // What hyper's parser lets through but nginx refuses.
     if !parts
@@ -531,11 +576,9 @@ async fn handle(
         server,
     ));
     // If the request is given up (the client left: `watch_client` cancels it, or hyper
-    // drops this future on a write error or an HTTP/2 reset), the guard logs it.
+    // drops this future on an HTTP/2 reset), the guard logs it.
     let mut guard = AbortGuard(Some(ctx));
-    let Some(ctx) = guard.0.as_mut() else {
-        return Err(closed());
-    };
+    let ctx = guard.0.as_mut()?;
     if let Some(m) = server_match {
         ctx.captures = Some(m);
     }
@@ -598,18 +641,13 @@ async fn handle(
                 // the watcher would copy it on every request.
                 let process = pipeline::process(ctx, body);
                 tokio::pin!(process);
-                match watch_client(&conn, process).await {
-                    Some(r) => r,
-                    // The client left: the guard below logs the request with 499.
-                    None => return Err(closed()),
-                }
+                // `None`: the client left; the guard logs the request with 499.
+                watch_client(conn, process).await?
             }
         }
     };
-    let Some(ctx) = guard.0.take() else {
-        return Err(closed());
-    };
-    into_hyper(ctx, resp, http)
+    let ctx = guard.0.take()?;
+    finish(ctx, resp)
 }
 
 /// See `watch_client`: a client closing is noticed this much later at most.
@@ -734,16 +772,14 @@ fn closed() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection closed")
 }
 
-fn into_hyper(
-    mut ctx: Box<RequestCtx>,
-    mut resp: Response,
-    _http: &Http,
-) -> Result<hyper::Response<OutBody>, std::io::Error> {
+/// Settles the connection's fate (`Connection`), drops a HEAD response's body, and wraps
+/// the body for sending.
+fn finish(mut ctx: Box<RequestCtx>, mut resp: Response) -> Option<Reply> {
     if resp.drop_connection {
         // `return 444`: log it, then close without a response.
         ctx.status = 444;
         super::body::log_phase(ctx);
-        return Err(closed());
+        return None;
     }
     let conf = &ctx.conf;
     if (ctx.version == Version::HTTP_11 || ctx.version == Version::HTTP_10) && resp.status != 101 {
@@ -788,23 +824,15 @@ fn into_hyper(
             while let Some(Ok(_)) = running.frame().await {}
         });
         if !started {
-            return Err(closed());
+            return None;
         }
         OutBody::empty()
     } else {
         OutBody::new(body, ctx)
     };
-    let mut out = hyper::Response::new(out_body);
-    *out.status_mut() =
-        http::StatusCode::from_u16(resp.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    *out.headers_mut() = resp.headers;
-    // nginx's reason phrases where they differ from the canonical ones ("Moved Temporarily").
-    let nginx_reason = pipeline::reason(resp.status);
-    if !nginx_reason.is_empty() && out.status().canonical_reason() != Some(nginx_reason) {
-        out.extensions_mut()
-            .insert(hyper::ext::ReasonPhrase::from_static(
-                nginx_reason.as_bytes(),
-            ));
-    }
-    Ok(out)
+    Some(Reply {
+        status: resp.status,
+        headers: resp.headers,
+        body: out_body,
+    })
 }

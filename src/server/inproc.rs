@@ -67,6 +67,7 @@ impl Harness {
             header_timeout: server.client_header_timeout,
             max_header: server.large_header_buffers.0 * server.large_header_buffers.1 + 1024,
             idle: server.conf.keepalive_timeout,
+            server_tokens: server.conf.server_tokens,
         };
         let params = ConnParams {
             current: self.current.clone(),

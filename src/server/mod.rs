@@ -1,8 +1,10 @@
-//! Serving: listen sockets, worker threads (one current-thread tokio runtime each), HTTP/1.1
-//! and HTTP/2 connections through hyper, reload by generation, graceful and fast stop.
+//! Serving: listen sockets, worker threads (one current-thread tokio runtime each), HTTP/1.x
+//! connections by our own server (`h1`), HTTP/2 through hyper, reload by generation,
+//! graceful and fast stop.
 
 mod body;
 mod conn;
+mod h1;
 mod inproc;
 mod io;
 mod listen;

@@ -1,0 +1,288 @@
+//! HTTP/1 heads: parsing a request head (httparse, zero-copy into `http` types) and
+//! writing a response head the way nginx spells it.
+
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue};
+use http::{HeaderMap, Method, Uri, Version};
+use std::mem::MaybeUninit;
+
+/// Request heads with more header lines than this are refused (nginx has no count limit,
+/// only the buffer size; at 256 lines a head is far past any real client's).
+const MAX_HEADERS: usize = 256;
+
+// Moved once per request; boxing the head would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Parsed {
+    /// A whole head, taken out of the buffer.
+    Complete(http::request::Parts),
+    /// More bytes are needed.
+    Partial,
+    /// Not HTTP/1.x, or malformed: the error.log words and the status.
+    Invalid(&'static str, u16),
+}
+
+/// Parses the request head at the start of `buf`; a complete one is split off it.
+pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
+    // Empty lines before a request line are allowed (RFC 9112 2.2), as nginx does.
+    let skip = buf
+        .iter()
+        .take_while(|&&c| c == b'\r' || c == b'\n')
+        .count();
+    if skip > 0 {
+        let _ = buf.split_to(skip);
+    }
+    if buf.is_empty() {
+        return Parsed::Partial;
+    }
+    let mut slots: [MaybeUninit<httparse::Header<'_>>; MAX_HEADERS] =
+        [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    // Offsets into the head of each header's name and value, and of the method and path.
+    let mut spans = [MaybeUninit::<(u32, u32, u32, u32)>::uninit(); MAX_HEADERS];
+    let base = buf.as_ptr() as usize;
+    let off = |s: &[u8]| (s.as_ptr() as usize - base) as u32;
+    let (len, version, method, path, count) = {
+        let mut req = httparse::Request::new(&mut []);
+        let len = match req.parse_with_uninit_headers(buf, &mut slots) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Parsed::Partial,
+            Err(httparse::Error::TooManyHeaders) => {
+                return Parsed::Invalid(
+                    "client sent too many header lines while reading client request headers",
+                    400,
+                )
+            }
+            Err(_) => {
+                let (msg, code) = line_error(buf);
+                return Parsed::Invalid(msg, code);
+            }
+        };
+        let (Some(m), Some(p), Some(v)) = (req.method, req.path, req.version) else {
+            return Parsed::Invalid(
+                "client sent invalid request while reading client request line",
+                400,
+            );
+        };
+        for (i, h) in req.headers.iter().enumerate() {
+            let n = off(h.name.as_bytes());
+            let v = off(h.value);
+            spans[i].write((n, n + h.name.len() as u32, v, v + h.value.len() as u32));
+        }
+        let m = (off(m.as_bytes()), m.len());
+        let p = (off(p.as_bytes()), p.len());
+        (len, v, m, p, req.headers.len())
+    };
+    let head: Bytes = buf.split_to(len).freeze();
+    let slice = |a: u32, b: u32| head.slice(a as usize..b as usize);
+    let method = match Method::from_bytes(&head[method.0 as usize..method.0 as usize + method.1]) {
+        Ok(m) => m,
+        Err(_) => {
+            return Parsed::Invalid(
+                "client sent invalid method while reading client request line",
+                400,
+            )
+        }
+    };
+    let uri = match Uri::from_maybe_shared(slice(path.0, path.0 + path.1 as u32)) {
+        Ok(u) => u,
+        Err(_) => {
+            return Parsed::Invalid(
+                "client sent invalid request while reading client request line",
+                400,
+            )
+        }
+    };
+    let mut headers = HeaderMap::with_capacity(count);
+    for span in &spans[..count] {
+        // SAFETY: the first `count` spans were written above.
+        let (n0, n1, v0, v1) = unsafe { span.assume_init() };
+        let Ok(name) = HeaderName::from_bytes(&head[n0 as usize..n1 as usize]) else {
+            return Parsed::Invalid(
+                "client sent invalid header line while reading client request headers",
+                400,
+            );
+        };
+        let Ok(value) = HeaderValue::from_maybe_shared(slice(v0, v1)) else {
+            return Parsed::Invalid(
+                "client sent invalid header line while reading client request headers",
+                400,
+            );
+        };
+        headers.append(name, value);
+    }
+    let (mut parts, ()) = http::Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = if version == 1 {
+        Version::HTTP_11
+    } else {
+        Version::HTTP_10
+    };
+    parts.headers = headers;
+    Parsed::Complete(parts)
+}
+
+/// What nginx would say of a head httparse refused: the request line's fault or a header's.
+fn line_error(buf: &[u8]) -> (&'static str, u16) {
+    let line = buf.split(|&c| c == b'\n').next().unwrap_or(b"");
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut words = line.split(|&c| c == b' ');
+    let method = words.next().unwrap_or(b"");
+    if method.is_empty()
+        || !method
+            .iter()
+            .all(|&c| c.is_ascii_uppercase() || c == b'_' || c == b'-')
+        || line.len() == method.len()
+    {
+        return (
+            "client sent invalid method while reading client request line",
+            400,
+        );
+    }
+    let target = words.next().unwrap_or(b"");
+    let version = words.next().unwrap_or(b"");
+    if let Some(v) = version.strip_prefix(b"HTTP/") {
+        if v.first().is_some_and(|&c| (b'2'..=b'9').contains(&c)) && words.next().is_none() {
+            return (
+                "client sent unsupported HTTP version while reading client request line",
+                505,
+            );
+        }
+    }
+    if target.is_empty() || !version.starts_with(b"HTTP/1.") || words.next().is_some() {
+        return (
+            "client sent invalid request while reading client request line",
+            400,
+        );
+    }
+    (
+        "client sent invalid header line while reading client request headers",
+        400,
+    )
+}
+
+/// Writes a header name as nginx sends it: its own headers in their usual spelling, the
+/// others in title case (`x-foo` goes out as `X-Foo`: `http` keeps names lowercase).
+pub(super) fn write_name(out: &mut Vec<u8>, name: &HeaderName) {
+    let s = name.as_str().as_bytes();
+    let fixed: &[u8] = match s {
+        b"etag" => b"ETag",
+        b"www-authenticate" => b"WWW-Authenticate",
+        b"content-md5" => b"Content-MD5",
+        b"x-xss-protection" => b"X-XSS-Protection",
+        _ => {
+            out.reserve(s.len());
+            let mut up = true;
+            for &c in s {
+                out.push(if up { c.to_ascii_uppercase() } else { c });
+                up = c == b'-';
+            }
+            return;
+        }
+    };
+    out.extend_from_slice(fixed);
+}
+
+/// The status line: nginx answers every HTTP/1.x request with `HTTP/1.1`, and uses its own
+/// reason phrases where they differ ("Moved Temporarily").
+pub(super) fn write_status(out: &mut Vec<u8>, status: u16) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    let mut code = [b'0'; 3];
+    code[0] += (status / 100 % 10) as u8;
+    code[1] += (status / 10 % 10) as u8;
+    code[2] += (status % 10) as u8;
+    out.extend_from_slice(&code);
+    out.push(b' ');
+    let reason = match crate::pipeline::reason(status) {
+        "" => http::StatusCode::from_u16(status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or(""),
+        r => r,
+    };
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+pub(super) fn write_header(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
+    write_name(out, name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+thread_local! {
+    /// `Date` for the current second, rendered once per second per worker.
+    static DATE: std::cell::RefCell<(u64, [u8; 29])> = const { std::cell::RefCell::new((0, [0; 29])) };
+}
+
+/// The `Date` header value of now (`Sun, 06 Nov 1994 08:49:37 GMT`).
+pub(super) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
+    let now = std::time::SystemTime::now();
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    DATE.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.0 != secs {
+            let s = httpdate::fmt_http_date(now);
+            if s.len() == 29 {
+                d.1.copy_from_slice(s.as_bytes());
+                d.0 = secs;
+            }
+        }
+        f(&d.1)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(s: &str) -> (Option<http::request::Parts>, Vec<u8>) {
+        let mut b = BytesMut::from(s.as_bytes());
+        match parse(&mut b) {
+            Parsed::Complete(p) => (Some(p), b.to_vec()),
+            Parsed::Partial => (None, b.to_vec()),
+            Parsed::Invalid(e, _) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_head_parses_and_leaves_the_body() {
+        let (p, rest) = parse_str(
+            "\r\nPOST /a/b?x=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 2\r\n\r\nhi",
+        );
+        let p = p.unwrap();
+        assert_eq!(p.method, Method::POST);
+        assert_eq!(p.uri.path(), "/a/b");
+        assert_eq!(p.uri.query(), Some("x=1"));
+        assert_eq!(p.version, Version::HTTP_11);
+        assert_eq!(p.headers.get_all("x-a").iter().count(), 2);
+        assert_eq!(p.headers["host"], "h");
+        assert_eq!(rest, b"hi");
+    }
+
+    #[test]
+    fn partial_and_invalid_heads() {
+        assert!(parse_str("GET / HTTP/1.1\r\nHost: h\r\n").0.is_none());
+        let mut b = BytesMut::from(&b"GET / HTTP/1.1\r\nX@Bad: 1\r\n\r\n"[..]);
+        assert!(matches!(parse(&mut b), Parsed::Invalid(..)));
+        let mut b = BytesMut::from(&b"GET / HTTP/2.0\r\n\r\n"[..]);
+        assert!(matches!(parse(&mut b), Parsed::Invalid(..)));
+    }
+
+    #[test]
+    fn names_are_written_as_nginx_spells_them() {
+        let mut out = Vec::new();
+        for n in ["content-type", "etag", "x-my-header", "www-authenticate"] {
+            write_name(&mut out, &HeaderName::from_static(n));
+            out.push(b' ');
+        }
+        assert_eq!(out, b"Content-Type ETag X-My-Header WWW-Authenticate ");
+        let mut s = Vec::new();
+        write_status(&mut s, 302);
+        write_status(&mut s, 299);
+        assert_eq!(s, b"HTTP/1.1 302 Moved Temporarily\r\nHTTP/1.1 299 \r\n");
+    }
+}

@@ -1,0 +1,550 @@
+//! OpenClaw's HTTP/1.x server side: one connection's request loop. Heads are parsed with
+//! httparse straight into `http` types, responses are written in one vectored write where
+//! they can be (head and body together), with nginx's header spelling, `Date`, framing
+//! (`Content-Length`, chunked, or close-delimited for HTTP/1.0) and keep-alive rules.
+//! HTTP/2 stays with hyper (`conn.rs`).
+//!
+//! Timeouts: `client_header_timeout` for a head (the first one from the connection's
+//! start, later ones from their first byte), `keepalive_timeout` while idle between
+//! requests, `send_timeout` for each write that waits. One timer per connection serves
+//! the head and idle deadlines: it is re-armed only when it fires early, not per request.
+
+mod head;
+mod recv;
+
+use super::body::OutBody;
+use super::conn::{respond, Limits, Reply};
+use super::Current;
+use crate::observe::Level;
+use crate::pipeline::{ConnInfo, OnUpgrade, ReqBody};
+use bytes::Bytes;
+use head::Parsed;
+use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, SERVER, TRANSFER_ENCODING, UPGRADE};
+use http::{HeaderValue, Method, Version};
+use hyper::body::Body;
+use recv::{BodyState, Chunk, RecvBody, Shared};
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+
+/// How long a write may wait for the client before the connection is closed (nginx's
+/// `send_timeout` default).
+const SEND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Serves HTTP/1.x requests on `io` until the connection ends.
+pub(super) async fn serve<S>(
+    io: S,
+    conn: Rc<ConnInfo>,
+    current: Current,
+    limits: Limits,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + 'static,
+{
+    let shared = Rc::new(RefCell::new(Shared::new(io)));
+    let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
+    let mut stop = shutdown.clone();
+    let mut stopping = std::pin::pin!(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    });
+    let mut timer = Timer::new(limits.header_timeout);
+    let mut served = 0u64;
+    loop {
+        timer.expect(if served == 0 {
+            limits.header_timeout
+        } else {
+            limits.idle
+        });
+        let read = read_head(&shared, &limits, &mut timer, stopping.as_mut()).await;
+        let parts = match read {
+            HeadRead::Head(p) => p,
+            HeadRead::Closed => break,
+            HeadRead::TimedOut => {
+                if served == 0 || !shared.borrow().rbuf.is_empty() {
+                    log_conn(
+                        &conn,
+                        "client timed out (110: Connection timed out) while reading client request headers",
+                    );
+                }
+                break;
+            }
+            HeadRead::Invalid(msg, code) => {
+                log_conn(&conn, msg);
+                refuse(&shared, &mut wbuf, code, limits.server_tokens).await;
+                break;
+            }
+        };
+        served += 1;
+        let head_only = parts.method == Method::HEAD;
+        let version = parts.version;
+        let (state, expect) = match framing(&parts.headers) {
+            Ok(f) => f,
+            Err((msg, code)) => {
+                log_conn(&conn, msg);
+                refuse(&shared, &mut wbuf, code, limits.server_tokens).await;
+                break;
+            }
+        };
+        shared.borrow_mut().start_body(state, expect);
+        let body = if state == BodyState::Done {
+            ReqBody::Empty
+        } else {
+            ReqBody::Stream(Box::pin(RecvBody {
+                shared: shared.clone(),
+            }))
+        };
+        let (upgrade_tx, on_upgrade) = if parts.headers.contains_key(UPGRADE) {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            (Some(tx), Some(OnUpgrade::Own(rx)))
+        } else {
+            (None, None)
+        };
+        let Some(reply) = respond(&current, &conn, parts, body, on_upgrade).await else {
+            break;
+        };
+        let status = reply.status;
+        let keep = write_response(&shared, &mut wbuf, reply, head_only, version).await;
+        if status == 101 {
+            if let Some(tx) = upgrade_tx {
+                let io = recv::Upgraded {
+                    shared: shared.clone(),
+                };
+                // The tunnel or `ngx.req.socket(true)` owns the connection from here.
+                let _ = tx.send(Box::new(io));
+                return;
+            }
+        }
+        if !keep || *shutdown.borrow() {
+            break;
+        }
+        // A body the handler left unread is read and dropped, as nginx discards it, so the
+        // next request starts where it should.
+        let unread = {
+            let sh = shared.borrow();
+            sh.body != BodyState::Done
+        };
+        if unread {
+            if shared.borrow().continue_unsent() {
+                break;
+            }
+            timer.expect(limits.idle.min(Duration::from_secs(5)));
+            let drained = std::future::poll_fn(|cx| {
+                if let Poll::Ready(done) = shared.borrow_mut().poll_discard(cx) {
+                    return Poll::Ready(done);
+                }
+                if timer.poll_expired(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                Poll::Pending
+            })
+            .await;
+            if !drained {
+                break;
+            }
+        }
+    }
+    let _ =
+        std::future::poll_fn(|cx| Pin::new(&mut shared.borrow_mut().io).poll_shutdown(cx)).await;
+}
+
+fn log_conn(conn: &ConnInfo, msg: &str) {
+    let line = format!(
+        "{msg}, client: {}, server: {}",
+        conn.remote.ip(),
+        conn.listen
+    );
+    crate::observe::log(Level::Info, &line, None);
+}
+
+// Moved once per request; boxing the head would cost an allocation.
+#[allow(clippy::large_enum_variant)]
+enum HeadRead {
+    Head(http::request::Parts),
+    Closed,
+    TimedOut,
+    Invalid(&'static str, u16),
+}
+
+/// Waits for the next request head: parsed from what is buffered, else read. A graceful
+/// stop ends an idle connection (no byte of a next request read yet).
+async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Rc<RefCell<Shared<S>>>,
+    limits: &Limits,
+    timer: &mut Timer,
+    mut stopping: Pin<&mut impl Future<Output = ()>>,
+) -> HeadRead {
+    let mut started = false;
+    std::future::poll_fn(|cx| {
+        let mut sh = shared.borrow_mut();
+        loop {
+            if !sh.rbuf.is_empty() {
+                match head::parse(&mut sh.rbuf) {
+                    Parsed::Complete(p) => return Poll::Ready(HeadRead::Head(p)),
+                    Parsed::Invalid(msg, code) => return Poll::Ready(HeadRead::Invalid(msg, code)),
+                    Parsed::Partial => {}
+                }
+                if sh.rbuf.len() > limits.max_header {
+                    return Poll::Ready(HeadRead::Invalid(
+                        "client sent too long header line while reading client request headers",
+                        494,
+                    ));
+                }
+            }
+            match sh.poll_fill(cx) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(HeadRead::Closed),
+                Poll::Ready(Ok(_)) => continue,
+                Poll::Pending => break,
+            }
+        }
+        if sh.rbuf.is_empty() {
+            if stopping.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(HeadRead::Closed);
+            }
+        } else if !started {
+            // Part of a kept-alive connection's next head: the head now has
+            // client_header_timeout.
+            started = true;
+            timer.expect(limits.header_timeout);
+        }
+        if timer.poll_expired(cx).is_ready() {
+            return Poll::Ready(HeadRead::TimedOut);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// The body's framing from the request headers, and whether `100 Continue` is expected.
+#[allow(clippy::type_complexity)]
+fn framing(h: &http::HeaderMap) -> Result<(BodyState, bool), (&'static str, u16)> {
+    let expect = h
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if let Some(te) = h.get(TRANSFER_ENCODING) {
+        // `handle` refuses Content-Length with Transfer-Encoding; only "chunked" is known.
+        if h.get_all(TRANSFER_ENCODING).iter().count() > 1
+            || !te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked")
+        {
+            return Err((
+                "client sent unknown \"Transfer-Encoding\" while reading client request headers",
+                501,
+            ));
+        }
+        return Ok((BodyState::Chunked(Chunk::Size), expect));
+    }
+    let mut lens = h.get_all(CONTENT_LENGTH).iter();
+    let Some(cl) = lens.next() else {
+        return Ok((BodyState::Done, false));
+    };
+    let n = std::str::from_utf8(cl.as_bytes())
+        .ok()
+        .filter(|s| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+        .and_then(|s| s.parse::<u64>().ok());
+    match (n, lens.next()) {
+        (Some(n), None) if n > 0 => Ok((BodyState::Length(n), expect)),
+        (Some(_), None) => Ok((BodyState::Done, false)),
+        _ => Err((
+            "client sent invalid \"Content-Length\" header while reading client request headers",
+            400,
+        )),
+    }
+}
+
+/// Answers a request that never reached the pipeline (malformed) with nginx's page, and
+/// closes.
+async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Rc<RefCell<Shared<S>>>,
+    wbuf: &mut Vec<u8>,
+    code: u16,
+    tokens: bool,
+) {
+    let page = crate::pipeline::special_page(code, tokens).unwrap_or_default();
+    wbuf.clear();
+    head::write_status(wbuf, if code == 494 { 400 } else { code });
+    head::write_header(
+        wbuf,
+        &SERVER,
+        crate::pipeline::server_string(tokens).as_bytes(),
+    );
+    head::with_date(|d| head::write_header(wbuf, &http::header::DATE, d));
+    head::write_header(wbuf, &http::header::CONTENT_TYPE, b"text/html");
+    head::write_header(wbuf, &CONTENT_LENGTH, page.len().to_string().as_bytes());
+    head::write_header(wbuf, &CONNECTION, b"close");
+    wbuf.extend_from_slice(b"\r\n");
+    let _ = write_all(shared, &mut [wbuf.as_slice(), &page]).await;
+}
+
+/// How the response body is delimited.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// No body (HEAD, 1xx, 204, 304).
+    None,
+    Length(u64),
+    Chunked,
+    /// Until the connection closes (HTTP/1.0 with no length).
+    Close,
+}
+
+/// Writes the response; whether the connection may serve another request.
+async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Rc<RefCell<Shared<S>>>,
+    wbuf: &mut Vec<u8>,
+    reply: Reply,
+    head_only: bool,
+    version: Version,
+) -> bool {
+    let Reply {
+        status,
+        mut headers,
+        body,
+    } = reply;
+    let mut out = body;
+    let mut keep = !headers
+        .get(CONNECTION)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let no_body = head_only || status == 204 || status == 304 || (100..200).contains(&status);
+    let framing = if no_body {
+        Framing::None
+    } else if headers
+        .get(TRANSFER_ENCODING)
+        .is_some_and(|v| v.as_bytes().ends_with(b"chunked"))
+    {
+        Framing::Chunked
+    } else if let Some(cl) = headers.get(CONTENT_LENGTH) {
+        match cl.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
+            Some(n) => Framing::Length(n),
+            None => Framing::Close,
+        }
+    } else if let Some(n) = out.size_hint().exact() {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
+        Framing::Length(n)
+    } else if version == Version::HTTP_11 {
+        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        Framing::Chunked
+    } else {
+        Framing::Close
+    };
+    if framing == Framing::Close && keep {
+        keep = false;
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    wbuf.clear();
+    head::write_status(wbuf, status);
+    let mut dated = false;
+    for (name, value) in headers.iter() {
+        head::write_header(wbuf, name, value.as_bytes());
+        if name == SERVER && !dated {
+            head::with_date(|d| head::write_header(wbuf, &http::header::DATE, d));
+            dated = true;
+        }
+    }
+    if !dated && !headers.contains_key(http::header::DATE) {
+        head::with_date(|d| head::write_header(wbuf, &http::header::DATE, d));
+    }
+    wbuf.extend_from_slice(b"\r\n");
+    if framing == Framing::None {
+        drop(headers);
+        return write_all(shared, &mut [wbuf.as_slice()]).await.is_ok() && keep;
+    }
+    drop(headers);
+    let mut head_pending = true;
+    let mut sent: u64 = 0;
+    let mut trailers: Option<http::HeaderMap> = None;
+    loop {
+        let frame = next_frame(&mut out, head_pending).await;
+        let frame = match frame {
+            Next::Frame(f) => f,
+            Next::Pending => {
+                // The body is not ready: send the head now (a client may wait on it).
+                if write_all(shared, &mut [wbuf.as_slice()]).await.is_err() {
+                    return false;
+                }
+                head_pending = false;
+                continue;
+            }
+        };
+        match frame {
+            None => break,
+            Some(Err(_)) => {
+                // The body failed part way (an upstream reset): the client sees the
+                // response cut short, as nginx closes it.
+                if head_pending {
+                    let _ = write_all(shared, &mut [wbuf.as_slice()]).await;
+                }
+                return false;
+            }
+            Some(Ok(frame)) => {
+                let frame = match frame.into_data() {
+                    Ok(d) => d,
+                    Err(f) => {
+                        if let Ok(t) = f.into_trailers() {
+                            trailers = Some(t);
+                        }
+                        continue;
+                    }
+                };
+                if frame.is_empty() {
+                    continue;
+                }
+                let head: &[u8] = if head_pending { wbuf.as_slice() } else { &[] };
+                let r = match framing {
+                    Framing::Chunked => {
+                        let size = format!("{:x}\r\n", frame.len());
+                        write_all(shared, &mut [head, size.as_bytes(), &frame, b"\r\n"]).await
+                    }
+                    Framing::Length(n) => {
+                        // Never more than announced: the rest would be a next response.
+                        let room = n.saturating_sub(sent).min(frame.len() as u64) as usize;
+                        write_all(shared, &mut [head, &frame[..room]]).await
+                    }
+                    _ => write_all(shared, &mut [head, &frame]).await,
+                };
+                if r.is_err() {
+                    return false;
+                }
+                sent += frame.len() as u64;
+                head_pending = false;
+            }
+        }
+    }
+    let mut tail: Vec<u8> = Vec::new();
+    if framing == Framing::Chunked {
+        tail.extend_from_slice(b"0\r\n");
+        if let Some(t) = &trailers {
+            for (name, value) in t.iter() {
+                head::write_header(&mut tail, name, value.as_bytes());
+            }
+        }
+        tail.extend_from_slice(b"\r\n");
+    }
+    let head: &[u8] = if head_pending { wbuf.as_slice() } else { &[] };
+    if (!head.is_empty() || !tail.is_empty())
+        && write_all(shared, &mut [head, &tail]).await.is_err()
+    {
+        return false;
+    }
+    drop(out);
+    match framing {
+        Framing::Length(n) => keep && sent == n,
+        _ => keep,
+    }
+}
+
+enum Next {
+    Frame(Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>),
+    /// Not ready, and the head is still unsent.
+    Pending,
+}
+
+/// The body's next frame; while the head is unsent, `Pending` instead of waiting.
+async fn next_frame(out: &mut OutBody, head_pending: bool) -> Next {
+    std::future::poll_fn(|cx| match Pin::new(&mut *out).poll_frame(cx) {
+        Poll::Ready(f) => Poll::Ready(Next::Frame(f)),
+        Poll::Pending if head_pending => Poll::Ready(Next::Pending),
+        Poll::Pending => Poll::Pending,
+    })
+    .await
+}
+
+/// Writes all of `bufs` (vectored); a write that waits longer than `send_timeout` fails.
+async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Rc<RefCell<Shared<S>>>,
+    bufs: &mut [&[u8]],
+) -> std::io::Result<()> {
+    let mut first = 0;
+    let mut skip = 0;
+    let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    std::future::poll_fn(|cx| {
+        let mut sh = shared.borrow_mut();
+        loop {
+            while first < bufs.len() && skip >= bufs[first].len() {
+                skip -= bufs[first].len();
+                first += 1;
+            }
+            if first == bufs.len() {
+                return Poll::Ready(Ok(()));
+            }
+            let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+            let mut n = 0;
+            for (i, b) in bufs[first..].iter().enumerate().take(4) {
+                slices[i] = IoSlice::new(if i == 0 { &b[skip..] } else { b });
+                n = i + 1;
+            }
+            match Pin::new(&mut sh.io).poll_write_vectored(cx, &slices[..n]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(w)) => {
+                    skip += w;
+                    deadline = None;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {
+                    let d =
+                        deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(SEND_TIMEOUT)));
+                    if d.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    })
+    .await?;
+    std::future::poll_fn(|cx| Pin::new(&mut shared.borrow_mut().io).poll_flush(cx)).await
+}
+
+/// The connection's one timer for the head and idle deadlines. Moving the deadline is a
+/// store; the sleep is re-armed only when it fires before the deadline.
+struct Timer {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// On `clock::coarse_ms`.
+    deadline_ms: u64,
+    /// When the sleep fires, on the same clock.
+    armed_ms: u64,
+}
+
+impl Timer {
+    fn new(first: Duration) -> Timer {
+        let at = crate::clock::coarse_ms() + first.as_millis() as u64;
+        Timer {
+            sleep: Box::pin(tokio::time::sleep(first)),
+            deadline_ms: at,
+            armed_ms: at,
+        }
+    }
+
+    /// The deadline is `wait` from now.
+    fn expect(&mut self, wait: Duration) {
+        self.deadline_ms = crate::clock::coarse_ms() + wait.as_millis() as u64;
+        if self.deadline_ms < self.armed_ms {
+            self.armed_ms = self.deadline_ms;
+            self.sleep
+                .as_mut()
+                .reset(tokio::time::Instant::now() + wait);
+        }
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        loop {
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let now = crate::clock::coarse_ms();
+            if now >= self.deadline_ms {
+                return Poll::Ready(());
+            }
+            let left = Duration::from_millis(self.deadline_ms - now);
+            self.armed_ms = self.deadline_ms;
+            self.sleep
+                .as_mut()
+                .reset(tokio::time::Instant::now() + left);
+        }
+    }
+}

@@ -9,8 +9,11 @@
 //! before pebble starts: another process could take one in between (a small race that only
 //! makes the test fail, never pass wrongly).
 
+mod acme_front;
 mod common;
 
+use acme_front::Front;
+use base64::Engine;
 use common::certs::{Ca, Key};
 use common::dns::Dns;
 use common::Gateway;
@@ -20,7 +23,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 const NAMES: [&str; 2] = ["example.com", "www.example.com"];
 
@@ -68,14 +71,15 @@ struct Pebble {
     child: Option<Child>,
     dir: tempfile::TempDir,
     mgmt: u16,
-    ca: Ca,
+    /// The CA of its directory certificate.
+    ca_pem: String,
 }
 
 impl Pebble {
     /// Starts pebble on `listen`/`mgmt` (reserved ports), validating on the gateway's
     /// ports through `dns`; returns once its directory accepts connections.
     fn start(
-        ca: Ca,
+        ca: &Ca,
         listen: u16,
         mgmt: u16,
         http_port: u16,
@@ -122,7 +126,7 @@ impl Pebble {
             child: Some(child),
             dir,
             mgmt,
-            ca,
+            ca_pem: ca.pem(),
         };
         let up = poll(Duration::from_secs(20), || {
             TcpStream::connect(("127.0.0.1", listen)).is_ok()
@@ -138,7 +142,7 @@ impl Pebble {
 
     /// Pebble's root (made anew by each pebble), from the management interface.
     fn root_pem(&self) -> Vec<u8> {
-        let cfg = client_trusting(self.ca.pem().as_bytes());
+        let cfg = client_trusting(self.ca_pem.as_bytes());
         let addr = SocketAddr::from(([127, 0, 0, 1], self.mgmt));
         let (text, _) = https_get(addr, cfg, "localhost", "/roots/0").unwrap();
         let body = text.split_once("\r\n\r\n").unwrap().1;
@@ -157,6 +161,54 @@ impl Pebble {
 impl Drop for Pebble {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// What a test against pebble starts with: the test DNS server answering `names` with
+/// `ip`, the CA of pebble's directory certificate (trusted by the gateway as
+/// `conf/pebble-ca.pem`), a state dir, and pebble's two ports, reserved.
+struct Setup {
+    dns: Dns,
+    ca: Ca,
+    state: tempfile::TempDir,
+    dir_port: u16,
+    mgmt_port: u16,
+}
+
+impl Setup {
+    fn new(names: &[&str], ip: Ipv4Addr) -> Setup {
+        let answers: Vec<(&str, Ipv4Addr)> = names.iter().map(|n| (*n, ip)).collect();
+        Setup {
+            dns: Dns::start(&answers),
+            ca: Ca::new("pebble directory CA"),
+            state: tempfile::tempdir().unwrap(),
+            dir_port: reserve_port(),
+            mgmt_port: reserve_port(),
+        }
+    }
+
+    /// The gateway's config (see [`config`]) with pebble's directory and a plain server
+    /// on 127.0.0.2.
+    fn config(&self, challenge: &str) -> String {
+        config(self.dir_port, self.state.path(), challenge, "127.0.0.2")
+    }
+
+    fn gateway(&self, conf: &str) -> Gateway {
+        let files = vec![("conf/pebble-ca.pem".to_string(), self.ca.pem())];
+        Gateway::start_full(conf, &files).unwrap()
+    }
+
+    /// Starts pebble validating on `gw`'s listeners.
+    fn pebble(&self, gw: &Gateway, validity_secs: Option<u64>) -> Pebble {
+        Pebble::start(
+            &self.ca,
+            self.dir_port,
+            self.mgmt_port,
+            addr_on(gw, "127.0.0.2").port(),
+            addr_on(gw, "127.0.0.1").port(),
+            self.dns.addr,
+            validity_secs,
+        )
     }
 }
 
@@ -242,16 +294,9 @@ fn wait_for_certificate(gw: &Gateway, tls: SocketAddr, root: &[u8], pebble: &Peb
 
 #[test]
 fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
-    let dns = Dns::start(&[
-        (NAMES[0], Ipv4Addr::new(127, 0, 0, 2)),
-        (NAMES[1], Ipv4Addr::new(127, 0, 0, 2)),
-    ]);
-    let ca = Ca::new("pebble directory CA");
-    let state = tempfile::tempdir().unwrap();
-    let (dir_port, mgmt_port) = (reserve_port(), reserve_port());
-    let conf = config(dir_port, state.path(), "http-01", "127.0.0.2");
-    let files = vec![("conf/pebble-ca.pem".to_string(), ca.pem())];
-    let gw = Gateway::start_full(&conf, &files).unwrap();
+    let s = Setup::new(&NAMES, Ipv4Addr::new(127, 0, 0, 2));
+    let conf = s.config("http-01");
+    let gw = s.gateway(&conf);
     let tls = addr_on(&gw, "127.0.0.1");
     let plain = addr_on(&gw, "127.0.0.2");
 
@@ -275,15 +320,7 @@ fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
     assert_eq!(r.status, 404);
     assert_eq!(common::client::get(plain, "/x", &[]).status, 301);
 
-    let mut pebble = Pebble::start(
-        ca,
-        dir_port,
-        mgmt_port,
-        plain.port(),
-        tls.port(),
-        dns.addr,
-        None,
-    );
+    let mut pebble = s.pebble(&gw, None);
     let root = pebble.root_pem();
     let leaf = wait_for_certificate(&gw, tls, &root, &pebble);
     let log = gw.error_log();
@@ -305,7 +342,7 @@ fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
     );
     assert!(log.contains("acme: certificate \"example.com,www.example.com\" from \"pebble\" obtained, valid until"), "{log}");
     for f in ["account.json", "example.com.crt", "example.com.key"] {
-        assert!(state.path().join(f).exists(), "{f} not stored");
+        assert!(s.state.path().join(f).exists(), "{f} not stored");
     }
     // The access log shows pebble's HTTP-01 requests answered with 200.
     // (Access logs are buffered per worker and flushed each second.)
@@ -331,13 +368,13 @@ fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
 
     // Without its certificate files, a restart orders a new one with the stored account
     // (on the same plain port: pebble validates there).
-    std::fs::remove_file(state.path().join("example.com.crt")).unwrap();
-    std::fs::remove_file(state.path().join("example.com.key")).unwrap();
+    std::fs::remove_file(s.state.path().join("example.com.crt")).unwrap();
+    std::fs::remove_file(s.state.path().join("example.com.key")).unwrap();
     let same_port = conf.replace(
         "listen 127.0.0.2:0;",
         &format!("listen 127.0.0.2:{};", plain.port()),
     );
-    let gw1 = Gateway::start_full(&same_port, &files).unwrap();
+    let gw1 = s.gateway(&same_port);
     let leaf = wait_for_certificate(&gw1, addr_on(&gw1, "127.0.0.1"), &root, &pebble);
     let log1 = gw1.error_log();
     assert!(!log1.contains("registered account"), "{log1}");
@@ -346,7 +383,7 @@ fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
 
     // A restart with the CA gone serves the stored certificate at once.
     pebble.stop();
-    let gw2 = Gateway::start_full(&conf, &files).unwrap();
+    let gw2 = s.gateway(&conf);
     let tls2 = addr_on(&gw2, "127.0.0.1");
     let (text, served) = https_get(tls2, client_trusting(&root), NAMES[0], "/").unwrap();
     assert!(text.contains("secure example.com"), "{text}");
@@ -362,7 +399,7 @@ fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
         "acme_certificate pebble;",
         "acme_certificate pebble example.com www.example.com api.example.com;",
     );
-    let gw3 = Gateway::start_full(&more, &files).unwrap();
+    let gw3 = s.gateway(&more);
     let (_, served) = https_get(
         addr_on(&gw3, "127.0.0.1"),
         client_trusting(&root),
@@ -381,27 +418,11 @@ fn http01_issues_serves_survives_reload_and_restarts_without_the_ca() {
 
 #[test]
 fn tls_alpn01_issues_on_the_tls_listener() {
-    let dns = Dns::start(&[
-        (NAMES[0], Ipv4Addr::LOCALHOST),
-        (NAMES[1], Ipv4Addr::LOCALHOST),
-    ]);
-    let ca = Ca::new("pebble directory CA");
-    let state = tempfile::tempdir().unwrap();
-    let (dir_port, mgmt_port) = (reserve_port(), reserve_port());
-    let conf = config(dir_port, state.path(), "tls-alpn-01", "127.0.0.2");
-    let files = vec![("conf/pebble-ca.pem".to_string(), ca.pem())];
-    let gw = Gateway::start_full(&conf, &files).unwrap();
+    let s = Setup::new(&NAMES, Ipv4Addr::LOCALHOST);
+    let conf = s.config("tls-alpn-01");
+    let gw = s.gateway(&conf);
     let tls = addr_on(&gw, "127.0.0.1");
-    let plain = addr_on(&gw, "127.0.0.2");
-    let pebble = Pebble::start(
-        ca,
-        dir_port,
-        mgmt_port,
-        plain.port(),
-        tls.port(),
-        dns.addr,
-        None,
-    );
+    let pebble = s.pebble(&gw, None);
     let root = pebble.root_pem();
     let first = wait_for_certificate(&gw, tls, &root, &pebble);
     let log = gw.error_log();
@@ -567,28 +588,12 @@ fn acme_config_errors_name_file_and_line() {
 
 #[test]
 fn renews_two_thirds_into_the_lifetime_without_a_reload() {
-    let dns = Dns::start(&[
-        (NAMES[0], Ipv4Addr::new(127, 0, 0, 2)),
-        (NAMES[1], Ipv4Addr::new(127, 0, 0, 2)),
-    ]);
-    let ca = Ca::new("pebble directory CA");
-    let state = tempfile::tempdir().unwrap();
-    let (dir_port, mgmt_port) = (reserve_port(), reserve_port());
-    let conf = config(dir_port, state.path(), "http-01", "127.0.0.2");
-    let files = vec![("conf/pebble-ca.pem".to_string(), ca.pem())];
-    let gw = Gateway::start_full(&conf, &files).unwrap();
+    let s = Setup::new(&NAMES, Ipv4Addr::new(127, 0, 0, 2));
+    let conf = s.config("http-01");
+    let gw = s.gateway(&conf);
     let tls = addr_on(&gw, "127.0.0.1");
-    let plain = addr_on(&gw, "127.0.0.2");
     // Certificates valid for 9 s: renewal is due 6 s after each one starts.
-    let pebble = Pebble::start(
-        ca,
-        dir_port,
-        mgmt_port,
-        plain.port(),
-        tls.port(),
-        dns.addr,
-        Some(9),
-    );
+    let pebble = s.pebble(&gw, Some(9));
     let root = pebble.root_pem();
     let first = wait_for_certificate(&gw, tls, &root, &pebble);
     let cfg = client_trusting(&root);
@@ -608,20 +613,20 @@ fn renews_two_thirds_into_the_lifetime_without_a_reload() {
     assert!(served_meanwhile > 0);
     let log = gw.error_log();
     assert!(log.contains("acme: renewing certificate \"example.com,www.example.com\" from \"pebble\" (renewal time reached)"), "{log}");
+    // Pebble offers no renewal information (ARI): said at info for each certificate.
+    assert!(log.lines().any(|l| l.contains("[info]") && l.contains("acme: issuer \"pebble\" offers no renewal information (ARI): certificate \"example.com,www.example.com\" from \"pebble\" renews at ")), "{log}");
     // One account for both orders.
     assert_eq!(log.matches("acme: registered account").count(), 1, "{log}");
 }
 
 #[test]
 fn on_demand_orders_for_names_the_server_matches() {
-    let dns = Dns::start(&[
-        ("a.example.com", Ipv4Addr::new(127, 0, 0, 2)),
-        ("b.example.com", Ipv4Addr::new(127, 0, 0, 2)),
-    ]);
-    let ca = Ca::new("pebble directory CA");
-    let state = tempfile::tempdir().unwrap();
-    let (dir_port, mgmt_port) = (reserve_port(), reserve_port());
-    let conf = config(dir_port, state.path(), "http-01", "127.0.0.2")
+    let s = Setup::new(
+        &["a.example.com", "b.example.com"],
+        Ipv4Addr::new(127, 0, 0, 2),
+    );
+    let conf = s
+        .config("http-01")
         .replace(
             "server_name example.com www.example.com;",
             "server_name .example.com;",
@@ -630,19 +635,9 @@ fn on_demand_orders_for_names_the_server_matches() {
             "acme_certificate pebble;",
             "acme_certificate pebble;\n        acme_on_demand on;",
         );
-    let files = vec![("conf/pebble-ca.pem".to_string(), ca.pem())];
-    let gw = Gateway::start_full(&conf, &files).unwrap();
+    let gw = s.gateway(&conf);
     let tls = addr_on(&gw, "127.0.0.1");
-    let plain = addr_on(&gw, "127.0.0.2");
-    let pebble = Pebble::start(
-        ca,
-        dir_port,
-        mgmt_port,
-        plain.port(),
-        tls.port(),
-        dns.addr,
-        None,
-    );
+    let pebble = s.pebble(&gw, None);
     let root = pebble.root_pem();
     let cfg = client_trusting(&root);
     // The first handshake for a name fails and starts its order; later ones get it.
@@ -683,8 +678,111 @@ fn on_demand_orders_for_names_the_server_matches() {
 
     // A restart without the CA serves the stored certificate on the first handshake.
     drop(pebble);
-    let gw2 = Gateway::start_full(&conf, &files).unwrap();
+    let gw2 = s.gateway(&conf);
     let (_, stored) = https_get(addr_on(&gw2, "127.0.0.1"), cfg, "a.example.com", "/").unwrap();
     assert_eq!(stored, leaf);
     assert!(!gw2.error_log().contains("acme: requesting"));
+}
+
+/// A certificate's ARI identifier (RFC 9773, 4.1): its Authority Key Identifier's
+/// keyIdentifier and its serial number's bytes, base64url-encoded, joined by a dot.
+fn ari_id(leaf: &[u8]) -> String {
+    use x509_parser::extensions::ParsedExtension;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf).unwrap();
+    let aki = cert
+        .iter_extensions()
+        .find_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityKeyIdentifier(a) => a.key_identifier.as_ref().map(|k| k.0),
+            _ => None,
+        })
+        .expect("pebble's certificates have an Authority Key Identifier");
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    format!("{}.{}", b64(aki), b64(cert.tbs_certificate.raw_serial()))
+}
+
+/// ACME Renewal Information through a front that adds it to pebble (`tests/acme_front`):
+/// the first two certificates get a window already open, so each is renewed at once with
+/// `replaces` naming it; the third gets a window 10 days ahead and stays. The second
+/// replacing order is answered without `replaces` (as pebble itself answers), so the
+/// gateway orders again without it.
+#[test]
+fn renewal_information_renews_in_the_suggested_window_replacing_the_old_certificate() {
+    let s = Setup::new(&NAMES, Ipv4Addr::new(127, 0, 0, 2));
+    let (chain, key) = s.ca.issue(&["localhost", "127.0.0.1"], Key::Ecdsa);
+    let to_pebble = client_trusting(s.ca.pem().as_bytes());
+    let front = Front::start(&chain, &key, s.dir_port, to_pebble, 2, 1);
+    // The gateway's directory is the front's.
+    let conf = config(front.addr().port(), s.state.path(), "http-01", "127.0.0.2");
+    let gw = s.gateway(&conf);
+    let tls = addr_on(&gw, "127.0.0.1");
+    // Default validity (years): only renewal information can make it renew now.
+    let pebble = s.pebble(&gw, None);
+    let root = pebble.root_pem();
+    let first = wait_for_certificate(&gw, tls, &root, &pebble);
+
+    let label = "\"example.com,www.example.com\" from \"pebble\"";
+    let suggests = format!("acme: the CA suggests renewing certificate {label} between ");
+    let settled = poll(Duration::from_secs(60), || {
+        gw.error_log().matches(&suggests).count() >= 3
+    });
+    assert!(
+        settled,
+        "{:?}\nerror.log:\n{}\npebble:\n{}",
+        front.seen(),
+        gw.error_log(),
+        pebble.log()
+    );
+    let (_, last) = https_get(tls, client_trusting(&root), NAMES[0], "/").unwrap();
+    assert_ne!(last, first);
+    let seen = front.seen();
+    // One question per certificate, about the certificate served.
+    assert_eq!(seen.asked.len(), 3, "{seen:?}");
+    assert!(seen.asked.contains(&ari_id(&first)), "{seen:?}");
+    assert_eq!(seen.asked[2], ari_id(&last), "{seen:?}");
+    // Each renewal named the certificate it replaces; the unanswered one was ordered again.
+    let n = seen.orders.len();
+    assert!(n >= 4, "{seen:?}");
+    assert_eq!(
+        seen.orders[n - 3..],
+        [
+            Some(seen.asked[0].clone()),
+            Some(seen.asked[1].clone()),
+            None
+        ],
+        "{seen:?}"
+    );
+
+    let log = gw.error_log();
+    let windows: Vec<&str> = log.lines().filter(|l| l.contains(&suggests)).collect();
+    assert!(
+        windows.iter().all(|l| l.contains("[info]")
+            && l.contains("(explained at https://ca.example/why): renewal at ")),
+        "{log}"
+    );
+    // The third window is 10 days ahead, and so is its renewal.
+    let at = windows[2].rsplit("renewal at ").next().unwrap();
+    let at = httpdate::parse_http_date(at.trim()).unwrap();
+    assert!(
+        at > SystemTime::now() + Duration::from_secs(9 * 86400),
+        "{log}"
+    );
+    let renewing = format!("acme: renewing certificate {label} (in the window the CA suggested)");
+    assert_eq!(log.matches(&renewing).count(), 2, "{log}");
+    assert!(!log.contains("(renewal time reached)"), "{log}");
+    let retried = format!(
+        "acme: order replacing {} for certificate {label} failed: ",
+        seen.asked[1]
+    );
+    assert!(
+        log.lines().any(|l| l.contains("[warn]")
+            && l.contains(&retried)
+            && l.ends_with("ordering without \"replaces\"")),
+        "{log}"
+    );
+    assert_eq!(
+        log.matches(&format!("acme: certificate {label} obtained"))
+            .count(),
+        3,
+        "{log}"
+    );
 }

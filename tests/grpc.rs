@@ -4,13 +4,13 @@
 mod common;
 
 use bytes::Bytes;
+use common::tokio_server::TokioServer;
 use common::Gateway;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -37,71 +37,51 @@ impl Body for Frames {
 /// An HTTP/2 (h2c) upstream answering like a gRPC echo service: the request body back,
 /// then `grpc-status: 0` and `grpc-message` in trailers (saying what `te` it got).
 struct Upstream {
-    addr: SocketAddr,
+    server: TokioServer,
     conns: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Upstream {
     fn start() -> Upstream {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
         let conns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = conns.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(l.local_addr().unwrap()).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut stopped => return,
-                        Ok((s, _)) = l.accept() => {
-                            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            tokio::spawn(async move {
-                                let svc = hyper::service::service_fn(|req: hyper::Request<Incoming>| async move {
-                                    let te = req.headers().get("te").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-                                    let ctype = req.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("-").to_string();
-                                    let path = req.uri().path().to_string();
-                                    let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-                                    let mut trailers = http::HeaderMap::new();
-                                    trailers.insert("grpc-status", "0".parse().unwrap());
-                                    trailers.insert("grpc-message", format!("te={te} ct={ctype} path={path}").parse().unwrap());
-                                    let frames = Frames(VecDeque::from([Frame::data(body), Frame::trailers(trailers)]));
-                                    let mut resp = hyper::Response::new(frames);
-                                    resp.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
-                                    Ok::<_, Infallible>(resp)
-                                });
-                                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                                    .serve_connection(TokioIo::new(s), svc)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-            });
+        let server = TokioServer::start(move |s| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                let svc = hyper::service::service_fn(|req: hyper::Request<Incoming>| async move {
+                    let header = |name: &str| {
+                        let v = req.headers().get(name).and_then(|v| v.to_str().ok());
+                        v.unwrap_or("-").to_string()
+                    };
+                    let (te, ctype) = (header("te"), header("content-type"));
+                    let path = req.uri().path().to_string();
+                    let body = req
+                        .into_body()
+                        .collect()
+                        .await
+                        .map(|c| c.to_bytes())
+                        .unwrap_or_default();
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", "0".parse().unwrap());
+                    trailers.insert(
+                        "grpc-message",
+                        format!("te={te} ct={ctype} path={path}").parse().unwrap(),
+                    );
+                    let frames = Frames(VecDeque::from([
+                        Frame::data(body),
+                        Frame::trailers(trailers),
+                    ]));
+                    let mut resp = hyper::Response::new(frames);
+                    resp.headers_mut()
+                        .insert("content-type", "application/grpc".parse().unwrap());
+                    Ok::<_, Infallible>(resp)
+                });
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
+            }
         });
-        Upstream {
-            addr: rx.recv().unwrap(),
-            conns,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        Upstream { server, conns }
     }
 }
 
@@ -113,7 +93,7 @@ fn grpc_pass_carries_the_call_and_its_trailers() {
         "",
         &format!(
             "http2 on;\nlocation / {{ grpc_pass grpc://{}; grpc_read_timeout 5s; }}",
-            up.addr
+            up.server.addr
         ),
     );
     let gw = Gateway::start_full(&conf, &[]).unwrap();

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod client;
 pub mod dns;
 pub mod tls;
+pub mod tokio_server;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};

@@ -1,12 +1,14 @@
 //! The issuance task of one managed certificate: obtain it when there is none, renew it
-//! two thirds into its lifetime, back off on failure (the certificate in service keeps
-//! serving meanwhile). Steps are logged at `info`, failures at `error`.
+//! when its [`Schedule`] says (the CA's suggested window when the issuer offers renewal
+//! information, else two thirds into its lifetime), back off on failure (the certificate in
+//! service keeps serving meanwhile). Steps are logged at `info`, failures at `error`.
 
+use super::ari::{self, Schedule, Step, Window};
 use super::{client::Client, store, Challenge, ChallengeGuard, Issued, Issuer, Managed};
 use crate::observe::{log, Level};
 use instant_acme::{
-    Account, AccountCredentials, AuthorizationStatus, ChallengeType, Identifier, NewAccount,
-    NewOrder, OrderStatus, RetryPolicy,
+    Account, AccountCredentials, AuthorizationStatus, CertificateIdentifier, ChallengeType,
+    Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -36,33 +38,66 @@ fn info(msg: &str) {
     log(Level::Info, msg, None);
 }
 
+fn warn(msg: &str) {
+    log(Level::Warn, msg, None);
+}
+
+fn date(t: SystemTime) -> String {
+    httpdate::fmt_http_date(t)
+}
+
 /// Runs until aborted (by [`super::sync`] when the certificate leaves the configuration).
 pub async fn run(m: Arc<Managed>) {
     let mut backoff = MIN_BACKOFF;
+    // The renewal plan of the certificate in service, made anew for each certificate.
+    let mut plan: Option<(Arc<Issued>, Schedule)> = None;
     loop {
+        let mut replaces = None;
         match m.slot.issued() {
             Some(cur) if !cur.complete => info(&format!(
                 "acme: the stored certificate lacks names of {}: ordering a complete one",
                 m.label()
             )),
             Some(cur) => {
-                if let Ok(wait) = cur.renew_at().duration_since(SystemTime::now()) {
-                    if !wait.is_zero() {
+                if plan.as_ref().is_some_and(|(c, _)| !Arc::ptr_eq(c, &cur)) {
+                    plan = None;
+                }
+                let (_, sched) = plan.get_or_insert_with(|| {
+                    (
+                        cur.clone(),
+                        Schedule::new(cur.renew_at(), SystemTime::now()),
+                    )
+                });
+                let now = SystemTime::now();
+                match sched.step(now) {
+                    Step::Wait(until) => {
+                        let wait = until.duration_since(now).unwrap_or_default();
                         tokio::time::sleep(wait.min(MAX_SLEEP)).await;
                         continue;
                     }
+                    Step::Ask => {
+                        ask(&m, &cur, sched).await;
+                        continue;
+                    }
+                    Step::Renew { suggested: true } => {
+                        info(&format!(
+                            "acme: renewing certificate {} (in the window the CA suggested)",
+                            m.label()
+                        ));
+                        replaces = ari::cert_id(&cur.key.cert[0]).ok();
+                    }
+                    Step::Renew { suggested: false } => info(&format!(
+                        "acme: renewing certificate {} (renewal time reached)",
+                        m.label()
+                    )),
                 }
-                info(&format!(
-                    "acme: renewing certificate {} (renewal time reached)",
-                    m.label()
-                ));
             }
             None => info(&format!("acme: requesting certificate {}", m.label())),
         }
-        match obtain(&m).await {
+        match obtain(&m, replaces).await {
             Ok(issued) => {
-                let until = httpdate::fmt_http_date(issued.not_after);
-                let renew = httpdate::fmt_http_date(issued.renew_at());
+                let until = date(issued.not_after);
+                let renew = date(issued.renew_at());
                 m.slot.set(issued);
                 info(&format!(
                     "acme: certificate {} obtained, valid until {until}, renewal at {renew}",
@@ -84,6 +119,74 @@ pub async fn run(m: Arc<Managed>) {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+/// Asks the CA for the renewal window of `cur` (RFC 9773) and records the answer in
+/// `sched`. Nothing here is fatal: without an answer the schedule keeps its renewal time.
+async fn ask(m: &Managed, cur: &Issued, sched: &mut Schedule) {
+    let now = SystemTime::now();
+    let renew = date(sched.renew_at());
+    let id = match ari::cert_id(&cur.key.cert[0]) {
+        Ok(id) => id,
+        Err(e) => {
+            warn(&format!(
+                "acme: no renewal information for certificate {}: {e}; renewal at {renew}",
+                m.label()
+            ));
+            sched.never_ask();
+            return;
+        }
+    };
+    let answer = match account(&m.issuer).await {
+        Ok(a) => a.renewal_info(&id).await.map_err(|e| match e {
+            instant_acme::Error::Unsupported(_) => None,
+            e => Some(e.to_string()),
+        }),
+        Err(e) => Err(Some(e)),
+    };
+    // A failed question or a malformed answer: the schedule keeps its time, asks later.
+    let unusable = |sched: &mut Schedule, why: String| {
+        sched.failed(now);
+        warn(&format!(
+            "acme: no usable renewal information for certificate {}: {why}; renewal at {renew}, next question in {}s",
+            m.label(),
+            ari::RETRY.as_secs()
+        ));
+    };
+    let (reply, retry_after) = match answer {
+        Ok(a) => a,
+        Err(None) => {
+            info(&format!(
+                "acme: issuer \"{}\" offers no renewal information (ARI): certificate {} renews at {renew}",
+                m.issuer.name,
+                m.label(),
+            ));
+            sched.never_ask();
+            return;
+        }
+        Err(Some(e)) => return unusable(sched, e),
+    };
+    let w = &reply.suggested_window;
+    let Some(window) = Window::new(
+        ari::unix_time(w.start.unix_timestamp()),
+        ari::unix_time(w.end.unix_timestamp()),
+    ) else {
+        return unusable(sched, "the suggested window ends before it starts".into());
+    };
+    if let Some(at) = sched.answered(window, retry_after, now, rand::random::<f64>()) {
+        let why = reply
+            .explanation_url
+            .as_deref()
+            .map(|u| format!(" (explained at {u})"))
+            .unwrap_or_default();
+        info(&format!(
+            "acme: the CA suggests renewing certificate {} between {} and {}{why}: renewal at {}",
+            m.label(),
+            date(window.start),
+            date(window.end),
+            date(at)
+        ));
     }
 }
 
@@ -157,15 +260,33 @@ async fn account(issuer: &Issuer) -> Result<Account, String> {
     Ok(a)
 }
 
-/// One order, from creation to the stored certificate.
-async fn obtain(m: &Managed) -> Result<Issued, String> {
+/// One order, from creation to the stored certificate; `replaces` names the certificate
+/// it succeeds (RFC 9773, 5).
+async fn obtain(
+    m: &Managed,
+    replaces: Option<CertificateIdentifier<'static>>,
+) -> Result<Issued, String> {
     let issuer = &m.issuer;
     let account = account(issuer).await?;
     let ids: Vec<Identifier> = m.names.iter().map(|n| Identifier::Dns(n.clone())).collect();
-    let mut order = account
-        .new_order(&NewOrder::new(&ids))
-        .await
-        .map_err(|e| format!("new order failed: {e}"))?;
+    let mut replacing = None;
+    if let Some(id) = replaces {
+        match account.new_order(&NewOrder::new(&ids).replaces(id.clone())).await {
+            Ok(o) => replacing = Some(o),
+            // The CA may refuse it (already replaced) or not echo it: order plainly.
+            Err(e) => warn(&format!(
+                "acme: order replacing {id} for certificate {} failed: {e}; ordering without \"replaces\"",
+                m.label()
+            )),
+        }
+    }
+    let mut order = match replacing {
+        Some(o) => o,
+        None => account
+            .new_order(&NewOrder::new(&ids))
+            .await
+            .map_err(|e| format!("new order failed: {e}"))?,
+    };
     // Challenges stay published until this attempt ends.
     let mut guards = vec![];
     let mut authzs = order.authorizations();

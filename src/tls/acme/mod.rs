@@ -14,11 +14,15 @@
 //! for an SNI name that a server with `acme_on_demand on` matches; the first ask starts a
 //! task like any other.
 //!
+//! Renewal (`issue.rs`) is two thirds into a certificate's lifetime, or inside the window
+//! the CA suggests when its directory offers ACME Renewal Information (`ari.rs`).
+//!
 //! Challenges answered while an order is open: HTTP-01 tokens ([`http01`], asked by every
 //! plain-HTTP listener) and TLS-ALPN-01 certificates ([`alpn_cert`], asked by the TLS
 //! resolver for `acme-tls/1` handshakes).
 
 mod alpn;
+mod ari;
 mod client;
 mod demand;
 mod issue;
@@ -93,7 +97,7 @@ pub struct Issued {
 }
 
 impl Issued {
-    /// When to renew: two thirds into the lifetime.
+    /// When to renew without the CA's renewal information: two thirds into the lifetime.
     pub fn renew_at(&self) -> SystemTime {
         let life = self
             .not_after

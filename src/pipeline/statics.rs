@@ -161,8 +161,6 @@ fn file_response(
         .unwrap_or_default()
         .as_secs();
     let etag = format!("\"{mtime_secs:x}-{size:x}\"");
-    let last_modified =
-        httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs));
     let mut r = Response::new(200);
     let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     let ctype = ext
@@ -171,7 +169,7 @@ fn file_response(
     if let Ok(v) = HeaderValue::from_str(&ctype) {
         r.headers.insert(CONTENT_TYPE, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&last_modified) {
+    if let Some(v) = last_modified(mtime_secs) {
         r.headers.insert(LAST_MODIFIED, v);
     }
     if ctx.conf.etag {
@@ -219,10 +217,12 @@ fn file_response(
         return special_response(ctx, 500);
     }
     if len <= INLINE_MAX {
-        // Exactly `len` bytes in one read (read_to_end would read again to find the end).
-        let mut buf = vec![0u8; len as usize];
-        if file.read_exact(&mut buf).is_err() {
-            return special_response(ctx, 500);
+        // Exactly `len` bytes in one read into unzeroed room: the limit ends read_to_end
+        // without a second read to find the end.
+        let mut buf = Vec::with_capacity(len as usize);
+        match (&mut file).take(len).read_to_end(&mut buf) {
+            Ok(n) if n as u64 == len => {}
+            _ => return special_response(ctx, 500),
         }
         r.body = Body::Full(Bytes::from(buf));
     } else {
@@ -232,6 +232,28 @@ fn file_response(
         };
     }
     r
+}
+
+thread_local! {
+    /// The last `Last-Modified` made, by mtime: most requests are for a few files.
+    static LAST_MODIFIED_MEMO: std::cell::RefCell<Option<(u64, HeaderValue)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `Last-Modified` for a modification time in seconds.
+fn last_modified(mtime_secs: u64) -> Option<HeaderValue> {
+    LAST_MODIFIED_MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some((t, v)) = m.as_ref() {
+            if *t == mtime_secs {
+                return Some(v.clone());
+            }
+        }
+        let s = httpdate::fmt_http_date(UNIX_EPOCH + std::time::Duration::from_secs(mtime_secs));
+        let v = HeaderValue::from_maybe_shared(Bytes::from(s)).ok()?;
+        *m = Some((mtime_secs, v.clone()));
+        Some(v)
+    })
 }
 
 fn not_modified(ctx: &RequestCtx, mtime: u64, etag: &str) -> bool {

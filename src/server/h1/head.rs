@@ -165,16 +165,35 @@ fn line_error(buf: &[u8]) -> (&'static str, u16) {
 pub(super) fn write_name(out: &mut Vec<u8>, name: &HeaderName) {
     let s = name.as_str().as_bytes();
     let fixed: &[u8] = match s {
+        // The common ones spelled out: cheaper than casing them byte by byte.
+        b"server" => b"Server",
+        b"date" => b"Date",
+        b"content-type" => b"Content-Type",
+        b"content-length" => b"Content-Length",
+        b"connection" => b"Connection",
+        b"last-modified" => b"Last-Modified",
+        b"accept-ranges" => b"Accept-Ranges",
+        b"location" => b"Location",
+        b"cache-control" => b"Cache-Control",
+        b"content-encoding" => b"Content-Encoding",
+        b"transfer-encoding" => b"Transfer-Encoding",
+        b"keep-alive" => b"Keep-Alive",
+        b"vary" => b"Vary",
+        b"expires" => b"Expires",
+        b"set-cookie" => b"Set-Cookie",
         b"etag" => b"ETag",
         b"www-authenticate" => b"WWW-Authenticate",
         b"content-md5" => b"Content-MD5",
         b"x-xss-protection" => b"X-XSS-Protection",
         _ => {
-            out.reserve(s.len());
+            let start = out.len();
+            out.extend_from_slice(s);
             let mut up = true;
-            for &c in s {
-                out.push(if up { c.to_ascii_uppercase() } else { c });
-                up = c == b'-';
+            for c in &mut out[start..] {
+                if up {
+                    c.make_ascii_uppercase();
+                }
+                up = *c == b'-';
             }
             return;
         }

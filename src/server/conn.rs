@@ -492,6 +492,8 @@ pub(super) struct Reply {
     pub(super) status: u16,
     pub(super) headers: http::HeaderMap,
     pub(super) body: OutBody,
+    /// The location's `send_timeout`: the longest a write to the client may wait.
+    pub(super) send_timeout: Duration,
 }
 
 /// The request entry point: picks the generation and server, runs the pipeline, and makes
@@ -782,6 +784,7 @@ fn finish(mut ctx: Box<RequestCtx>, mut resp: Response) -> Option<Reply> {
         return None;
     }
     let conf = &ctx.conf;
+    let send_timeout = conf.send_timeout;
     if (ctx.version == Version::HTTP_11 || ctx.version == Version::HTTP_10) && resp.status != 101 {
         // nginx announces the connection's fate on every HTTP/1.x response.
         let asked = ctx.header(CONNECTION);
@@ -834,5 +837,6 @@ fn finish(mut ctx: Box<RequestCtx>, mut resp: Response) -> Option<Reply> {
         status: resp.status,
         headers: resp.headers,
         body: out_body,
+        send_timeout,
     })
 }

@@ -33,8 +33,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
-/// How long a write may wait for the client before the connection is closed (nginx's
-/// `send_timeout` default).
+/// How long a write may wait before the connection is closed, where no location's
+/// `send_timeout` applies (nginx's default).
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves HTTP/1.x requests on `io` until the connection ends.
@@ -109,7 +109,7 @@ pub(super) async fn serve<S>(
             break;
         };
         let status = reply.status;
-        let keep = write_response(&shared, &mut wbuf, reply, head_only, version).await;
+        let keep = write_response(&shared, &mut wbuf, reply, head_only, version, &conn).await;
         if status == 101 {
             if let Some(tx) = upgrade_tx {
                 let io = recv::Upgraded {
@@ -277,7 +277,7 @@ async fn refuse<S: AsyncRead + AsyncWrite + Unpin>(
     head::write_header(wbuf, &CONTENT_LENGTH, page.len().to_string().as_bytes());
     head::write_header(wbuf, &CONNECTION, b"close");
     wbuf.extend_from_slice(b"\r\n");
-    let _ = write_all(shared, &mut [wbuf.as_slice(), &page]).await;
+    let _ = write_all(shared, &mut [wbuf.as_slice(), &page], SEND_TIMEOUT).await;
 }
 
 /// How the response body is delimited.
@@ -298,11 +298,13 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     reply: Reply,
     head_only: bool,
     version: Version,
+    conn: &ConnInfo,
 ) -> bool {
     let Reply {
         status,
         mut headers,
         body,
+        send_timeout,
     } = reply;
     let mut out = body;
     let mut keep = !headers
@@ -350,7 +352,10 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     wbuf.extend_from_slice(b"\r\n");
     if framing == Framing::None {
         drop(headers);
-        return write_all(shared, &mut [wbuf.as_slice()]).await.is_ok() && keep;
+        return write_all(shared, &mut [wbuf.as_slice()], send_timeout)
+            .await
+            .is_ok()
+            && keep;
     }
     drop(headers);
     let mut head_pending = true;
@@ -362,7 +367,10 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
             Next::Frame(f) => f,
             Next::Pending => {
                 // The body is not ready: send the head now (a client may wait on it).
-                if write_all(shared, &mut [wbuf.as_slice()]).await.is_err() {
+                if write_all(shared, &mut [wbuf.as_slice()], send_timeout)
+                    .await
+                    .is_err()
+                {
                     return false;
                 }
                 head_pending = false;
@@ -375,7 +383,7 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
                 // The body failed part way (an upstream reset): the client sees the
                 // response cut short, as nginx closes it.
                 if head_pending {
-                    let _ = write_all(shared, &mut [wbuf.as_slice()]).await;
+                    let _ = write_all(shared, &mut [wbuf.as_slice()], send_timeout).await;
                 }
                 return false;
             }
@@ -396,16 +404,27 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
                 let r = match framing {
                     Framing::Chunked => {
                         let size = format!("{:x}\r\n", frame.len());
-                        write_all(shared, &mut [head, size.as_bytes(), &frame, b"\r\n"]).await
+                        write_all(
+                            shared,
+                            &mut [head, size.as_bytes(), &frame, b"\r\n"],
+                            send_timeout,
+                        )
+                        .await
                     }
                     Framing::Length(n) => {
                         // Never more than announced: the rest would be a next response.
                         let room = n.saturating_sub(sent).min(frame.len() as u64) as usize;
-                        write_all(shared, &mut [head, &frame[..room]]).await
+                        write_all(shared, &mut [head, &frame[..room]], send_timeout).await
                     }
-                    _ => write_all(shared, &mut [head, &frame]).await,
+                    _ => write_all(shared, &mut [head, &frame], send_timeout).await,
                 };
-                if r.is_err() {
+                if let Err(e) = r {
+                    if e.kind() == std::io::ErrorKind::TimedOut {
+                        log_conn(
+                            conn,
+                            "client timed out (110: Connection timed out) while sending to client",
+                        );
+                    }
                     return false;
                 }
                 sent += frame.len() as u64;
@@ -425,7 +444,9 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let head: &[u8] = if head_pending { wbuf.as_slice() } else { &[] };
     if (!head.is_empty() || !tail.is_empty())
-        && write_all(shared, &mut [head, &tail]).await.is_err()
+        && write_all(shared, &mut [head, &tail], send_timeout)
+            .await
+            .is_err()
     {
         return false;
     }
@@ -456,6 +477,7 @@ async fn next_frame(out: &mut OutBody, head_pending: bool) -> Next {
 async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Rc<RefCell<Shared<S>>>,
     bufs: &mut [&[u8]],
+    timeout: Duration,
 ) -> std::io::Result<()> {
     let mut first = 0;
     let mut skip = 0;
@@ -486,8 +508,7 @@ async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => {
-                    let d =
-                        deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(SEND_TIMEOUT)));
+                    let d = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
                     if d.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Err(std::io::ErrorKind::TimedOut.into()));
                     }

@@ -459,8 +459,10 @@ impl UserData for TcpSock {
                         Value::String(lua.create_string(&buf)?),
                     ]));
                 }
-                let mut chunk = [0u8; 16 * 1024];
-                match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+                // Straight into the buffer's spare room: a stack chunk would be zeroed and
+                // copied with the future on every call.
+                buf.reserve(16 * 1024);
+                match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
                     Err(_) => {
                         let partial = std::mem::take(&mut buf);
                         {
@@ -475,7 +477,7 @@ impl UserData for TcpSock {
                         ]));
                     }
                     Ok(Ok(0)) => closed = true,
-                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => {
                         return Ok(MultiValue::from_iter([
                             Value::Nil,
@@ -496,15 +498,17 @@ impl UserData for TcpSock {
                 return nil_err(&lua, "closed");
             };
             if buf.is_empty() {
-                let mut chunk = vec![0u8; max.clamp(1, 1 << 20)];
-                match tokio::time::timeout(timeout, stream.read(&mut chunk)).await {
+                let max = max.clamp(1, 1 << 20);
+                buf.reserve(max);
+                let mut room = bytes::BufMut::limit(&mut buf, max);
+                match tokio::time::timeout(timeout, stream.read_buf(&mut room)).await {
                     Err(_) => {
                         this.0.borrow_mut().stream = Some(stream);
                         log_failure(&this, "lua tcp socket read timed out");
                         return nil_err(&lua, "timeout");
                     }
                     Ok(Ok(0)) => return nil_err(&lua, "closed"),
-                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Ok(Ok(_)) => {}
                     Ok(Err(e)) => return nil_err(&lua, io_err(&e)),
                 }
             }
@@ -593,8 +597,9 @@ impl UserData for TcpSock {
                                 }
                                 _ => {}
                             }
-                            let mut chunk = [0u8; 16 * 1024];
-                            match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+                            buf.reserve(16 * 1024);
+                            match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await
+                            {
                                 Err(_) => {
                                     let partial = std::mem::take(&mut buf);
                                     put_back(&ud, stream, Vec::new());
@@ -614,7 +619,7 @@ impl UserData for TcpSock {
                                         Value::String(lua.create_string(&buf)?),
                                     ]))
                                 }
-                                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                                Ok(Ok(_)) => {}
                                 Ok(Err(e)) => {
                                     return Ok(MultiValue::from_iter([
                                         Value::Nil,

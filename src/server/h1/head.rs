@@ -14,11 +14,23 @@ const MAX_HEADERS: usize = 256;
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Parsed {
     /// A whole head, taken out of the buffer.
-    Complete(http::request::Parts),
+    Complete(http::request::Parts, ReqFraming),
     /// More bytes are needed.
     Partial,
     /// Not HTTP/1.x, or malformed: the error.log words and the status.
     Invalid(&'static str, u16),
+}
+
+/// What the body framing headers said, noted while the head is parsed.
+#[derive(Default)]
+pub(super) struct ReqFraming {
+    pub(super) content_lengths: u8,
+    /// The last `Content-Length`, if it was a plain decimal number.
+    pub(super) content_length: Option<u64>,
+    pub(super) transfer_encodings: u8,
+    /// The last `Transfer-Encoding` was exactly `chunked`.
+    pub(super) chunked: bool,
+    pub(super) expect_continue: bool,
 }
 
 /// Parses the request head at the start of `buf`; a complete one is split off it.
@@ -92,6 +104,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
         }
     };
     let mut headers = HeaderMap::with_capacity(count);
+    let mut framing = ReqFraming::default();
     for span in &spans[..count] {
         // SAFETY: the first `count` spans were written above.
         let (n0, n1, v0, v1) = unsafe { span.assume_init() };
@@ -107,6 +120,21 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
                 400,
             );
         };
+        if name == http::header::CONTENT_LENGTH {
+            framing.content_lengths = framing.content_lengths.saturating_add(1);
+            let v = value.as_bytes();
+            framing.content_length = (!v.is_empty() && v.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
+                .flatten();
+        } else if name == http::header::TRANSFER_ENCODING {
+            framing.transfer_encodings = framing.transfer_encodings.saturating_add(1);
+            framing.chunked = value
+                .as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"chunked");
+        } else if name == http::header::EXPECT {
+            framing.expect_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+        }
         headers.append(name, value);
     }
     let (mut parts, ()) = http::Request::new(()).into_parts();
@@ -118,7 +146,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
         Version::HTTP_10
     };
     parts.headers = headers;
-    Parsed::Complete(parts)
+    Parsed::Complete(parts, framing)
 }
 
 /// What nginx would say of a head httparse refused: the request line's fault or a header's.
@@ -222,6 +250,21 @@ pub(super) fn write_status(out: &mut Vec<u8>, status: u16) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// A number in decimal.
+pub(super) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 pub(super) fn write_header(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
     write_name(out, name);
     out.extend_from_slice(b": ");
@@ -261,7 +304,7 @@ mod tests {
     fn parse_str(s: &str) -> (Option<http::request::Parts>, Vec<u8>) {
         let mut b = BytesMut::from(s.as_bytes());
         match parse(&mut b) {
-            Parsed::Complete(p) => (Some(p), b.to_vec()),
+            Parsed::Complete(p, _) => (Some(p), b.to_vec()),
             Parsed::Partial => (None, b.to_vec()),
             Parsed::Invalid(e, _) => panic!("{e}"),
         }

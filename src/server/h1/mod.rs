@@ -19,7 +19,7 @@ use crate::observe::Level;
 use crate::pipeline::{ConnInfo, OnUpgrade, ReqBody};
 use bytes::Bytes;
 use head::Parsed;
-use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, SERVER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, SERVER, TRANSFER_ENCODING, UPGRADE};
 use http::{HeaderValue, Method, Version};
 use hyper::body::Body;
 use recv::{BodyState, Chunk, RecvBody, Shared};
@@ -62,8 +62,8 @@ pub(super) async fn serve<S>(
             limits.idle
         });
         let read = read_head(&shared, &limits, &mut timer, stopping.as_mut()).await;
-        let parts = match read {
-            HeadRead::Head(p) => p,
+        let (parts, facts) = match read {
+            HeadRead::Head(p, f) => (p, f),
             HeadRead::Closed => break,
             HeadRead::TimedOut => {
                 if served == 0 || !shared.borrow().rbuf.is_empty() {
@@ -83,7 +83,7 @@ pub(super) async fn serve<S>(
         served += 1;
         let head_only = parts.method == Method::HEAD;
         let version = parts.version;
-        let (state, expect) = match framing(&parts.headers) {
+        let (state, expect) = match framing(&facts) {
             Ok(f) => f,
             Err((msg, code)) => {
                 log_conn(&conn, msg);
@@ -165,7 +165,7 @@ fn log_conn(conn: &ConnInfo, msg: &str) {
 // Moved once per request; boxing the head would cost an allocation.
 #[allow(clippy::large_enum_variant)]
 enum HeadRead {
-    Head(http::request::Parts),
+    Head(http::request::Parts, head::ReqFraming),
     Closed,
     TimedOut,
     Invalid(&'static str, u16),
@@ -185,7 +185,7 @@ async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
         loop {
             if !sh.rbuf.is_empty() {
                 match head::parse(&mut sh.rbuf) {
-                    Parsed::Complete(p) => return Poll::Ready(HeadRead::Head(p)),
+                    Parsed::Complete(p, f) => return Poll::Ready(HeadRead::Head(p, f)),
                     Parsed::Invalid(msg, code) => return Poll::Ready(HeadRead::Invalid(msg, code)),
                     Parsed::Partial => {}
                 }
@@ -221,34 +221,21 @@ async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// The body's framing from the request headers, and whether `100 Continue` is expected.
-#[allow(clippy::type_complexity)]
-fn framing(h: &http::HeaderMap) -> Result<(BodyState, bool), (&'static str, u16)> {
-    let expect = h
-        .get(EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if let Some(te) = h.get(TRANSFER_ENCODING) {
-        // `handle` refuses Content-Length with Transfer-Encoding; only "chunked" is known.
-        if h.get_all(TRANSFER_ENCODING).iter().count() > 1
-            || !te.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked")
-        {
+fn framing(f: &head::ReqFraming) -> Result<(BodyState, bool), (&'static str, u16)> {
+    if f.transfer_encodings > 0 {
+        // `respond` refuses Content-Length with Transfer-Encoding; only "chunked" is known.
+        if f.transfer_encodings > 1 || !f.chunked {
             return Err((
                 "client sent unknown \"Transfer-Encoding\" while reading client request headers",
                 501,
             ));
         }
-        return Ok((BodyState::Chunked(Chunk::Size), expect));
+        return Ok((BodyState::Chunked(Chunk::Size), f.expect_continue));
     }
-    let mut lens = h.get_all(CONTENT_LENGTH).iter();
-    let Some(cl) = lens.next() else {
-        return Ok((BodyState::Done, false));
-    };
-    let n = std::str::from_utf8(cl.as_bytes())
-        .ok()
-        .filter(|s| !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
-        .and_then(|s| s.parse::<u64>().ok());
-    match (n, lens.next()) {
-        (Some(n), None) if n > 0 => Ok((BodyState::Length(n), expect)),
-        (Some(_), None) => Ok((BodyState::Done, false)),
+    match (f.content_lengths, f.content_length) {
+        (0, _) => Ok((BodyState::Done, false)),
+        (1, Some(n)) if n > 0 => Ok((BodyState::Length(n), f.expect_continue)),
+        (1, Some(_)) => Ok((BodyState::Done, false)),
         _ => Err((
             "client sent invalid \"Content-Length\" header while reading client request headers",
             400,
@@ -302,52 +289,72 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> bool {
     let Reply {
         status,
-        mut headers,
+        headers,
         body,
         send_timeout,
     } = reply;
     let mut out = body;
-    let mut keep = !headers
-        .get(CONNECTION)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"close"));
-    let no_body = head_only || status == 204 || status == 304 || (100..200).contains(&status);
-    let framing = if no_body {
-        Framing::None
-    } else if headers
-        .get(TRANSFER_ENCODING)
-        .is_some_and(|v| v.as_bytes().ends_with(b"chunked"))
-    {
-        Framing::Chunked
-    } else if let Some(cl) = headers.get(CONTENT_LENGTH) {
-        match cl.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()) {
-            Some(n) => Framing::Length(n),
-            None => Framing::Close,
-        }
-    } else if let Some(n) = out.size_hint().exact() {
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(n));
-        Framing::Length(n)
-    } else if version == Version::HTTP_11 {
-        headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-        Framing::Chunked
-    } else {
-        Framing::Close
-    };
-    if framing == Framing::Close && keep {
-        keep = false;
-        headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    }
+    // One pass over the headers writes them and notes what framing and keep-alive need;
+    // `Connection` goes last, once the framing has settled the connection's fate.
     wbuf.clear();
     head::write_status(wbuf, status);
     let mut dated = false;
+    let mut keep = true;
+    let mut connection: Option<&HeaderValue> = None;
+    let mut length: Option<Option<u64>> = None;
+    let mut chunked = false;
     for (name, value) in headers.iter() {
+        if *name == CONNECTION && status != 101 {
+            keep &= !value.as_bytes().eq_ignore_ascii_case(b"close");
+            connection = Some(value);
+            continue;
+        }
+        if *name == CONTENT_LENGTH {
+            length = Some(
+                std::str::from_utf8(value.as_bytes())
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok()),
+            );
+        } else if *name == TRANSFER_ENCODING {
+            chunked = value.as_bytes().ends_with(b"chunked");
+        } else if *name == http::header::DATE {
+            dated = true;
+        }
         head::write_header(wbuf, name, value.as_bytes());
-        if name == SERVER && !dated {
+        if *name == SERVER && !dated {
             head::with_date(|d| head::write_header(wbuf, &http::header::DATE, d));
             dated = true;
         }
     }
-    if !dated && !headers.contains_key(http::header::DATE) {
+    if !dated {
         head::with_date(|d| head::write_header(wbuf, &http::header::DATE, d));
+    }
+    let no_body = head_only || status == 204 || status == 304 || (100..200).contains(&status);
+    let framing = if no_body {
+        Framing::None
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(len) = length {
+        len.map_or(Framing::Close, Framing::Length)
+    } else if let Some(n) = out.size_hint().exact() {
+        head::write_name(wbuf, &CONTENT_LENGTH);
+        wbuf.extend_from_slice(b": ");
+        head::write_u64(wbuf, n);
+        wbuf.extend_from_slice(b"\r\n");
+        Framing::Length(n)
+    } else if version == Version::HTTP_11 {
+        head::write_header(wbuf, &TRANSFER_ENCODING, b"chunked");
+        Framing::Chunked
+    } else {
+        Framing::Close
+    };
+    if framing == Framing::Close {
+        keep = false;
+    }
+    match connection {
+        Some(v) if keep => head::write_header(wbuf, &CONNECTION, v.as_bytes()),
+        Some(_) => head::write_header(wbuf, &CONNECTION, b"close"),
+        None => {}
     }
     wbuf.extend_from_slice(b"\r\n");
     if framing == Framing::None {

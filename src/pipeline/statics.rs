@@ -21,19 +21,20 @@ pub fn map_path(ctx: &RequestCtx) -> String {
 }
 
 pub fn map_uri(ctx: &RequestCtx, uri: &str) -> String {
-    let root = ctx.conf.root.path.eval(ctx);
-    if ctx.conf.root.alias {
+    let mut root = ctx.conf.root.path.eval(ctx);
+    let rest = if ctx.conf.root.alias {
         match ctx.location.as_ref().map(|l| &l.kind) {
             Some(LocKind::Prefix { prefix, .. }) => {
-                let rest = uri.strip_prefix(prefix.as_str()).unwrap_or(uri);
-                format!("{root}{rest}")
+                uri.strip_prefix(prefix.as_str()).unwrap_or(uri)
             }
-            Some(LocKind::Exact(_)) | Some(LocKind::Regex(_)) => root,
-            _ => format!("{root}{uri}"),
+            Some(LocKind::Exact(_)) | Some(LocKind::Regex(_)) => "",
+            _ => uri,
         }
     } else {
-        format!("{root}{uri}")
-    }
+        uri
+    };
+    root.push_str(rest);
+    root
 }
 
 /// What the static handler decided.
@@ -132,8 +133,9 @@ pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
         }
         return StaticOutcome::Response(r);
     }
-    ctx.filename = Some(path.clone());
-    StaticOutcome::Response(file_response(ctx, &path, file, &meta))
+    let r = file_response(ctx, &path, file, &meta);
+    ctx.filename = Some(path);
+    StaticOutcome::Response(r)
 }
 
 fn encode_path(p: &str) -> String {
@@ -160,13 +162,18 @@ fn file_response(
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
-    let etag = format!("\"{mtime_secs:x}-{size:x}\"");
+    let etag = etag(mtime_secs, size);
     let mut r = Response::new(200);
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    let ctype = ext
-        .and_then(|e| ctx.conf.types.get(&e).cloned())
-        .unwrap_or_else(|| ctx.conf.default_type.clone());
-    if let Ok(v) = HeaderValue::from_str(&ctype) {
+    let ext = path.rsplit_once('.').map(|(_, e)| e);
+    let found = ext.and_then(|e| {
+        if e.bytes().any(|c| c.is_ascii_uppercase()) {
+            ctx.conf.types.get(&e.to_ascii_lowercase())
+        } else {
+            ctx.conf.types.get(e)
+        }
+    });
+    let ctype = found.unwrap_or(&ctx.conf.default_type);
+    if let Ok(v) = HeaderValue::from_str(ctype) {
         r.headers.insert(CONTENT_TYPE, v);
     }
     if let Some(v) = last_modified(mtime_secs) {
@@ -232,6 +239,31 @@ fn file_response(
         };
     }
     r
+}
+
+/// nginx's ETag: `"<mtime hex>-<size hex>"`.
+fn etag(mtime_secs: u64, size: u64) -> String {
+    fn hex(out: &mut String, n: u64) {
+        let mut digits = [0u8; 16];
+        let mut i = digits.len();
+        let mut n = n;
+        loop {
+            i -= 1;
+            digits[i] = b"0123456789abcdef"[(n & 15) as usize];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend(digits[i..].iter().map(|&c| c as char));
+    }
+    let mut s = String::with_capacity(36);
+    s.push('"');
+    hex(&mut s, mtime_secs);
+    s.push('-');
+    hex(&mut s, size);
+    s.push('"');
+    s
 }
 
 thread_local! {
@@ -323,4 +355,14 @@ fn parse_range(h: &str, size: u64) -> RangeResult {
         return RangeResult::Unsatisfiable;
     }
     RangeResult::Satisfiable(start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn etags_are_nginx_hex() {
+        for (t, s) in [(0u64, 0u64), (0x6b0b7a37, 0x1000), (u64::MAX, 10)] {
+            assert_eq!(super::etag(t, s), format!("\"{t:x}-{s:x}\""));
+        }
+    }
 }

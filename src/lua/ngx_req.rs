@@ -537,15 +537,22 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
     Ok(())
 }
 
-/// `ngx.req.socket(true)`: a full-duplex cosocket over the client connection. hyper owns
-/// the connection and hands it over only after writing a 101 response to a request that
-/// asked for an upgrade (`Upgrade:` over HTTP/1.1), so this works after
-/// `ngx.status = 101; ngx.send_headers()` (or `ngx.flush`) in a content handler, as
-/// lua-resty-websocket's server does. OpenResty also gives the socket before any header
-/// was sent, for a handler that writes its own status line; hyper has no way to do that,
-/// so that use raises instead of doing something else.
+/// `ngx.req.socket(true)`: a full-duplex cosocket over the client connection, as
+/// lua-nginx-module gives it:
+/// - before any response header: the handler writes its own status line and headers
+///   (output not flushed yet is dropped, as nginx drops it);
+/// - after `ngx.status = 101; ngx.send_headers()` (or `ngx.flush`) for an `Upgrade`
+///   request, as lua-resty-websocket's server does: once the 101 is written;
+/// - after a flushed header: the handler writes the rest of the response itself.
+///
+/// The connection closes when the request ends. HTTP/1 connections on `http2` listens
+/// (hyper's) only support the 101 case.
 async fn raw_socket(lua: &Lua) -> mlua::Result<MultiValue> {
-    let upgrade = with_req(|st, ctx| {
+    enum Got {
+        Now(crate::pipeline::Upgraded),
+        After101(crate::pipeline::OnUpgrade),
+    }
+    let got = with_req(|st, ctx| {
         check_phase(st, OUTPUT_PHASES)?;
         // lua-nginx-module's checks, in its order.
         if ctx.subrequest_depth > 0 {
@@ -559,33 +566,43 @@ async fn raw_socket(lua: &Lua) -> mlua::Result<MultiValue> {
         }
         let status = st.status.unwrap_or(ctx.status);
         let switched = st.sent && status == 101;
-        let Some(upgrade) = ctx.on_upgrade.take_if(|_| switched) else {
+        let wait = ctx.conf.lua_socket.read_timeout;
+        if let Some(upgrade) = ctx.on_upgrade.take_if(|_| switched) {
+            st.raw_socket = true;
+            return Ok(Ok((Got::After101(upgrade), wait)));
+        }
+        let Some(takeover) = ctx.conn.takeover.get().cloned() else {
             return Err(rt(
-                "API not supported by openclaw: ngx.req.socket(true) (only after a 101 response to an HTTP/1.1 Upgrade request was sent)",
+                "API not supported by openclaw: ngx.req.socket(true) (on this listener only after a 101 response to an HTTP/1.1 Upgrade request was sent)",
             ));
         };
         st.raw_socket = true;
-        Ok(Ok((upgrade, ctx.conf.lua_socket.read_timeout)))
+        // Nothing of the response is sent by the server from here.
+        st.sent = true;
+        st.out.clear();
+        Ok(Ok((Got::Now(takeover.take()), wait)))
     })?;
-    let (upgrade, wait) = match upgrade {
-        Ok(u) => u,
+    let (got, wait) = match got {
+        Ok(g) => g,
         Err(msg) => return super::api::nil_err(lua, msg),
     };
-    // hyper hands the connection over once the 101 is written.
-    match tokio::time::timeout(wait, upgrade).await {
-        Ok(Ok(io)) => {
-            let io = std::rc::Rc::new(std::cell::RefCell::new(Some(io)));
-            with_state(|st| {
-                st.raw_io = Some(io.clone());
-                Ok(())
-            })?;
-            Ok(MultiValue::from_iter([Value::UserData(
-                lua.create_userdata(super::socket::TcpSock::raw_request(io))?,
-            )]))
-        }
-        Ok(Err(_)) => super::api::nil_err(lua, "closed"),
-        Err(_) => super::api::nil_err(lua, "timeout"),
-    }
+    let io = match got {
+        Got::Now(io) => io,
+        // The server hands the connection over once the 101 is written.
+        Got::After101(upgrade) => match tokio::time::timeout(wait, upgrade).await {
+            Ok(Ok(io)) => io,
+            Ok(Err(_)) => return super::api::nil_err(lua, "closed"),
+            Err(_) => return super::api::nil_err(lua, "timeout"),
+        },
+    };
+    let io = std::rc::Rc::new(std::cell::RefCell::new(Some(io)));
+    with_state(|st| {
+        st.raw_io = Some(io.clone());
+        Ok(())
+    })?;
+    Ok(MultiValue::from_iter([Value::UserData(
+        lua.create_userdata(super::socket::TcpSock::raw_request(io))?,
+    )]))
 }
 
 /// nginx's `ngx_http_parse_unsafe_uri`: a path that could climb out of its root.

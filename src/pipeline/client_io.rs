@@ -61,6 +61,19 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
 /// The client connection, handed over once the 101 response is written.
 pub type Upgraded = Box<dyn Io>;
 
+/// Hands over the client connection at once, to a handler that writes its own response
+/// (`ngx.req.socket(true)`): the server writes nothing more on it and closes it when the
+/// request ends.
+pub trait Takeover {
+    fn take(self: std::rc::Rc<Self>) -> Upgraded;
+}
+
+impl std::fmt::Debug for dyn Takeover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Takeover")
+    }
+}
+
 /// Resolves to the client connection once the 101 response has been written; fails if
 /// the connection ended first or the response was not a 101.
 pub enum OnUpgrade {

@@ -35,6 +35,9 @@ pub struct ConnInfo {
     pub client_closed: Cell<bool>,
     /// What a client closing means for the code running now.
     pub abort_mode: Cell<AbortMode>,
+    /// The connection itself, for `ngx.req.socket(true)` before or after a response head
+    /// (HTTP/1 connections of OpenClaw's own server).
+    pub takeover: std::cell::OnceCell<Rc<dyn super::Takeover>>,
 }
 
 /// How a request reacts when its client closes the connection early.

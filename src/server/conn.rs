@@ -352,6 +352,7 @@ pub(super) async fn serve_io<S>(
         client: p.client.clone(),
         client_closed: Cell::new(false),
         abort_mode: Cell::new(pipeline::AbortMode::Cancel),
+        takeover: std::cell::OnceCell::new(),
     });
     p.tracker.live.set(p.tracker.live.get() + 1);
     // Counts the connection down even if its task unwinds, so a graceful stop never waits

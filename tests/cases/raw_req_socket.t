@@ -1,5 +1,6 @@
-# ngx.req.socket(true): the client connection as a full-duplex cosocket after a 101
-# response to an Upgrade request (what lua-resty-websocket's server does). The client side
+# ngx.req.socket(true): the client connection as a full-duplex cosocket: after a 101
+# response to an Upgrade request (what lua-resty-websocket's server does), before any
+# header, or after a flushed one. The client side
 # is a cosocket of the same server talking raw HTTP/1.1. Checked against nginx with
 # lua-nginx-module (scripts/nginx-compare.py).
 
@@ -61,26 +62,72 @@ eof: nil raw request socket acquired
 --- no_error_log
 [error]
 
-=== TEST 2: before a 101 was sent, or without an Upgrade request, it raises (OpenClaw's behaviour: nginx hands out the connection and the handler writes its own status line, which hyper cannot do)
+=== TEST 2: before any header, the handler takes the connection, reads the body and writes its own response
 --- config
 location = /t {
     content_by_lua_block {
-        local ok, err = pcall(ngx.req.socket, true)
-        ngx.say(ok, " ", err)
-        ngx.status = 101
-        ngx.send_headers()
-        ok, err = pcall(ngx.req.socket, true)
-        ngx.log(ngx.WARN, "after 101: ", ok, " ", err)
+        local sock = ngx.socket.tcp()
+        assert(sock:connect("127.0.0.1", ngx.var.server_port))
+        assert(sock:send("POST /raw HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"))
+        local header = sock:receiveuntil("\r\n\r\n")()
+        ngx.say((header:gsub("\r", "")))
+        local rest, err, partial = sock:receive("*a")
+        ngx.say("body: ", rest, " ", err, " ", partial)
+    }
+}
+location = /raw {
+    content_by_lua_block {
+        local sock, err = ngx.req.socket(true)
+        if not sock then ngx.log(ngx.ERR, "no raw socket: ", err) return end
+        local body = assert(sock:receive(5))
+        assert(sock:send("HTTP/1.1 200 OK\r\nX-Raw: yes\r\nContent-Length: 9\r\n\r\nraw " .. body))
+        local ok, e = ngx.say("late")
+        ngx.log(ngx.WARN, "say after: ", tostring(ok), " ", e)
     }
 }
 --- request
 GET /t
---- response_body_like
-^false .*API not supported by openclaw: ngx.req.socket\(true\) \(only after a 101 response to an HTTP/1.1 Upgrade request was sent\)
+--- response_body
+HTTP/1.1 200 OK
+X-Raw: yes
+Content-Length: 9
+body: raw hello nil nil
 --- error_log
-after 101: false
+say after: nil raw request socket acquired
+--- no_error_log
+[error]
 
-=== TEST 3: not in a subrequest
+=== TEST 3: after a flushed header (not a 101), the handler writes the rest of the response
+--- config
+location = /t {
+    content_by_lua_block {
+        local sock = ngx.socket.tcp()
+        assert(sock:connect("127.0.0.1", ngx.var.server_port))
+        assert(sock:send("GET /raw HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+        local header = sock:receiveuntil("\r\n\r\n")()
+        ngx.say(header:match("^[^\r]*"))
+        local rest, err, partial = sock:receive("*a")
+        ngx.say("body: ", rest, " ", err, " ", partial)
+    }
+}
+location = /raw {
+    content_by_lua_block {
+        ngx.send_headers()
+        ngx.flush(true)
+        local sock, err = ngx.req.socket(true)
+        if not sock then ngx.log(ngx.ERR, "no raw socket: ", err) return end
+        assert(sock:send("raw body"))
+    }
+}
+--- request
+GET /t
+--- response_body
+HTTP/1.1 200 OK
+body: raw body nil nil
+--- no_error_log
+[error]
+
+=== TEST 4: not in a subrequest
 --- config
 location = /t {
     content_by_lua_block {

@@ -48,6 +48,9 @@ pub(super) async fn serve<S>(
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let shared = Rc::new(RefCell::new(Shared::new(io)));
+    let _ = conn
+        .takeover
+        .set(shared.clone() as Rc<dyn crate::pipeline::Takeover>);
     let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
     let mut stop = shutdown.clone();
     let mut stopping = std::pin::pin!(async move {
@@ -108,6 +111,11 @@ pub(super) async fn serve<S>(
         let Some(reply) = respond(&current, &conn, parts, body, on_upgrade).await else {
             break;
         };
+        if shared.borrow().taken {
+            // The handler wrote its own response on the connection; it ends with it.
+            drop(reply);
+            break;
+        }
         let status = reply.status;
         let keep = write_response(&shared, &mut wbuf, reply, head_only, version, &conn).await;
         if status == 101 {
@@ -370,6 +378,11 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     let mut trailers: Option<http::HeaderMap> = None;
     loop {
         let frame = next_frame(&mut out, head_pending).await;
+        if shared.borrow().taken {
+            // The handler took the connection mid-body (`ngx.req.socket(true)` after
+            // `ngx.flush`): what it writes is the rest of the response.
+            return false;
+        }
         let frame = match frame {
             Next::Frame(f) => f,
             Next::Pending => {

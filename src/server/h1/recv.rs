@@ -24,6 +24,9 @@ pub(super) struct Shared<S> {
     pub(super) body: BodyState,
     /// Bytes of `100 Continue` still to write before the body is read (`None`: none owed).
     continue_left: Option<usize>,
+    /// A handler took the connection (`ngx.req.socket(true)`): nothing more is written
+    /// on it by the server.
+    pub(super) taken: bool,
 }
 
 /// Where the current request's body stands.
@@ -63,6 +66,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             rbuf: BytesMut::with_capacity(READ_CHUNK),
             body: BodyState::Done,
             continue_left: None,
+            taken: false,
         }
     }
 
@@ -281,8 +285,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Body for RecvBody<S> {
     }
 }
 
-/// The client connection after a 101: what was read past the request head first, then
-/// the stream itself.
+impl<S: AsyncRead + AsyncWrite + Unpin + 'static> crate::pipeline::Takeover for RefCell<Shared<S>> {
+    fn take(self: Rc<Self>) -> crate::pipeline::Upgraded {
+        self.borrow_mut().taken = true;
+        Box::new(Upgraded { shared: self })
+    }
+}
+
+/// The client connection after a 101 (or taken by a handler): what was read past the
+/// request head first, then the stream itself.
 pub(super) struct Upgraded<S> {
     pub(super) shared: Rc<RefCell<Shared<S>>>,
 }

@@ -23,11 +23,12 @@ pub enum EchoCmd {
     /// Output is sent when the handler ends; a flush point changes nothing here.
     Flush,
     Sleep(Complex),
-    /// `echo_location` and `echo_location_async` (run in order here): a GET subrequest
-    /// whose body is output.
+    /// `echo_location` and `echo_location_async`: a GET subrequest whose body is output
+    /// in its place; an async one runs while the commands after it go on.
     Location {
         uri: Complex,
         args: Option<Complex>,
+        concurrent: bool,
     },
     Exec {
         uri: Complex,
@@ -109,7 +110,11 @@ pub fn apply(b: &mut Builder, conf: &mut LocConf, d: &Directive) -> Result<()> {
         "echo_sleep" => EchoCmd::Sleep(b.complex(d, &d.args[0])?),
         "echo_location" | "echo_location_async" => {
             let (uri, args) = uri_args(b, d)?;
-            EchoCmd::Location { uri, args }
+            EchoCmd::Location {
+                uri,
+                args,
+                concurrent: d.name == "echo_location_async",
+            }
         }
         "echo_exec" => {
             let (uri, args) = uri_args(b, d)?;

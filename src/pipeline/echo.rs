@@ -14,9 +14,22 @@ pub enum Outcome {
     Exec(String),
 }
 
+/// `echo_location_async` subrequests still running: where their output goes in `out`.
+/// Dropped early (the request was given up), they are cancelled.
+struct Pending(Vec<(usize, tokio::task::JoinHandle<Bytes>)>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        for (_, h) in &self.0 {
+            h.abort();
+        }
+    }
+}
+
 /// Runs the location's echo commands in order and answers with what they output.
 pub async fn run(ctx: &mut RequestCtx, cmds: &[EchoCmd]) -> Outcome {
     let mut out: Vec<u8> = vec![];
+    let mut pending = Pending(Vec::new());
     for cmd in cmds {
         match cmd {
             EchoCmd::Echo { args, newline } => {
@@ -47,7 +60,11 @@ pub async fn run(ctx: &mut RequestCtx, cmds: &[EchoCmd]) -> Outcome {
                     }
                 }
             }
-            EchoCmd::Location { uri, args } => {
+            EchoCmd::Location {
+                uri,
+                args,
+                concurrent,
+            } => {
                 let target = uri.eval(ctx);
                 let (path, mut query) = match target.split_once('?') {
                     Some((p, q)) => (p.to_string(), Some(q.to_string())),
@@ -64,8 +81,19 @@ pub async fn run(ctx: &mut RequestCtx, cmds: &[EchoCmd]) -> Outcome {
                             return Outcome::Respond(special_response(ctx, 500));
                         }
                     };
-                let resp = Box::pin(super::process_internal(&mut sub)).await;
-                out.extend_from_slice(&resp.body.into_bytes(super::BODY_MEMORY_CAP).await);
+                let output = async move {
+                    let resp = Box::pin(super::process_internal(&mut sub)).await;
+                    resp.body.into_bytes(super::BODY_MEMORY_CAP).await
+                };
+                if *concurrent {
+                    // Runs beside the commands that follow, as the echo module's
+                    // nonblocking subrequest does; its output keeps its place.
+                    pending
+                        .0
+                        .push((out.len(), tokio::task::spawn_local(output)));
+                } else {
+                    out.extend_from_slice(&output.await);
+                }
             }
             EchoCmd::Exec { uri, args } => {
                 let mut target = uri.eval(ctx);
@@ -97,6 +125,16 @@ pub async fn run(ctx: &mut RequestCtx, cmds: &[EchoCmd]) -> Outcome {
                 }
             }
         }
+    }
+    // The async subrequests' output, each at its place (from the last, so the earlier
+    // places stay where they were).
+    let mut outputs = Vec::with_capacity(pending.0.len());
+    for (at, h) in pending.0.iter_mut() {
+        outputs.push((*at, h.await.unwrap_or_default()));
+    }
+    pending.0.clear();
+    for (at, data) in outputs.into_iter().rev() {
+        out.splice(at..at, data);
     }
     let mut r = Response::new(200);
     r.headers

@@ -107,3 +107,29 @@ GET /t
 --- response_body
 >>lua
 <<
+
+=== TEST 8: echo_location_async subrequests run side by side, their output in directive order
+--- http_config
+lua_shared_dict flags 1m;
+--- config
+location = /main {
+    echo_location_async /sub1;
+    echo_location_async /sub2;
+    echo done;
+}
+location = /sub1 {
+    content_by_lua_block {
+        ngx.sleep(0.2)
+        ngx.say("one, two started: ", ngx.shared.flags:get("two") or false)
+    }
+}
+location = /sub2 {
+    set_by_lua_block $x { ngx.shared.flags:set("two", true) return "" }
+    echo two;
+}
+--- request
+GET /main
+--- response_body
+one, two started: true
+two
+done

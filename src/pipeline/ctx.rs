@@ -148,6 +148,38 @@ pub struct RequestCtx {
     pub api_key: Option<Box<crate::keys::Record>>,
 }
 
+/// What an error.log line about a request names, for code that outlives the borrow of the
+/// request (a streamed upstream body, a tunnel): gathered cheaply (one string copy), and
+/// rendered only when a line is written.
+pub struct LogContext {
+    connection: u64,
+    client: std::net::IpAddr,
+    server: Arc<Server>,
+    method: Method,
+    request_uri: String,
+    protocol: &'static str,
+    upstream: Option<Rc<RefCell<super::UpstreamLog>>>,
+    host: Option<http::HeaderValue>,
+}
+
+impl LogContext {
+    pub fn log(&self, level: crate::observe::Level, msg: &str) {
+        let info = crate::observe::OwnedReqInfo {
+            connection: self.connection,
+            client: self.client.to_string(),
+            server: self.server.first_name.clone(),
+            request: format!("{} {} {}", self.method, self.request_uri, self.protocol),
+            upstream: self.upstream.as_ref().and_then(|u| u.borrow().url.clone()),
+            host: self
+                .host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string),
+        };
+        info.log(level, msg);
+    }
+}
+
 impl RequestCtx {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -271,14 +303,16 @@ impl RequestCtx {
 
     /// The error-log context as owned data, for code that logs after the handler returned
     /// (a streamed upstream body).
-    pub fn log_context(&self) -> crate::observe::OwnedReqInfo {
-        crate::observe::OwnedReqInfo {
+    pub fn log_context(&self) -> LogContext {
+        LogContext {
             connection: self.conn.id,
-            client: self.conn.remote.ip().to_string(),
-            server: self.server.first_name.clone(),
-            request: self.request_line(),
-            upstream: self.upstream.as_ref().and_then(|u| u.borrow().url.clone()),
-            host: self.header(http::header::HOST).map(str::to_string),
+            client: self.conn.remote.ip(),
+            server: self.server.clone(),
+            method: self.method.clone(),
+            request_uri: self.request_uri.clone(),
+            protocol: self.protocol(),
+            upstream: self.upstream.clone(),
+            host: self.headers.get(http::header::HOST).cloned(),
         }
     }
 

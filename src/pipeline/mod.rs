@@ -16,7 +16,7 @@ mod upstream;
 mod uri;
 
 pub use client_io::{BodyStream, OnUpgrade, ReqBody, Takeover, Upgraded};
-pub use ctx::{AbortMode, ConnInfo, RequestCtx, TlsInfo};
+pub use ctx::{AbortMode, ConnInfo, LogContext, RequestCtx, TlsInfo};
 use handler::BODY_MEMORY_CAP;
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
 pub use response::{

@@ -2,7 +2,8 @@
 //! body streamed to the client (with the read timeout and the pool return).
 
 use super::pool::{self, Conn, Key};
-use crate::observe::{Level, OwnedReqInfo};
+use crate::observe::Level;
+use crate::pipeline::LogContext;
 use crate::pipeline::UpstreamLog;
 use crate::upstream::Keepalive;
 use bytes::Bytes;
@@ -75,7 +76,7 @@ pub struct UpstreamBody {
     sleep: Pin<Box<Sleep>>,
     back: Option<Return>,
     log: Rc<RefCell<UpstreamLog>>,
-    info: OwnedReqInfo,
+    info: LogContext,
     started: Instant,
     received: u64,
     done: bool,
@@ -87,7 +88,7 @@ impl UpstreamBody {
         read_timeout: Duration,
         back: Option<Return>,
         log: Rc<RefCell<UpstreamLog>>,
-        info: OwnedReqInfo,
+        info: LogContext,
         started: Instant,
     ) -> UpstreamBody {
         UpstreamBody {

@@ -146,7 +146,7 @@ fn parse(buf: &[u8]) -> Option<Entry> {
             let p = p.as_array()?;
             Some((
                 p.first()?.as_str()?.to_string(),
-                p.get(1)?.as_str()?.as_bytes().to_vec(),
+                bytes::Bytes::copy_from_slice(p.get(1)?.as_str()?.as_bytes()),
             ))
         })
         .collect();

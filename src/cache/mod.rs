@@ -26,7 +26,8 @@ use std::time::Duration;
 pub struct Entry {
     pub key: String,
     pub status: u16,
-    pub headers: Vec<(String, Vec<u8>)>,
+    /// Names lowercase; values shared with every response served from the entry.
+    pub headers: Vec<(String, bytes::Bytes)>,
     pub body: bytes::Bytes,
     /// Seconds since the epoch.
     pub stored: u64,

@@ -5,7 +5,10 @@ fn entry(key: &str, body: &str, tags: &[&str]) -> Entry {
     Entry {
         key: key.into(),
         status: 200,
-        headers: vec![("content-type".into(), b"text/plain".to_vec())],
+        headers: vec![(
+            "content-type".into(),
+            bytes::Bytes::from_static(b"text/plain"),
+        )],
         body: bytes::Bytes::from(body.to_string()),
         stored: now,
         expires: now + 60,

@@ -79,10 +79,12 @@ async fn find(zone: &Arc<Zone>, ctx: &RequestCtx, key: &str) -> (Option<Arc<Entr
 /// The response for a cached entry.
 pub fn serve(ctx: &RequestCtx, e: &Entry, status: &'static str) -> Response {
     let mut r = Response::new(e.status);
+    r.headers.reserve(e.headers.len() + 4);
     for (k, v) in &e.headers {
+        // The values are shared with the entry, not copied.
         if let (Ok(n), Ok(v)) = (
             HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_bytes(v),
+            HeaderValue::from_maybe_shared(v.clone()),
         ) {
             r.headers.append(n, v);
         }
@@ -368,7 +370,7 @@ impl Plan {
             headers: resp
                 .headers
                 .iter()
-                .map(|(k, v)| (k.as_str().to_string(), v.as_bytes().to_vec()))
+                .map(|(k, v)| (k.as_str().to_string(), Bytes::copy_from_slice(v.as_bytes())))
                 .collect(),
             body: Bytes::new(),
             stored: now,

@@ -363,3 +363,34 @@ fn canary_examples_route_by_override_and_split() {
         );
     }
 }
+
+#[test]
+fn idle_upstream_connections_close_after_keepalive_timeout() {
+    // A pooled connection to an upstream no request goes to any more (a peer removed by
+    // `resolve` is the same case) closes once idle for keepalive_timeout, as nginx's
+    // timers close it; traffic to another upstream is what lets the pool sweep.
+    let a = Backend::start("a");
+    let b = Backend::start("b");
+    let ups = format!(
+        "upstream ua {{ server {}; keepalive 4; keepalive_timeout 1s; }}
+         upstream ub {{ server {}; keepalive 4; }}",
+        a.addr, b.addr
+    );
+    let gw = http(
+        &ups,
+        "location /a { proxy_pass http://ua; proxy_http_version 1.1; proxy_set_header Connection \"\"; }
+         location /b { proxy_pass http://ub; proxy_http_version 1.1; proxy_set_header Connection \"\"; }",
+    );
+    assert_eq!(client::get(gw.addr(), "/a", &[]).status, 200);
+    assert!(a.live() >= 1, "the connection to a is kept");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while a.live() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} idle connection(s) to a still open",
+            a.live()
+        );
+        assert_eq!(client::get(gw.addr(), "/b", &[]).status, 200);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

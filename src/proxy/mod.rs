@@ -627,8 +627,8 @@ async fn try_peer(
     let mut req = Some(req);
     // A pooled connection may have been closed by the upstream meanwhile: a request it
     // refuses unsent goes to a fresh connection, and does not count as a failure.
-    if let Some(ka) = &limits.keepalive {
-        while let Some(mut conn) = pool::take(key, ka).await {
+    if limits.keepalive.is_some() {
+        while let Some(mut conn) = pool::take(key).await {
             let r = req.take().expect("request present until sent");
             match conn.sender.try_send_request(r).await {
                 Ok(resp) => {

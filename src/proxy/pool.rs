@@ -1,6 +1,8 @@
 //! Per-worker pools of idle upstream connections (nginx's `keepalive N`: up to N idle
 //! connections per upstream per worker, closed after `keepalive_timeout` idle or
-//! `keepalive_requests` requests).
+//! `keepalive_requests` requests). Expired idle connections are swept at most once a
+//! second whenever the pool is used, so those to peers no longer picked (a peer removed
+//! by `resolve`, marked down, or of a dropped upstream) close too.
 
 use super::body::ReqBody;
 use crate::upstream::Keepalive;
@@ -26,22 +28,45 @@ pub struct Conn {
 
 struct Idle {
     sender: Sender,
-    since: Instant,
+    /// When it has been idle for `keepalive_timeout`.
+    until: Instant,
     requests: u64,
 }
+
+/// How often expired idle connections are looked for.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 thread_local! {
     static POOL: RefCell<HashMap<Key, VecDeque<Idle>>> = RefCell::new(HashMap::new());
     static H2: RefCell<HashMap<Key, H2Sender>> = RefCell::new(HashMap::new());
     static OPENED: Cell<u64> = const { Cell::new(0) };
     static REUSED: Cell<u64> = const { Cell::new(0) };
+    static SWEPT: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Closes the idle connections past their time (or closed by the peer), once a second.
+fn sweep() {
+    let now = Instant::now();
+    if SWEPT.with(|s| s.get().is_some_and(|t| now.duration_since(t) < SWEEP_EVERY)) {
+        return;
+    }
+    SWEPT.with(|s| s.set(Some(now)));
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        p.retain(|_, q| {
+            q.retain(|i| i.until > now && !i.sender.is_closed());
+            !q.is_empty()
+        });
+    });
+    H2.with(|h| h.borrow_mut().retain(|_, s| !s.is_closed()));
 }
 
 /// An idle connection that is still open and fresh, most recently used first.
-pub async fn take(key: Key, ka: &Keepalive) -> Option<Conn> {
+pub async fn take(key: Key) -> Option<Conn> {
+    sweep();
     loop {
         let idle = POOL.with(|p| p.borrow_mut().get_mut(&key).and_then(|q| q.pop_back()))?;
-        if idle.sender.is_closed() || idle.since.elapsed() > ka.timeout {
+        if idle.sender.is_closed() || idle.until <= Instant::now() {
             continue;
         }
         let mut sender = idle.sender;
@@ -88,6 +113,7 @@ pub fn opened() {
 
 /// Returns a connection whose response was read in full.
 pub fn put(key: Key, conn: Conn, ka: &Keepalive) {
+    sweep();
     if conn.requests >= ka.requests || conn.sender.is_closed() {
         return;
     }
@@ -96,7 +122,7 @@ pub fn put(key: Key, conn: Conn, ka: &Keepalive) {
         let q = p.entry(key).or_default();
         q.push_back(Idle {
             sender: conn.sender,
-            since: Instant::now(),
+            until: Instant::now() + ka.timeout,
             requests: conn.requests,
         });
         // Over the cap: the least recently used one goes (and closes).

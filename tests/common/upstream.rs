@@ -33,6 +33,8 @@ pub struct Backend {
     pub addr: SocketAddr,
     stop: Arc<AtomicBool>,
     conns: Arc<AtomicUsize>,
+    /// Connections open now.
+    live: Arc<AtomicUsize>,
     health: Arc<AtomicU16>,
     counted: Arc<AtomicUsize>,
     handles: Arc<Mutex<Vec<thread::JoinHandle<()>>>>,
@@ -52,6 +54,8 @@ impl Backend {
         l.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let conns = Arc::new(AtomicUsize::new(0));
+        let live = Arc::new(AtomicUsize::new(0));
+        let lv = live.clone();
         let health = Arc::new(AtomicU16::new(200));
         let counted = Arc::new(AtomicUsize::new(0));
         let handles: Arc<Mutex<Vec<thread::JoinHandle<()>>>> = Arc::default();
@@ -69,7 +73,12 @@ impl Backend {
                     Ok((s, _)) => {
                         let n = cn.fetch_add(1, Ordering::SeqCst) + 1;
                         let (st2, nm2, hl2, ct2) = (st.clone(), nm.clone(), hl.clone(), ct.clone());
-                        let h = thread::spawn(move || serve(s, &nm2, addr, n, &st2, &hl2, &ct2));
+                        lv.fetch_add(1, Ordering::SeqCst);
+                        let lv2 = lv.clone();
+                        let h = thread::spawn(move || {
+                            serve(s, &nm2, addr, n, &st2, &hl2, &ct2);
+                            lv2.fetch_sub(1, Ordering::SeqCst);
+                        });
                         hs.lock().unwrap().push(h);
                     }
                     Err(_) => thread::sleep(Duration::from_millis(2)),
@@ -81,6 +90,7 @@ impl Backend {
             addr,
             stop,
             conns,
+            live,
             health,
             counted,
             handles,
@@ -90,6 +100,11 @@ impl Backend {
 
     pub fn connections(&self) -> usize {
         self.conns.load(Ordering::SeqCst)
+    }
+
+    /// Connections open now (a connection counts until the gateway closes it).
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
     }
 
     /// How many `/count` requests arrived.

@@ -200,3 +200,55 @@ location / { return 200 "[$http_nocolonhere]"; }
 --- raw_request
 GET / HTTP/1.1\r\nHost: localhost\r\nNoColonHere\r\nConnection: close\r\n\r\n
 --- error_code: 400
+
+=== TEST 22: Expect: 100-continue is answered when the body is first read
+--- config
+location = /t {
+    content_by_lua_block {
+        local sock = ngx.socket.tcp()
+        assert(sock:connect("127.0.0.1", ngx.var.server_port))
+        assert(sock:send("POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+                         .. "Expect: 100-continue\r\nConnection: close\r\n\r\n"))
+        ngx.say("interim: ", sock:receive())
+        sock:receive()
+        assert(sock:send("hello"))
+        ngx.say("final: ", sock:receive())
+        local rest = sock:receive("*a")
+        -- nginx sends the body chunked, OpenClaw with a length: only the bytes matter here.
+        ngx.say("body has hello: ", rest:find("\r\n\r\n.*hello") ~= nil)
+    }
+}
+location = /echo {
+    content_by_lua_block {
+        ngx.req.read_body()
+        ngx.print(ngx.req.get_body_data())
+    }
+}
+--- request
+GET /t
+--- response_body
+interim: HTTP/1.1 100 Continue
+final: HTTP/1.1 200 OK
+body has hello: true
+
+=== TEST 23: a body the handler never read is discarded and the next request on the connection is served
+--- config
+location = /t {
+    content_by_lua_block {
+        local sock = ngx.socket.tcp()
+        assert(sock:connect("127.0.0.1", ngx.var.server_port))
+        assert(sock:send("POST /ignore HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello"
+                         .. "GET /second HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"))
+        local all = sock:receive("*a")
+        for status, body in all:gmatch("(HTTP/1.1 %d+)[^\n]*\n.-\r\n\r\n(%a+)\n") do
+            ngx.say(status, " ", body)
+        end
+    }
+}
+location = /ignore { return 200 "first\n"; }
+location = /second { return 200 "second\n"; }
+--- request
+GET /t
+--- response_body
+HTTP/1.1 200 first
+HTTP/1.1 200 second

@@ -38,3 +38,28 @@ fn a_client_that_stops_reading_is_cut_off_after_send_timeout() {
     assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
     assert!(got.len() < SIZE, "the whole body arrived: {}", got.len());
 }
+
+#[test]
+fn bytes_sent_counts_what_the_client_received() {
+    // nginx's $bytes_sent is the head as written plus the body.
+    let conf = common::wrap(
+        "",
+        "log_format sent 'sent=$bytes_sent body=$body_bytes_sent';",
+        r#"location / { access_log logs/sent.log sent; return 200 "hello\n"; }"#,
+    );
+    let gw = Gateway::start_full(&conf, &[]).unwrap();
+    let mut s = TcpStream::connect(gw.addr()).unwrap();
+    write!(s, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let want = format!("sent={} body=6", got.len());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(gw.path("logs/sent.log")).unwrap_or_default();
+        if log.contains(&want) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "want {want:?} in {log:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -364,8 +364,8 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
     req.set(
         "raw_header",
         lua.create_function(|lua, no_request_line: Option<bool>| {
-            // Rebuilt from the parsed request (hyper does not keep the raw bytes or the
-            // header names' case).
+            // Rebuilt from the parsed request: the header map keeps neither the raw bytes
+            // nor the names' case (nginx returns the bytes as received).
             let text = with_req(|st, ctx| {
                 check_phase(st, REQ_PHASES)?;
                 let mut t = String::new();

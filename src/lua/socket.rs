@@ -107,8 +107,8 @@ impl TcpSock {
         s
     }
 
-    /// `ngx.req.socket(true)`: a full-duplex cosocket over the client connection, once
-    /// hyper handed it over after the 101 response (nothing is pooled).
+    /// `ngx.req.socket(true)`: a full-duplex cosocket over the client connection the
+    /// server handed over (nothing is pooled).
     pub fn raw_request(io: super::sockstream::RawIo) -> TcpSock {
         let s = TcpSock::new();
         s.0.borrow_mut().stream = Some(Conn::Raw(io));

@@ -17,7 +17,7 @@ pub enum Conn {
     Unix(tokio::net::UnixStream),
     Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
     Body(BodyReader),
-    /// The downstream connection hyper handed over after the 101 response was written.
+    /// The downstream connection the server handed over (`ngx.req.socket(true)`).
     Raw(RawIo),
 }
 

@@ -120,6 +120,8 @@ pub struct RequestCtx {
     pub status: u16,
     pub resp_headers: HeaderMap,
     pub body_bytes_sent: Cell<u64>,
+    /// The response head's size as written (HTTP/1), for `$bytes_sent`; 0 when unknown.
+    pub head_bytes_sent: Cell<u64>,
     pub request_length: u64,
     pub start: Instant,
     pub start_time: SystemTime,
@@ -225,6 +227,7 @@ impl RequestCtx {
             status: 0,
             resp_headers: HeaderMap::new(),
             body_bytes_sent: Cell::new(0),
+            head_bytes_sent: Cell::new(0),
             request_length,
             start: Instant::now(),
             start_time: crate::clock::system(),
@@ -558,15 +561,20 @@ impl VarSource for RequestCtx {
                 B::Status => owned(format!("{:03}", self.status)),
                 B::BodyBytesSent => owned(self.body_bytes_sent.get().to_string()),
                 B::BytesSent => {
-                    // Status line + headers as hyper writes them, plus the Date header.
-                    let head: usize = 17
-                        + self
-                            .resp_headers
-                            .iter()
-                            .map(|(k, v)| k.as_str().len() + v.len() + 4)
-                            .sum::<usize>()
-                        + 37;
-                    owned((self.body_bytes_sent.get() + head as u64).to_string())
+                    // The head as the HTTP/1 server wrote it; over HTTP/2 (hyper's, which
+                    // does not say) an estimate: status line, headers and Date.
+                    let head = match self.head_bytes_sent.get() {
+                        0 => {
+                            17 + self
+                                .resp_headers
+                                .iter()
+                                .map(|(k, v)| (k.as_str().len() + v.len() + 4) as u64)
+                                .sum::<u64>()
+                                + 37
+                        }
+                        n => n,
+                    };
+                    owned((self.body_bytes_sent.get() + head).to_string())
                 }
                 B::RequestLength => owned(self.request_length.to_string()),
                 B::RequestTime => {

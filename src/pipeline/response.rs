@@ -296,7 +296,7 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
             }
         }
     }
-    // hyper writes Content-Length from the body's exact size; HEAD answers carry no body,
+    // The server writes Content-Length from the body's exact size; HEAD answers carry no body,
     // so they state the length of the body they stand for themselves.
     if ctx.method == http::Method::HEAD
         && !resp.unknown_length

@@ -1,4 +1,4 @@
-//! The response body handed to hyper. It counts bytes sent and writes the access log line
+//! The response body the server sends (ours for HTTP/1, hyper for HTTP/2). It counts bytes sent and writes the access log line
 //! when the response is done (or the client went away).
 
 use crate::observe::format_access_line;
@@ -29,6 +29,13 @@ impl OutBody {
         OutBody {
             body: Body::Empty,
             ctx: None,
+        }
+    }
+
+    /// The response head went out: `n` bytes (for `$bytes_sent`).
+    pub fn count_head(&self, n: usize) {
+        if let Some(c) = &self.ctx {
+            c.head_bytes_sent.set(n as u64);
         }
     }
 

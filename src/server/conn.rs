@@ -512,7 +512,8 @@ pub(super) async fn respond(
     // A listener dropped by a reload: finish this connection.
     let sock = http.sockets.iter().position(|s| s.addr == conn.listen)?;
     let mut bad: Option<&str> = None;
-    // What hyper's parser lets through but nginx refuses.
+    // What the HTTP parsers (ours for HTTP/1, hyper's for HTTP/2) let through but nginx
+    // refuses.
     if !parts
         .method
         .as_str()
@@ -656,12 +657,12 @@ pub(super) async fn respond(
 /// See `watch_client`: a client closing is noticed this much later at most.
 const WATCH_AFTER: Duration = Duration::from_millis(50);
 
-/// Runs a request's processing while watching its client (HTTP/1 over TCP, where hyper
-/// half-closes): `None` when the client closed and what runs then is to be cancelled
+/// Runs a request's processing while watching its client (HTTP/1, which reads nothing
+/// while a request runs): `None` when the client closed and what runs then is to be cancelled
 /// (`AbortMode::Cancel`); Lua handlers run on (`Ignore`) or get told (`Notify`, through
 /// `ConnInfo::client_closed`). Only a request still waiting after `WATCH_AFTER` is
 /// watched: the first look costs a syscall (tokio's read readiness is still set after
-/// hyper's read), which most requests, proxied ones included, finish without.
+/// the server's read), which most requests, proxied ones included, finish without.
 async fn watch_client<F: std::future::Future<Output = Response>>(
     conn: &ConnInfo,
     mut fut: std::pin::Pin<&mut F>,
@@ -819,7 +820,7 @@ fn finish(mut ctx: Box<RequestCtx>, mut resp: Response) -> Option<Reply> {
         std::mem::replace(&mut resp.body, pipeline::Body::Empty)
     };
     let out_body = if resp.status == 101 && matches!(body, pipeline::Body::Stream(_)) {
-        // hyper drops a 101's body unread, but here it is a Lua handler still running
+        // A 101's body is never sent, but here it is a Lua handler still running
         // (after ngx.send_headers, to take the connection with ngx.req.socket(true)):
         // it runs on as a task; what it outputs has nowhere to go.
         let mut running = OutBody::new(body, ctx);

@@ -1,5 +1,5 @@
-//! The client's TCP stream shared between hyper (which reads and writes it) and the
-//! request pipeline (which only peeks at it to notice the client closing mid-request, as
+//! The client's TCP stream shared between the connection's server (which reads and writes
+//! it) and the request pipeline (which only peeks at it to notice the client closing mid-request, as
 //! nginx's `recv(MSG_PEEK)` checks do). Both use `&TcpStream` readiness methods.
 
 use std::io;

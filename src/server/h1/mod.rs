@@ -120,11 +120,8 @@ pub(super) async fn serve<S>(
         let keep = write_response(&shared, &mut wbuf, reply, head_only, version, &conn).await;
         if status == 101 {
             if let Some(tx) = upgrade_tx {
-                let io = recv::Upgraded {
-                    shared: shared.clone(),
-                };
                 // The tunnel or `ngx.req.socket(true)` owns the connection from here.
-                let _ = tx.send(Box::new(io));
+                let _ = tx.send(crate::pipeline::Takeover::take(shared.clone()));
                 return;
             }
         }
@@ -365,6 +362,7 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
         None => {}
     }
     wbuf.extend_from_slice(b"\r\n");
+    out.count_head(wbuf.len());
     if framing == Framing::None {
         drop(headers);
         return write_all(shared, &mut [wbuf.as_slice()], send_timeout)

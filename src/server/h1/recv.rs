@@ -17,6 +17,9 @@ const READ_CHUNK: usize = 16 * 1024;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
+/// A chunk-size or trailer line longer than this is refused.
+const MAX_LINE: usize = 8192;
+
 pub(super) struct Shared<S> {
     pub(super) io: S,
     /// Bytes read and not consumed yet: the rest of a head, body bytes, pipelined requests.
@@ -161,11 +164,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     return Ok(Step::Data(data));
                 }
                 BodyState::Chunked(Chunk::Size) => {
-                    let Some(end) = find_crlf(&self.rbuf) else {
-                        return too_long(self.rbuf.len(), 1024, "chunk size line");
+                    let size = match httparse::parse_chunk_size(&self.rbuf) {
+                        Ok(httparse::Status::Complete((used, size))) => {
+                            let _ = self.rbuf.split_to(used);
+                            size
+                        }
+                        Ok(httparse::Status::Partial) if self.rbuf.len() <= MAX_LINE => {
+                            return Ok(Step::NeedMore)
+                        }
+                        _ => return Err(invalid("invalid chunked body")),
                     };
-                    let line = self.rbuf.split_to(end + 2);
-                    let size = chunk_size(&line[..end])?;
                     self.body = BodyState::Chunked(if size == 0 {
                         Chunk::Trailers
                     } else {
@@ -196,8 +204,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                     self.body = BodyState::Chunked(Chunk::Size);
                 }
                 BodyState::Chunked(Chunk::Trailers) => {
-                    let Some(end) = find_crlf(&self.rbuf) else {
-                        return too_long(self.rbuf.len(), 8192, "trailer line");
+                    let Some(end) = self.rbuf.windows(2).position(|w| w == b"\r\n") else {
+                        if self.rbuf.len() > MAX_LINE {
+                            return Err(invalid("invalid chunked body"));
+                        }
+                        return Ok(Step::NeedMore);
                     };
                     let _ = self.rbuf.split_to(end + 2);
                     if end == 0 {
@@ -223,36 +234,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 
 fn invalid(msg: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
-}
-
-fn too_long(have: usize, max: usize, what: &'static str) -> io::Result<Step> {
-    if have > max {
-        let _ = what;
-        Err(invalid("invalid chunked body"))
-    } else {
-        Ok(Step::NeedMore)
-    }
-}
-
-fn find_crlf(b: &[u8]) -> Option<usize> {
-    b.windows(2).position(|w| w == b"\r\n")
-}
-
-/// A chunk-size line: hex digits, then optional extensions after `;`.
-fn chunk_size(line: &[u8]) -> io::Result<u64> {
-    let digits = line.split(|&c| c == b';').next().unwrap_or(b"");
-    let digits = digits.trim_ascii();
-    if digits.is_empty() || digits.len() > 15 {
-        return Err(invalid("invalid chunked body"));
-    }
-    let mut n: u64 = 0;
-    for &c in digits {
-        let d = (c as char)
-            .to_digit(16)
-            .ok_or_else(|| invalid("invalid chunked body"))?;
-        n = n * 16 + d as u64;
-    }
-    Ok(n)
 }
 
 /// The request body as the pipeline sees it: a handle on the connection's read side.
@@ -285,6 +266,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Body for RecvBody<S> {
     }
 }
 
+/// Hands the connection over: after a 101, or to `ngx.req.socket(true)` at once.
 impl<S: AsyncRead + AsyncWrite + Unpin + 'static> crate::pipeline::Takeover for RefCell<Shared<S>> {
     fn take(self: Rc<Self>) -> crate::pipeline::Upgraded {
         self.borrow_mut().taken = true;

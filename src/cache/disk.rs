@@ -6,9 +6,9 @@
 //! body's length as a little-endian u64, `OCCE`. A file whose lengths or markers do not
 //! add up is removed on load.
 
+use super::HashMap;
 use super::{Entry, IndexItem};
 use md5::{Digest, Md5};
-use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -167,7 +167,7 @@ fn parse(buf: &[u8]) -> Option<Entry> {
 
 /// What reading an entry's file found.
 pub enum Loaded {
-    Entry(Entry),
+    Entry(Box<Entry>),
     /// No file (or another key's, on a hash collision).
     Missing,
     /// A file that fails its length and marker checks: the caller queues its deletion.
@@ -180,7 +180,7 @@ pub fn load(l: &Layout, key: &str) -> Loaded {
         return Loaded::Missing;
     };
     match parse(&buf) {
-        Some(e) if e.key == key => Loaded::Entry(e),
+        Some(e) if e.key == key => Loaded::Entry(Box::new(e)),
         Some(_) => Loaded::Missing,
         None => Loaded::Damaged,
     }
@@ -197,7 +197,7 @@ pub fn delete(l: &Layout, key: &str) -> Result<(), String> {
 
 /// Rebuilds the index from the files under the zone's path (and clears `.tmp`).
 pub fn scan(z: &Layout) -> HashMap<String, IndexItem> {
-    let mut out = HashMap::new();
+    let mut out = HashMap::default();
     if let Ok(rd) = std::fs::read_dir(z.path.join(".tmp")) {
         for f in rd.flatten() {
             let _ = std::fs::remove_file(f.path());

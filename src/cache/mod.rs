@@ -16,7 +16,8 @@ mod disk;
 pub mod policy;
 mod writer;
 
-use std::collections::HashMap;
+/// The zone's maps hash keys with ahash: SipHash showed up on every hit.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +44,9 @@ pub struct Entry {
     /// Encoded forms of the body made so far (coding, level, bytes): a hit is compressed
     /// once per coding, not on every request.
     pub encoded: Arc<Mutex<Vec<(String, i32, bytes::Bytes)>>>,
+    /// `headers` as a header map, built on the first hit; each hit clones it (names are
+    /// parsed once, values stay shared).
+    pub head: std::sync::OnceLock<http::HeaderMap>,
 }
 
 impl Entry {
@@ -104,7 +108,7 @@ pub struct Zone {
     pub levels: Vec<usize>,
     pub max_size: u64,
     pub inactive: Duration,
-    mem: moka::sync::Cache<String, Arc<Entry>>,
+    mem: moka::sync::Cache<String, Arc<Entry>, ahash::RandomState>,
     /// What is (or is queued to be) on disk, shared with the writer thread.
     tier: Arc<Tier>,
     writer: writer::Queue<Job>,
@@ -229,7 +233,7 @@ impl Zone {
         let mem = moka::sync::Cache::builder()
             .max_capacity(mem_size.max(1))
             .weigher(|_k: &String, e: &Arc<Entry>| e.weight())
-            .build();
+            .build_with_hasher(ahash::RandomState::new());
         let layout = disk::Layout {
             path: path.clone(),
             levels: levels.clone(),
@@ -298,7 +302,7 @@ impl Zone {
         }
         match loaded {
             disk::Loaded::Entry(e) => {
-                let e = Arc::new(e);
+                let e = Arc::new(*e);
                 self.mem.insert(key.to_string(), e.clone());
                 Some(e)
             }

@@ -53,8 +53,9 @@ pub struct Server {
     /// all of them N * SIZE.
     pub large_header_buffers: (usize, usize),
     pub merge_slashes: bool,
-    /// Some `location /prefix/` proxies: `/prefix` may need nginx's auto redirect.
-    pub auto_redirects: bool,
+    /// `/prefix` for each `location /prefix/` that proxies: the URIs that may need nginx's
+    /// auto redirect (checked first, so other requests skip the location walk).
+    pub auto_redirects: Vec<String>,
     /// Certificates and TLS settings, when the server has `ssl_certificate`.
     pub tls: Option<Arc<super::ServerTls>>,
 }
@@ -602,14 +603,20 @@ fn build_server(
             locations.push(loc);
         }
     }
-    fn proxied_dir(list: &[Arc<Location>]) -> bool {
-        list.iter().any(|l| {
-            matches!(&l.kind, super::LocKind::Prefix { prefix, .. } if prefix.ends_with('/'))
-                && l.conf.proxy_pass.is_some()
-                || proxied_dir(&l.children)
-        })
+    fn proxied_dirs(list: &[Arc<Location>], out: &mut Vec<String>) {
+        for l in list {
+            if let super::LocKind::Prefix { prefix, .. } = &l.kind {
+                if let Some(dir) = prefix.strip_suffix('/') {
+                    if l.conf.proxy_pass.is_some() && !dir.is_empty() {
+                        out.push(dir.to_string());
+                    }
+                }
+            }
+            proxied_dirs(&l.children, out);
+        }
     }
-    let auto_redirects = proxied_dir(&locations);
+    let mut auto_redirects = vec![];
+    proxied_dirs(&locations, &mut auto_redirects);
     let ssl_listen = body
         .iter()
         .find(|x| x.name == "listen" && x.args.iter().any(|a| a == "ssl"));

@@ -115,12 +115,30 @@ enum Flow {
 
 async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
     let mut next = start;
+    // A Lua phase handler, when the location has one: its response ends the request, an
+    // `ngx.exec` restarts location matching.
+    macro_rules! script_phase {
+        ($phase:expr) => {
+            if has_script(ctx, $phase) {
+                match script_phase(ctx, $phase).await {
+                    Some(ScriptOutcome::Respond(r)) => return r,
+                    Some(ScriptOutcome::Exec(target)) => {
+                        exec_target(ctx, &target, &mut next);
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+        };
+    }
     if matches!(next, Start::Server) {
         let server = ctx.server.clone();
-        match script(ctx, &server.script) {
-            Flow::Respond(r) => return r,
-            Flow::Restart => ctx.internal = true,
-            _ => {}
+        if !server.script.is_empty() {
+            match script(ctx, &server.script) {
+                Flow::Respond(r) => return r,
+                Flow::Restart => ctx.internal = true,
+                _ => {}
+            }
         }
         next = Start::Find;
     }
@@ -165,7 +183,12 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
                 if let Some(r) = check_content_length(ctx) {
                     return r;
                 }
-                match script(ctx, &loc.script) {
+                let flow = if loc.script.is_empty() {
+                    Flow::Continue
+                } else {
+                    script(ctx, &loc.script)
+                };
+                match flow {
                     Flow::Respond(r) => return r,
                     Flow::Restart => {
                         // nginx marks a request whose URI a rewrite changed as internal.
@@ -197,16 +220,11 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
         if !ctx.conf.more_input_headers.is_empty() {
             super::more_headers::input(ctx);
         }
-        match script_phase(ctx, Phase::Rewrite).await {
-            Some(ScriptOutcome::Respond(r)) => return r,
-            Some(ScriptOutcome::Exec(target)) => {
-                exec_target(ctx, &target, &mut next);
-                continue;
+        script_phase!(Phase::Rewrite);
+        if !ctx.conf.limit_reqs.is_empty() {
+            if let Some(r) = limit_req(ctx).await {
+                return r;
             }
-            _ => {}
-        }
-        if let Some(r) = limit_req(ctx).await {
-            return r;
         }
         if let Some(r) = limit_conn(ctx) {
             return r;
@@ -214,17 +232,12 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
         if let Some(r) = access(ctx) {
             return r;
         }
-        if let Some(r) = super::keys::check(ctx).await {
-            return r;
-        }
-        match script_phase(ctx, Phase::Access).await {
-            Some(ScriptOutcome::Respond(r)) => return r,
-            Some(ScriptOutcome::Exec(target)) => {
-                exec_target(ctx, &target, &mut next);
-                continue;
+        if ctx.conf.keys.source.is_some() {
+            if let Some(r) = super::keys::check(ctx).await {
+                return r;
             }
-            _ => {}
         }
+        script_phase!(Phase::Access);
         if let Some(pass) = ctx.conf.proxy_pass.clone() {
             return crate::proxy::forward(ctx, pass).await;
         }
@@ -238,14 +251,7 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
             }
         }
         if ctx.conf.lua.content.is_some() {
-            match script_phase(ctx, Phase::Content).await {
-                Some(ScriptOutcome::Respond(r)) => return r,
-                Some(ScriptOutcome::Exec(target)) => {
-                    exec_target(ctx, &target, &mut next);
-                    continue;
-                }
-                _ => {}
-            }
+            script_phase!(Phase::Content);
             // A content handler that let the request go on: nginx answers 200 with
             // whatever was produced, here nothing.
             return Response::new(200);
@@ -301,6 +307,17 @@ fn exec_target(ctx: &mut RequestCtx, target: &str, next: &mut Start) {
 }
 
 /// Runs the script handler of `phase` for the current location, if there is one.
+/// Whether the location has a handler for `phase` (checked before building the phase's
+/// future: most requests have none, and the future's result is large to move).
+fn has_script(ctx: &RequestCtx, phase: Phase) -> bool {
+    let lua = &ctx.conf.lua;
+    match phase {
+        Phase::Rewrite => lua.rewrite.is_some(),
+        Phase::Access => lua.access.is_some(),
+        _ => lua.content.is_some(),
+    }
+}
+
 async fn script_phase(ctx: &mut RequestCtx, phase: Phase) -> Option<ScriptOutcome> {
     let lua = &ctx.conf.lua;
     let chunk = match phase {

@@ -2,17 +2,21 @@
 
 /// Decodes and normalises a request path. `None` when the path is invalid (escapes above
 /// the root, has a NUL byte or bad UTF-8): the request gets 400.
+/// True when `raw` has nothing to decode, merge or resolve: it normalizes to itself.
+pub fn is_plain_path(raw: &str) -> bool {
+    let b = raw.as_bytes();
+    raw.starts_with('/')
+        && !b.iter().enumerate().any(|(i, &c)| {
+            c == b'%' || (c == b'/' && matches!(b.get(i + 1), Some(b'/') | Some(b'.')))
+        })
+}
+
 pub fn normalize_path(raw: &str, merge_slashes: bool) -> Option<String> {
     if !raw.starts_with('/') {
         return None;
     }
     // Fast path: nothing to decode or resolve.
-    let b = raw.as_bytes();
-    let plain = !b
-        .iter()
-        .enumerate()
-        .any(|(i, &c)| c == b'%' || (c == b'/' && matches!(b.get(i + 1), Some(b'/') | Some(b'.'))));
-    if plain {
+    if is_plain_path(raw) {
         return Some(raw.to_string());
     }
     let decoded: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();

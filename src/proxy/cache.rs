@@ -79,16 +79,21 @@ async fn find(zone: &Arc<Zone>, ctx: &RequestCtx, key: &str) -> (Option<Arc<Entr
 /// The response for a cached entry.
 pub fn serve(ctx: &RequestCtx, e: &Entry, status: &'static str) -> Response {
     let mut r = Response::new(e.status);
-    r.headers.reserve(e.headers.len() + 4);
-    for (k, v) in &e.headers {
-        // The values are shared with the entry, not copied.
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_maybe_shared(v.clone()),
-        ) {
-            r.headers.append(n, v);
+    let head = e.head.get_or_init(|| {
+        // Room for what the filters add, so a hit's inserts do not rebuild the index.
+        let mut h = http::HeaderMap::with_capacity(e.headers.len() + 8);
+        for (k, v) in &e.headers {
+            // The values are shared with the entry, not copied.
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_maybe_shared(v.clone()),
+            ) {
+                h.append(n, v);
+            }
         }
-    }
+        h
+    });
+    r.headers = head.clone();
     if ctx.method == http::Method::HEAD {
         r.headers.insert(
             http::header::CONTENT_LENGTH,
@@ -155,7 +160,15 @@ pub async fn prepare(ctx: &mut RequestCtx, conf: &ProxyConf, proxy_host: &str) -
     };
     let key = match &c.key {
         Some(k) => k.eval(ctx),
-        None => format!("{}{}{}", ctx.scheme(), proxy_host, ctx.request_uri),
+        // nginx's default `$scheme$proxy_host$request_uri`, without the formatting machinery.
+        None => {
+            let (scheme, uri) = (ctx.scheme(), ctx.request_uri.as_str());
+            let mut k = String::with_capacity(scheme.len() + proxy_host.len() + uri.len());
+            k.push_str(scheme);
+            k.push_str(proxy_host);
+            k.push_str(uri);
+            k
+        }
     };
     if truthy(ctx, &c.purge) {
         return Prepared::Respond(purge(ctx, &zone, &key));

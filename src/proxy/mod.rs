@@ -143,6 +143,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     if let Some(p) = &plan {
         log.borrow_mut().cache_status = Some(p.status);
     }
+    let uri = uri.unwrap_or_else(|| upstream_uri(ctx, pass.uri.as_deref(), &pass.location));
     let convert_head = plan.is_some() && ctx.method == Method::HEAD;
     let up = def.group.clone();
 
@@ -404,7 +405,9 @@ struct Target {
     tls: bool,
     /// gRPC: HTTP/2 to the upstream.
     h2: bool,
-    uri: String,
+    /// The URI to send; `None` for a configured group, built once the cache has been
+    /// consulted (a hit never needs it).
+    uri: Option<String>,
 }
 
 async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target, u16> {
@@ -415,7 +418,7 @@ async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target
             port: pass.port,
             tls: pass.tls,
             h2: pass.h2,
-            uri: upstream_uri(ctx, pass.uri.as_deref(), &pass.location),
+            uri: None,
         }),
         ProxyTarget::Dynamic(c) => {
             let url = c.eval(ctx);
@@ -446,7 +449,7 @@ async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target
                     port,
                     tls,
                     h2: parsed_h2,
-                    uri,
+                    uri: Some(uri),
                 });
             }
             let ips: Vec<std::net::IpAddr> =
@@ -496,7 +499,7 @@ async fn resolve_target(ctx: &mut RequestCtx, pass: &ProxyPass) -> Result<Target
                 port,
                 tls,
                 h2: parsed_h2,
-                uri,
+                uri: Some(uri),
             })
         }
     }
@@ -511,7 +514,11 @@ fn upstream_uri(ctx: &RequestCtx, part: Option<&str>, location: &str) -> String 
     };
     let unchanged = !ctx.internal
         && raw_query == ctx.args.as_deref()
-        && pipeline::normalize_path(raw_path, true).as_deref() == Some(ctx.uri.as_str());
+        && if raw_path == ctx.uri && pipeline::is_plain_path(raw_path) {
+            true
+        } else {
+            pipeline::normalize_path(raw_path, true).as_deref() == Some(ctx.uri.as_str())
+        };
     let args = |s: &mut String| {
         if let Some(a) = &ctx.args {
             s.push('?');
@@ -543,7 +550,8 @@ fn upstream_uri(ctx: &RequestCtx, part: Option<&str>, location: &str) -> String 
 fn escape_uri(s: &str) -> String {
     use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
     const SET: &AsciiSet = &CONTROLS.add(b' ').add(b'#').add(b'%').add(b'?').add(b'"');
-    utf8_percent_encode(s, SET).to_string()
+    // Through Cow, not Display: no formatting machinery, and no copy to escape nothing.
+    std::borrow::Cow::from(utf8_percent_encode(s, SET)).into_owned()
 }
 
 /// The hash key for `hash` (evaluated) or `ip_hash` (the client address).

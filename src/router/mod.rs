@@ -86,7 +86,7 @@ pub fn find_location(server: &Server, uri: &str) -> Option<(Arc<Location>, Optio
 /// nginx's auto redirect: `/api` when a `location /api/` proxies (and no `location = /api`
 /// exists) is answered with a 301 to `/api/`.
 pub fn auto_redirect(server: &Server, uri: &str) -> bool {
-    if !server.auto_redirects {
+    if !server.auto_redirects.iter().any(|d| d == uri) {
         return false;
     }
     fn walk(list: &[Arc<Location>], uri: &str) -> bool {

@@ -189,30 +189,31 @@ fn line_error(buf: &[u8]) -> (&'static str, u16) {
 }
 
 /// Writes a header name as nginx sends it: its own headers in their usual spelling, the
-/// others in title case (`x-foo` goes out as `X-Foo`: `http` keeps names lowercase).
+/// others in title case (`x-foo` goes out as `X-Foo`: `http` keeps names lowercase); with
+/// the `: ` after it, one copy less per header.
 pub(super) fn write_name(out: &mut Vec<u8>, name: &HeaderName) {
     let s = name.as_str().as_bytes();
     let fixed: &[u8] = match s {
         // The common ones spelled out: cheaper than casing them byte by byte.
-        b"server" => b"Server",
-        b"date" => b"Date",
-        b"content-type" => b"Content-Type",
-        b"content-length" => b"Content-Length",
-        b"connection" => b"Connection",
-        b"last-modified" => b"Last-Modified",
-        b"accept-ranges" => b"Accept-Ranges",
-        b"location" => b"Location",
-        b"cache-control" => b"Cache-Control",
-        b"content-encoding" => b"Content-Encoding",
-        b"transfer-encoding" => b"Transfer-Encoding",
-        b"keep-alive" => b"Keep-Alive",
-        b"vary" => b"Vary",
-        b"expires" => b"Expires",
-        b"set-cookie" => b"Set-Cookie",
-        b"etag" => b"ETag",
-        b"www-authenticate" => b"WWW-Authenticate",
-        b"content-md5" => b"Content-MD5",
-        b"x-xss-protection" => b"X-XSS-Protection",
+        b"server" => b"Server: ",
+        b"date" => b"Date: ",
+        b"content-type" => b"Content-Type: ",
+        b"content-length" => b"Content-Length: ",
+        b"connection" => b"Connection: ",
+        b"last-modified" => b"Last-Modified: ",
+        b"accept-ranges" => b"Accept-Ranges: ",
+        b"location" => b"Location: ",
+        b"cache-control" => b"Cache-Control: ",
+        b"content-encoding" => b"Content-Encoding: ",
+        b"transfer-encoding" => b"Transfer-Encoding: ",
+        b"keep-alive" => b"Keep-Alive: ",
+        b"vary" => b"Vary: ",
+        b"expires" => b"Expires: ",
+        b"set-cookie" => b"Set-Cookie: ",
+        b"etag" => b"ETag: ",
+        b"www-authenticate" => b"WWW-Authenticate: ",
+        b"content-md5" => b"Content-MD5: ",
+        b"x-xss-protection" => b"X-XSS-Protection: ",
         _ => {
             let start = out.len();
             out.extend_from_slice(s);
@@ -223,6 +224,7 @@ pub(super) fn write_name(out: &mut Vec<u8>, name: &HeaderName) {
                 }
                 up = *c == b'-';
             }
+            out.extend_from_slice(b": ");
             return;
         }
     };
@@ -267,7 +269,6 @@ pub(super) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
 
 pub(super) fn write_header(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {
     write_name(out, name);
-    out.extend_from_slice(b": ");
     out.extend_from_slice(value);
     out.extend_from_slice(b"\r\n");
 }
@@ -339,9 +340,8 @@ mod tests {
         let mut out = Vec::new();
         for n in ["content-type", "etag", "x-my-header", "www-authenticate"] {
             write_name(&mut out, &HeaderName::from_static(n));
-            out.push(b' ');
         }
-        assert_eq!(out, b"Content-Type ETag X-My-Header WWW-Authenticate ");
+        assert_eq!(out, b"Content-Type: ETag: X-My-Header: WWW-Authenticate: ");
         let mut s = Vec::new();
         write_status(&mut s, 302);
         write_status(&mut s, 299);

@@ -343,7 +343,6 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
         len.map_or(Framing::Close, Framing::Length)
     } else if let Some(n) = out.size_hint().exact() {
         head::write_name(wbuf, &CONTENT_LENGTH);
-        wbuf.extend_from_slice(b": ");
         head::write_u64(wbuf, n);
         wbuf.extend_from_slice(b"\r\n");
         Framing::Length(n)

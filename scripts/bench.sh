@@ -203,7 +203,7 @@ upconns() {
 for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json shdict:/shdict redisget:/redisget cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
     name=${scenario%%:*}
     path=${scenario#*:}
-    oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0
+    oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0; ratios=""
     for r in $(seq "$ROUNDS"); do
         for side in ng oc; do
             port=$NG_PORT; [ $side = oc ] && port=$OC_PORT
@@ -214,14 +214,19 @@ for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua pro
             case $name in proxy*) conns=$(upconns) ;; esac
             printf '%-9s %-9s %12s %10s %10s %14s\n' "$name" "$label" "$rps" "$p50" "$p99" "$conns"
             if [ $side = oc ]; then
+                ratios="$ratios $(awk -v a="$rps" -v b="$ng_rps" 'BEGIN{printf "%.3f", a/b}')"
                 oc_sum=$(awk -v a="$oc_sum" -v b="$rps" 'BEGIN{print a+b}')
                 oc_p99=$(awk -v a="$oc_p99" -v b="$p99" 'BEGIN{print a+b}')
             else
+                ng_rps=$rps
                 ng_sum=$(awk -v a="$ng_sum" -v b="$rps" 'BEGIN{print a+b}')
                 ng_p99=$(awk -v a="$ng_p99" -v b="$p99" 'BEGIN{print a+b}')
             fi
         done
     done
-    awk -v n="$name" -v o="$oc_sum" -v g="$ng_sum" -v op="$oc_p99" -v gp="$ng_p99" -v r="$ROUNDS" \
-        'BEGIN { printf "%-8s ratio openclaw/nginx: req/s %.2fx, mean p99 %.3f ms vs %.3f ms\n", n, o/g, op/r, gp/r }'
+    # The median of the rounds' ratios too: each round runs both servers back to back, so
+    # it resists this machine's minute-scale swings better than the ratio of sums.
+    med=$(echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}')
+    awk -v n="$name" -v o="$oc_sum" -v g="$ng_sum" -v op="$oc_p99" -v gp="$ng_p99" -v r="$ROUNDS" -v m="$med" \
+        'BEGIN { printf "%-8s ratio openclaw/nginx: req/s %.2fx (median round %.2fx), mean p99 %.3f ms vs %.3f ms\n", n, o/g, m, op/r, gp/r }'
 done

@@ -52,6 +52,38 @@ fn entries_survive_a_restart_without_the_upstream() {
     );
 }
 
+#[test]
+fn lua_app_entries_are_read_back_from_disk_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = common::wrap(
+        "",
+        &format!(
+            "proxy_cache_path {} keys_zone=app:1m;",
+            dir.path().display()
+        ),
+        r#"location = /set { content_by_lua_block { ngx.say(openclaw.cache.set("app", "k", "kept", 600)) } }
+           location = /get { content_by_lua_block { ngx.say(openclaw.cache.get("app", "k")) } }
+           location = /hf {
+               content_by_lua_block { ngx.say("body") }
+               header_filter_by_lua_block { ngx.header["X-V"] = openclaw.cache.get("app", "k") }
+           }"#,
+    );
+    let mut gw = Gateway::start_full(&text, &[]).unwrap();
+    assert_eq!(client::get(gw.addr(), "/set", &[]).text(), "true\n");
+    gw.stop();
+    // A new process: the entry is only on disk. A content handler yields while the
+    // blocking pool reads it; a header filter (which cannot yield) reads it in place.
+    let mut gw = Gateway::start_full(&text, &[]).unwrap();
+    assert_eq!(client::get(gw.addr(), "/get", &[]).text(), "kept\n");
+    gw.stop();
+    let gw = Gateway::start_full(&text, &[]).unwrap();
+    let r = client::get(gw.addr(), "/hf", &[]);
+    assert_eq!(
+        (r.text().as_str(), r.header("x-v")),
+        ("body\n", Some("kept"))
+    );
+}
+
 /// Cache files under `dir` (the temporary directory left out).
 fn cache_files(dir: &std::path::Path) -> usize {
     let mut n = 0;

@@ -9,7 +9,7 @@ use crate::cache::{now_secs, Entry, Zone};
 use mlua::{Lua, MultiValue, Table, Value};
 use std::sync::Arc;
 
-use super::api::nil_err as fail;
+use super::api::{nil_err as fail, COSOCKET_PHASES};
 
 pub fn install(lua: &Lua, zones: &[Arc<Zone>]) -> mlua::Result<()> {
     let t = lua.create_table()?;
@@ -18,16 +18,31 @@ pub fn install(lua: &Lua, zones: &[Arc<Zone>]) -> mlua::Result<()> {
     let z = zones.clone();
     t.set(
         "get",
-        lua.create_function(move |lua, (zone, key): (String, mlua::LuaString)| {
-            let Some(zone) = find(&z, &zone) else {
-                return fail(lua, "cache zone not found");
-            };
-            let key = format!("lua:{}", key.to_str()?);
-            match zone.get(&key) {
-                Some(e) if e.fresh(now_secs()) => Ok(MultiValue::from_vec(vec![Value::String(
-                    lua.create_string(&e.body[..])?,
-                )])),
-                _ => Ok(MultiValue::from_vec(vec![Value::Nil])),
+        lua.create_async_function(move |lua, (zone, key): (String, mlua::LuaString)| {
+            let zone = find(&z, &zone);
+            let key = key.to_str().map(|k| format!("lua:{}", &*k));
+            async move {
+                let Some(zone) = zone else {
+                    return fail(&lua, "cache zone not found");
+                };
+                let key = key?;
+                // Where the handler may yield, an entry only on disk is read on the
+                // blocking pool, not on the worker; elsewhere (init, filters) it is read here.
+                let may_yield = super::req::with_state(|st| Ok(COSOCKET_PHASES.contains(st.phase)))
+                    .unwrap_or(false);
+                let entry = if may_yield {
+                    zone.lookup(&key).await
+                } else {
+                    zone.get(&key)
+                };
+                match entry {
+                    Some(e) if e.fresh(now_secs()) => {
+                        Ok(MultiValue::from_vec(vec![Value::String(
+                            lua.create_string(&e.body[..])?,
+                        )]))
+                    }
+                    _ => Ok(MultiValue::from_vec(vec![Value::Nil])),
+                }
             }
         })?,
     )?;

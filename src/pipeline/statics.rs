@@ -255,7 +255,8 @@ fn etag(mtime_secs: u64, size: u64) -> String {
                 break;
             }
         }
-        out.extend(digits[i..].iter().map(|&c| c as char));
+        // The digits are ASCII: one copy, not a char push each.
+        out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or("0"));
     }
     let mut s = String::with_capacity(36);
     s.push('"');

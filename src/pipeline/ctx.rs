@@ -171,7 +171,7 @@ impl LogContext {
             client: self.client.to_string(),
             server: self.server.first_name.clone(),
             request: format!("{} {} {}", self.method, self.request_uri, self.protocol),
-            upstream: self.upstream.as_ref().and_then(|u| u.borrow().url.clone()),
+            upstream: self.upstream.as_ref().and_then(|u| u.borrow().url()),
             host: self
                 .host
                 .as_ref()
@@ -292,7 +292,7 @@ impl RequestCtx {
         }
         let client = self.conn.remote.ip().to_string();
         let request = self.request_line();
-        let up = self.upstream.as_ref().and_then(|u| u.borrow().url.clone());
+        let up = self.upstream.as_ref().and_then(|u| u.borrow().url());
         let info = crate::observe::ReqInfo {
             connection: self.conn.id,
             client: &client,

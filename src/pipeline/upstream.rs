@@ -52,8 +52,9 @@ pub struct UpstreamLog {
     pub attempts: Vec<Attempt>,
     /// The last upstream response's headers (`$upstream_http_*`).
     pub headers: http::HeaderMap,
-    /// `http://peer/uri` of the current try, for error-log lines.
-    pub url: Option<String>,
+    /// The scheme and URI sent upstream; with the current try's peer they make the
+    /// `http://peer/uri` of error-log lines (put together only when a line is written).
+    pub url: Option<(&'static str, String)>,
     /// `$proxy_host`, `$proxy_port`.
     pub proxy_host: String,
     pub proxy_port: u16,
@@ -72,6 +73,13 @@ fn secs(d: Option<Duration>) -> String {
 }
 
 impl UpstreamLog {
+    /// `http://peer/uri` of the current try, for error-log lines.
+    pub fn url(&self) -> Option<String> {
+        let (scheme, uri) = self.url.as_ref()?;
+        let peer = self.attempts.last().map_or("", |a| a.addr.as_str());
+        Some(format!("{scheme}://{peer}{uri}"))
+    }
+
     fn join(&self, f: impl Fn(&Attempt) -> String) -> String {
         self.attempts.iter().map(f).collect::<Vec<_>>().join(", ")
     }

@@ -190,6 +190,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     let mut streamed = false;
     let lua_balancer = def.balancer.clone().zip(ctx.gen.engine.clone());
     let mut bstate = BalancerState::default();
+    log.borrow_mut().url = Some((scheme, uri.clone()));
     loop {
         let mut limits = Limits {
             connect: conf.connect_timeout,
@@ -230,7 +231,6 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                 a.status = Some(502);
                 a.response = Some(Duration::ZERO);
                 l.attempts.push(a);
-                l.url = Some(format!("{scheme}://{}{}", up.name, uri));
             }
             ctx.log(
                 Level::Error,
@@ -244,7 +244,6 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
         {
             let mut l = log.borrow_mut();
             l.attempts.push(Attempt::new(peer.name.clone()));
-            l.url = Some(format!("{scheme}://{}{}", peer.name, uri));
         }
         let req_body = match (&full_body, stream_body.take()) {
             (_, Some(s)) => {

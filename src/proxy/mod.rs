@@ -317,7 +317,8 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                 up.release(&peer, Outcome::Ok, Some(elapsed));
                 if let Some(p) = &plan {
                     if status == 304 {
-                        if let Some(e) = p.revalidated(resp.headers()) {
+                        let fresh = p.revalidated(&log.borrow().headers);
+                        if let Some(e) = fresh {
                             return cache::serve(ctx, &e, "REVALIDATED");
                         }
                     }
@@ -900,7 +901,7 @@ fn set_connect(log: &Rc<RefCell<UpstreamLog>>, d: Duration) {
 #[allow(clippy::type_complexity)]
 fn finish_head(
     log: &Rc<RefCell<UpstreamLog>>,
-    resp: hyper::Response<hyper::body::Incoming>,
+    mut resp: hyper::Response<hyper::body::Incoming>,
     conn: Option<pool::Conn>,
 ) -> Result<(hyper::Response<hyper::body::Incoming>, Option<pool::Conn>), TryError> {
     let mut l = log.borrow_mut();
@@ -908,7 +909,9 @@ fn finish_head(
         a.status = Some(resp.status().as_u16());
         a.header = Some(a.start.elapsed());
     }
-    l.headers = resp.headers().clone();
+    // Moved, not copied: from here on the log holds the upstream's headers (for
+    // `$upstream_http_*`, revalidation and the client's response).
+    l.headers = std::mem::take(resp.headers_mut());
     Ok((resp, conn))
 }
 
@@ -927,7 +930,7 @@ fn respond(
     let status = resp.status().as_u16();
     let upgrade = status == 101;
     let mut out = Response::new(status);
-    out.headers = headers::response_headers(resp.headers(), conf, upgrade);
+    out.headers = headers::response_headers(&log.borrow().headers, conf, upgrade);
     out.keep_location = !headers::rewrite_redirects(ctx, pass, &mut out.headers);
     out.keep_server = conf.pass_headers.iter().any(|h| h == "server");
     if upgrade {

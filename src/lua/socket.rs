@@ -7,6 +7,8 @@
 use super::api::{check_phase, rt, LResult, COSOCKET_PHASES};
 use super::req::with_state;
 use super::sockstream::{handshake_error, Conn};
+
+mod fast;
 use ahash::AHashMap as HashMap;
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 use std::cell::RefCell;
@@ -45,6 +47,8 @@ struct Inner {
     keepalive: Duration,
     pool_size: usize,
     log_errors: bool,
+    /// The unsent end of a `send` the fast path began, and the whole length.
+    pending_send: Option<(Vec<u8>, usize)>,
 }
 
 pub struct TcpSock(RefCell<Inner>);
@@ -194,6 +198,81 @@ async fn resolve_host(host: &str) -> Result<IpAddr, String> {
     Ok(ips[rand::random::<usize>() % ips.len()])
 }
 
+/// An idle pooled connection for `key` (ones idle too long are dropped on the way).
+fn take_pooled(key: &str) -> Option<Pooled> {
+    let now = std::time::Instant::now();
+    POOL.with(|p| {
+        let mut pool = p.borrow_mut();
+        let list = pool.get_mut(key)?;
+        while let Some(c) = list.pop() {
+            if c.until.is_none_or(|t| t > now) {
+                return Some(c);
+            }
+        }
+        None
+    })
+}
+
+impl TcpSock {
+    /// Takes a pooled connection as this socket's.
+    fn adopt(&self, p: Pooled, key: String) {
+        let mut g = self.0.borrow_mut();
+        g.stream = Some(p.stream);
+        g.buf.clear();
+        g.reused = p.reused + 1;
+        g.pool_key = Some(key);
+    }
+}
+
+/// What `receive` waits for.
+enum Want {
+    Line,
+    All,
+    Bytes(usize),
+}
+
+/// `receive`'s pattern argument.
+fn want(pattern: &Option<Value>) -> LResult<Want> {
+    Ok(match pattern {
+        None => Want::Line,
+        Some(Value::String(s)) => match s.to_str()?.as_ref() {
+            "*l" | "l" => Want::Line,
+            "*a" | "a" => Want::All,
+            other => {
+                return Err(rt(format!(
+                    "bad argument #1 to 'receive' (bad pattern argument: {other})"
+                )))
+            }
+        },
+        Some(Value::Integer(n)) if *n >= 0 => Want::Bytes(*n as usize),
+        Some(Value::Number(n)) if *n >= 0.0 => Want::Bytes(*n as usize),
+        Some(other) => {
+            return Err(rt(format!(
+                "bad argument #1 to 'receive' (bad pattern argument: {})",
+                other.type_name()
+            )))
+        }
+    })
+}
+
+/// The part of `buf` that answers `want`, taken off it (a line without its `\r\n`), once
+/// enough is buffered.
+fn ready_part(buf: &mut Vec<u8>, want: &Want) -> Option<Vec<u8>> {
+    match want {
+        Want::Line => {
+            let end = buf.iter().position(|&b| b == b'\n')?;
+            let mut out: Vec<u8> = buf.drain(..=end).collect();
+            out.pop();
+            if out.last() == Some(&b'\r') {
+                out.pop();
+            }
+            Some(out)
+        }
+        Want::Bytes(n) => (buf.len() >= *n).then(|| buf.drain(..*n).collect()),
+        Want::All => None,
+    }
+}
+
 impl UserData for TcpSock {
     fn add_methods<M: UserDataMethods<Self>>(m: &mut M) {
         m.add_async_method(
@@ -239,23 +318,8 @@ impl UserData for TcpSock {
                     Target::Inet(a) => format!("{host}:{}", a.port()),
                 });
                 // An idle pooled connection first (ones idle too long are dropped).
-                let now = std::time::Instant::now();
-                let pooled = POOL.with(|p| {
-                    let mut pool = p.borrow_mut();
-                    let list = pool.get_mut(&key)?;
-                    while let Some(c) = list.pop() {
-                        if c.until.is_none_or(|t| t > now) {
-                            return Some(c);
-                        }
-                    }
-                    None
-                });
-                if let Some(p) = pooled {
-                    let mut g = this.0.borrow_mut();
-                    g.stream = Some(p.stream);
-                    g.buf.clear();
-                    g.reused = p.reused + 1;
-                    g.pool_key = Some(key);
+                if let Some(p) = take_pooled(&key) {
+                    this.adopt(p, key);
                     return Ok(MultiValue::from_iter([Value::Integer(1)]));
                 }
                 let timeout = this.0.borrow().connect_timeout;
@@ -364,11 +428,19 @@ impl UserData for TcpSock {
         );
         m.add_async_method("send", |lua, this, data: Value| async move {
             with_state(|st| check_phase(st, COSOCKET_PHASES))?;
-            let mut bytes = Vec::new();
-            flatten(&data, &mut bytes)?;
-            let (stream, timeout) = {
+            let (stream, timeout, pending) = {
                 let mut g = this.0.borrow_mut();
-                (g.stream.take(), g.send_timeout)
+                (g.stream.take(), g.send_timeout, g.pending_send.take())
+            };
+            // What `oc_try_send` could not write at once (it wrote the rest of `data`).
+            let (bytes, total) = match pending {
+                Some(p) => p,
+                None => {
+                    let mut bytes = Vec::new();
+                    flatten(&data, &mut bytes)?;
+                    let n = bytes.len();
+                    (bytes, n)
+                }
             };
             let Some(mut stream) = stream else {
                 return nil_err(&lua, "closed");
@@ -377,7 +449,7 @@ impl UserData for TcpSock {
             match r {
                 Ok(Ok(())) => {
                     this.0.borrow_mut().stream = Some(stream);
-                    Ok(MultiValue::from_iter([Value::Integer(bytes.len() as i64)]))
+                    Ok(MultiValue::from_iter([Value::Integer(total as i64)]))
                 }
                 Err(_) => {
                     this.0.borrow_mut().stream = Some(stream);
@@ -389,31 +461,7 @@ impl UserData for TcpSock {
         });
         m.add_async_method("receive", |lua, this, pattern: Option<Value>| async move {
             with_state(|st| check_phase(st, COSOCKET_PHASES))?;
-            enum Want {
-                Line,
-                All,
-                Bytes(usize),
-            }
-            let want = match &pattern {
-                None => Want::Line,
-                Some(Value::String(s)) => match s.to_str()?.as_ref() {
-                    "*l" | "l" => Want::Line,
-                    "*a" | "a" => Want::All,
-                    other => {
-                        return Err(rt(format!(
-                            "bad argument #1 to 'receive' (bad pattern argument: {other})"
-                        )))
-                    }
-                },
-                Some(Value::Integer(n)) if *n >= 0 => Want::Bytes(*n as usize),
-                Some(Value::Number(n)) if *n >= 0.0 => Want::Bytes(*n as usize),
-                Some(other) => {
-                    return Err(rt(format!(
-                        "bad argument #1 to 'receive' (bad pattern argument: {})",
-                        other.type_name()
-                    )))
-                }
-            };
+            let want = want(&pattern)?;
             let (stream, mut buf, timeout) = {
                 let mut g = this.0.borrow_mut();
                 (g.stream.take(), std::mem::take(&mut g.buf), g.read_timeout)
@@ -425,21 +473,7 @@ impl UserData for TcpSock {
             let mut closed = false;
             loop {
                 // Enough buffered?
-                let done = match want {
-                    Want::Line => buf.iter().position(|&b| b == b'\n'),
-                    Want::Bytes(n) => (buf.len() >= n).then_some(n),
-                    Want::All => None,
-                };
-                if let Some(end) = done {
-                    let mut out: Vec<u8> = buf
-                        .drain(..end + usize::from(matches!(want, Want::Line)))
-                        .collect();
-                    if matches!(want, Want::Line) {
-                        out.pop();
-                        if out.last() == Some(&b'\r') {
-                            out.pop();
-                        }
-                    }
+                if let Some(out) = ready_part(&mut buf, &want) {
                     let mut g = this.0.borrow_mut();
                     g.stream = Some(stream);
                     g.buf = buf;
@@ -651,6 +685,18 @@ impl UserData for TcpSock {
                 Ok(())
             },
         );
+        m.add_method(
+            "oc_try_connect",
+            |_, this, (host, port, opts): (Value, Value, Value)| {
+                fast::try_connect(this, &host, &port, &opts)
+            },
+        );
+        m.add_method("oc_try_send", |_, this, data: Value| {
+            fast::try_send(this, &data)
+        });
+        m.add_method("oc_try_receive", |lua, this, pattern: Option<Value>| {
+            fast::try_receive(lua, this, &pattern)
+        });
         m.add_method("setoption", |_, _, _: MultiValue| Ok(true));
         m.add_method("getreusedtimes", |lua, this, ()| {
             let g = this.0.borrow();
@@ -782,8 +828,9 @@ impl UserData for UdpSock {
 
 pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
     let socket = lua.create_table()?;
-    socket.set("tcp", lua.create_function(|_, ()| Ok(TcpSock::new()))?)?;
     // (TcpSock::new reads the request's lua_socket_* settings.)
+    let raw = lua.create_function(|_, ()| Ok(TcpSock::new()))?;
+    socket.set("tcp", fast::wrap(lua, raw)?)?;
     socket.set(
         "udp",
         lua.create_function(|_, ()| Ok(UdpSock(RefCell::new((None, Duration::from_secs(60))))))?,

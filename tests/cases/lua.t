@@ -944,3 +944,30 @@ true
 HTTP/1.1 200 OK
 true
 false bad argument #1 to 'send' (table expected, got nil)
+
+=== TEST 52: ngx.say and ngx.print of a few strings and numbers (joined for the fast path) print as OpenResty's do
+--- config
+location /t {
+    content_by_lua_block {
+        ngx.say("a", 1, "b")
+        ngx.say(-5, " ", 99999999999999)
+        ngx.say(1.5, " ", 1e14)
+        ngx.say(-7, "|", 0)
+        ngx.print("x", 2)
+        ngx.say()
+        ngx.say("n", nil)
+        ngx.say(true, "t")
+        ngx.say(0/0 ~= 0/0, " ", 2^53)
+    }
+}
+--- request
+GET /t
+--- response_body
+a1b
+-5 99999999999999
+1.5 1e+14
+-7|0
+x2
+nnil
+truet
+true 9.007199254741e+15

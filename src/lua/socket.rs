@@ -7,8 +7,6 @@
 use super::api::{check_phase, rt, LResult, COSOCKET_PHASES};
 use super::req::with_state;
 use super::sockstream::{handshake_error, Conn};
-
-mod fast;
 use ahash::AHashMap as HashMap;
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 use std::cell::RefCell;
@@ -16,6 +14,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+mod fast;
 
 struct Pooled {
     stream: Conn,
@@ -184,10 +184,7 @@ fn lua_ssl(lua: &Lua) -> std::sync::Arc<crate::config::LuaSsl> {
 /// A cosocket peer's address: an IP literal, `localhost`, or a name through the
 /// request's `resolver` (a random one of its addresses, as OpenResty picks).
 async fn resolve_host(host: &str) -> Result<IpAddr, String> {
-    if host == "localhost" {
-        return Ok(IpAddr::from([127, 0, 0, 1]));
-    }
-    if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse() {
+    if let Some(ip) = literal_ip(host) {
         return Ok(ip);
     }
     let resolver = super::req::with_req(|_, ctx| Ok(ctx.conf.resolver.clone()))
@@ -196,6 +193,24 @@ async fn resolve_host(host: &str) -> Result<IpAddr, String> {
         .ok_or_else(|| format!("no resolver defined to resolve \"{host}\""))?;
     let ips = resolver.resolve(host).await.map_err(|e| e.message(host))?;
     Ok(ips[rand::random::<usize>() % ips.len()])
+}
+
+/// A peer given without a name to resolve: an IP literal (IPv6 in brackets or not), or
+/// `localhost`.
+fn literal_ip(host: &str) -> Option<IpAddr> {
+    if host == "localhost" {
+        return Some(IpAddr::from([127, 0, 0, 1]));
+    }
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// The pool a connection to `host:port` goes to without a `pool` option (the host as
+/// given, not its address, as lua-nginx-module keys it).
+fn pool_key(host: &str, port: u16) -> String {
+    format!("{host}:{port}")
 }
 
 /// An idle pooled connection for `key` (ones idle too long are dropped on the way).
@@ -315,7 +330,7 @@ impl UserData for TcpSock {
                 };
                 let key = pool_opt.unwrap_or_else(|| match &target {
                     Target::Unix(_) => host.clone(),
-                    Target::Inet(a) => format!("{host}:{}", a.port()),
+                    Target::Inet(a) => pool_key(&host, a.port()),
                 });
                 // An idle pooled connection first (ones idle too long are dropped).
                 if let Some(p) = take_pooled(&key) {

@@ -306,25 +306,25 @@ fn exec_target(ctx: &mut RequestCtx, target: &str, next: &mut Start) {
     internal_redirect(ctx, target);
 }
 
-/// Runs the script handler of `phase` for the current location, if there is one.
-/// Whether the location has a handler for `phase` (checked before building the phase's
-/// future: most requests have none, and the future's result is large to move).
-fn has_script(ctx: &RequestCtx, phase: Phase) -> bool {
+/// The location's script handler for `phase` (rewrite, access or content), if any.
+fn phase_chunk(ctx: &RequestCtx, phase: Phase) -> Option<&Arc<crate::config::LuaChunk>> {
     let lua = &ctx.conf.lua;
     match phase {
-        Phase::Rewrite => lua.rewrite.is_some(),
-        Phase::Access => lua.access.is_some(),
-        _ => lua.content.is_some(),
+        Phase::Rewrite => lua.rewrite.as_ref(),
+        Phase::Access => lua.access.as_ref(),
+        _ => lua.content.as_ref(),
     }
 }
 
+/// Whether the location has a handler for `phase` (checked before building the phase's
+/// future: most requests have none, and the future's result is large to move).
+fn has_script(ctx: &RequestCtx, phase: Phase) -> bool {
+    phase_chunk(ctx, phase).is_some()
+}
+
+/// Runs the script handler of `phase` for the current location, if there is one.
 async fn script_phase(ctx: &mut RequestCtx, phase: Phase) -> Option<ScriptOutcome> {
-    let lua = &ctx.conf.lua;
-    let chunk = match phase {
-        Phase::Rewrite => lua.rewrite.clone(),
-        Phase::Access => lua.access.clone(),
-        _ => lua.content.clone(),
-    }?;
+    let chunk = phase_chunk(ctx, phase)?.clone();
     let Some(engine) = ctx.gen.engine.clone() else {
         ctx.log(Level::Alert, "no script engine for a configured handler");
         return Some(ScriptOutcome::Respond(special_response(ctx, 500)));

@@ -1,7 +1,5 @@
 //! URI parsing as nginx does it: percent-decoding, `//` merging, `.`/`..` resolution.
 
-/// Decodes and normalises a request path. `None` when the path is invalid (escapes above
-/// the root, has a NUL byte or bad UTF-8): the request gets 400.
 /// True when `raw` has nothing to decode, merge or resolve: it normalizes to itself.
 pub fn is_plain_path(raw: &str) -> bool {
     let b = raw.as_bytes();
@@ -11,6 +9,8 @@ pub fn is_plain_path(raw: &str) -> bool {
         })
 }
 
+/// Decodes and normalises a request path. `None` when the path is invalid (escapes above
+/// the root, has a NUL byte or bad UTF-8): the request gets 400.
 pub fn normalize_path(raw: &str, merge_slashes: bool) -> Option<String> {
     if !raw.starts_with('/') {
         return None;

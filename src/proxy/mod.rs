@@ -514,11 +514,9 @@ fn upstream_uri(ctx: &RequestCtx, part: Option<&str>, location: &str) -> String 
     };
     let unchanged = !ctx.internal
         && raw_query == ctx.args.as_deref()
-        && if raw_path == ctx.uri && pipeline::is_plain_path(raw_path) {
-            true
-        } else {
-            pipeline::normalize_path(raw_path, true).as_deref() == Some(ctx.uri.as_str())
-        };
+        // (A plain path equal to the URI normalizes to it: no copy needed to tell.)
+        && ((raw_path == ctx.uri && pipeline::is_plain_path(raw_path))
+            || pipeline::normalize_path(raw_path, true).as_deref() == Some(ctx.uri.as_str()));
     let args = |s: &mut String| {
         if let Some(a) = &ctx.args {
             s.push('?');

@@ -7,7 +7,7 @@
 
 use super::super::api::{check_phase, LResult, COSOCKET_PHASES};
 use super::super::req::with_state;
-use super::{flatten, ready_part, take_pooled, want, Conn, TcpSock, Want};
+use super::{flatten, literal_ip, pool_key, ready_part, take_pooled, want, Conn, TcpSock, Want};
 use mlua::{Function, LightUserData, Lua, Value};
 
 /// The mark of "would wait": the address of a static, as a light userdata.
@@ -45,13 +45,7 @@ pub(super) fn try_connect(
     let Ok(host) = host.to_str() else {
         return again();
     };
-    let literal = host.as_ref() == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok();
-    if !literal {
+    if literal_ip(&host).is_none() {
         return again();
     }
     let pool: Option<String> = match opts {
@@ -62,7 +56,7 @@ pub(super) fn try_connect(
         Value::Nil => None,
         _ => return again(),
     };
-    let key = pool.unwrap_or_else(|| format!("{}:{port}", host.as_ref() as &str));
+    let key = pool.unwrap_or_else(|| pool_key(&host, port));
     match take_pooled(&key) {
         Some(p) => {
             this.adopt(p, key);
@@ -88,8 +82,16 @@ pub(super) fn try_send(this: &TcpSock, data: &Value) -> LResult<Value> {
     let Some(Conn::Plain(stream)) = &g.stream else {
         return again();
     };
-    let mut bytes = Vec::new();
-    flatten(data, &mut bytes)?;
+    // A string is written from Lua's own bytes; only a table is flattened into a copy.
+    let mut flat = Vec::new();
+    let lua_bytes;
+    let bytes: &[u8] = if let Value::String(s) = data {
+        lua_bytes = s.as_bytes();
+        &lua_bytes
+    } else {
+        flatten(data, &mut flat)?;
+        &flat
+    };
     let mut off = 0;
     while off < bytes.len() {
         match stream.try_write(&bytes[off..]) {
@@ -101,8 +103,7 @@ pub(super) fn try_send(this: &TcpSock, data: &Value) -> LResult<Value> {
         return Ok(Value::Integer(bytes.len() as i64));
     }
     if off > 0 {
-        let total = bytes.len();
-        g.pending_send = Some((bytes.split_off(off), total));
+        g.pending_send = Some((bytes[off..].to_vec(), bytes.len()));
     }
     again()
 }

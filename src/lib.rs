@@ -8,6 +8,7 @@ pub mod clock;
 pub mod compress;
 pub mod config;
 pub mod error;
+pub mod http1;
 pub mod keys;
 pub mod observe;
 pub mod re;

@@ -203,6 +203,27 @@ fn body_cut_short_by_the_upstream_is_logged_and_the_client_connection_closed() {
 }
 
 #[test]
+fn a_malformed_chunked_upstream_body_is_logged_and_the_client_connection_closed() {
+    let be = Backend::start("up1");
+    let gw = http(
+        "",
+        &format!("location / {{ proxy_pass http://{}; }}", be.addr),
+    );
+    let mut s = send(&gw, b"GET /badchunk HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    let mut buf = vec![];
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    // The good chunk was passed on; the bad one ends the response without a last chunk.
+    assert!(text.contains("abcde"), "{text}");
+    assert!(!text.ends_with("0\r\n\r\n"), "{text}");
+    assert!(gw.wait_log(
+        "upstream sent invalid chunked response while reading upstream",
+        Duration::from_secs(5)
+    ));
+}
+
+#[test]
 fn slow_body_times_out_with_proxy_read_timeout() {
     let be = Backend::start("up1");
     let gw = http(
@@ -393,4 +414,57 @@ fn idle_upstream_connections_close_after_keepalive_timeout() {
         assert_eq!(client::get(gw.addr(), "/b", &[]).status, 200);
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Sends GET `path` on an open client connection and reads one response with a length.
+fn get_on(s: &mut TcpStream, path: &str) -> (u16, String) {
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut buf = Vec::new();
+    assert!(read_until(s, &mut buf, "\r\n\r\n"), "no response head");
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .unwrap_or(0);
+    let mut body = rest.as_bytes().to_vec();
+    let mut chunk = [0u8; 4096];
+    while body.len() < len {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "response cut short");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    (status, String::from_utf8_lossy(&body).to_string())
+}
+
+#[test]
+fn a_pooled_connection_closed_under_a_request_is_retried_on_a_new_one() {
+    // The upstream answers /dropnext, keeps the connection, then closes it on the next
+    // request without answering: the request goes again on a fresh connection, with no
+    // error for the client and nothing in error.log (nginx retries a cached connection).
+    let be = Backend::start("up1");
+    let up = format!("upstream be {{ server {}; keepalive 4; }}", be.addr);
+    let gw = http(
+        &up,
+        "location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection \"\"; }",
+    );
+    // One client connection: one worker, one pool.
+    let mut c = TcpStream::connect(gw.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(get_on(&mut c, "/dropnext"), (200, "up1 dropnext\n".into()));
+    assert_eq!(get_on(&mut c, "/after"), (200, "up1 GET /after\n".into()));
+    assert_eq!(get_on(&mut c, "/again"), (200, "up1 GET /again\n".into()));
+    assert_eq!(
+        be.connections(),
+        2,
+        "the dropped connection and its replacement"
+    );
+    let log = gw.error_log();
+    assert!(!log.contains("[error]"), "error.log: {log}");
 }

@@ -1,7 +1,8 @@
 //! Bodies crossing the proxy: the request body sent upstream and the upstream response
 //! body streamed to the client (with the read timeout and the pool return).
 
-use super::pool::{self, Conn, Key};
+use super::h1;
+use super::pool::{self, Key};
 use crate::observe::Level;
 use crate::pipeline::LogContext;
 use crate::pipeline::UpstreamLog;
@@ -65,13 +66,30 @@ impl Body for ReqBody {
 /// Where a finished response's connection goes back to.
 pub struct Return {
     pub key: Key,
-    pub conn: Conn,
+    /// Requests its connection has carried, this one included.
+    pub requests: u64,
     pub keepalive: Keepalive,
+}
+
+/// Where the body comes from.
+pub enum Source {
+    H1(h1::RecvBody),
+    /// gRPC over HTTP/2 (hyper's client).
+    H2(Incoming),
+}
+
+impl Source {
+    fn is_end(&self) -> bool {
+        match self {
+            Source::H1(b) => b.is_end(),
+            Source::H2(b) => b.is_end_stream(),
+        }
+    }
 }
 
 /// The upstream response body on its way to the client.
 pub struct UpstreamBody {
-    inner: Incoming,
+    inner: Source,
     read_timeout: Duration,
     sleep: Pin<Box<Sleep>>,
     back: Option<Return>,
@@ -84,7 +102,7 @@ pub struct UpstreamBody {
 
 impl UpstreamBody {
     pub fn new(
-        inner: Incoming,
+        inner: Source,
         read_timeout: Duration,
         back: Option<Return>,
         log: Rc<RefCell<UpstreamLog>>,
@@ -113,10 +131,47 @@ impl UpstreamBody {
             a.response = Some(self.started.elapsed());
             a.length = self.received;
         }
-        if let Some(r) = self.back.take() {
-            if complete {
-                pool::put(r.key, r.conn, &r.keepalive);
+        if let (Some(r), Source::H1(b), true) = (self.back.take(), &mut self.inner, complete) {
+            if let Some(conn) = b.take_reusable() {
+                let conn = pool::Conn {
+                    conn,
+                    requests: r.requests,
+                };
+                pool::put(r.key, conn, &r.keepalive);
             }
+        }
+    }
+
+    /// The next frame, with errors in nginx's words (logged by the caller).
+    fn poll_source(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, String>>> {
+        match &mut self.inner {
+            Source::H1(b) => b.poll_data(cx).map(|r| {
+                r.map(|r| {
+                    r.map(Frame::data).map_err(|e| match e.kind() {
+                        std::io::ErrorKind::UnexpectedEof => {
+                            "upstream prematurely closed connection while reading upstream"
+                                .to_string()
+                        }
+                        std::io::ErrorKind::InvalidData => {
+                            "upstream sent invalid chunked response while reading upstream"
+                                .to_string()
+                        }
+                        _ => format!("{} while reading upstream", super::os_error("recv()", &e)),
+                    })
+                })
+            }),
+            Source::H2(b) => Pin::new(b).poll_frame(cx).map(|r| {
+                r.map(|r| {
+                    r.map_err(|e| {
+                        if e.is_incomplete_message() {
+                            "upstream prematurely closed connection while reading upstream"
+                                .to_string()
+                        } else {
+                            format!("{} while reading upstream", super::describe(&e))
+                        }
+                    })
+                })
+            }),
         }
     }
 }
@@ -133,13 +188,13 @@ impl Body for UpstreamBody {
         if this.done {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        match this.poll_source(cx) {
             Poll::Ready(Some(Ok(f))) => {
                 if let Some(d) = f.data_ref() {
                     this.received += d.len() as u64;
                 }
-                if this.inner.is_end_stream() {
-                    // The last frame: hyper may not poll again, so finish now.
+                if this.inner.is_end() {
+                    // The last frame: the server may not poll again, so finish now.
                     this.finish(true);
                 } else {
                     let deadline = tokio::time::Instant::now() + this.read_timeout;
@@ -147,12 +202,7 @@ impl Body for UpstreamBody {
                 }
                 Poll::Ready(Some(Ok(f)))
             }
-            Poll::Ready(Some(Err(e))) => {
-                let msg = if e.is_incomplete_message() {
-                    "upstream prematurely closed connection while reading upstream".to_string()
-                } else {
-                    format!("{} while reading upstream", super::describe(&e))
-                };
+            Poll::Ready(Some(Err(msg))) => {
                 this.info.log(Level::Error, &msg);
                 this.finish(false);
                 Poll::Ready(Some(Err(std::io::Error::other(msg))))
@@ -178,11 +228,17 @@ impl Body for UpstreamBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.done || self.inner.is_end_stream()
+        self.done || self.inner.is_end()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Source::H1(b) => match b.remaining() {
+                Some(n) => SizeHint::with_exact(n),
+                None => SizeHint::default(),
+            },
+            Source::H2(b) => b.size_hint(),
+        }
     }
 }
 
@@ -190,7 +246,7 @@ impl Drop for UpstreamBody {
     fn drop(&mut self) {
         // A body read to its end is complete even if nobody polled past it (an empty
         // body); otherwise the client went away and the connection is not reused.
-        let complete = self.inner.is_end_stream();
+        let complete = self.inner.is_end();
         self.finish(complete);
     }
 }

@@ -11,6 +11,7 @@
 
 mod body;
 mod cache;
+mod h1;
 mod headers;
 mod pool;
 mod tunnel;
@@ -21,7 +22,7 @@ use crate::config::{
 use crate::observe::Level;
 use crate::pipeline::{self, Attempt, BalancerState, Body, RequestCtx, Response, UpstreamLog};
 use crate::upstream::{Algo, Outcome, Picked, Selection, Upstream};
-use body::{ReqBody, Return, UpstreamBody};
+use body::{ReqBody, Return, Source, UpstreamBody};
 use bytes::Bytes;
 use http::{Method, Version};
 use hyper_util::rt::TokioIo;
@@ -253,18 +254,26 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             (Some(b), None) => ReqBody::Full(Some(b.clone())),
             (None, None) => ReqBody::Empty,
         };
-        let mut req = if h2 {
-            build_request_h2(ctx, &uri, &proxy_host, use_tls, headers.clone(), req_body)
+        // nginx's proxy_cache_convert_head: a cacheable HEAD fetches the whole response, so
+        // the entry can answer GETs too.
+        let method = if convert_head {
+            &Method::GET
         } else {
-            build_request(ctx, &uri, &conf, headers.clone(), req_body)
+            &ctx.method
         };
-        if convert_head {
-            // nginx's proxy_cache_convert_head: a cacheable HEAD fetches the whole
-            // response, so the entry can answer GETs too.
-            if let Some(r) = req.as_mut() {
-                *r.method_mut() = Method::GET;
-            }
-        }
+        let req = if h2 {
+            build_request_h2(
+                method,
+                &uri,
+                &proxy_host,
+                use_tls,
+                headers.clone(),
+                req_body,
+            )
+            .map(Outgoing::H2)
+        } else {
+            build_request(method, &uri, conf.http11, &headers, req_body).map(Outgoing::H1)
+        };
         let req = match req {
             Some(r) => r,
             None => {
@@ -277,16 +286,15 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             }
         };
         let t0 = Instant::now();
-        let tried = if h2 {
-            try_peer_h2(&up, &peer, req, &log, &limits, tls.as_ref())
-                .await
-                .map(|r| (r, None))
-        } else {
-            try_peer(&up, &peer, req, &log, &limits, tls.as_ref()).await
+        let tried = match req {
+            Outgoing::H2(req) => try_peer_h2(&up, &peer, req, &log, &limits, tls.as_ref()).await,
+            Outgoing::H1(req) => {
+                try_peer(&up, &peer, req, &log, &limits, tls.as_ref(), idempotent).await
+            }
         };
         match tried {
-            Ok((resp, back)) => {
-                let status = resp.status().as_u16();
+            Ok(resp) => {
+                let status = resp.status;
                 let elapsed = t0.elapsed();
                 let bit = next::of_status(status);
                 let timed_out = !conf.next_upstream_timeout.is_zero()
@@ -311,7 +319,6 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                     }
                     tries -= 1;
                     drop(resp);
-                    drop(back);
                     continue;
                 }
                 up.release(&peer, Outcome::Ok, Some(elapsed));
@@ -337,10 +344,10 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                 {
                     return pipeline::special_response(ctx, status);
                 }
-                let back = back.and_then(|conn| {
+                let back = resp.requests.and_then(|requests| {
                     limits.keepalive.map(|keepalive| Return {
                         key: (up.id, peer.addr, use_tls),
-                        conn,
+                        requests,
                         keepalive,
                     })
                 });
@@ -568,30 +575,91 @@ fn balance_key(ctx: &RequestCtx, def: &UpstreamDef) -> Vec<u8> {
     }
 }
 
-fn build_request(
-    ctx: &RequestCtx,
-    uri: &str,
-    conf: &crate::config::ProxyConf,
-    headers: http::HeaderMap,
+/// A request for an HTTP/1 upstream.
+struct H1Request {
+    /// The request line and header lines, with the empty line.
+    head: Vec<u8>,
     body: ReqBody,
-) -> Option<hyper::Request<ReqBody>> {
-    let uri: http::Uri = uri.parse().ok()?;
-    let mut req = hyper::Request::new(body);
-    *req.method_mut() = ctx.method.clone();
-    *req.uri_mut() = uri;
-    *req.version_mut() = if conf.http11 {
-        Version::HTTP_11
+    /// A streamed body of unknown length goes chunked.
+    chunked: bool,
+    /// The request says `Connection: close`: the connection is not kept.
+    close: bool,
+    /// HEAD: the response has no body.
+    head_only: bool,
+}
+
+/// What one try sends.
+enum Outgoing {
+    H1(H1Request),
+    H2(hyper::Request<ReqBody>),
+}
+
+/// An upstream response whose head has arrived (its headers are in the log by now).
+struct UpResponse {
+    status: u16,
+    body: Source,
+    /// HTTP/1: the requests its connection has carried, for the pool.
+    requests: Option<u64>,
+}
+
+/// The request line and headers, as they go on the wire (names as stored, lower case);
+/// `None` for a URI that cannot go into a request line.
+fn build_request(
+    method: &Method,
+    uri: &str,
+    http11: bool,
+    headers: &http::HeaderMap,
+    body: ReqBody,
+) -> Option<H1Request> {
+    if uri.is_empty() || uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return None;
+    }
+    let chunked = matches!(body, ReqBody::Stream(_))
+        && http11
+        && !headers.contains_key(http::header::CONTENT_LENGTH);
+    let mut head = Vec::with_capacity(256 + headers.len() * 32);
+    head.extend_from_slice(method.as_str().as_bytes());
+    head.push(b' ');
+    head.extend_from_slice(uri.as_bytes());
+    head.extend_from_slice(if http11 {
+        b" HTTP/1.1\r\n"
     } else {
-        Version::HTTP_10
-    };
-    *req.headers_mut() = headers;
-    Some(req)
+        b" HTTP/1.0\r\n"
+    });
+    // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes it unless told
+    // to keep it.
+    let mut close = !http11;
+    for (k, v) in headers {
+        if k == http::header::CONNECTION {
+            let has = |token: &[u8]| {
+                v.as_bytes()
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+            };
+            close = has(b"close") || (close && !has(b"keep-alive"));
+        }
+        head.extend_from_slice(k.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(v.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    if chunked {
+        head.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    head.extend_from_slice(b"\r\n");
+    Some(H1Request {
+        head,
+        body,
+        chunked,
+        close,
+        head_only: method == Method::HEAD,
+    })
 }
 
 /// A gRPC request: HTTP/2 with an absolute URI (its `:authority` is `$proxy_host`), no
 /// connection-specific headers, `TE: trailers` as gRPC servers expect.
 fn build_request_h2(
-    ctx: &RequestCtx,
+    method: &Method,
     uri: &str,
     authority: &str,
     tls: bool,
@@ -612,7 +680,7 @@ fn build_request_h2(
     }
     headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
     let mut req = hyper::Request::new(body);
-    *req.method_mut() = ctx.method.clone();
+    *req.method_mut() = method.clone();
     *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_2;
     *req.headers_mut() = headers;
@@ -623,59 +691,119 @@ fn build_request_h2(
 async fn try_peer(
     up: &Upstream,
     peer: &Picked,
-    req: hyper::Request<ReqBody>,
+    mut req: H1Request,
     log: &Rc<RefCell<UpstreamLog>>,
     limits: &Limits,
     tls: Option<&UpstreamTls>,
-) -> Result<(hyper::Response<hyper::body::Incoming>, Option<pool::Conn>), TryError> {
+    idempotent: bool,
+) -> Result<UpResponse, TryError> {
     let key = (up.id, peer.addr, tls.is_some());
-    let body_gone = matches!(req.body(), ReqBody::Stream(_));
-    let mut req = Some(req);
-    // A pooled connection may have been closed by the upstream meanwhile: a request it
-    // refuses unsent goes to a fresh connection, and does not count as a failure.
+    let body_gone = matches!(req.body, ReqBody::Stream(_));
     if limits.keepalive.is_some() {
-        while let Some(mut conn) = pool::take(key).await {
-            let r = req.take().expect("request present until sent");
-            match conn.sender.try_send_request(r).await {
-                Ok(resp) => {
+        while let Some(mut conn) = pool::take(key) {
+            match exchange(&mut conn.conn, &mut req, limits).await {
+                Ok(head) => {
                     set_connect(log, Duration::ZERO);
-                    return finish_head(log, resp, Some(conn));
+                    return Ok(finish_head(log, head, conn));
                 }
-                Err(mut e) => match e.take_message() {
-                    Some(back) => req = Some(back),
-                    None => {
-                        return Err(TryError {
-                            kind: Fail::Error,
-                            msg: format!(
-                                "{} while reading response header from upstream",
-                                describe(e.error())
-                            ),
-                            sent: true,
-                            body_gone,
-                        })
-                    }
-                },
+                // A kept-alive connection the upstream closed meanwhile (its
+                // keepalive_timeout raced our request): the request goes again on another
+                // connection, as nginx retries a cached one, and no failure is counted.
+                Err(Exchange::Failed(h1::Error::Send(_))) if !body_gone => {}
+                Err(Exchange::Failed(h1::Error::Closed)) if !body_gone && idempotent => {}
+                Err(e) => return Err(e.into_try_error(body_gone)),
             }
         }
     }
-    let req = req.expect("request present until sent");
     let t0 = Instant::now();
     let stream = connect(peer, limits).await?;
-    let _ = stream.set_nodelay(true);
-    pool::opened();
-    let mut sender = match tls {
-        None => handshake(stream).await?,
-        Some((cfg, name)) => {
-            handshake(tls_connect(stream, cfg.clone(), name, limits, t0).await?).await?
-        }
+    let io = match tls {
+        None => h1::Stream::Plain(stream),
+        Some((cfg, name)) => h1::Stream::Tls(Box::new(
+            tls_connect(stream, cfg.clone(), name, limits, t0).await?,
+        )),
     };
     set_connect(log, t0.elapsed());
-    let resp = await_head(sender.send_request(req), limits, body_gone).await?;
-    let conn = pool::Conn {
-        sender,
+    let mut conn = pool::Conn {
+        conn: h1::Conn::new(io),
         requests: 1,
     };
-    finish_head(log, resp, Some(conn))
+    match exchange(&mut conn.conn, &mut req, limits).await {
+        Ok(head) => Ok(finish_head(log, head, conn)),
+        Err(e) => Err(e.into_try_error(body_gone)),
+    }
+}
+
+/// Why an exchange on a connection failed.
+enum Exchange {
+    Timeout,
+    Failed(h1::Error),
+}
+
+impl Exchange {
+    /// nginx's error-log line and `proxy_next_upstream` class for the failure.
+    fn into_try_error(self, body_gone: bool) -> TryError {
+        const HEADER: &str = "while reading response header from upstream";
+        let (kind, msg) = match self {
+            Exchange::Timeout => (
+                Fail::Timeout,
+                format!("upstream timed out (110: Connection timed out) {HEADER}"),
+            ),
+            Exchange::Failed(e) => match e {
+                h1::Error::Send(e) => (
+                    Fail::Error,
+                    format!(
+                        "{} while sending request to upstream",
+                        os_error("send()", &e)
+                    ),
+                ),
+                h1::Error::ClientBody(e) => (
+                    Fail::Error,
+                    format!("{e} while sending request to upstream"),
+                ),
+                h1::Error::Closed => (
+                    Fail::Error,
+                    format!("upstream prematurely closed connection {HEADER}"),
+                ),
+                h1::Error::Recv(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => (
+                    Fail::Error,
+                    format!("upstream prematurely closed connection {HEADER}"),
+                ),
+                h1::Error::Recv(e) => (Fail::Error, format!("{} {HEADER}", os_error("recv()", &e))),
+                h1::Error::Invalid => (
+                    Fail::InvalidHeader,
+                    format!("upstream sent invalid header {HEADER}"),
+                ),
+                h1::Error::TooBig => (
+                    Fail::InvalidHeader,
+                    format!("upstream sent too big header {HEADER}"),
+                ),
+            },
+        };
+        TryError {
+            kind,
+            msg,
+            sent: true,
+            body_gone,
+        }
+    }
+}
+
+/// Sends the request and reads the response head, within `proxy_read_timeout`.
+async fn exchange(
+    conn: &mut h1::Conn,
+    req: &mut H1Request,
+    limits: &Limits,
+) -> Result<h1::Head, Exchange> {
+    let run = async {
+        conn.send(&req.head, &mut req.body, req.chunked).await?;
+        conn.read_head(req.head_only, req.close).await
+    };
+    match tokio::time::timeout(limits.read, run).await {
+        Ok(Ok(h)) => Ok(h),
+        Ok(Err(e)) => Err(Exchange::Failed(e)),
+        Err(_) => Err(Exchange::Timeout),
+    }
 }
 
 /// A TCP connection to a peer within `proxy_connect_timeout`.
@@ -772,7 +900,7 @@ async fn try_peer_h2(
     log: &Rc<RefCell<UpstreamLog>>,
     limits: &Limits,
     tls: Option<&UpstreamTls>,
-) -> Result<hyper::Response<hyper::body::Incoming>, TryError> {
+) -> Result<UpResponse, TryError> {
     let body_gone = matches!(req.body(), ReqBody::Stream(_));
     let key = (up.id, peer.addr, tls.is_some());
     let mut sender = match pool::take_h2(key) {
@@ -798,8 +926,14 @@ async fn try_peer_h2(
         }
     };
     let resp = await_head(sender.send_request(req), limits, body_gone).await?;
-    let (resp, _) = finish_head(log, resp, None)?;
-    Ok(resp)
+    let (parts, body) = resp.into_parts();
+    let status = parts.status.as_u16();
+    log_head(log, status, parts.headers);
+    Ok(UpResponse {
+        status,
+        body: Source::H2(body),
+        requests: None,
+    })
 }
 
 /// HTTP/2 over a connected stream; the connection task runs on the worker's LocalSet.
@@ -843,30 +977,6 @@ type UpstreamTls = (
     rustls::pki_types::ServerName<'static>,
 );
 
-/// HTTP/1 over a connected stream; the connection task runs on the worker's LocalSet.
-async fn handshake<S>(io: S) -> Result<pool::Sender, TryError>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    match hyper::client::conn::http1::Builder::new()
-        .handshake::<_, ReqBody>(TokioIo::new(io))
-        .await
-    {
-        Ok((sender, conn)) => {
-            tokio::task::spawn_local(async move {
-                let _ = conn.with_upgrades().await;
-            });
-            Ok(sender)
-        }
-        Err(e) => Err(TryError {
-            kind: Fail::Error,
-            msg: format!("{} while connecting to upstream", describe(&e)),
-            sent: false,
-            body_gone: false,
-        }),
-    }
-}
-
 /// nginx's lines for a failed TLS handshake with an upstream.
 fn tls_error(e: &std::io::Error) -> TryError {
     let inner = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
@@ -896,28 +1006,38 @@ fn set_connect(log: &Rc<RefCell<UpstreamLog>>, d: Duration) {
     }
 }
 
-#[allow(clippy::type_complexity)]
-fn finish_head(
-    log: &Rc<RefCell<UpstreamLog>>,
-    mut resp: hyper::Response<hyper::body::Incoming>,
-    conn: Option<pool::Conn>,
-) -> Result<(hyper::Response<hyper::body::Incoming>, Option<pool::Conn>), TryError> {
+/// Records a response head in the log: the status, the header time and (moved, not
+/// copied) the headers, which from here on serve `$upstream_http_*`, revalidation and
+/// the client's response.
+fn log_head(log: &Rc<RefCell<UpstreamLog>>, status: u16, headers: http::HeaderMap) {
     let mut l = log.borrow_mut();
     if let Some(a) = l.attempts.last_mut() {
-        a.status = Some(resp.status().as_u16());
+        a.status = Some(status);
         a.header = Some(a.start.elapsed());
     }
-    // Moved, not copied: from here on the log holds the upstream's headers (for
-    // `$upstream_http_*`, revalidation and the client's response).
-    l.headers = std::mem::take(resp.headers_mut());
-    Ok((resp, conn))
+    l.headers = headers;
+}
+
+/// An HTTP/1 response whose head has arrived: its body reads from the connection.
+fn finish_head(log: &Rc<RefCell<UpstreamLog>>, head: h1::Head, conn: pool::Conn) -> UpResponse {
+    let h1::Head {
+        status,
+        headers,
+        body,
+    } = head;
+    log_head(log, status, headers);
+    UpResponse {
+        status,
+        body: Source::H1(h1::RecvBody::new(conn.conn, body)),
+        requests: Some(conn.requests),
+    }
 }
 
 /// Turns the upstream response into the client's.
 fn respond(
     ctx: &mut RequestCtx,
     pass: &ProxyPass,
-    mut resp: hyper::Response<hyper::body::Incoming>,
+    resp: UpResponse,
     back: Option<Return>,
     log: &Rc<RefCell<UpstreamLog>>,
     t0: Instant,
@@ -925,20 +1045,22 @@ fn respond(
 ) -> Response {
     let conf = ctx.conf.proxy.clone();
     let conf = &*conf;
-    let status = resp.status().as_u16();
+    let status = resp.status;
     let upgrade = status == 101;
     let mut out = Response::new(status);
     out.headers = headers::response_headers(&log.borrow().headers, conf, upgrade);
     out.keep_location = !headers::rewrite_redirects(ctx, pass, &mut out.headers);
     out.keep_server = conf.pass_headers.iter().any(|h| h == "server");
     if upgrade {
-        let upstream_side = hyper::upgrade::on(&mut resp);
-        tunnel::start(ctx, upstream_side, conf.read_timeout);
+        if let Source::H1(mut b) = resp.body {
+            if let Some(conn) = b.take_conn() {
+                tunnel::start(ctx, conn, conf.read_timeout);
+            }
+        }
         return out;
     }
-    let body = resp.into_body();
     let ub = UpstreamBody::new(
-        body,
+        resp.body,
         conf.read_timeout,
         back,
         log.clone(),

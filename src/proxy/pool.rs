@@ -5,29 +5,31 @@
 //! by `resolve`, marked down, or of a dropped upstream) close too.
 
 use super::body::ReqBody;
+use super::h1;
 use crate::upstream::Keepalive;
-use hyper::client::conn::http1::SendRequest;
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-pub type Sender = SendRequest<ReqBody>;
 /// A multiplexed HTTP/2 connection (gRPC): shared by every request of the worker.
 pub type H2Sender = hyper::client::conn::http2::SendRequest<ReqBody>;
+
+/// Hashed with ahash: a lookup and a return per proxied request.
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 /// Which pool: the upstream group, the peer, and whether the connection is TLS.
 pub type Key = (u64, SocketAddr, bool);
 
 /// A connection in use.
 pub struct Conn {
-    pub sender: Sender,
+    pub conn: h1::Conn,
     /// Requests sent on it so far, this one included.
     pub requests: u64,
 }
 
 struct Idle {
-    sender: Sender,
+    conn: h1::Conn,
     /// When it has been idle for `keepalive_timeout`.
     until: Instant,
     requests: u64,
@@ -37,8 +39,8 @@ struct Idle {
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 thread_local! {
-    static POOL: RefCell<HashMap<Key, VecDeque<Idle>>> = RefCell::new(HashMap::new());
-    static H2: RefCell<HashMap<Key, H2Sender>> = RefCell::new(HashMap::new());
+    static POOL: RefCell<HashMap<Key, VecDeque<Idle>>> = RefCell::new(HashMap::default());
+    static H2: RefCell<HashMap<Key, H2Sender>> = RefCell::new(HashMap::default());
     static OPENED: Cell<u64> = const { Cell::new(0) };
     static REUSED: Cell<u64> = const { Cell::new(0) };
     static SWEPT: Cell<Option<Instant>> = const { Cell::new(None) };
@@ -54,7 +56,7 @@ fn sweep() {
     POOL.with(|p| {
         let mut p = p.borrow_mut();
         p.retain(|_, q| {
-            q.retain(|i| i.until > now && !i.sender.is_closed());
+            q.retain_mut(|i| i.until > now && i.conn.idle_usable());
             !q.is_empty()
         });
     });
@@ -62,20 +64,16 @@ fn sweep() {
 }
 
 /// An idle connection that is still open and fresh, most recently used first.
-pub async fn take(key: Key) -> Option<Conn> {
+pub fn take(key: Key) -> Option<Conn> {
     sweep();
     loop {
-        let idle = POOL.with(|p| p.borrow_mut().get_mut(&key).and_then(|q| q.pop_back()))?;
-        if idle.sender.is_closed() || idle.until <= Instant::now() {
-            continue;
-        }
-        let mut sender = idle.sender;
-        if sender.ready().await.is_err() {
+        let mut idle = POOL.with(|p| p.borrow_mut().get_mut(&key).and_then(|q| q.pop_back()))?;
+        if idle.until <= Instant::now() || !idle.conn.idle_usable() {
             continue;
         }
         REUSED.with(|c| c.set(c.get() + 1));
         return Some(Conn {
-            sender,
+            conn: idle.conn,
             requests: idle.requests + 1,
         });
     }
@@ -114,14 +112,14 @@ pub fn opened() {
 /// Returns a connection whose response was read in full.
 pub fn put(key: Key, conn: Conn, ka: &Keepalive) {
     sweep();
-    if conn.requests >= ka.requests || conn.sender.is_closed() {
+    if conn.requests >= ka.requests {
         return;
     }
     POOL.with(|p| {
         let mut p = p.borrow_mut();
         let q = p.entry(key).or_default();
         q.push_back(Idle {
-            sender: conn.sender,
+            conn: conn.conn,
             until: Instant::now() + ka.timeout,
             requests: conn.requests,
         });

@@ -2,15 +2,14 @@
 //! upstream connections are joined byte for byte until either side closes or nothing
 //! moves for `proxy_read_timeout`.
 
+use super::h1;
 use crate::observe::Level;
 use crate::pipeline::RequestCtx;
-use hyper::upgrade::OnUpgrade;
-use hyper_util::rt::TokioIo;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Starts the tunnel once both sides have switched protocols.
-pub fn start(ctx: &mut RequestCtx, upstream: OnUpgrade, idle: Duration) {
+pub fn start(ctx: &mut RequestCtx, upstream: h1::Conn, idle: Duration) {
     let Some(client) = ctx.on_upgrade.take() else {
         ctx.log(
             Level::Error,
@@ -20,9 +19,9 @@ pub fn start(ctx: &mut RequestCtx, upstream: OnUpgrade, idle: Duration) {
     };
     let info = ctx.log_context();
     tokio::task::spawn_local(async move {
-        let (c, u) = match tokio::join!(client, upstream) {
-            (Ok(c), Ok(u)) => (c, TokioIo::new(u)),
-            _ => return,
+        let (c, u) = match client.await {
+            Ok(c) => (c, upstream),
+            Err(_) => return,
         };
         let (mut cr, mut cw) = tokio::io::split(c);
         let (mut ur, mut uw) = tokio::io::split(u);

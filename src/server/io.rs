@@ -7,7 +7,7 @@ use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 pub(super) struct SharedTcp(pub(super) Arc<TcpStream>);
@@ -18,26 +18,7 @@ impl AsyncRead for SharedTcp {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.0.poll_read_ready(cx))?;
-            match self.0.try_read_buf(buf) {
-                Ok(n) => {
-                    if n > 0 && buf.remaining() > 0 {
-                        // A short read drained the socket (nginx's `rev->ready = 0`): forget
-                        // the readiness now rather than learn it from a read that fails with
-                        // EAGAIN. Safe on the worker's single-threaded runtime: its driver
-                        // cannot have taken a newer edge between that read and this.
-                        let _ = self.0.try_io(Interest::READABLE, || {
-                            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                        });
-                    }
-                    return Poll::Ready(Ok(()));
-                }
-                // Readiness was stale; try_read cleared it, so the next poll registers.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
-        }
+        crate::http1::poll_read_drained(&self.0, cx, buf)
     }
 }
 

@@ -622,3 +622,43 @@ GET /x?h=127.0.0.1:abc
 --- error_code: 500
 --- error_log
 invalid port in upstream "127.0.0.1:abc"
+
+=== TEST 53: an upstream body without a length ends with the upstream's connection
+--- http_config
+upstream be { server $UP1; keepalive 4; }
+--- config
+location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection ""; }
+--- requests
+GET /untilclose
+GET /conns
+--- bodies
+until the end
+2
+
+=== TEST 54: an interim 100 Continue from the upstream is skipped
+--- config
+location / { proxy_pass http://$UP1; }
+--- request
+GET /continue
+--- error_code: 200
+--- response_body
+up1 after 100
+
+=== TEST 55: an upstream head with more header lines than usual (40) passes whole
+--- config
+location / { proxy_pass http://$UP1; }
+--- request
+GET /count?h=X-H0:0&h=X-H1:1&h=X-H2:2&h=X-H3:3&h=X-H4:4&h=X-H5:5&h=X-H6:6&h=X-H7:7&h=X-H8:8&h=X-H9:9&h=X-H10:10&h=X-H11:11&h=X-H12:12&h=X-H13:13&h=X-H14:14&h=X-H15:15&h=X-H16:16&h=X-H17:17&h=X-H18:18&h=X-H19:19&h=X-H20:20&h=X-H21:21&h=X-H22:22&h=X-H23:23&h=X-H24:24&h=X-H25:25&h=X-H26:26&h=X-H27:27&h=X-H28:28&h=X-H29:29&h=X-H30:30&h=X-H31:31&h=X-H32:32&h=X-H33:33&h=X-H34:34&h=X-H35:35&h=X-H36:36&h=X-H37:37&h=X-H38:38&h=X-H39:39
+--- error_code: 200
+--- response_headers
+X-H0: 0
+X-H39: 39
+
+=== TEST 56: an upstream head of more than 256 header lines is 502, as nginx's too big header
+--- config
+location / { proxy_pass http://$UP1; }
+--- request
+GET /count?h=X-H0:0&h=X-H1:1&h=X-H2:2&h=X-H3:3&h=X-H4:4&h=X-H5:5&h=X-H6:6&h=X-H7:7&h=X-H8:8&h=X-H9:9&h=X-H10:10&h=X-H11:11&h=X-H12:12&h=X-H13:13&h=X-H14:14&h=X-H15:15&h=X-H16:16&h=X-H17:17&h=X-H18:18&h=X-H19:19&h=X-H20:20&h=X-H21:21&h=X-H22:22&h=X-H23:23&h=X-H24:24&h=X-H25:25&h=X-H26:26&h=X-H27:27&h=X-H28:28&h=X-H29:29&h=X-H30:30&h=X-H31:31&h=X-H32:32&h=X-H33:33&h=X-H34:34&h=X-H35:35&h=X-H36:36&h=X-H37:37&h=X-H38:38&h=X-H39:39&h=X-H40:40&h=X-H41:41&h=X-H42:42&h=X-H43:43&h=X-H44:44&h=X-H45:45&h=X-H46:46&h=X-H47:47&h=X-H48:48&h=X-H49:49&h=X-H50:50&h=X-H51:51&h=X-H52:52&h=X-H53:53&h=X-H54:54&h=X-H55:55&h=X-H56:56&h=X-H57:57&h=X-H58:58&h=X-H59:59&h=X-H60:60&h=X-H61:61&h=X-H62:62&h=X-H63:63&h=X-H64:64&h=X-H65:65&h=X-H66:66&h=X-H67:67&h=X-H68:68&h=X-H69:69&h=X-H70:70&h=X-H71:71&h=X-H72:72&h=X-H73:73&h=X-H74:74&h=X-H75:75&h=X-H76:76&h=X-H77:77&h=X-H78:78&h=X-H79:79&h=X-H80:80&h=X-H81:81&h=X-H82:82&h=X-H83:83&h=X-H84:84&h=X-H85:85&h=X-H86:86&h=X-H87:87&h=X-H88:88&h=X-H89:89&h=X-H90:90&h=X-H91:91&h=X-H92:92&h=X-H93:93&h=X-H94:94&h=X-H95:95&h=X-H96:96&h=X-H97:97&h=X-H98:98&h=X-H99:99&h=X-H100:100&h=X-H101:101&h=X-H102:102&h=X-H103:103&h=X-H104:104&h=X-H105:105&h=X-H106:106&h=X-H107:107&h=X-H108:108&h=X-H109:109&h=X-H110:110&h=X-H111:111&h=X-H112:112&h=X-H113:113&h=X-H114:114&h=X-H115:115&h=X-H116:116&h=X-H117:117&h=X-H118:118&h=X-H119:119&h=X-H120:120&h=X-H121:121&h=X-H122:122&h=X-H123:123&h=X-H124:124&h=X-H125:125&h=X-H126:126&h=X-H127:127&h=X-H128:128&h=X-H129:129&h=X-H130:130&h=X-H131:131&h=X-H132:132&h=X-H133:133&h=X-H134:134&h=X-H135:135&h=X-H136:136&h=X-H137:137&h=X-H138:138&h=X-H139:139&h=X-H140:140&h=X-H141:141&h=X-H142:142&h=X-H143:143&h=X-H144:144&h=X-H145:145&h=X-H146:146&h=X-H147:147&h=X-H148:148&h=X-H149:149&h=X-H150:150&h=X-H151:151&h=X-H152:152&h=X-H153:153&h=X-H154:154&h=X-H155:155&h=X-H156:156&h=X-H157:157&h=X-H158:158&h=X-H159:159&h=X-H160:160&h=X-H161:161&h=X-H162:162&h=X-H163:163&h=X-H164:164&h=X-H165:165&h=X-H166:166&h=X-H167:167&h=X-H168:168&h=X-H169:169&h=X-H170:170&h=X-H171:171&h=X-H172:172&h=X-H173:173&h=X-H174:174&h=X-H175:175&h=X-H176:176&h=X-H177:177&h=X-H178:178&h=X-H179:179&h=X-H180:180&h=X-H181:181&h=X-H182:182&h=X-H183:183&h=X-H184:184&h=X-H185:185&h=X-H186:186&h=X-H187:187&h=X-H188:188&h=X-H189:189&h=X-H190:190&h=X-H191:191&h=X-H192:192&h=X-H193:193&h=X-H194:194&h=X-H195:195&h=X-H196:196&h=X-H197:197&h=X-H198:198&h=X-H199:199&h=X-H200:200&h=X-H201:201&h=X-H202:202&h=X-H203:203&h=X-H204:204&h=X-H205:205&h=X-H206:206&h=X-H207:207&h=X-H208:208&h=X-H209:209&h=X-H210:210&h=X-H211:211&h=X-H212:212&h=X-H213:213&h=X-H214:214&h=X-H215:215&h=X-H216:216&h=X-H217:217&h=X-H218:218&h=X-H219:219&h=X-H220:220&h=X-H221:221&h=X-H222:222&h=X-H223:223&h=X-H224:224&h=X-H225:225&h=X-H226:226&h=X-H227:227&h=X-H228:228&h=X-H229:229&h=X-H230:230&h=X-H231:231&h=X-H232:232&h=X-H233:233&h=X-H234:234&h=X-H235:235&h=X-H236:236&h=X-H237:237&h=X-H238:238&h=X-H239:239&h=X-H240:240&h=X-H241:241&h=X-H242:242&h=X-H243:243&h=X-H244:244&h=X-H245:245&h=X-H246:246&h=X-H247:247&h=X-H248:248&h=X-H249:249&h=X-H250:250&h=X-H251:251&h=X-H252:252&h=X-H253:253&h=X-H254:254&h=X-H255:255&h=X-H256:256&h=X-H257:257&h=X-H258:258&h=X-H259:259&h=X-H260:260&h=X-H261:261&h=X-H262:262&h=X-H263:263&h=X-H264:264&h=X-H265:265&h=X-H266:266&h=X-H267:267&h=X-H268:268&h=X-H269:269&h=X-H270:270&h=X-H271:271&h=X-H272:272&h=X-H273:273&h=X-H274:274&h=X-H275:275&h=X-H276:276&h=X-H277:277&h=X-H278:278&h=X-H279:279&h=X-H280:280&h=X-H281:281&h=X-H282:282&h=X-H283:283&h=X-H284:284&h=X-H285:285&h=X-H286:286&h=X-H287:287&h=X-H288:288&h=X-H289:289&h=X-H290:290&h=X-H291:291&h=X-H292:292&h=X-H293:293&h=X-H294:294&h=X-H295:295&h=X-H296:296&h=X-H297:297&h=X-H298:298&h=X-H299:299
+--- error_code: 502
+--- error_log
+upstream sent too big header while reading response header from upstream

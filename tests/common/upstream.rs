@@ -276,6 +276,7 @@ fn serve(
     let mut w = s.try_clone().unwrap();
     let mut r = BufReader::new(s);
     let _ = conn_no;
+    let mut drop_next = false;
     loop {
         // Wait for a request, checking for the stop flag between read timeouts.
         let req = loop {
@@ -297,6 +298,11 @@ fn serve(
             }
         };
         let Some(req) = req else { return };
+        if drop_next {
+            // `/dropnext` asked for this: the connection closes under the next request, as
+            // a kept-alive connection does when its idle timeout races a request.
+            return;
+        }
         let path = req.target.split('?').next().unwrap_or("").to_string();
         let head_only = req.method == "HEAD";
         let send = |w: &mut TcpStream, status: u16, extra: &str, body: &[u8], ka: bool| {
@@ -331,6 +337,28 @@ fn serve(
         } else if path == "/partial" {
             let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
             return;
+        } else if path == "/untilclose" {
+            // No length, no chunking: the body ends with the connection.
+            let _ =
+                w.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end\n");
+            return;
+        } else if path == "/continue" {
+            let _ = w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+            send(
+                &mut w,
+                200,
+                "",
+                format!("{name} after 100\n").as_bytes(),
+                ka,
+            );
+        } else if path == "/badchunk" {
+            let _ = w.write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nabcde\r\nzz\r\n",
+            );
+            return;
+        } else if path == "/dropnext" {
+            send(&mut w, 200, "", format!("{name} dropnext\n").as_bytes(), ka);
+            drop_next = true;
         } else if path == "/badheader" {
             let _ = w.write_all(b"HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\n");
             return;

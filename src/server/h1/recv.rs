@@ -3,6 +3,7 @@
 //! `100 Continue` a body read may owe. One thread uses it: a `RefCell` borrowed only
 //! inside a poll, never across an await.
 
+pub(super) use crate::http1::{decode, BodyState, Chunk, Step};
 use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 use std::cell::RefCell;
@@ -17,9 +18,6 @@ const READ_CHUNK: usize = 16 * 1024;
 
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
-/// A chunk-size or trailer line longer than this is refused.
-const MAX_LINE: usize = 8192;
-
 pub(super) struct Shared<S> {
     pub(super) io: S,
     /// Bytes read and not consumed yet: the rest of a head, body bytes, pipelined requests.
@@ -30,36 +28,6 @@ pub(super) struct Shared<S> {
     /// A handler took the connection (`ngx.req.socket(true)`): nothing more is written
     /// on it by the server.
     pub(super) taken: bool,
-}
-
-/// Where the current request's body stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum BodyState {
-    Done,
-    /// This many bytes still to come.
-    Length(u64),
-    Chunked(Chunk),
-    /// The body was malformed or the connection failed: it cannot be read further.
-    Failed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Chunk {
-    /// Reading a chunk-size line.
-    Size,
-    /// Inside a chunk's data: bytes left.
-    Data(u64),
-    /// The CRLF after a chunk's data.
-    DataEnd,
-    /// Trailer lines after the last chunk, up to an empty line.
-    Trailers,
-}
-
-/// What decoding the buffered bytes gave.
-enum Step {
-    Data(Bytes),
-    End,
-    NeedMore,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
@@ -88,16 +56,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 
     /// Reads more bytes into `rbuf`: the count read, 0 at end of stream.
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-            self.rbuf.reserve(READ_CHUNK);
-        }
-        let spare = self.rbuf.spare_capacity_mut();
-        let mut rb = ReadBuf::uninit(spare);
-        ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
-        // SAFETY: poll_read initialised and filled the first n bytes of the spare capacity.
-        unsafe { self.rbuf.set_len(self.rbuf.len() + n) };
-        Poll::Ready(Ok(n))
+        crate::http1::poll_fill(&mut self.io, &mut self.rbuf, cx)
     }
 
     /// The next piece of the body: data, `None` at its end.
@@ -146,77 +105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 
     /// Decodes what `rbuf` holds of the body.
     fn decode(&mut self) -> io::Result<Step> {
-        loop {
-            match self.body {
-                BodyState::Done => return Ok(Step::End),
-                BodyState::Failed => return Err(invalid("the request body cannot be read")),
-                BodyState::Length(left) => {
-                    if self.rbuf.is_empty() {
-                        return Ok(Step::NeedMore);
-                    }
-                    let n = (left.min(self.rbuf.len() as u64)) as usize;
-                    let data = self.rbuf.split_to(n).freeze();
-                    self.body = if left == n as u64 {
-                        BodyState::Done
-                    } else {
-                        BodyState::Length(left - n as u64)
-                    };
-                    return Ok(Step::Data(data));
-                }
-                BodyState::Chunked(Chunk::Size) => {
-                    let size = match httparse::parse_chunk_size(&self.rbuf) {
-                        Ok(httparse::Status::Complete((used, size))) => {
-                            let _ = self.rbuf.split_to(used);
-                            size
-                        }
-                        Ok(httparse::Status::Partial) if self.rbuf.len() <= MAX_LINE => {
-                            return Ok(Step::NeedMore)
-                        }
-                        _ => return Err(invalid("invalid chunked body")),
-                    };
-                    self.body = BodyState::Chunked(if size == 0 {
-                        Chunk::Trailers
-                    } else {
-                        Chunk::Data(size)
-                    });
-                }
-                BodyState::Chunked(Chunk::Data(left)) => {
-                    if self.rbuf.is_empty() {
-                        return Ok(Step::NeedMore);
-                    }
-                    let n = (left.min(self.rbuf.len() as u64)) as usize;
-                    let data = self.rbuf.split_to(n).freeze();
-                    self.body = BodyState::Chunked(if left == n as u64 {
-                        Chunk::DataEnd
-                    } else {
-                        Chunk::Data(left - n as u64)
-                    });
-                    return Ok(Step::Data(data));
-                }
-                BodyState::Chunked(Chunk::DataEnd) => {
-                    if self.rbuf.len() < 2 {
-                        return Ok(Step::NeedMore);
-                    }
-                    if &self.rbuf[..2] != b"\r\n" {
-                        return Err(invalid("invalid chunked body"));
-                    }
-                    let _ = self.rbuf.split_to(2);
-                    self.body = BodyState::Chunked(Chunk::Size);
-                }
-                BodyState::Chunked(Chunk::Trailers) => {
-                    let Some(end) = self.rbuf.windows(2).position(|w| w == b"\r\n") else {
-                        if self.rbuf.len() > MAX_LINE {
-                            return Err(invalid("invalid chunked body"));
-                        }
-                        return Ok(Step::NeedMore);
-                    };
-                    let _ = self.rbuf.split_to(end + 2);
-                    if end == 0 {
-                        self.body = BodyState::Done;
-                    }
-                }
-            }
-        }
+        decode(&mut self.body, &mut self.rbuf)
     }
 
     /// Reads and drops the rest of the body (nginx discards an unread body to keep the
@@ -230,10 +119,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             }
         }
     }
-}
-
-fn invalid(msg: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
 /// The request body as the pipeline sees it: a handle on the connection's read side.
@@ -307,55 +192,5 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Upgraded<S> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.shared.borrow_mut().io).poll_shutdown(cx)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn decode_all(state: BodyState, input: &[u8]) -> (Vec<u8>, BodyState, Vec<u8>) {
-        let mut sh = Shared::new(tokio::io::duplex(64).0);
-        sh.rbuf.extend_from_slice(input);
-        sh.body = state;
-        let mut out = Vec::new();
-        while let Ok(Step::Data(d)) = sh.decode() {
-            out.extend_from_slice(&d);
-        }
-        (out, sh.body, sh.rbuf.to_vec())
-    }
-
-    #[test]
-    fn chunked_bodies_decode_and_leave_the_next_request() {
-        let (data, state, rest) = decode_all(
-            BodyState::Chunked(Chunk::Size),
-            b"3\r\nabc\r\nA;ext=1\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\nGET /",
-        );
-        assert_eq!(data, b"abc0123456789");
-        assert_eq!(state, BodyState::Done);
-        assert_eq!(rest, b"GET /");
-    }
-
-    #[test]
-    fn a_partial_chunk_waits_for_more() {
-        let (data, state, _) = decode_all(BodyState::Chunked(Chunk::Size), b"5\r\nab");
-        assert_eq!(data, b"ab");
-        assert_eq!(state, BodyState::Chunked(Chunk::Data(3)));
-    }
-
-    #[test]
-    fn bad_chunk_sizes_fail() {
-        let mut sh = Shared::new(tokio::io::duplex(64).0);
-        sh.rbuf.extend_from_slice(b"zz\r\n");
-        sh.body = BodyState::Chunked(Chunk::Size);
-        assert!(sh.decode().is_err());
-    }
-
-    #[test]
-    fn a_length_body_stops_at_its_length() {
-        let (data, state, rest) = decode_all(BodyState::Length(4), b"abcdGET");
-        assert_eq!(data, b"abcd");
-        assert_eq!(state, BodyState::Done);
-        assert_eq!(rest, b"GET");
     }
 }

@@ -1,0 +1,448 @@
+//! OpenClaw's HTTP/1 client for upstream connections: one request at a time on a
+//! connection the request's own task drives (no connection task, no channels), the
+//! response head parsed with httparse, the body decoded by [`crate::http1`].
+//!
+//! Framing follows RFC 9112 6.3 for responses: none after HEAD, 1xx, 204 and 304; chunked
+//! when `Transfer-Encoding` ends in `chunked`; else `Content-Length`; else until the
+//! connection closes. A connection is reusable after a response read to its end when the
+//! upstream spoke HTTP/1.1 without `Connection: close` and the request did not ask to close.
+
+use super::body::ReqBody;
+use bytes::{Bytes, BytesMut};
+use http::header::{HeaderName, HeaderValue};
+use http::HeaderMap;
+use hyper::body::Body as _;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+
+/// A response head larger than this is refused (nginx: `proxy_buffer_size`, 4-8 KB by
+/// default; kept generous here since the head is not held in a fixed buffer).
+const MAX_HEAD: usize = 64 * 1024;
+/// Header lines in a response head at most.
+const MAX_HEADERS: usize = 256;
+/// Header lines most response heads fit in.
+const FEW_HEADERS: usize = 32;
+/// A body this small is sent in the same write as the head.
+const COALESCE: usize = 64 * 1024;
+
+/// The transport under a connection.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => crate::http1::poll_read_drained(s, cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, b),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, b),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// An upstream connection and what has been read from it but not consumed.
+pub struct Conn {
+    io: Stream,
+    rbuf: BytesMut,
+}
+
+/// Why an exchange failed.
+#[derive(Debug)]
+pub enum Error {
+    /// Writing the request failed: the upstream may not have seen it.
+    Send(io::Error),
+    /// The request body from the client failed.
+    ClientBody(io::Error),
+    /// The connection ended before any byte of a response.
+    Closed,
+    /// Reading the response head failed after it started, or with an error.
+    Recv(io::Error),
+    /// The head is not HTTP, or its framing headers are malformed.
+    Invalid,
+    /// The head is larger than [`MAX_HEAD`] or has more than [`MAX_HEADERS`] lines.
+    TooBig,
+}
+
+/// A response head.
+pub struct Head {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: BodyFraming,
+}
+
+/// How the body after a head is framed, and whether the connection may serve again.
+pub struct BodyFraming {
+    state: crate::http1::BodyState,
+    keep_alive: bool,
+}
+
+impl Conn {
+    pub fn new(io: Stream) -> Conn {
+        Conn {
+            io,
+            rbuf: BytesMut::new(),
+        }
+    }
+
+    /// Whether an idle connection can carry a request: the upstream has neither closed it
+    /// nor sent anything unasked (nginx closes a cached connection on either).
+    pub fn idle_usable(&mut self) -> bool {
+        if !self.rbuf.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut byte = [0u8; 1];
+        let mut rb = ReadBuf::new(&mut byte);
+        matches!(
+            Pin::new(&mut self.io).poll_read(&mut cx, &mut rb),
+            Poll::Pending
+        )
+    }
+
+    /// Writes a request: `head` (its request line and header lines, ending in the empty
+    /// line), then the body; a streamed body goes chunked when `chunked`.
+    pub async fn send(
+        &mut self,
+        head: &[u8],
+        body: &mut ReqBody,
+        chunked: bool,
+    ) -> Result<(), Error> {
+        match body {
+            ReqBody::Full(Some(b)) if b.len() <= COALESCE => {
+                let mut one = Vec::with_capacity(head.len() + b.len());
+                one.extend_from_slice(head);
+                one.extend_from_slice(b);
+                self.write(&mut [IoSlice::new(&one)]).await
+            }
+            ReqBody::Full(Some(b)) => {
+                let b = b.clone();
+                self.write(&mut [IoSlice::new(head), IoSlice::new(&b)])
+                    .await
+            }
+            ReqBody::Full(None) | ReqBody::Empty => self.write(&mut [IoSlice::new(head)]).await,
+            ReqBody::Stream(s) => {
+                self.write(&mut [IoSlice::new(head)]).await?;
+                loop {
+                    let frame = poll_fn(|cx| Pin::new(&mut *s).poll_frame(cx)).await;
+                    let data = match frame {
+                        None => break,
+                        Some(Err(e)) => return Err(Error::ClientBody(e)),
+                        Some(Ok(f)) => match f.into_data() {
+                            Ok(d) if !d.is_empty() => d,
+                            _ => continue,
+                        },
+                    };
+                    if chunked {
+                        let size = format!("{:x}\r\n", data.len());
+                        self.write(&mut [
+                            IoSlice::new(size.as_bytes()),
+                            IoSlice::new(&data),
+                            IoSlice::new(b"\r\n"),
+                        ])
+                        .await?;
+                    } else {
+                        self.write(&mut [IoSlice::new(&data)]).await?;
+                    }
+                }
+                if chunked {
+                    self.write(&mut [IoSlice::new(b"0\r\n\r\n")]).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn write(&mut self, mut bufs: &mut [IoSlice<'_>]) -> Result<(), Error> {
+        while !bufs.is_empty() {
+            match self.io.write_vectored(bufs).await {
+                Ok(0) => return Err(Error::Send(io::ErrorKind::WriteZero.into())),
+                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+                Err(e) => return Err(Error::Send(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the response head (skipping interim 1xx heads but a 101). `no_body`: the
+    /// request was HEAD. `close_asked`: the request said `Connection: close`.
+    pub async fn read_head(&mut self, no_body: bool, close_asked: bool) -> Result<Head, Error> {
+        let mut seen = false;
+        loop {
+            if !self.rbuf.is_empty() {
+                seen = true;
+                let before = self.rbuf.len();
+                if let Some(head) = self.parse_head(no_body, close_asked)? {
+                    return Ok(head);
+                }
+                if self.rbuf.len() != before {
+                    continue; // an interim 1xx head went
+                }
+                if self.rbuf.len() > MAX_HEAD {
+                    return Err(Error::TooBig);
+                }
+            }
+            let n = poll_fn(|cx| crate::http1::poll_fill(&mut self.io, &mut self.rbuf, cx))
+                .await
+                .map_err(|e| {
+                    if seen {
+                        Error::Recv(e)
+                    } else {
+                        Error::from_first_read(e)
+                    }
+                })?;
+            if n == 0 {
+                return Err(if seen {
+                    Error::Recv(io::ErrorKind::UnexpectedEof.into())
+                } else {
+                    Error::Closed
+                });
+            }
+        }
+    }
+
+    /// Parses a complete head out of `rbuf`; `None` when more bytes are needed, or after an
+    /// interim 1xx head was consumed.
+    fn parse_head(&mut self, no_body: bool, close_asked: bool) -> Result<Option<Head>, Error> {
+        use crate::http1::{BodyState, Chunk};
+        // Room for a usual head on the stack; a head with more lines is parsed again with
+        // room for MAX_HEADERS (zeroing that many slots on every response costs more than
+        // the parse).
+        let mut slots = [httparse::EMPTY_HEADER; FEW_HEADERS];
+        let mut many = Vec::new();
+        let mut resp = httparse::Response::new(&mut slots);
+        let used = match resp.parse(&self.rbuf) {
+            Err(httparse::Error::TooManyHeaders) => {
+                many.resize(MAX_HEADERS, httparse::EMPTY_HEADER);
+                resp = httparse::Response::new(&mut many);
+                resp.parse(&self.rbuf)
+            }
+            r => r,
+        };
+        let used = match used {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => return Err(Error::TooBig),
+            Err(_) => return Err(Error::Invalid),
+        };
+        let status = resp.code.unwrap_or(0);
+        if (100..200).contains(&status) && status != 101 {
+            let _ = self.rbuf.split_to(used);
+            return Ok(None);
+        }
+        let mut headers = HeaderMap::with_capacity(resp.headers.len());
+        let mut close = resp.version != Some(1) || close_asked;
+        let mut chunked = None;
+        let mut length: Option<u64> = None;
+        for h in resp.headers.iter() {
+            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::Invalid)?;
+            let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::Invalid)?;
+            if name == http::header::CONTENT_LENGTH {
+                let n = std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+                    .ok_or(Error::Invalid)?;
+                if length.is_some_and(|l| l != n) {
+                    return Err(Error::Invalid);
+                }
+                length = Some(n);
+            } else if name == http::header::TRANSFER_ENCODING {
+                let last = h.value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+                chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            } else if name == http::header::CONNECTION {
+                close |= h
+                    .value
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+            }
+            headers.append(name, value);
+        }
+        let _ = self.rbuf.split_to(used);
+        let state = if no_body || matches!(status, 101 | 204 | 304) {
+            BodyState::Done
+        } else {
+            match (chunked, length) {
+                (Some(true), _) => BodyState::Chunked(Chunk::Size),
+                // Another transfer coding: the body runs to the connection's end.
+                (Some(false), _) | (None, None) => BodyState::UntilClose,
+                (None, Some(0)) => BodyState::Done,
+                (None, Some(n)) => BodyState::Length(n),
+            }
+        };
+        let keep_alive = !close && status != 101 && state != BodyState::UntilClose;
+        Ok(Some(Head {
+            status,
+            headers,
+            body: BodyFraming { state, keep_alive },
+        }))
+    }
+}
+
+impl Error {
+    /// A reset on the first read is a connection the upstream had closed: as good as EOF.
+    fn from_first_read(e: io::Error) -> Error {
+        if e.kind() == io::ErrorKind::ConnectionReset {
+            Error::Closed
+        } else {
+            Error::Recv(e)
+        }
+    }
+}
+
+/// The connection after a 101: what was read past the head first, then the stream.
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if !this.rbuf.is_empty() {
+            let n = this.rbuf.len().min(buf.remaining());
+            buf.put_slice(&this.rbuf.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, b)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// A response body being read off its connection.
+pub struct RecvBody {
+    conn: Option<Conn>,
+    framing: BodyFraming,
+}
+
+impl RecvBody {
+    pub fn new(conn: Conn, framing: BodyFraming) -> RecvBody {
+        RecvBody {
+            conn: Some(conn),
+            framing,
+        }
+    }
+
+    /// The next piece of the body, `None` after its end. Errors: `UnexpectedEof` (closed
+    /// early), `InvalidData` (bad chunking), or the socket's.
+    pub fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        use crate::http1::{decode, BodyState, Step};
+        let Some(conn) = self.conn.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let state = &mut self.framing.state;
+        loop {
+            match decode(state, &mut conn.rbuf) {
+                Ok(Step::Data(d)) => return Poll::Ready(Some(Ok(d))),
+                Ok(Step::End) => return Poll::Ready(None),
+                Ok(Step::NeedMore) => {}
+                Err(e) => {
+                    *state = BodyState::Failed;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+            match ready!(crate::http1::poll_fill(&mut conn.io, &mut conn.rbuf, cx)) {
+                Ok(0) if *state == BodyState::UntilClose => {
+                    *state = BodyState::Done;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    *state = BodyState::Failed;
+                    return Poll::Ready(Some(Err(io::ErrorKind::UnexpectedEof.into())));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    *state = BodyState::Failed;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+
+    pub fn is_end(&self) -> bool {
+        self.framing.state == crate::http1::BodyState::Done
+    }
+
+    /// The bytes still to come, when known.
+    pub fn remaining(&self) -> Option<u64> {
+        match self.framing.state {
+            crate::http1::BodyState::Done => Some(0),
+            crate::http1::BodyState::Length(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The connection, for another request: only after the whole body, when the
+    /// connection may serve again and nothing unasked follows the body.
+    pub fn take_reusable(&mut self) -> Option<Conn> {
+        if self.is_end() && self.framing.keep_alive {
+            self.conn.take().filter(|c| c.rbuf.is_empty())
+        } else {
+            None
+        }
+    }
+
+    /// The connection itself (after a 101).
+    pub fn take_conn(&mut self) -> Option<Conn> {
+        self.conn.take()
+    }
+}

@@ -6,28 +6,26 @@ use crate::pipeline::RequestCtx;
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
-/// Never forwarded in either direction: they describe one connection, not the message.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+/// What the proxy does with a header by its name.
+#[derive(PartialEq, Eq)]
+enum Class {
+    /// Never forwarded in either direction: it describes one connection, not the message.
+    HopByHop,
+    /// Hidden from the client unless `proxy_pass_header` names it (nginx's list).
+    Hidden,
+    Plain,
+}
 
-/// Hidden from the client unless `proxy_pass_header` names them (nginx's list).
-const HIDDEN: &[&str] = &[
-    "date",
-    "server",
-    "x-pad",
-    "x-accel-expires",
-    "x-accel-redirect",
-    "x-accel-limit-rate",
-    "x-accel-buffering",
-    "x-accel-charset",
-];
+/// A `match` on the name: one length switch and a compare, not a scan of both lists.
+fn class(name: &str) -> Class {
+    match name {
+        "connection" | "keep-alive" | "proxy-connection" | "te" | "trailer"
+        | "transfer-encoding" | "upgrade" => Class::HopByHop,
+        "date" | "server" | "x-pad" | "x-accel-expires" | "x-accel-redirect"
+        | "x-accel-limit-rate" | "x-accel-buffering" | "x-accel-charset" => Class::Hidden,
+        _ => Class::Plain,
+    }
+}
 
 /// The headers sent upstream. `body_len` is the buffered body's length, if buffered.
 pub fn request_headers(
@@ -75,7 +73,7 @@ pub fn request_headers(
     for (k, v) in ctx.headers.iter() {
         let name = k.as_str();
         if set(name)
-            || HOP_BY_HOP.contains(&name)
+            || class(name) == Class::HopByHop
             || matches!(name, "host" | "expect")
             || (name == "content-length" && body_len.is_some())
         {
@@ -95,11 +93,12 @@ pub fn response_headers(upstream: &HeaderMap, conf: &ProxyConf, upgrade: bool) -
             out.append(k.clone(), v.clone());
             continue;
         }
-        if HOP_BY_HOP.contains(&name) {
-            continue;
+        match class(name) {
+            Class::HopByHop => continue,
+            Class::Hidden if !conf.pass_headers.iter().any(|p| p == name) => continue,
+            _ => {}
         }
-        let passed = conf.pass_headers.iter().any(|p| p == name);
-        if (HIDDEN.contains(&name) && !passed) || conf.hide_headers.iter().any(|h| h == name) {
+        if !conf.hide_headers.is_empty() && conf.hide_headers.iter().any(|h| h == name) {
             continue;
         }
         out.append(k.clone(), v.clone());

@@ -154,7 +154,11 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     if conf.pass_request_body {
         if let Some(b) = ctx.body_data.clone() {
             full_body = Some(b);
-        } else if let Some(inc) = ctx.body.take() {
+        } else if let Some(inc) = ctx
+            .body
+            .take()
+            .filter(|b| !hyper::body::Body::is_end_stream(b))
+        {
             let chunked = ctx.header(http::header::CONTENT_LENGTH).is_none();
             if conf.request_buffering || (chunked && !conf.http11) {
                 let (max, t) = (ctx.conf.client_max_body_size, ctx.conf.client_body_timeout);
@@ -533,7 +537,8 @@ fn upstream_uri(ctx: &RequestCtx, part: Option<&str>, location: &str) -> String 
     match part {
         None if unchanged => ctx.request_uri.clone(),
         None => {
-            let mut s = escape_uri(&ctx.uri);
+            let mut s = String::with_capacity(ctx.uri.len() + 16);
+            escape_uri(&mut s, &ctx.uri);
             args(&mut s);
             s
         }
@@ -543,8 +548,10 @@ fn upstream_uri(ctx: &RequestCtx, part: Option<&str>, location: &str) -> String 
             } else {
                 ctx.uri.as_str()
             };
-            let mut s = p.to_string();
-            s.push_str(&escape_uri(rest));
+            let room = p.len() + rest.len() + ctx.args.as_ref().map_or(0, |a| a.len() + 1);
+            let mut s = String::with_capacity(room);
+            s.push_str(p);
+            escape_uri(&mut s, rest);
             args(&mut s);
             s
         }
@@ -552,11 +559,11 @@ fn upstream_uri(ctx: &RequestCtx, part: Option<&str>, location: &str) -> String 
 }
 
 /// nginx's `NGX_ESCAPE_URI`: space, `#`, `%`, `?`, controls and non-ASCII.
-fn escape_uri(s: &str) -> String {
+fn escape_uri(out: &mut String, s: &str) {
     use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
     const SET: &AsciiSet = &CONTROLS.add(b' ').add(b'#').add(b'%').add(b'?').add(b'"');
-    // Through Cow, not Display: no formatting machinery, and no copy to escape nothing.
-    std::borrow::Cow::from(utf8_percent_encode(s, SET)).into_owned()
+    // Appended piece by piece: no formatting machinery and no intermediate string.
+    out.extend(utf8_percent_encode(s, SET));
 }
 
 /// The hash key for `hash` (evaluated) or `ip_hash` (the client address).

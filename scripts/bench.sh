@@ -172,19 +172,30 @@ for port in "$OC_PORT" "$NG_PORT"; do
     done
 done
 
-run() { # name port path -> "rps p50 p99"
-    local hdr=()
+# CPU time (user + system, clock ticks) the server process has used so far, all threads.
+cpu_ticks() {
+    cat /proc/"$1"/task/*/stat 2>/dev/null | sed 's/.*) //' | awk '{t += $12 + $13} END {print t + 0}'
+}
+run() { # name port path pid -> "rps p50 p99 cpu_us_per_request"
+    local hdr=() t0 t1 out
     case $1 in gzip*) hdr=(-H "Accept-Encoding: gzip") ;; esac
-    taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "http://127.0.0.1:$2$3" |
-        awk '/Requests\/sec/ {rps=$2}
-             /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
-             END {print rps, p50, p99}'
+    t0=$(cpu_ticks "$4")
+    out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "http://127.0.0.1:$2$3")
+    t1=$(cpu_ticks "$4")
+    echo "$out" | awk -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
+        '/requests in/ {n=$1}
+         /Requests\/sec/ {rps=$2}
+         /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
+         END {printf "%s %s %s %.1f\n", rps, p50, p99, (n > 0 ? (t1 - t0) / hz * 1e6 / n : 0)}'
 }
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else {sub(/s/,"",v); print v*1000} }'; }
 
 echo "openclaw $("$OC" -v 2>&1 | head -1) vs $(/usr/sbin/nginx -v 2>&1)"
 echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS alternating rounds, server on core 0, wrk on core 1"
-printf '%-9s %-9s %12s %10s %10s %14s\n' scenario server req/s p50_ms p99_ms upconns/10k
+# cpu_us/req: the server's own CPU time (user + system) per request. When the load
+# generator's core is saturated (wrk and, in the proxy scenarios, the upstream share it),
+# req/s is capped for both servers alike and this is the figure that still tells them apart.
+printf '%-9s %-9s %12s %10s %10s %12s %14s\n' scenario server req/s p50_ms p99_ms cpu_us/req upconns/10k
 # Upstream connections per 10k requests since the last call (from the upstream's log).
 up_seen=0
 upconns() {
@@ -203,24 +214,27 @@ upconns() {
 for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json shdict:/shdict redisget:/redisget cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
     name=${scenario%%:*}
     path=${scenario#*:}
-    oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0; ratios=""
+    oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0; oc_cpu=0; ng_cpu=0; ratios=""
     for r in $(seq "$ROUNDS"); do
         for side in ng oc; do
             port=$NG_PORT; [ $side = oc ] && port=$OC_PORT
-            read -r rps p50 p99 < <(run "$name" "$port" "$path")
+            pid=$(cat "$work/$side/logs/nginx.pid")
+            read -r rps p50 p99 cpu < <(run "$name" "$port" "$path" "$pid")
             p50=$(to_ms "$p50"); p99=$(to_ms "$p99")
             label=nginx; [ $side = oc ] && label=openclaw
             conns=-
             case $name in proxy*) conns=$(upconns) ;; esac
-            printf '%-9s %-9s %12s %10s %10s %14s\n' "$name" "$label" "$rps" "$p50" "$p99" "$conns"
+            printf '%-9s %-9s %12s %10s %10s %12s %14s\n' "$name" "$label" "$rps" "$p50" "$p99" "$cpu" "$conns"
             if [ $side = oc ]; then
                 ratios="$ratios $(awk -v a="$rps" -v b="$ng_rps" 'BEGIN{printf "%.3f", a/b}')"
                 oc_sum=$(awk -v a="$oc_sum" -v b="$rps" 'BEGIN{print a+b}')
                 oc_p99=$(awk -v a="$oc_p99" -v b="$p99" 'BEGIN{print a+b}')
+                oc_cpu=$(awk -v a="$oc_cpu" -v b="$cpu" 'BEGIN{print a+b}')
             else
                 ng_rps=$rps
                 ng_sum=$(awk -v a="$ng_sum" -v b="$rps" 'BEGIN{print a+b}')
                 ng_p99=$(awk -v a="$ng_p99" -v b="$p99" 'BEGIN{print a+b}')
+                ng_cpu=$(awk -v a="$ng_cpu" -v b="$cpu" 'BEGIN{print a+b}')
             fi
         done
     done
@@ -228,5 +242,6 @@ for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua pro
     # it resists this machine's minute-scale swings better than the ratio of sums.
     med=$(echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}')
     awk -v n="$name" -v o="$oc_sum" -v g="$ng_sum" -v op="$oc_p99" -v gp="$ng_p99" -v r="$ROUNDS" -v m="$med" \
-        'BEGIN { printf "%-8s ratio openclaw/nginx: req/s %.2fx (median round %.2fx), mean p99 %.3f ms vs %.3f ms\n", n, o/g, m, op/r, gp/r }'
+        -v oc="$oc_cpu" -v gc="$ng_cpu" \
+        'BEGIN { printf "%-8s ratio openclaw/nginx: req/s %.2fx (median round %.2fx), mean p99 %.3f ms vs %.3f ms, CPU %.1f vs %.1f us/req\n", n, o/g, m, op/r, gp/r, oc/r, gc/r }'
 done

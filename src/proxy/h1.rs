@@ -278,15 +278,33 @@ impl Conn {
             let _ = self.rbuf.split_to(used);
             return Ok(None);
         }
-        let mut headers = HeaderMap::with_capacity(resp.headers.len());
+        // Where each name and value sits in the head: the head is then split off the
+        // buffer as one `Bytes` and the values are slices of it, not copies.
+        let base = self.rbuf.as_ptr() as usize;
+        let count = resp.headers.len();
+        let mut few = [(0usize, 0usize, 0usize, 0usize); FEW_HEADERS];
+        let mut more = Vec::new();
+        let spans = if count <= FEW_HEADERS {
+            &mut few[..count]
+        } else {
+            more.resize(count, (0, 0, 0, 0));
+            &mut more[..]
+        };
+        for (span, h) in spans.iter_mut().zip(resp.headers.iter()) {
+            let n = h.name.as_ptr() as usize - base;
+            let v = h.value.as_ptr() as usize - base;
+            *span = (n, n + h.name.len(), v, v + h.value.len());
+        }
         let mut close = resp.version != Some(1) || close_asked;
+        let head = self.rbuf.split_to(used).freeze();
+        let mut headers = HeaderMap::with_capacity(count);
         let mut chunked = None;
         let mut length: Option<u64> = None;
-        for h in resp.headers.iter() {
-            let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| Error::Invalid)?;
-            let value = HeaderValue::from_bytes(h.value).map_err(|_| Error::Invalid)?;
+        for &(n0, n1, v0, v1) in spans.iter() {
+            let name = HeaderName::from_bytes(&head[n0..n1]).map_err(|_| Error::Invalid)?;
+            let raw = &head[v0..v1];
             if name == http::header::CONTENT_LENGTH {
-                let n = std::str::from_utf8(h.value)
+                let n = std::str::from_utf8(raw)
                     .ok()
                     .and_then(|s| s.trim().parse::<u64>().ok())
                     .ok_or(Error::Invalid)?;
@@ -295,17 +313,17 @@ impl Conn {
                 }
                 length = Some(n);
             } else if name == http::header::TRANSFER_ENCODING {
-                let last = h.value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+                let last = raw.rsplit(|b| *b == b',').next().unwrap_or(b"");
                 chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if name == http::header::CONNECTION {
-                close |= h
-                    .value
+                close |= raw
                     .split(|b| *b == b',')
                     .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
             }
+            let value =
+                HeaderValue::from_maybe_shared(head.slice(v0..v1)).map_err(|_| Error::Invalid)?;
             headers.append(name, value);
         }
-        let _ = self.rbuf.split_to(used);
         let state = if no_body || matches!(status, 101 | 204 | 304) {
             BodyState::Done
         } else {

@@ -56,15 +56,18 @@ pub fn request_headers(
         let v = value.eval(ctx);
         put(&mut out, name, &v);
     }
-    if !set("host") {
-        put(&mut out, "host", proxy_host);
+    // nginx's defaults, with typed names (no name parsing per request).
+    if !set("host") && !proxy_host.is_empty() {
+        if let Ok(v) = HeaderValue::from_str(proxy_host) {
+            out.append(http::header::HOST, v);
+        }
     }
     if !set("connection") {
-        put(&mut out, "connection", "close");
+        out.append(http::header::CONNECTION, HeaderValue::from_static("close"));
     }
     if let Some(n) = body_len {
         if !set("content-length") {
-            put(&mut out, "content-length", &n.to_string());
+            out.append(http::header::CONTENT_LENGTH, HeaderValue::from(n));
         }
     }
     if !conf.pass_request_headers {

@@ -468,3 +468,45 @@ fn a_pooled_connection_closed_under_a_request_is_retried_on_a_new_one() {
     let log = gw.error_log();
     assert!(!log.contains("[error]"), "error.log: {log}");
 }
+
+#[test]
+fn an_upstream_answer_before_the_whole_upload_is_passed_on() {
+    // The upstream refuses a large streamed upload with a 413 without reading it. The
+    // gateway reads while it writes (as nginx does), so the client gets that 413; a
+    // client that first wrote everything would block, then time out with a 504.
+    let be = Backend::start("up1");
+    let gw = http(
+        "",
+        &format!(
+            "location / {{ proxy_pass http://{}; proxy_request_buffering off;
+                          proxy_read_timeout 5s; client_max_body_size 0; }}",
+            be.addr
+        ),
+    );
+    let total: usize = 64 << 20;
+    let mut c = TcpStream::connect(gw.addr()).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(
+        format!("POST /early HTTP/1.1\r\nHost: t\r\nContent-Length: {total}\r\n\r\n").as_bytes(),
+    )
+    .unwrap();
+    let mut w = c.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0;
+        while sent < total && w.write_all(&chunk).is_ok() {
+            sent += chunk.len();
+        }
+    });
+    let mut buf = vec![];
+    assert!(
+        read_until(&mut c, &mut buf, "too large"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+    let text = String::from_utf8_lossy(&buf).to_string();
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    drop(c);
+    let _ = writer.join();
+}

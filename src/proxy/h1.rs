@@ -16,7 +16,7 @@ use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// A response head larger than this is refused (nginx: `proxy_buffer_size`, 4-8 KB by
@@ -148,103 +148,89 @@ impl Conn {
         )
     }
 
-    /// Writes a request: `head` (its request line and header lines, ending in the empty
-    /// line), then the body; a streamed body goes chunked when `chunked`.
-    pub async fn send(
+    /// Sends a request and reads the response head. `head` is the request line and header
+    /// lines with the empty line; a streamed body goes chunked when `chunked`; `no_body`:
+    /// the request is HEAD; `close_asked`: it says `Connection: close`.
+    ///
+    /// Writing and reading go on together, as nginx's upstream handlers do: an upstream
+    /// that answers before it has read the whole body (a 413 to a large upload) is heard,
+    /// and the rest of the body is not sent (the connection is then not reused).
+    pub async fn exchange(
         &mut self,
         head: &[u8],
         body: &mut ReqBody,
         chunked: bool,
-    ) -> Result<(), Error> {
-        match body {
-            ReqBody::Full(Some(b)) if b.len() <= COALESCE => {
-                let mut one = Vec::with_capacity(head.len() + b.len());
-                one.extend_from_slice(head);
-                one.extend_from_slice(b);
-                self.write(&mut [IoSlice::new(&one)]).await
-            }
-            ReqBody::Full(Some(b)) => {
-                let b = b.clone();
-                self.write(&mut [IoSlice::new(head), IoSlice::new(&b)])
-                    .await
-            }
-            ReqBody::Full(None) | ReqBody::Empty => self.write(&mut [IoSlice::new(head)]).await,
-            ReqBody::Stream(s) => {
-                self.write(&mut [IoSlice::new(head)]).await?;
-                loop {
-                    let frame = poll_fn(|cx| Pin::new(&mut *s).poll_frame(cx)).await;
-                    let data = match frame {
-                        None => break,
-                        Some(Err(e)) => return Err(Error::ClientBody(e)),
-                        Some(Ok(f)) => match f.into_data() {
-                            Ok(d) if !d.is_empty() => d,
-                            _ => continue,
-                        },
-                    };
-                    if chunked {
-                        let size = format!("{:x}\r\n", data.len());
-                        self.write(&mut [
-                            IoSlice::new(size.as_bytes()),
-                            IoSlice::new(&data),
-                            IoSlice::new(b"\r\n"),
-                        ])
-                        .await?;
-                    } else {
-                        self.write(&mut [IoSlice::new(&data)]).await?;
-                    }
-                }
-                if chunked {
-                    self.write(&mut [IoSlice::new(b"0\r\n\r\n")]).await?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    async fn write(&mut self, mut bufs: &mut [IoSlice<'_>]) -> Result<(), Error> {
-        while !bufs.is_empty() {
-            match self.io.write_vectored(bufs).await {
-                Ok(0) => return Err(Error::Send(io::ErrorKind::WriteZero.into())),
-                Ok(n) => IoSlice::advance_slices(&mut bufs, n),
-                Err(e) => return Err(Error::Send(e)),
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads the response head (skipping interim 1xx heads but a 101). `no_body`: the
-    /// request was HEAD. `close_asked`: the request said `Connection: close`.
-    pub async fn read_head(&mut self, no_body: bool, close_asked: bool) -> Result<Head, Error> {
+        no_body: bool,
+        close_asked: bool,
+    ) -> Result<Head, Error> {
+        let mut w = Writer::new(head, body, chunked);
+        let mut sent: Option<Result<(), Error>> = None;
         let mut seen = false;
+        poll_fn(|cx| {
+            if sent.is_none() {
+                if let Poll::Ready(r) = w.poll(&mut self.io, cx) {
+                    sent = Some(r);
+                }
+            }
+            match self.poll_head(cx, no_body, close_asked, &mut seen) {
+                Poll::Ready(Ok(mut head)) => {
+                    // Answered before the request was all written: the connection is in
+                    // the middle of a request, so it cannot serve another.
+                    if !matches!(sent, Some(Ok(()))) {
+                        head.body.keep_alive = false;
+                    }
+                    Poll::Ready(Ok(head))
+                }
+                // A failed write explains a failed read better than the read does.
+                Poll::Ready(Err(e)) => match sent.take() {
+                    Some(Err(se)) => Poll::Ready(Err(se)),
+                    _ => Poll::Ready(Err(e)),
+                },
+                Poll::Pending => match sent.take() {
+                    Some(Err(se)) => Poll::Ready(Err(se)),
+                    other => {
+                        sent = other;
+                        Poll::Pending
+                    }
+                },
+            }
+        })
+        .await
+    }
+
+    /// Reads until a response head is complete (skipping interim 1xx heads but a 101).
+    fn poll_head(
+        &mut self,
+        cx: &mut Context<'_>,
+        no_body: bool,
+        close_asked: bool,
+        seen: &mut bool,
+    ) -> Poll<Result<Head, Error>> {
         loop {
             if !self.rbuf.is_empty() {
-                seen = true;
+                *seen = true;
                 let before = self.rbuf.len();
                 if let Some(head) = self.parse_head(no_body, close_asked)? {
-                    return Ok(head);
+                    return Poll::Ready(Ok(head));
                 }
                 if self.rbuf.len() != before {
                     continue; // an interim 1xx head went
                 }
                 if self.rbuf.len() > MAX_HEAD {
-                    return Err(Error::TooBig);
+                    return Poll::Ready(Err(Error::TooBig));
                 }
             }
-            let n = poll_fn(|cx| crate::http1::poll_fill(&mut self.io, &mut self.rbuf, cx))
-                .await
-                .map_err(|e| {
-                    if seen {
-                        Error::Recv(e)
-                    } else {
-                        Error::from_first_read(e)
-                    }
-                })?;
+            let n = match ready!(crate::http1::poll_fill(&mut self.io, &mut self.rbuf, cx)) {
+                Ok(n) => n,
+                Err(e) if *seen => return Poll::Ready(Err(Error::Recv(e))),
+                Err(e) => return Poll::Ready(Err(Error::from_first_read(e))),
+            };
             if n == 0 {
-                return Err(if seen {
+                return Poll::Ready(Err(if *seen {
                     Error::Recv(io::ErrorKind::UnexpectedEof.into())
                 } else {
                     Error::Closed
-                });
+                }));
             }
         }
     }
@@ -383,6 +369,100 @@ impl AsyncWrite for Conn {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+/// A request on its way out: the head (with a buffered body when small), then the body.
+struct Writer<'a> {
+    /// Bytes to write before anything else, and how many of them went.
+    first: std::borrow::Cow<'a, [u8]>,
+    first_off: usize,
+    body: &'a mut ReqBody,
+    /// A large buffered body after the head, or the current streamed chunk (framed).
+    pending: Option<(Bytes, usize)>,
+    chunked: bool,
+    /// The streamed body ended (and its last chunk is pending, if chunked).
+    ended: bool,
+}
+
+impl<'a> Writer<'a> {
+    fn new(head: &'a [u8], body: &'a mut ReqBody, chunked: bool) -> Writer<'a> {
+        use std::borrow::Cow;
+        let (first, pending) = match &*body {
+            ReqBody::Full(Some(b)) if b.len() <= COALESCE => {
+                let mut one = Vec::with_capacity(head.len() + b.len());
+                one.extend_from_slice(head);
+                one.extend_from_slice(b);
+                (Cow::Owned(one), None)
+            }
+            ReqBody::Full(Some(b)) => (Cow::Borrowed(head), Some((b.clone(), 0))),
+            _ => (Cow::Borrowed(head), None),
+        };
+        let ended = !matches!(body, ReqBody::Stream(_));
+        Writer {
+            first,
+            first_off: 0,
+            body,
+            pending,
+            chunked,
+            ended,
+        }
+    }
+
+    /// Writes what it can; `Ready(Ok)` once the whole request went.
+    fn poll(&mut self, io: &mut Stream, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        while self.first_off < self.first.len() {
+            let n = ready!(Pin::new(&mut *io).poll_write(cx, &self.first[self.first_off..]))
+                .map_err(Error::Send)?;
+            if n == 0 {
+                return Poll::Ready(Err(Error::Send(io::ErrorKind::WriteZero.into())));
+            }
+            self.first_off += n;
+        }
+        loop {
+            if let Some((data, off)) = &mut self.pending {
+                while *off < data.len() {
+                    let n = ready!(Pin::new(&mut *io).poll_write(cx, &data[*off..]))
+                        .map_err(Error::Send)?;
+                    if n == 0 {
+                        return Poll::Ready(Err(Error::Send(io::ErrorKind::WriteZero.into())));
+                    }
+                    *off += n;
+                }
+                self.pending = None;
+            }
+            if self.ended {
+                return Poll::Ready(Ok(()));
+            }
+            let ReqBody::Stream(s) = &mut *self.body else {
+                self.ended = true;
+                continue;
+            };
+            let data = match ready!(Pin::new(s).poll_frame(cx)) {
+                None => {
+                    self.ended = true;
+                    if self.chunked {
+                        self.pending = Some((Bytes::from_static(b"0\r\n\r\n"), 0));
+                    }
+                    continue;
+                }
+                Some(Err(e)) => return Poll::Ready(Err(Error::ClientBody(e))),
+                Some(Ok(f)) => match f.into_data() {
+                    Ok(d) if !d.is_empty() => d,
+                    _ => continue,
+                },
+            };
+            let framed = if self.chunked {
+                let mut c = Vec::with_capacity(data.len() + 16);
+                c.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                c.extend_from_slice(&data);
+                c.extend_from_slice(b"\r\n");
+                Bytes::from(c)
+            } else {
+                data
+            };
+            self.pending = Some((framed, 0));
+        }
     }
 }
 

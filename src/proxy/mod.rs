@@ -802,10 +802,13 @@ async fn exchange(
     req: &mut H1Request,
     limits: &Limits,
 ) -> Result<h1::Head, Exchange> {
-    let run = async {
-        conn.send(&req.head, &mut req.body, req.chunked).await?;
-        conn.read_head(req.head_only, req.close).await
-    };
+    let run = conn.exchange(
+        &req.head,
+        &mut req.body,
+        req.chunked,
+        req.head_only,
+        req.close,
+    );
     match tokio::time::timeout(limits.read, run).await {
         Ok(Ok(h)) => Ok(h),
         Ok(Err(e)) => Err(Exchange::Failed(e)),

@@ -217,7 +217,9 @@ fn read_req(r: &mut BufReader<TcpStream>) -> Option<Req> {
             .map(|(_, v)| v.to_ascii_lowercase())
     };
     let mut body = vec![];
-    if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+    if target.starts_with("/early") {
+        // `/early` answers without reading the body (see `serve`).
+    } else if let Some(n) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
         body.resize(n, 0);
         r.read_exact(&mut body).ok()?;
     } else if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
@@ -359,6 +361,20 @@ fn serve(
         } else if path == "/dropnext" {
             send(&mut w, 200, "", format!("{name} dropnext\n").as_bytes(), ka);
             drop_next = true;
+        } else if path == "/early" {
+            // An upload refused before it is read: the answer goes at once, then the
+            // server neither reads nor closes for a while (a client that waits for its
+            // whole request to be written before reading hears nothing).
+            let body = format!("{name} too large\n");
+            let _ = w.write_all(
+                format!(
+                    "HTTP/1.1 413 Too Large\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            );
+            wait_stop(stop, Duration::from_secs(20));
+            return;
         } else if path == "/badheader" {
             let _ = w.write_all(b"HTTP/1.1 200 OK\r\nBad Header Line\r\n\r\n");
             return;

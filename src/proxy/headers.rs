@@ -27,64 +27,136 @@ fn class(name: &str) -> Class {
     }
 }
 
-/// The headers sent upstream. `body_len` is the buffered body's length, if buffered.
-pub fn request_headers(
+/// Where the upstream request's headers go: a header map (HTTP/2), or the HTTP/1 head
+/// being written ([`H1Head`]).
+pub trait Sink {
+    fn put(&mut self, name: &HeaderName, value: &HeaderValue);
+}
+
+impl Sink for HeaderMap {
+    fn put(&mut self, name: &HeaderName, value: &HeaderValue) {
+        self.append(name.clone(), value.clone());
+    }
+}
+
+/// An HTTP/1 request head written header by header, noting what its framing needs.
+pub struct H1Head {
+    pub buf: Vec<u8>,
+    /// A `Content-Length` line was written.
+    pub has_length: bool,
+    /// The connection closes after this request: HTTP/1.1 keeps it unless told to close,
+    /// HTTP/1.0 closes it unless told to keep it.
+    pub close: bool,
+}
+
+impl H1Head {
+    /// Starts a head with its request line.
+    pub fn new(method: &http::Method, uri: &str, http11: bool) -> H1Head {
+        let mut buf = Vec::with_capacity(256);
+        buf.extend_from_slice(method.as_str().as_bytes());
+        buf.push(b' ');
+        buf.extend_from_slice(uri.as_bytes());
+        buf.extend_from_slice(if http11 {
+            b" HTTP/1.1\r\n"
+        } else {
+            b" HTTP/1.0\r\n"
+        });
+        H1Head {
+            buf,
+            has_length: false,
+            close: !http11,
+        }
+    }
+}
+
+impl Sink for H1Head {
+    fn put(&mut self, name: &HeaderName, value: &HeaderValue) {
+        if name == http::header::CONTENT_LENGTH {
+            self.has_length = true;
+        } else if name == http::header::CONNECTION {
+            let has = |token: &[u8]| {
+                value
+                    .as_bytes()
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+            };
+            self.close = has(b"close") || (self.close && !has(b"keep-alive"));
+        }
+        // Names go as stored (lower case), as hyper's client sent them.
+        self.buf.extend_from_slice(name.as_str().as_bytes());
+        self.buf.extend_from_slice(b": ");
+        self.buf.extend_from_slice(value.as_bytes());
+        self.buf.extend_from_slice(b"\r\n");
+    }
+}
+
+/// The headers sent upstream, into `out`. `body_len` is the buffered body's length, if
+/// buffered. `extra` (a cache revalidation's conditional headers) replace the client's
+/// and any `proxy_set_header` of the same names, and go last.
+pub fn request_headers<S: Sink>(
     ctx: &RequestCtx,
     conf: &ProxyConf,
     proxy_host: &str,
     body_len: Option<usize>,
-) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(ctx.headers.len() + 4);
+    extra: &[(HeaderName, HeaderValue)],
+    out: &mut S,
+) {
     let set = |name: &str| {
         conf.set_headers
             .iter()
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
     };
-    let put = |out: &mut HeaderMap, name: &str, value: &str| {
-        if value.is_empty() {
-            return;
-        }
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            out.append(n, v);
-        }
-    };
+    let replaced = |name: &HeaderName| extra.iter().any(|(n, _)| n == name);
     // proxy_set_header first, then nginx's defaults for what it does not name.
     for (name, value) in &conf.set_headers {
         let v = value.eval(ctx);
-        put(&mut out, name, &v);
+        if v.is_empty() {
+            continue;
+        }
+        // Checked like any header value: a variable cannot smuggle a CR or LF in.
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) {
+            if !replaced(&n) {
+                out.put(&n, &v);
+            }
+        }
     }
     // nginx's defaults, with typed names (no name parsing per request).
     if !set("host") && !proxy_host.is_empty() {
         if let Ok(v) = HeaderValue::from_str(proxy_host) {
-            out.append(http::header::HOST, v);
+            out.put(&http::header::HOST, &v);
         }
     }
     if !set("connection") {
-        out.append(http::header::CONNECTION, HeaderValue::from_static("close"));
+        out.put(
+            &http::header::CONNECTION,
+            &HeaderValue::from_static("close"),
+        );
     }
     if let Some(n) = body_len {
         if !set("content-length") {
-            out.append(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+            out.put(&http::header::CONTENT_LENGTH, &HeaderValue::from(n));
         }
     }
-    if !conf.pass_request_headers {
-        return out;
-    }
-    for (k, v) in ctx.headers.iter() {
-        let name = k.as_str();
-        if set(name)
-            || class(name) == Class::HopByHop
-            || matches!(name, "host" | "expect")
-            || (name == "content-length" && body_len.is_some())
-        {
-            continue;
+    if conf.pass_request_headers {
+        for (k, v) in ctx.headers.iter() {
+            let name = k.as_str();
+            if set(name)
+                || class(name) == Class::HopByHop
+                || matches!(name, "host" | "expect")
+                || (name == "content-length" && body_len.is_some())
+                || replaced(k)
+            {
+                continue;
+            }
+            out.put(k, v);
         }
-        out.append(k.clone(), v.clone());
     }
-    out
+    for (k, v) in extra {
+        out.put(k, v);
+    }
 }
 
 /// The upstream response headers the client gets.

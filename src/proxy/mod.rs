@@ -178,12 +178,41 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
         .as_ref()
         .map(|b| b.len())
         .filter(|n| *n > 0 || ctx.headers.contains_key(http::header::CONTENT_LENGTH));
-    let mut headers = headers::request_headers(ctx, &conf, &proxy_host, body_len);
-    if let Some(p) = &plan {
-        for (k, v) in p.conditional() {
-            headers.insert(k, v);
+    let extra = plan.as_ref().map(|p| p.conditional()).unwrap_or_default();
+    // nginx's proxy_cache_convert_head: a cacheable HEAD fetches the whole response, so
+    // the entry can answer GETs too.
+    let method = if convert_head {
+        Method::GET
+    } else {
+        ctx.method.clone()
+    };
+    // The request's headers, once for all tries: a map for HTTP/2, else the HTTP/1 head.
+    let outgoing = if h2 {
+        let mut map = http::HeaderMap::with_capacity(ctx.headers.len() + 4);
+        headers::request_headers(ctx, &conf, &proxy_host, body_len, &extra, &mut map);
+        Head::H2(map)
+    } else if !uri_fits_request_line(&uri) {
+        ctx.log(
+            Level::Error,
+            &format!("invalid URI \"{uri}\" to send upstream"),
+        );
+        return pipeline::special_response(ctx, 500);
+    } else {
+        let mut head = headers::H1Head::new(&method, &uri, conf.http11);
+        headers::request_headers(ctx, &conf, &proxy_host, body_len, &extra, &mut head);
+        // A streamed body of unknown length goes chunked (HTTP/1.0 bodies were buffered).
+        let chunked = stream_body.is_some() && conf.http11 && !head.has_length;
+        if chunked {
+            head.buf
+                .extend_from_slice(b"transfer-encoding: chunked\r\n");
         }
-    }
+        head.buf.extend_from_slice(b"\r\n");
+        Head::H1 {
+            bytes: Bytes::from(head.buf),
+            chunked,
+            close: head.close,
+        }
+    };
     let key = balance_key(ctx, &def);
     let mut sel = Selection::new(&up, &key);
     let mut tries = if up.single() { 1 } else { up.tries() };
@@ -258,25 +287,22 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             (Some(b), None) => ReqBody::Full(Some(b.clone())),
             (None, None) => ReqBody::Empty,
         };
-        // nginx's proxy_cache_convert_head: a cacheable HEAD fetches the whole response, so
-        // the entry can answer GETs too.
-        let method = if convert_head {
-            &Method::GET
-        } else {
-            &ctx.method
-        };
-        let req = if h2 {
-            build_request_h2(
-                method,
-                &uri,
-                &proxy_host,
-                use_tls,
-                headers.clone(),
-                req_body,
-            )
-            .map(Outgoing::H2)
-        } else {
-            build_request(method, &uri, conf.http11, &headers, req_body).map(Outgoing::H1)
+        let req = match &outgoing {
+            Head::H2(map) => {
+                build_request_h2(&method, &uri, &proxy_host, use_tls, map.clone(), req_body)
+                    .map(Outgoing::H2)
+            }
+            Head::H1 {
+                bytes,
+                chunked,
+                close,
+            } => Some(Outgoing::H1(H1Request {
+                head: bytes.clone(),
+                body: req_body,
+                chunked: *chunked,
+                close: *close,
+                head_only: method == Method::HEAD,
+            })),
         };
         let req = match req {
             Some(r) => r,
@@ -585,7 +611,7 @@ fn balance_key(ctx: &RequestCtx, def: &UpstreamDef) -> Vec<u8> {
 /// A request for an HTTP/1 upstream.
 struct H1Request {
     /// The request line and header lines, with the empty line.
-    head: Vec<u8>,
+    head: Bytes,
     body: ReqBody,
     /// A streamed body of unknown length goes chunked.
     chunked: bool,
@@ -609,58 +635,20 @@ struct UpResponse {
     requests: Option<u64>,
 }
 
-/// The request line and headers, as they go on the wire (names as stored, lower case);
-/// `None` for a URI that cannot go into a request line.
-fn build_request(
-    method: &Method,
-    uri: &str,
-    http11: bool,
-    headers: &http::HeaderMap,
-    body: ReqBody,
-) -> Option<H1Request> {
-    if uri.is_empty() || uri.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return None;
-    }
-    let chunked = matches!(body, ReqBody::Stream(_))
-        && http11
-        && !headers.contains_key(http::header::CONTENT_LENGTH);
-    let mut head = Vec::with_capacity(256 + headers.len() * 32);
-    head.extend_from_slice(method.as_str().as_bytes());
-    head.push(b' ');
-    head.extend_from_slice(uri.as_bytes());
-    head.extend_from_slice(if http11 {
-        b" HTTP/1.1\r\n"
-    } else {
-        b" HTTP/1.0\r\n"
-    });
-    // HTTP/1.1 keeps the connection unless told to close; HTTP/1.0 closes it unless told
-    // to keep it.
-    let mut close = !http11;
-    for (k, v) in headers {
-        if k == http::header::CONNECTION {
-            let has = |token: &[u8]| {
-                v.as_bytes()
-                    .split(|b| *b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-            };
-            close = has(b"close") || (close && !has(b"keep-alive"));
-        }
-        head.extend_from_slice(k.as_str().as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(v.as_bytes());
-        head.extend_from_slice(b"\r\n");
-    }
-    if chunked {
-        head.extend_from_slice(b"transfer-encoding: chunked\r\n");
-    }
-    head.extend_from_slice(b"\r\n");
-    Some(H1Request {
-        head,
-        body,
-        chunked,
-        close,
-        head_only: method == Method::HEAD,
-    })
+/// The request's headers, built once for all its tries.
+enum Head {
+    /// The HTTP/1 head (request line, header lines, empty line) and its framing.
+    H1 {
+        bytes: Bytes,
+        chunked: bool,
+        close: bool,
+    },
+    H2(http::HeaderMap),
+}
+
+/// Whether a URI can go into a request line as it is.
+fn uri_fits_request_line(uri: &str) -> bool {
+    !uri.is_empty() && !uri.bytes().any(|b| b <= b' ' || b == 0x7f)
 }
 
 /// A gRPC request: HTTP/2 with an absolute URI (its `:authority` is `$proxy_host`), no

@@ -2,15 +2,16 @@
 //! connections per upstream per worker, closed after `keepalive_timeout` idle or
 //! `keepalive_requests` requests). Expired idle connections are swept at most once a
 //! second whenever the pool is used, so those to peers no longer picked (a peer removed
-//! by `resolve`, marked down, or of a dropped upstream) close too.
+//! by `resolve`, marked down, or of a dropped upstream) close too. Idle times are kept on
+//! the coarse clock (a few ms): a full clock read costs more than the rest of a lookup.
 
 use super::body::ReqBody;
 use super::h1;
+use crate::clock;
 use crate::upstream::Keepalive;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::time::Instant;
 
 /// A multiplexed HTTP/2 connection (gRPC): shared by every request of the worker.
 pub type H2Sender = hyper::client::conn::http2::SendRequest<ReqBody>;
@@ -30,29 +31,29 @@ pub struct Conn {
 
 struct Idle {
     conn: h1::Conn,
-    /// When it has been idle for `keepalive_timeout`.
-    until: Instant,
+    /// When it has been idle for `keepalive_timeout` ([`clock::coarse_ms`]).
+    until: u64,
     requests: u64,
 }
 
-/// How often expired idle connections are looked for.
-const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often expired idle connections are looked for, in milliseconds.
+const SWEEP_EVERY: u64 = 1000;
 
 thread_local! {
     static POOL: RefCell<HashMap<Key, VecDeque<Idle>>> = RefCell::new(HashMap::default());
     static H2: RefCell<HashMap<Key, H2Sender>> = RefCell::new(HashMap::default());
     static OPENED: Cell<u64> = const { Cell::new(0) };
     static REUSED: Cell<u64> = const { Cell::new(0) };
-    static SWEPT: Cell<Option<Instant>> = const { Cell::new(None) };
+    static SWEPT: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Closes the idle connections past their time (or closed by the peer), once a second.
 fn sweep() {
-    let now = Instant::now();
-    if SWEPT.with(|s| s.get().is_some_and(|t| now.duration_since(t) < SWEEP_EVERY)) {
+    let now = clock::coarse_ms();
+    if SWEPT.with(|s| now.saturating_sub(s.get()) < SWEEP_EVERY) {
         return;
     }
-    SWEPT.with(|s| s.set(Some(now)));
+    SWEPT.with(|s| s.set(now));
     POOL.with(|p| {
         let mut p = p.borrow_mut();
         p.retain(|_, q| {
@@ -68,7 +69,7 @@ pub fn take(key: Key) -> Option<Conn> {
     sweep();
     loop {
         let mut idle = POOL.with(|p| p.borrow_mut().get_mut(&key).and_then(|q| q.pop_back()))?;
-        if idle.until <= Instant::now() || !idle.conn.idle_usable() {
+        if idle.until <= clock::coarse_ms() || !idle.conn.idle_usable() {
             continue;
         }
         REUSED.with(|c| c.set(c.get() + 1));
@@ -120,7 +121,7 @@ pub fn put(key: Key, conn: Conn, ka: &Keepalive) {
         let q = p.entry(key).or_default();
         q.push_back(Idle {
             conn: conn.conn,
-            until: Instant::now() + ka.timeout,
+            until: clock::coarse_ms() + ka.timeout.as_millis() as u64,
             requests: conn.requests,
         });
         // Over the cap: the least recently used one goes (and closes).

@@ -41,6 +41,18 @@ pub fn coarse_ms() -> u64 {
     ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
 }
 
+/// Whole seconds since the epoch on the real-time clock at the kernel tick's resolution,
+/// without the fake clock's skew: for the `Date` header, read on every response.
+pub fn coarse_unix_secs() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: as in `coarse_ms`; CLOCK_REALTIME_COARSE exists on every Linux this runs on.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    ts.tv_sec.max(0) as u64
+}
+
 /// Moves the fake clock forward by `d` (it never goes back: monotonic readers stay sane).
 pub fn advance(d: Duration) {
     SKEW_MS.fetch_add(d.as_millis() as u64, Ordering::Relaxed);

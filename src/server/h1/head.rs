@@ -280,14 +280,12 @@ thread_local! {
 
 /// The `Date` header value of now (`Sun, 06 Nov 1994 08:49:37 GMT`).
 pub(super) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
-    let now = std::time::SystemTime::now();
-    let secs = now
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    // The coarse clock: a full clock read per response cost more than the rest of this.
+    let secs = crate::clock::coarse_unix_secs();
     DATE.with(|d| {
         let mut d = d.borrow_mut();
         if d.0 != secs {
+            let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
             let s = httpdate::fmt_http_date(now);
             if s.len() == 29 {
                 d.1.copy_from_slice(s.as_bytes());

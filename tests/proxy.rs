@@ -416,33 +416,6 @@ fn idle_upstream_connections_close_after_keepalive_timeout() {
     }
 }
 
-/// Sends GET `path` on an open client connection and reads one response with a length.
-fn get_on(s: &mut TcpStream, path: &str) -> (u16, String) {
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut buf = Vec::new();
-    assert!(read_until(s, &mut buf, "\r\n\r\n"), "no response head");
-    let text = String::from_utf8_lossy(&buf).to_string();
-    let (head, rest) = text.split_once("\r\n\r\n").unwrap();
-    let status = head[9..12].parse().unwrap();
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length: ")
-                .map(|v| v.trim().parse().unwrap())
-        })
-        .unwrap_or(0);
-    let mut body = rest.as_bytes().to_vec();
-    let mut chunk = [0u8; 4096];
-    while body.len() < len {
-        let n = s.read(&mut chunk).unwrap();
-        assert!(n > 0, "response cut short");
-        body.extend_from_slice(&chunk[..n]);
-    }
-    (status, String::from_utf8_lossy(&body).to_string())
-}
-
 #[test]
 fn a_pooled_connection_closed_under_a_request_is_retried_on_a_new_one() {
     // The upstream answers /dropnext, keeps the connection, then closes it on the next
@@ -455,11 +428,15 @@ fn a_pooled_connection_closed_under_a_request_is_retried_on_a_new_one() {
         "location / { proxy_pass http://be; proxy_http_version 1.1; proxy_set_header Connection \"\"; }",
     );
     // One client connection: one worker, one pool.
-    let mut c = TcpStream::connect(gw.addr()).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    assert_eq!(get_on(&mut c, "/dropnext"), (200, "up1 dropnext\n".into()));
-    assert_eq!(get_on(&mut c, "/after"), (200, "up1 GET /after\n".into()));
-    assert_eq!(get_on(&mut c, "/again"), (200, "up1 GET /again\n".into()));
+    let mut c = client::Conn::open(gw.addr()).unwrap();
+    for (path, want) in [
+        ("/dropnext", "up1 dropnext\n"),
+        ("/after", "up1 GET /after\n"),
+        ("/again", "up1 GET /again\n"),
+    ] {
+        let r = c.get(path).unwrap();
+        assert_eq!((r.status, r.text()), (200, want.to_string()), "{path}");
+    }
     assert_eq!(
         be.connections(),
         2,

@@ -611,35 +611,14 @@ fn a_tls_upstream_connection_is_kept_and_reused() {
     )
     .unwrap();
     // One client connection, so one worker and one pool on the gateway.
-    let mut c = TcpStream::connect(gw.addr()).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut seen = vec![];
-    for _ in 0..4 {
-        use std::io::{Read, Write};
-        c.write_all(b"GET /x HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
-        let mut buf = vec![];
-        let mut chunk = [0u8; 4096];
-        let body = loop {
-            let n = c.read(&mut chunk).unwrap();
-            assert!(n > 0, "connection closed: {}", gw.error_log());
-            buf.extend_from_slice(&chunk[..n]);
-            let text = String::from_utf8_lossy(&buf).to_string();
-            if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length: ")
-                            .map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap();
-                if body.len() >= len {
-                    break body.to_string();
-                }
-            }
-        };
-        seen.push(body);
-    }
+    let mut c = common::client::Conn::open(gw.addr()).unwrap();
+    let seen: Vec<String> = (0..4)
+        .map(|_| {
+            let r = c.get("/x").unwrap();
+            assert_eq!(r.status, 200, "{}", gw.error_log());
+            r.text()
+        })
+        .collect();
     // The upstream saw one TLS connection carrying all four requests.
     let conn = seen[0].split_whitespace().nth(2).unwrap().to_string();
     for (i, b) in seen.iter().enumerate() {

@@ -6,3 +6,10 @@ mod tcp;
 
 pub use body::{decode, BodyState, Chunk, Step};
 pub use tcp::{poll_fill, poll_read_drained};
+
+/// Whether a comma-separated header value (`Connection`, ...) lists `token`, in any case.
+pub fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|b| *b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
+}

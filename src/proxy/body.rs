@@ -131,6 +131,11 @@ impl UpstreamBody {
             a.response = Some(self.started.elapsed());
             a.length = self.received;
         }
+        if let (Source::H1(b), true) = (&self.inner, complete) {
+            if let Some(msg) = b.extra_data() {
+                self.info.log(Level::Warn, msg);
+            }
+        }
         if let (Some(r), Source::H1(b), true) = (self.back.take(), &mut self.inner, complete) {
             if let Some(conn) = b.take_reusable() {
                 let conn = pool::Conn {

@@ -8,10 +8,11 @@
 //! upstream spoke HTTP/1.1 without `Connection: close` and the request did not ask to close.
 
 use super::body::ReqBody;
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 use hyper::body::Body as _;
+use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -26,8 +27,6 @@ const MAX_HEAD: usize = 64 * 1024;
 const MAX_HEADERS: usize = 256;
 /// Header lines most response heads fit in.
 const FEW_HEADERS: usize = 32;
-/// A body this small is sent in the same write as the head.
-const COALESCE: usize = 64 * 1024;
 
 /// The transport under a connection.
 pub enum Stream {
@@ -123,6 +122,8 @@ pub struct Head {
 pub struct BodyFraming {
     state: crate::http1::BodyState,
     keep_alive: bool,
+    /// The body was chunked (else length-delimited or until close).
+    chunked: bool,
 }
 
 impl Conn {
@@ -157,7 +158,7 @@ impl Conn {
     /// and the rest of the body is not sent (the connection is then not reused).
     pub async fn exchange(
         &mut self,
-        head: &[u8],
+        head: Bytes,
         body: &mut ReqBody,
         chunked: bool,
         no_body: bool,
@@ -302,9 +303,7 @@ impl Conn {
                 let last = raw.rsplit(|b| *b == b',').next().unwrap_or(b"");
                 chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if name == http::header::CONNECTION {
-                close |= raw
-                    .split(|b| *b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+                close |= crate::http1::has_token(raw, b"close");
             }
             let value =
                 HeaderValue::from_maybe_shared(head.slice(v0..v1)).map_err(|_| Error::Invalid)?;
@@ -325,7 +324,11 @@ impl Conn {
         Ok(Some(Head {
             status,
             headers,
-            body: BodyFraming { state, keep_alive },
+            body: BodyFraming {
+                state,
+                keep_alive,
+                chunked: chunked == Some(true),
+            },
         }))
     }
 }
@@ -372,38 +375,34 @@ impl AsyncWrite for Conn {
     }
 }
 
-/// A request on its way out: the head (with a buffered body when small), then the body.
+/// A request on its way out: the pieces ready to go, in order, written with vectored
+/// writes (the head and a buffered body in one `writev`, a streamed chunk with its framing
+/// lines, and no copy of either).
 struct Writer<'a> {
-    /// Bytes to write before anything else, and how many of them went.
-    first: std::borrow::Cow<'a, [u8]>,
-    first_off: usize,
+    /// What is ready to go; a piece partly written has been advanced past what went.
+    queue: VecDeque<Bytes>,
     body: &'a mut ReqBody,
-    /// A large buffered body after the head, or the current streamed chunk (framed).
-    pending: Option<(Bytes, usize)>,
     chunked: bool,
-    /// The streamed body ended (and its last chunk is pending, if chunked).
+    /// Nothing more comes from the body (a chunked one's last chunk is queued).
     ended: bool,
 }
 
+/// Pieces handed to one vectored write at most.
+const MAX_IOV: usize = 8;
+
 impl<'a> Writer<'a> {
-    fn new(head: &'a [u8], body: &'a mut ReqBody, chunked: bool) -> Writer<'a> {
-        use std::borrow::Cow;
-        let (first, pending) = match &*body {
-            ReqBody::Full(Some(b)) if b.len() <= COALESCE => {
-                let mut one = Vec::with_capacity(head.len() + b.len());
-                one.extend_from_slice(head);
-                one.extend_from_slice(b);
-                (Cow::Owned(one), None)
+    fn new(head: Bytes, body: &'a mut ReqBody, chunked: bool) -> Writer<'a> {
+        let mut queue = VecDeque::with_capacity(4);
+        queue.push_back(head);
+        if let ReqBody::Full(Some(b)) = &*body {
+            if !b.is_empty() {
+                queue.push_back(b.clone());
             }
-            ReqBody::Full(Some(b)) => (Cow::Borrowed(head), Some((b.clone(), 0))),
-            _ => (Cow::Borrowed(head), None),
-        };
+        }
         let ended = !matches!(body, ReqBody::Stream(_));
         Writer {
-            first,
-            first_off: 0,
+            queue,
             body,
-            pending,
             chunked,
             ended,
         }
@@ -411,25 +410,26 @@ impl<'a> Writer<'a> {
 
     /// Writes what it can; `Ready(Ok)` once the whole request went.
     fn poll(&mut self, io: &mut Stream, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        while self.first_off < self.first.len() {
-            let n = ready!(Pin::new(&mut *io).poll_write(cx, &self.first[self.first_off..]))
-                .map_err(Error::Send)?;
-            if n == 0 {
-                return Poll::Ready(Err(Error::Send(io::ErrorKind::WriteZero.into())));
-            }
-            self.first_off += n;
-        }
         loop {
-            if let Some((data, off)) = &mut self.pending {
-                while *off < data.len() {
-                    let n = ready!(Pin::new(&mut *io).poll_write(cx, &data[*off..]))
-                        .map_err(Error::Send)?;
-                    if n == 0 {
-                        return Poll::Ready(Err(Error::Send(io::ErrorKind::WriteZero.into())));
-                    }
-                    *off += n;
+            while !self.queue.is_empty() {
+                let mut iov = [IoSlice::new(&[]); MAX_IOV];
+                let k = self.queue.len().min(MAX_IOV);
+                for (slot, piece) in iov.iter_mut().zip(self.queue.iter()) {
+                    *slot = IoSlice::new(piece);
                 }
-                self.pending = None;
+                let mut n = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &iov[..k]))
+                    .map_err(Error::Send)?;
+                if n == 0 {
+                    return Poll::Ready(Err(Error::Send(io::ErrorKind::WriteZero.into())));
+                }
+                while let Some(front) = self.queue.front_mut() {
+                    if n < front.len() {
+                        front.advance(n);
+                        break;
+                    }
+                    n -= front.len();
+                    self.queue.pop_front();
+                }
             }
             if self.ended {
                 return Poll::Ready(Ok(()));
@@ -438,30 +438,29 @@ impl<'a> Writer<'a> {
                 self.ended = true;
                 continue;
             };
-            let data = match ready!(Pin::new(s).poll_frame(cx)) {
+            match ready!(Pin::new(s).poll_frame(cx)) {
                 None => {
                     self.ended = true;
                     if self.chunked {
-                        self.pending = Some((Bytes::from_static(b"0\r\n\r\n"), 0));
+                        self.queue.push_back(Bytes::from_static(b"0\r\n\r\n"));
                     }
-                    continue;
                 }
                 Some(Err(e)) => return Poll::Ready(Err(Error::ClientBody(e))),
-                Some(Ok(f)) => match f.into_data() {
-                    Ok(d) if !d.is_empty() => d,
-                    _ => continue,
-                },
-            };
-            let framed = if self.chunked {
-                let mut c = Vec::with_capacity(data.len() + 16);
-                c.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-                c.extend_from_slice(&data);
-                c.extend_from_slice(b"\r\n");
-                Bytes::from(c)
-            } else {
-                data
-            };
-            self.pending = Some((framed, 0));
+                Some(Ok(f)) => {
+                    let Ok(data) = f.into_data() else { continue };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    if self.chunked {
+                        self.queue
+                            .push_back(Bytes::from(format!("{:x}\r\n", data.len())));
+                        self.queue.push_back(data);
+                        self.queue.push_back(Bytes::from_static(b"\r\n"));
+                    } else {
+                        self.queue.push_back(data);
+                    }
+                }
+            }
         }
     }
 }
@@ -536,6 +535,19 @@ impl RecvBody {
             self.conn.take().filter(|c| c.rbuf.is_empty())
         } else {
             None
+        }
+    }
+
+    /// nginx's warning when bytes follow the whole body on the connection (they are
+    /// dropped, with the connection): `None` when nothing does.
+    pub fn extra_data(&self) -> Option<&'static str> {
+        let extra = self.is_end() && self.conn.as_ref().is_some_and(|c| !c.rbuf.is_empty());
+        match (extra, self.framing.chunked) {
+            (false, _) => None,
+            (true, true) => Some("upstream sent data after final chunk while reading upstream"),
+            (true, false) => Some(
+                "upstream sent more data than specified in \"Content-Length\" header while reading upstream",
+            ),
         }
     }
 

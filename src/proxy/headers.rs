@@ -74,12 +74,7 @@ impl Sink for H1Head {
         if name == http::header::CONTENT_LENGTH {
             self.has_length = true;
         } else if name == http::header::CONNECTION {
-            let has = |token: &[u8]| {
-                value
-                    .as_bytes()
-                    .split(|b| *b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
-            };
+            let has = |token: &[u8]| crate::http1::has_token(value.as_bytes(), token);
             self.close = has(b"close") || (self.close && !has(b"keep-alive"));
         }
         // Names go as stored (lower case), as hyper's client sent them.

@@ -190,13 +190,9 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
     let outgoing = if h2 {
         let mut map = http::HeaderMap::with_capacity(ctx.headers.len() + 4);
         headers::request_headers(ctx, &conf, &proxy_host, body_len, &extra, &mut map);
-        Head::H2(map)
+        Prepared::H2(map)
     } else if !uri_fits_request_line(&uri) {
-        ctx.log(
-            Level::Error,
-            &format!("invalid URI \"{uri}\" to send upstream"),
-        );
-        return pipeline::special_response(ctx, 500);
+        return invalid_uri(ctx, &uri);
     } else {
         let mut head = headers::H1Head::new(&method, &uri, conf.http11);
         headers::request_headers(ctx, &conf, &proxy_host, body_len, &extra, &mut head);
@@ -207,7 +203,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
                 .extend_from_slice(b"transfer-encoding: chunked\r\n");
         }
         head.buf.extend_from_slice(b"\r\n");
-        Head::H1 {
+        Prepared::H1 {
             bytes: Bytes::from(head.buf),
             chunked,
             close: head.close,
@@ -288,11 +284,11 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             (None, None) => ReqBody::Empty,
         };
         let req = match &outgoing {
-            Head::H2(map) => {
+            Prepared::H2(map) => {
                 build_request_h2(&method, &uri, &proxy_host, use_tls, map.clone(), req_body)
                     .map(Outgoing::H2)
             }
-            Head::H1 {
+            Prepared::H1 {
                 bytes,
                 chunked,
                 close,
@@ -308,11 +304,7 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
             Some(r) => r,
             None => {
                 up.release(&peer, Outcome::Ok, None);
-                ctx.log(
-                    Level::Error,
-                    &format!("invalid URI \"{uri}\" to send upstream"),
-                );
-                return pipeline::special_response(ctx, 500);
+                return invalid_uri(ctx, &uri);
             }
         };
         let t0 = Instant::now();
@@ -636,7 +628,7 @@ struct UpResponse {
 }
 
 /// The request's headers, built once for all its tries.
-enum Head {
+enum Prepared {
     /// The HTTP/1 head (request line, header lines, empty line) and its framing.
     H1 {
         bytes: Bytes,
@@ -644,6 +636,15 @@ enum Head {
         close: bool,
     },
     H2(http::HeaderMap),
+}
+
+/// nginx's answer to a URI that cannot be sent upstream.
+fn invalid_uri(ctx: &mut RequestCtx, uri: &str) -> Response {
+    ctx.log(
+        Level::Error,
+        &format!("invalid URI \"{uri}\" to send upstream"),
+    );
+    pipeline::special_response(ctx, 500)
 }
 
 /// Whether a URI can go into a request line as it is.
@@ -791,7 +792,7 @@ async fn exchange(
     limits: &Limits,
 ) -> Result<h1::Head, Exchange> {
     let run = conn.exchange(
-        &req.head,
+        req.head.clone(),
         &mut req.body,
         req.chunked,
         req.head_only,

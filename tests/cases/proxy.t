@@ -662,3 +662,14 @@ GET /count?h=X-H0:0&h=X-H1:1&h=X-H2:2&h=X-H3:3&h=X-H4:4&h=X-H5:5&h=X-H6:6&h=X-H7
 --- error_code: 502
 --- error_log
 upstream sent too big header while reading response header from upstream
+
+=== TEST 57: bytes past the upstream's Content-Length are dropped with nginx's warning
+--- config
+location / { proxy_pass http://$UP1; }
+--- request
+GET /extra
+--- error_code: 200
+--- response_body chomp
+abc
+--- error_log
+upstream sent more data than specified in "Content-Length" header while reading upstream

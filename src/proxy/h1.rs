@@ -379,7 +379,10 @@ impl AsyncWrite for Conn {
 /// writes (the head and a buffered body in one `writev`, a streamed chunk with its framing
 /// lines, and no copy of either).
 struct Writer<'a> {
-    /// What is ready to go; a piece partly written has been advanced past what went.
+    /// What is ready to go, the head first: a piece partly written has been advanced past
+    /// what went. (The head apart: a request without a body queues nothing else, so it
+    /// allocates nothing.)
+    head: Bytes,
     queue: VecDeque<Bytes>,
     body: &'a mut ReqBody,
     chunked: bool,
@@ -388,12 +391,11 @@ struct Writer<'a> {
 }
 
 /// Pieces handed to one vectored write at most.
-const MAX_IOV: usize = 8;
+const MAX_IOV: usize = 4;
 
 impl<'a> Writer<'a> {
     fn new(head: Bytes, body: &'a mut ReqBody, chunked: bool) -> Writer<'a> {
-        let mut queue = VecDeque::with_capacity(4);
-        queue.push_back(head);
+        let mut queue = VecDeque::new();
         if let ReqBody::Full(Some(b)) = &*body {
             if !b.is_empty() {
                 queue.push_back(b.clone());
@@ -401,6 +403,7 @@ impl<'a> Writer<'a> {
         }
         let ended = !matches!(body, ReqBody::Stream(_));
         Writer {
+            head,
             queue,
             body,
             chunked,
@@ -411,17 +414,24 @@ impl<'a> Writer<'a> {
     /// Writes what it can; `Ready(Ok)` once the whole request went.
     fn poll(&mut self, io: &mut Stream, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         loop {
-            while !self.queue.is_empty() {
+            while !self.head.is_empty() || !self.queue.is_empty() {
                 let mut iov = [IoSlice::new(&[]); MAX_IOV];
-                let k = self.queue.len().min(MAX_IOV);
-                for (slot, piece) in iov.iter_mut().zip(self.queue.iter()) {
+                let pieces = std::iter::once(&self.head)
+                    .filter(|h| !h.is_empty())
+                    .chain(self.queue.iter());
+                let mut k = 0;
+                for (slot, piece) in iov.iter_mut().zip(pieces) {
                     *slot = IoSlice::new(piece);
+                    k += 1;
                 }
                 let mut n = ready!(Pin::new(&mut *io).poll_write_vectored(cx, &iov[..k]))
                     .map_err(Error::Send)?;
                 if n == 0 {
                     return Poll::Ready(Err(Error::Send(io::ErrorKind::WriteZero.into())));
                 }
+                let first = n.min(self.head.len());
+                self.head.advance(first);
+                n -= first;
                 while let Some(front) = self.queue.front_mut() {
                     if n < front.len() {
                         front.advance(n);

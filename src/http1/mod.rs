@@ -5,7 +5,7 @@ mod body;
 mod tcp;
 
 pub use body::{decode, BodyState, Chunk, Step};
-pub use tcp::{poll_fill, poll_read_drained};
+pub use tcp::{poll_fill, poll_fill_for, poll_read_drained};
 
 /// Whether a comma-separated header value (`Connection`, ...) lists `token`, in any case.
 pub fn has_token(value: &[u8], token: &[u8]) -> bool {

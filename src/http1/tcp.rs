@@ -45,8 +45,25 @@ pub fn poll_fill<R: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    if buf.capacity() - buf.len() < 1024 {
-        buf.reserve(READ_CHUNK);
+    poll_fill_for(io, buf, cx, READ_CHUNK)
+}
+
+/// The most a read asks for when more is known to come (a body's announced length).
+const READ_MAX: usize = 64 * 1024;
+
+/// `poll_fill` for a reader that knows `want` more bytes are coming: room for up to
+/// `READ_MAX` of them is made, so a large body takes a few reads (and as few writes on
+/// to the client) rather than one per 16 KB.
+pub fn poll_fill_for<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+    want: usize,
+) -> Poll<io::Result<usize>> {
+    let room = want.clamp(READ_CHUNK, READ_MAX);
+    let low = if room > READ_CHUNK { room / 2 } else { 1024 };
+    if buf.capacity() - buf.len() < low {
+        buf.reserve(room);
     }
     let mut rb = ReadBuf::uninit(buf.spare_capacity_mut());
     ready!(Pin::new(io).poll_read(cx, &mut rb))?;

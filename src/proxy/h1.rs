@@ -507,7 +507,16 @@ impl RecvBody {
                     return Poll::Ready(Some(Err(e)));
                 }
             }
-            match ready!(crate::http1::poll_fill(&mut conn.io, &mut conn.rbuf, cx)) {
+            let want = match *state {
+                BodyState::Length(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                _ => 0,
+            };
+            match ready!(crate::http1::poll_fill_for(
+                &mut conn.io,
+                &mut conn.rbuf,
+                cx,
+                want
+            )) {
                 Ok(0) if *state == BodyState::UntilClose => {
                     *state = BodyState::Done;
                     return Poll::Ready(None);

@@ -2,9 +2,11 @@
 //! upstream client (response bodies from peers): the body decoder and the drained read.
 
 mod body;
+mod names;
 mod tcp;
 
 pub use body::{decode, BodyState, Chunk, Step};
+pub use names::header_name;
 pub use tcp::{poll_fill, poll_fill_for, poll_read_drained};
 
 /// Whether a comma-separated header value (`Connection`, ...) lists `token`, in any case.

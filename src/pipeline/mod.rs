@@ -25,7 +25,7 @@ pub use response::{
 };
 pub use subrequest::subrequest;
 pub use tasks::{allow_background, background_done, can_spawn_background, spawn_background};
-pub use upstream::{Attempt, BalancerState, UpstreamLog};
+pub use upstream::{Attempt, BalancerState, UpstreamHeaders, UpstreamLog};
 pub use uri::{is_plain_path, normalize_path};
 
 use crate::config::Config;

@@ -8,9 +8,9 @@
 //! upstream spoke HTTP/1.1 without `Connection: close` and the request did not ask to close.
 
 use super::body::ReqBody;
+use crate::pipeline::UpstreamHeaders;
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue};
-use http::HeaderMap;
+use http::header::HeaderValue;
 use hyper::body::Body as _;
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -114,7 +114,7 @@ pub enum Error {
 /// A response head.
 pub struct Head {
     pub status: u16,
-    pub headers: HeaderMap,
+    pub headers: UpstreamHeaders,
     pub body: BodyFraming,
 }
 
@@ -284,11 +284,11 @@ impl Conn {
         }
         let mut close = resp.version != Some(1) || close_asked;
         let head = self.rbuf.split_to(used).freeze();
-        let mut headers = HeaderMap::with_capacity(count);
+        let mut headers = UpstreamHeaders::with_capacity(count);
         let mut chunked = None;
         let mut length: Option<u64> = None;
         for &(n0, n1, v0, v1) in spans.iter() {
-            let name = HeaderName::from_bytes(&head[n0..n1]).map_err(|_| Error::Invalid)?;
+            let name = crate::http1::header_name(&head[n0..n1]).map_err(|_| Error::Invalid)?;
             let raw = &head[v0..v1];
             if name == http::header::CONTENT_LENGTH {
                 let n = std::str::from_utf8(raw)
@@ -307,7 +307,7 @@ impl Conn {
             }
             let value =
                 HeaderValue::from_maybe_shared(head.slice(v0..v1)).map_err(|_| Error::Invalid)?;
-            headers.append(name, value);
+            headers.push(name, value);
         }
         let state = if no_body || matches!(status, 101 | 204 | 304) {
             BodyState::Done

@@ -20,7 +20,9 @@ use crate::config::{
     cache_stale as stale, next_upstream as next, ProxyPass, ProxyTarget, UpstreamDef,
 };
 use crate::observe::Level;
-use crate::pipeline::{self, Attempt, BalancerState, Body, RequestCtx, Response, UpstreamLog};
+use crate::pipeline::{
+    self, Attempt, BalancerState, Body, RequestCtx, Response, UpstreamHeaders, UpstreamLog,
+};
 use crate::upstream::{Algo, Outcome, Picked, Selection, Upstream};
 use body::{ReqBody, Return, Source, UpstreamBody};
 use bytes::Bytes;
@@ -927,7 +929,7 @@ async fn try_peer_h2(
     let resp = await_head(sender.send_request(req), limits, body_gone).await?;
     let (parts, body) = resp.into_parts();
     let status = parts.status.as_u16();
-    log_head(log, status, parts.headers);
+    log_head(log, status, parts.headers.into());
     Ok(UpResponse {
         status,
         body: Source::H2(body),
@@ -1008,7 +1010,7 @@ fn set_connect(log: &Rc<RefCell<UpstreamLog>>, d: Duration) {
 /// Records a response head in the log: the status, the header time and (moved, not
 /// copied) the headers, which from here on serve `$upstream_http_*`, revalidation and
 /// the client's response.
-fn log_head(log: &Rc<RefCell<UpstreamLog>>, status: u16, headers: http::HeaderMap) {
+fn log_head(log: &Rc<RefCell<UpstreamLog>>, status: u16, headers: UpstreamHeaders) {
     let mut l = log.borrow_mut();
     if let Some(a) = l.attempts.last_mut() {
         a.status = Some(status);

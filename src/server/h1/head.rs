@@ -108,7 +108,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
     for span in &spans[..count] {
         // SAFETY: the first `count` spans were written above.
         let (n0, n1, v0, v1) = unsafe { span.assume_init() };
-        let Ok(name) = HeaderName::from_bytes(&head[n0 as usize..n1 as usize]) else {
+        let Ok(name) = crate::http1::header_name(&head[n0 as usize..n1 as usize]) else {
             return Parsed::Invalid(
                 "client sent invalid header line while reading client request headers",
                 400,

@@ -21,7 +21,7 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::ffi::c_void;
 
 fn plain(size: usize, align: usize) -> bool {
-    align <= MIN_ALIGN && size >= align && size % align == 0
+    align <= MIN_ALIGN && size >= align && size.is_multiple_of(align)
 }
 
 // SAFETY: each method hands the layout's size (and alignment, when mi_malloc's own is not
@@ -36,7 +36,7 @@ unsafe impl GlobalAlloc for MiMalloc {
             mi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8
         };
         // The tests run debug builds of this binary: they check the claim above.
-        debug_assert!(p as usize % layout.align() == 0, "misaligned block");
+        debug_assert!((p as usize).is_multiple_of(layout.align()), "misaligned block");
         p
     }
 

@@ -6,6 +6,9 @@
 # an upstream block with keepalive; the upstream's access log counts the connections each
 # side opened, reported per 10k requests.
 #
+# Then each scenario runs once more per server at a fixed load, 70% of the slower one's
+# rate (h2load --rps), for latencies that compare at equal load (FIXED=0 skips it).
+#
 # Usage: scripts/bench.sh [SECONDS_PER_RUN] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +18,7 @@ CONNS=${CONNS:-50}
 
 source scripts/bench-lib.sh
 need_cmd wrk wrk
+need_cmd h2load nghttp2-client
 need_cmd redis-server redis-server
 need_file /usr/sbin/nginx nginx
 need_file /usr/lib/nginx/modules/ngx_http_lua_module.so libnginx-mod-http-lua libnginx-mod-http-ndk lua-resty-core lua-cjson
@@ -188,6 +192,18 @@ run() { # name port path pid -> "rps p50 p99 cpu_us_per_request"
          /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
          END {printf "%s %s %s %.1f\n", rps, p50, p99, (n > 0 ? (t1 - t0) / hz * 1e6 / n : 0)}'
 }
+# Latency at a fixed offered load, the same for both servers: p50 and p99 in ms from
+# h2load's per-request log. At full load (wrk above) the faster server also loads the
+# shared core harder (wrk and the upstream), so its tail is not comparable there.
+fixed() { # port path rate hdr... -> "p50 p99"
+    local log=$work/fixed.log
+    rm -f "$log"
+    taskset -c 1 h2load --h1 -t1 -c"$CONNS" --rps "$(( $3 / CONNS > 0 ? $3 / CONNS : 1 ))" \
+        -D "$DUR" --log-file "$log" "${@:4}" "http://127.0.0.1:$1$2" >/dev/null 2>&1 || true
+    awk '{print $3}' "$log" 2>/dev/null | sort -n | awk '{v[NR]=$1}
+        END { if (NR == 0) { print "- -"; exit }
+              printf "%.2f %.2f\n", v[int(NR*0.5)+1]/1000, v[int(NR*0.99) < NR ? int(NR*0.99)+1 : NR]/1000 }'
+}
 to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) {sub(/us/,"",v); print v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v); print v} else {sub(/s/,"",v); print v*1000} }'; }
 
 echo "openclaw $("$OC" -v 2>&1 | head -1) vs $(/usr/sbin/nginx -v 2>&1)"
@@ -244,4 +260,15 @@ for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua pro
     awk -v n="$name" -v o="$oc_sum" -v g="$ng_sum" -v op="$oc_p99" -v gp="$ng_p99" -v r="$ROUNDS" -v m="$med" \
         -v oc="$oc_cpu" -v gc="$ng_cpu" \
         'BEGIN { printf "%-8s ratio openclaw/nginx: req/s %.2fx (median round %.2fx), mean p99 %.3f ms vs %.3f ms, CPU %.1f vs %.1f us/req\n", n, o/g, m, op/r, gp/r, oc/r, gc/r }'
+    if [ "${FIXED:-1}" != 0 ]; then
+        # 70% of the slower server's rate, offered to both.
+        rate=$(awk -v o="$oc_sum" -v g="$ng_sum" -v r="$ROUNDS" 'BEGIN { m = (o < g ? o : g) / r; printf "%d", m * 0.7 }')
+        hdr=()
+        case $name in gzip*) hdr=(-H "Accept-Encoding: gzip") ;; esac
+        read -r ng50 ng99 < <(fixed "$NG_PORT" "$path" "$rate" "${hdr[@]}")
+        read -r oc50 oc99 < <(fixed "$OC_PORT" "$path" "$rate" "${hdr[@]}")
+        printf '%-8s at %d req/s (h2load): p50 %s vs %s ms, p99 %s vs %s ms (openclaw vs nginx)\n' \
+            "$name" "$rate" "$oc50" "$ng50" "$oc99" "$ng99"
+        case $name in proxy*) upconns >/dev/null ;; esac
+    fi
 done

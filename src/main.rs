@@ -36,7 +36,10 @@ unsafe impl GlobalAlloc for MiMalloc {
             mi::mi_malloc_aligned(layout.size(), layout.align()) as *mut u8
         };
         // The tests run debug builds of this binary: they check the claim above.
-        debug_assert!((p as usize).is_multiple_of(layout.align()), "misaligned block");
+        debug_assert!(
+            (p as usize).is_multiple_of(layout.align()),
+            "misaligned block"
+        );
         p
     }
 

@@ -1,7 +1,7 @@
 //! C-ABI fast paths that OpenClaw's own Lua calls through LuaJIT's FFI, as lua-resty-core
 //! does for OpenResty: the shared-dict `get`, `set` (and `add`/`replace`/`safe_*`), `incr`
-//! and `delete` (`lua/openclaw/shdict.lua`), and `ngx.say`/`ngx.print` of one string
-//! (`lua/openclaw/output.lua`). FFI calls get JIT-compiled into the handler's
+//! and `delete` (`lua/openclaw/shdict.lua`), `ngx.say`/`ngx.print` of one string
+//! (`lua/openclaw/output.lua`) and reads of `ngx.var` (`lua/openclaw/var.lua`). FFI calls get JIT-compiled into the handler's
 //! trace; an mlua method call costs a Lua stack round trip, argument conversion and an
 //! error trampoline each time. The Lua side checks the arguments and sends anything
 //! unusual (other key types, bad flags, lists) to the userdata methods in `shared.rs`, so
@@ -192,6 +192,41 @@ pub unsafe extern "C" fn oc_output(s: *const u8, len: usize, newline: i32) -> i3
     st.out.extend_from_slice(std::slice::from_raw_parts(s, len));
     st.end_output(newline != 0);
     0
+}
+
+/// `ngx.var.NAME` (`lua/openclaw/var.lua`): 0 with `*out`/`*out_len` set to the value
+/// (valid until the next call on this thread; the Lua side copies it at once), 1 when
+/// the variable is unset (nil), 2 when the full `__index` must answer (no request, a
+/// phase without `ngx.var`, a name that is not UTF-8).
+///
+/// # Safety
+/// `name` points at `len` readable bytes (a Lua string), `out` and `out_len` at writable
+/// slots; called from Lua code, so only while a coroutine is being resumed.
+pub unsafe extern "C" fn oc_var_get(
+    name: *const u8,
+    len: usize,
+    out: *mut *const u8,
+    out_len: *mut usize,
+) -> i32 {
+    let Ok(name) = std::str::from_utf8(std::slice::from_raw_parts(name, len)) else {
+        return 2;
+    };
+    match super::ngx_req::read_var_fast(name) {
+        Err(()) => 2,
+        Ok(None) => 1,
+        Ok(Some(v)) => BUF.with(|b| {
+            let mut b = b.borrow_mut();
+            *b = v;
+            *out = b.as_ptr();
+            *out_len = b.len();
+            0
+        }),
+    }
+}
+
+/// The address of `oc_var_get`.
+pub fn var_entry_point() -> *mut c_void {
+    oc_var_get as *mut c_void
 }
 
 /// The address of `oc_output`.

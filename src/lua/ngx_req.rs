@@ -682,14 +682,31 @@ pub fn header_text(v: &Value) -> LResult<String> {
 }
 
 fn read_var(ctx: &RequestCtx, k: &Value) -> Option<Vec<u8>> {
-    let var = match k {
-        Value::Integer(n) => Var::Capture(*n as usize),
-        Value::String(s) => {
-            let name = s.to_str().ok()?.to_string();
-            Var::lookup(&name).unwrap_or_else(|| Var::User(name.as_str().into()))
-        }
-        _ => return None,
-    };
+    match k {
+        Value::Integer(n) => read(ctx, Var::Capture(*n as usize)),
+        Value::String(s) => read_named(ctx, &s.to_str().ok()?),
+        _ => None,
+    }
+}
+
+/// `ngx.var.NAME` for the FFI fast path (`ffi::oc_var_get`): `Err` when the slow path
+/// must answer (no request, or a phase without `ngx.var`; it raises the error).
+pub(super) fn read_var_fast(name: &str) -> Result<Option<Vec<u8>>, ()> {
+    with_req(|st, ctx| {
+        check_phase(st, REQ_PHASES)?;
+        Ok(read_named(ctx, name))
+    })
+    .map_err(|_| ())
+}
+
+fn read_named(ctx: &RequestCtx, name: &str) -> Option<Vec<u8>> {
+    read(
+        ctx,
+        Var::lookup(name).unwrap_or_else(|| Var::User(name.into())),
+    )
+}
+
+fn read(ctx: &RequestCtx, var: Var) -> Option<Vec<u8>> {
     if let Some(v) = ctx.var(&var) {
         return Some(v.as_bytes().to_vec());
     }

@@ -43,6 +43,9 @@ pub(super) fn install_api(
     lua.load(include_str!("../../lua/openclaw/output.lua"))
         .set_name("=openclaw.output")
         .call::<()>(mlua::LightUserData(super::ffi::output_entry_point()))?;
+    lua.load(include_str!("../../lua/openclaw/var.lua"))
+        .set_name("=openclaw.var")
+        .call::<()>(mlua::LightUserData(super::ffi::var_entry_point()))?;
     super::bundled::install(lua)
 }
 

@@ -154,7 +154,10 @@ impl Var {
     /// Resolves a name to a variable; `None` when it is not a builtin or prefix variable
     /// (then it must be a user variable declared somewhere in the config).
     pub fn lookup(name: &str) -> Option<Var> {
-        if let Some((_, b)) = BUILTINS.iter().find(|(n, _)| *n == name) {
+        // A map, not a scan of the list: Lua's `ngx.var.NAME` looks names up per call.
+        static MAP: std::sync::LazyLock<ahash::AHashMap<&'static str, Builtin>> =
+            std::sync::LazyLock::new(|| BUILTINS.iter().copied().collect());
+        if let Some(b) = MAP.get(name) {
             return Some(Var::Builtin(*b));
         }
         if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
@@ -162,17 +165,11 @@ impl Var {
         }
         type Make = fn(String) -> Var;
         let prefixed: [(&str, Make); 5] = [
-            ("upstream_http_", |n| {
-                Var::UpstreamHttp(n.to_ascii_lowercase().replace('_', "-"))
-            }),
+            ("upstream_http_", |n| Var::UpstreamHttp(header_name(&n))),
             ("arg_", Var::Arg),
-            ("http_", |n| {
-                Var::Http(n.to_ascii_lowercase().replace('_', "-"))
-            }),
+            ("http_", |n| Var::Http(header_name(&n))),
             ("cookie_", Var::Cookie),
-            ("sent_http_", |n| {
-                Var::SentHttp(n.to_ascii_lowercase().replace('_', "-"))
-            }),
+            ("sent_http_", |n| Var::SentHttp(header_name(&n))),
         ];
         for (p, mk) in prefixed {
             if let Some(rest) = name.strip_prefix(p) {
@@ -181,6 +178,16 @@ impl Var {
         }
         None
     }
+}
+
+/// The header a `$http_NAME`-style variable names: lower case, `_` as `-`.
+fn header_name(n: &str) -> String {
+    n.chars()
+        .map(|c| match c {
+            '_' => '-',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
 }
 
 /// What evaluates variables: the request context implements it.

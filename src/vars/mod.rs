@@ -165,11 +165,11 @@ impl Var {
         }
         type Make = fn(String) -> Var;
         let prefixed: [(&str, Make); 5] = [
-            ("upstream_http_", |n| Var::UpstreamHttp(header_name(&n))),
+            ("upstream_http_", |n| Var::UpstreamHttp(var_header(&n))),
             ("arg_", Var::Arg),
-            ("http_", |n| Var::Http(header_name(&n))),
+            ("http_", |n| Var::Http(var_header(&n))),
             ("cookie_", Var::Cookie),
-            ("sent_http_", |n| Var::SentHttp(header_name(&n))),
+            ("sent_http_", |n| Var::SentHttp(var_header(&n))),
         ];
         for (p, mk) in prefixed {
             if let Some(rest) = name.strip_prefix(p) {
@@ -181,7 +181,7 @@ impl Var {
 }
 
 /// The header a `$http_NAME`-style variable names: lower case, `_` as `-`.
-fn header_name(n: &str) -> String {
+fn var_header(n: &str) -> String {
     n.chars()
         .map(|c| match c {
             '_' => '-',

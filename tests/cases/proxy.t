@@ -673,3 +673,14 @@ GET /extra
 abc
 --- error_log
 upstream sent more data than specified in "Content-Length" header while reading upstream
+
+=== TEST 58: an upstream Content-Length nginx cannot read is ignored and not passed on
+--- config
+location / { proxy_pass http://$UP1; }
+--- request
+GET /badlength
+--- error_code: 200
+--- response_headers
+!Content-Length
+--- response_body chomp
+hello

@@ -344,6 +344,10 @@ fn serve(
             let _ =
                 w.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end\n");
             return;
+        } else if path == "/badlength" {
+            // A length nginx cannot read: ignored, the body runs to the close.
+            let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\nhello");
+            return;
         } else if path == "/extra" {
             // Bytes past the body's declared length: dropped, with a warning.
             let _ = w.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef");

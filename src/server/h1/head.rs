@@ -122,10 +122,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
         };
         if name == http::header::CONTENT_LENGTH {
             framing.content_lengths = framing.content_lengths.saturating_add(1);
-            let v = value.as_bytes();
-            framing.content_length = (!v.is_empty() && v.iter().all(u8::is_ascii_digit))
-                .then(|| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
-                .flatten();
+            framing.content_length = crate::http1::content_length(value.as_bytes());
         } else if name == http::header::TRANSFER_ENCODING {
             framing.transfer_encodings = framing.transfer_encodings.saturating_add(1);
             framing.chunked = value
@@ -253,18 +250,8 @@ pub(super) fn write_status(out: &mut Vec<u8>, status: u16) {
 }
 
 /// A number in decimal.
-pub(super) fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
+pub(super) fn write_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 pub(super) fn write_header(out: &mut Vec<u8>, name: &HeaderName, value: &[u8]) {

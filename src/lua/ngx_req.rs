@@ -638,13 +638,12 @@ pub fn method_of(m: i64) -> LResult<http::Method> {
 
 /// Replaces a header's values: `nil` clears it, an array sets several values (shared by
 /// `ngx.header` and `ngx.req.set_header`).
-fn replace_header(
-    map: &mut http::HeaderMap,
+fn replace_header<H: crate::pipeline::HeaderSet>(
+    map: &mut H,
     name: HeaderName,
     shown: &str,
     v: Value,
 ) -> LResult<()> {
-    map.remove(&name);
     let values: Vec<String> = match v {
         Value::Nil => vec![],
         Value::Table(t) => t
@@ -653,10 +652,21 @@ fn replace_header(
             .collect::<LResult<_>>()?,
         other => vec![header_text(&other)?],
     };
+    let mut hvs = Vec::with_capacity(values.len());
     for val in values {
-        let hv = HeaderValue::from_str(&val)
-            .map_err(|_| rt(format!("invalid header value for \"{shown}\"")))?;
-        map.append(name.clone(), hv);
+        hvs.push(
+            HeaderValue::from_str(&val)
+                .map_err(|_| rt(format!("invalid header value for \"{shown}\"")))?,
+        );
+    }
+    // The first value takes the old one's place (as nginx sets a header in place).
+    let mut hvs = hvs.into_iter();
+    match hvs.next() {
+        Some(first) => map.set(name.clone(), first),
+        None => map.delete(&name),
+    }
+    for hv in hvs {
+        map.add(name.clone(), hv);
     }
     Ok(())
 }

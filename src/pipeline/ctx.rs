@@ -92,7 +92,7 @@ pub struct RequestCtx {
     pub conn: Rc<ConnInfo>,
     pub method: Method,
     pub version: Version,
-    pub headers: HeaderMap,
+    pub headers: super::HeaderList,
     /// The request target as received (`$request_uri`).
     pub request_uri: String,
     /// The decoded, normalised path (`$uri`); changed by rewrites and redirects.
@@ -189,7 +189,7 @@ impl RequestCtx {
         conn: Rc<ConnInfo>,
         method: Method,
         version: Version,
-        headers: HeaderMap,
+        headers: super::HeaderList,
         request_uri: String,
         uri: String,
         args: Option<String>,
@@ -248,7 +248,7 @@ impl RequestCtx {
 
     /// A request header as text; pass `http::header::*` constants on hot paths (a `&str`
     /// name is parsed on every call).
-    pub fn header<K: http::header::AsHeaderName>(&self, name: K) -> Option<&str> {
+    pub fn header<K: super::ListKey>(&self, name: K) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
@@ -660,7 +660,7 @@ impl VarSource for RequestCtx {
             },
             Var::Arg(name) => self.arg(name).map(Cow::Owned),
             Var::Http(name) => {
-                let mut vals = self.headers.get_all(name.as_str()).iter();
+                let mut vals = self.headers.get_all(name.as_str());
                 let first = vals.next()?;
                 let mut s = String::from_utf8_lossy(first.as_bytes()).into_owned();
                 let sep = if name == "cookie" { "; " } else { ", " };

@@ -6,6 +6,7 @@ mod compress;
 mod ctx;
 mod echo;
 mod handler;
+mod headers;
 mod keys;
 mod more_headers;
 mod response;
@@ -19,13 +20,14 @@ pub use client_io::{BodyStream, OnUpgrade, ReqBody, Takeover, Upgraded};
 pub use ctx::{AbortMode, ConnInfo, LogContext, RequestCtx, TlsInfo};
 use handler::BODY_MEMORY_CAP;
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
+pub use headers::{HeaderList, HeaderSet, ListKey};
 pub use response::{
     header_filter, reason, server_string, special_page, special_response, Body, CompressMemo,
     Response,
 };
 pub use subrequest::subrequest;
 pub use tasks::{allow_background, background_done, can_spawn_background, spawn_background};
-pub use upstream::{Attempt, BalancerState, UpstreamHeaders, UpstreamLog};
+pub use upstream::{Attempt, BalancerState, UpstreamLog};
 pub use uri::{is_plain_path, normalize_path};
 
 use crate::config::Config;

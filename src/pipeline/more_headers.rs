@@ -1,9 +1,9 @@
 //! Running headers-more's commands (see `config::headers_more`): output headers in the
 //! header filter, input headers at the end of the rewrite phase.
 
-use super::{RequestCtx, Response};
+use super::{HeaderSet, RequestCtx, Response};
 use crate::config::MoreHeaders;
-use http::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 
 /// A `Content-Type` value as `-t` compares it: whole (parameters too, as headers-more
 /// does), lowercase.
@@ -20,26 +20,23 @@ fn applies(cmd: &MoreHeaders, status: Option<u16>, ctype: &str) -> bool {
 }
 
 /// Runs the commands over `headers`; values are evaluated against the request.
-fn run(
+fn run<H: HeaderSet>(
     ctx: &mut RequestCtx,
     cmds: &[MoreHeaders],
     status: Option<u16>,
-    mut headers: HeaderMap,
-) -> HeaderMap {
+    mut headers: H,
+) -> H {
     for cmd in cmds {
         // Each command sees the Content-Type the previous ones left.
-        if !applies(cmd, status, &media_type(headers.get(CONTENT_TYPE))) {
+        if !applies(cmd, status, &media_type(headers.get_value(&CONTENT_TYPE))) {
             continue;
         }
         for op in &cmd.ops {
             if op.prefix {
-                let doomed: Vec<HeaderName> = headers
-                    .keys()
-                    .filter(|k| k.as_str().starts_with(op.name.as_str()))
-                    .cloned()
-                    .collect();
-                for k in doomed {
-                    headers.remove(k);
+                for k in headers.names() {
+                    if k.as_str().starts_with(op.name.as_str()) {
+                        headers.delete(&k);
+                    }
                 }
                 continue;
             }
@@ -48,19 +45,19 @@ fn run(
             };
             let value = op.value.as_ref().map(|v| v.eval(ctx)).unwrap_or_default();
             if value.is_empty() {
-                headers.remove(&name);
+                headers.delete(&name);
                 continue;
             }
-            if cmd.replace_only && !headers.contains_key(&name) {
+            if cmd.replace_only && !headers.has(&name) {
                 continue;
             }
             let Ok(value) = HeaderValue::from_str(&value) else {
                 continue;
             };
             if cmd.append {
-                headers.append(name, value);
+                headers.add(name, value);
             } else {
-                headers.insert(name, value);
+                headers.set(name, value);
             }
         }
     }

@@ -46,65 +46,12 @@ pub struct BalancerState {
     pub keepalive: Option<(Duration, u64)>,
 }
 
-/// An upstream response's headers as they came, in order. A list, not a map: it is
-/// built once per response and read by name rarely (`$upstream_http_*`, cache
-/// freshness), so hashing every name into a map would cost more than the lookups save.
-#[derive(Debug, Default, Clone)]
-pub struct UpstreamHeaders(Vec<(http::HeaderName, http::HeaderValue)>);
-
-impl UpstreamHeaders {
-    pub fn with_capacity(n: usize) -> UpstreamHeaders {
-        UpstreamHeaders(Vec::with_capacity(n))
-    }
-
-    pub fn push(&mut self, name: http::HeaderName, value: http::HeaderValue) {
-        self.0.push((name, value));
-    }
-
-    /// The first value of the header `name` (lower case).
-    pub fn get(&self, name: &str) -> Option<&http::HeaderValue> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.as_str() == name)
-            .map(|(_, v)| v)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&http::HeaderName, &http::HeaderValue)> {
-        self.0.iter().map(|(n, v)| (n, v))
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl From<http::HeaderMap> for UpstreamHeaders {
-    fn from(map: http::HeaderMap) -> UpstreamHeaders {
-        let mut out = UpstreamHeaders::with_capacity(map.len());
-        let mut last = None;
-        for (k, v) in map {
-            // The map yields a name once, before the first of its values.
-            if let Some(k) = k {
-                last = Some(k);
-            }
-            if let Some(k) = &last {
-                out.push(k.clone(), v);
-            }
-        }
-        out
-    }
-}
-
 /// The proxying record of one request.
 #[derive(Debug, Default)]
 pub struct UpstreamLog {
     pub attempts: Vec<Attempt>,
     /// The last upstream response's headers (`$upstream_http_*`).
-    pub headers: UpstreamHeaders,
+    pub headers: super::HeaderList,
     /// The scheme and URI sent upstream; with the current try's peer they make the
     /// `http://peer/uri` of error-log lines (put together only when a line is written).
     pub url: Option<(&'static str, String)>,

@@ -308,7 +308,7 @@ impl Plan {
     }
 
     /// A 304 to a revalidation: the stored entry is fresh again.
-    pub fn revalidated(&self, headers: &crate::pipeline::UpstreamHeaders) -> Option<Arc<Entry>> {
+    pub fn revalidated(&self, headers: &crate::pipeline::HeaderList) -> Option<Arc<Entry>> {
         let e = self.stale.as_ref().filter(|_| self.conf.revalidate)?;
         let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
         let now = now_secs();

@@ -8,7 +8,7 @@
 //! upstream spoke HTTP/1.1 without `Connection: close` and the request did not ask to close.
 
 use super::body::ReqBody;
-use crate::pipeline::UpstreamHeaders;
+use crate::pipeline::HeaderList;
 use bytes::{Buf, Bytes, BytesMut};
 use http::header::HeaderValue;
 use hyper::body::Body as _;
@@ -114,7 +114,7 @@ pub enum Error {
 /// A response head.
 pub struct Head {
     pub status: u16,
-    pub headers: UpstreamHeaders,
+    pub headers: HeaderList,
     pub body: BodyFraming,
 }
 
@@ -284,7 +284,7 @@ impl Conn {
         }
         let mut close = resp.version != Some(1) || close_asked;
         let head = self.rbuf.split_to(used).freeze();
-        let mut headers = UpstreamHeaders::with_capacity(count);
+        let mut headers = HeaderList::with_capacity(count);
         let mut chunked = None;
         let mut length: Option<u64> = None;
         for &(n0, n1, v0, v1) in spans.iter() {
@@ -308,7 +308,7 @@ impl Conn {
             }
             let value =
                 HeaderValue::from_maybe_shared(head.slice(v0..v1)).map_err(|_| Error::Invalid)?;
-            headers.push(name, value);
+            headers.append(name, value);
         }
         let state = if no_body || matches!(status, 101 | 204 | 304) {
             BodyState::Done

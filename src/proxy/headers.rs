@@ -2,7 +2,7 @@
 //! rules), what comes back (hidden and hop-by-hop headers), and `proxy_redirect`.
 
 use crate::config::{ProxyConf, ProxyPass, Redirect, RedirectFrom};
-use crate::pipeline::{RequestCtx, UpstreamHeaders};
+use crate::pipeline::{HeaderList, RequestCtx};
 use http::header::{HeaderName, HeaderValue};
 use http::HeaderMap;
 
@@ -155,7 +155,7 @@ pub fn request_headers<S: Sink>(
 }
 
 /// The upstream response headers the client gets.
-pub fn response_headers(upstream: &UpstreamHeaders, conf: &ProxyConf, upgrade: bool) -> HeaderMap {
+pub fn response_headers(upstream: &HeaderList, conf: &ProxyConf, upgrade: bool) -> HeaderMap {
     let mut out = HeaderMap::with_capacity(upstream.len());
     for (k, v) in upstream.iter() {
         let name = k.as_str();

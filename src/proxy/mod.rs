@@ -21,7 +21,7 @@ use crate::config::{
 };
 use crate::observe::Level;
 use crate::pipeline::{
-    self, Attempt, BalancerState, Body, RequestCtx, Response, UpstreamHeaders, UpstreamLog,
+    self, Attempt, BalancerState, Body, HeaderList, RequestCtx, Response, UpstreamLog,
 };
 use crate::upstream::{Algo, Outcome, Picked, Selection, Upstream};
 use body::{ReqBody, Return, Source, UpstreamBody};
@@ -1010,7 +1010,7 @@ fn set_connect(log: &Rc<RefCell<UpstreamLog>>, d: Duration) {
 /// Records a response head in the log: the status, the header time and (moved, not
 /// copied) the headers, which from here on serve `$upstream_http_*`, revalidation and
 /// the client's response.
-fn log_head(log: &Rc<RefCell<UpstreamLog>>, status: u16, headers: UpstreamHeaders) {
+fn log_head(log: &Rc<RefCell<UpstreamLog>>, status: u16, headers: HeaderList) {
     let mut l = log.borrow_mut();
     if let Some(a) = l.attempts.last_mut() {
         a.status = Some(status);

@@ -469,6 +469,12 @@ async fn handle(
         .contains_key(http::header::UPGRADE)
         .then(|| pipeline::OnUpgrade::Hyper(hyper::upgrade::on(&mut req)));
     let (parts, body) = req.into_parts();
+    let parts = ReqHead {
+        method: parts.method,
+        uri: parts.uri,
+        version: parts.version,
+        headers: parts.headers.into(),
+    };
     let reply = respond(&current, &conn, parts, ReqBody::Hyper(body), on_upgrade)
         .await
         .ok_or_else(closed)?;
@@ -497,12 +503,20 @@ pub(super) struct Reply {
     pub(super) send_timeout: Duration,
 }
 
+/// A request head as either HTTP parser gave it.
+pub(super) struct ReqHead {
+    pub(super) method: http::Method,
+    pub(super) uri: http::Uri,
+    pub(super) version: Version,
+    pub(super) headers: pipeline::HeaderList,
+}
+
 /// The request entry point: picks the generation and server, runs the pipeline, and makes
 /// its answer ready to send. `None`: close the connection without answering.
 pub(super) async fn respond(
     current: &Current,
     conn: &Rc<ConnInfo>,
-    parts: http::request::Parts,
+    parts: ReqHead,
     body: ReqBody,
     on_upgrade: Option<pipeline::OnUpgrade>,
 ) -> Option<Reply> {
@@ -521,7 +535,7 @@ pub(super) async fn respond(
         .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
     {
         bad = Some("client sent invalid method while reading client request line");
-    } else if parts.headers.get_all(http::header::HOST).iter().count() > 1 {
+    } else if parts.headers.get_all(http::header::HOST).count() > 1 {
         bad = Some("client sent duplicate host header while reading client request headers");
     } else if parts.headers.contains_key(http::header::CONTENT_LENGTH)
         && parts.headers.contains_key(http::header::TRANSFER_ENCODING)

@@ -684,3 +684,45 @@ GET /badlength
 !Content-Length
 --- response_body chomp
 hello
+
+=== TEST 59: client headers go upstream in the order they came, a repeated name in its places
+--- config
+location / { proxy_pass http://$UP1; }
+--- request
+GET /echo
+--- more_headers
+X-A: 1
+X-B: 2
+X-A: 3
+--- response_body
+GET /echo HTTP/1.0
+host: $UP1
+connection: close
+x-a: 1
+x-b: 2
+x-a: 3
+--
+
+=== TEST 60: ngx.req.set_header keeps a header's place; a new one goes last
+--- config
+location / {
+    rewrite_by_lua_block {
+        ngx.req.set_header("X-A", "new")
+        ngx.req.set_header("X-C", "c")
+    }
+    proxy_pass http://$UP1;
+}
+--- request
+GET /echo
+--- more_headers
+X-A: 1
+X-B: 2
+X-A: 3
+--- response_body
+GET /echo HTTP/1.0
+host: $UP1
+connection: close
+x-a: new
+x-b: 2
+x-c: c
+--

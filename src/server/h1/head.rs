@@ -1,9 +1,11 @@
 //! HTTP/1 heads: parsing a request head (httparse, zero-copy into `http` types) and
 //! writing a response head the way nginx spells it.
 
+use crate::pipeline::HeaderList;
+use crate::server::conn::ReqHead;
 use bytes::{Bytes, BytesMut};
 use http::header::{HeaderName, HeaderValue};
-use http::{HeaderMap, Method, Uri, Version};
+use http::{Method, Uri, Version};
 use std::mem::MaybeUninit;
 
 /// Request heads with more header lines than this are refused (nginx has no count limit,
@@ -14,7 +16,7 @@ const MAX_HEADERS: usize = 256;
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Parsed {
     /// A whole head, taken out of the buffer.
-    Complete(http::request::Parts, ReqFraming),
+    Complete(ReqHead, ReqFraming),
     /// More bytes are needed.
     Partial,
     /// Not HTTP/1.x, or malformed: the error.log words and the status.
@@ -103,7 +105,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
             )
         }
     };
-    let mut headers = HeaderMap::with_capacity(count);
+    let mut headers = HeaderList::with_capacity(count);
     let mut framing = ReqFraming::default();
     for span in &spans[..count] {
         // SAFETY: the first `count` spans were written above.
@@ -134,16 +136,20 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
         }
         headers.append(name, value);
     }
-    let (mut parts, ()) = http::Request::new(()).into_parts();
-    parts.method = method;
-    parts.uri = uri;
-    parts.version = if version == 1 {
+    let version = if version == 1 {
         Version::HTTP_11
     } else {
         Version::HTTP_10
     };
-    parts.headers = headers;
-    Parsed::Complete(parts, framing)
+    Parsed::Complete(
+        ReqHead {
+            method,
+            uri,
+            version,
+            headers,
+        },
+        framing,
+    )
 }
 
 /// What nginx would say of a head httparse refused: the request line's fault or a header's.
@@ -287,7 +293,7 @@ pub(super) fn with_date<R>(f: impl FnOnce(&[u8]) -> R) -> R {
 mod tests {
     use super::*;
 
-    fn parse_str(s: &str) -> (Option<http::request::Parts>, Vec<u8>) {
+    fn parse_str(s: &str) -> (Option<ReqHead>, Vec<u8>) {
         let mut b = BytesMut::from(s.as_bytes());
         match parse(&mut b) {
             Parsed::Complete(p, _) => (Some(p), b.to_vec()),
@@ -306,8 +312,8 @@ mod tests {
         assert_eq!(p.uri.path(), "/a/b");
         assert_eq!(p.uri.query(), Some("x=1"));
         assert_eq!(p.version, Version::HTTP_11);
-        assert_eq!(p.headers.get_all("x-a").iter().count(), 2);
-        assert_eq!(p.headers["host"], "h");
+        assert_eq!(p.headers.get_all("x-a").count(), 2);
+        assert_eq!(p.headers.get("host").unwrap(), "h");
         assert_eq!(rest, b"hi");
     }
 

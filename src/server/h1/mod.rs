@@ -170,7 +170,7 @@ fn log_conn(conn: &ConnInfo, msg: &str) {
 // Moved once per request; boxing the head would cost an allocation.
 #[allow(clippy::large_enum_variant)]
 enum HeadRead {
-    Head(http::request::Parts, head::ReqFraming),
+    Head(super::conn::ReqHead, head::ReqFraming),
     Closed,
     TimedOut,
     Invalid(&'static str, u16),

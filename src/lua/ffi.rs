@@ -1,7 +1,9 @@
 //! C-ABI fast paths that OpenClaw's own Lua calls through LuaJIT's FFI, as lua-resty-core
 //! does for OpenResty: the shared-dict `get`, `set` (and `add`/`replace`/`safe_*`), `incr`
 //! and `delete` (`lua/openclaw/shdict.lua`), `ngx.say`/`ngx.print` of one string
-//! (`lua/openclaw/output.lua`) and reads of `ngx.var` (`lua/openclaw/var.lua`). FFI calls get JIT-compiled into the handler's
+//! (`lua/openclaw/output.lua`), reads of `ngx.var` (`lua/openclaw/var.lua`) and the
+//! cosocket calls that need no waiting (`lua/openclaw/socket.lua`). FFI calls get
+//! JIT-compiled into the handler's
 //! trace; an mlua method call costs a Lua stack round trip, argument conversion and an
 //! error trampoline each time. The Lua side checks the arguments and sends anything
 //! unusual (other key types, bad flags, lists) to the userdata methods in `shared.rs`, so
@@ -222,6 +224,92 @@ pub unsafe extern "C" fn oc_var_get(
             0
         }),
     }
+}
+
+/// Optional numbers from Lua: `has` 0 for nil.
+fn opt(has: i32, v: f64) -> Option<f64> {
+    (has != 0).then_some(v)
+}
+
+/// Cosocket `connect` from the pool (`socket::fast::connect_pooled`): 1 done, 0 the
+/// userdata's method must run. `pool` may be null (no `pool` option).
+///
+/// # Safety
+/// `host` points at `hlen` readable bytes, `pool` (unless null) at `plen` (Lua strings).
+pub unsafe extern "C" fn oc_sock_connect(
+    id: f64,
+    host: *const u8,
+    hlen: usize,
+    port: f64,
+    pool: *const u8,
+    plen: usize,
+) -> i32 {
+    let host = std::slice::from_raw_parts(host, hlen);
+    let pool = (!pool.is_null()).then(|| std::slice::from_raw_parts(pool, plen));
+    super::socket::fast::connect_pooled(id, host, port, pool) as i32
+}
+
+/// Cosocket `send` of a string (`socket::fast::send_now`): the byte count, or -1 when the
+/// userdata's method must run.
+///
+/// # Safety
+/// `data` points at `len` readable bytes (a Lua string).
+pub unsafe extern "C" fn oc_sock_send(id: f64, data: *const u8, len: usize) -> f64 {
+    match super::socket::fast::send_now(id, std::slice::from_raw_parts(data, len)) {
+        Some(n) => n as f64,
+        None => -1.0,
+    }
+}
+
+/// Cosocket `receive` of a line (`mode` 0) or `count` bytes (1): 0 with `*out`/`*out_len`
+/// set (valid until the next call on this thread), 1 when the userdata's method must run.
+///
+/// # Safety
+/// `out` and `out_len` point at writable slots.
+pub unsafe extern "C" fn oc_sock_receive(
+    id: f64,
+    mode: i32,
+    count: f64,
+    out: *mut *const u8,
+    out_len: *mut usize,
+) -> i32 {
+    let count = (mode == 1).then_some(count);
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        if !super::socket::fast::receive_now(id, count, &mut b) {
+            return 1;
+        }
+        *out = b.as_ptr();
+        *out_len = b.len();
+        0
+    })
+}
+
+/// Cosocket `settimeout` (`has` 0: nil): 1 done, 0 the userdata's method must run.
+pub extern "C" fn oc_sock_settimeout(id: f64, has: i32, ms: f64) -> i32 {
+    super::socket::fast::set_timeout(id, opt(has, ms)) as i32
+}
+
+/// Cosocket `setkeepalive`: 1 done, 2 "closed", 3 "unread data in buffer", 0 the
+/// userdata's method must run.
+pub extern "C" fn oc_sock_keepalive(id: f64, has_t: i32, t: f64, has_s: i32, s: f64) -> i32 {
+    match super::socket::fast::keepalive(id, opt(has_t, t), opt(has_s, s)) {
+        None => 0,
+        Some(Ok(())) => 1,
+        Some(Err("closed")) => 2,
+        Some(Err(_)) => 3,
+    }
+}
+
+/// The cosocket functions' addresses, in the order `lua/openclaw/socket.lua` takes them.
+pub fn socket_entry_points() -> [*mut c_void; 5] {
+    [
+        oc_sock_connect as *mut c_void,
+        oc_sock_send as *mut c_void,
+        oc_sock_receive as *mut c_void,
+        oc_sock_settimeout as *mut c_void,
+        oc_sock_keepalive as *mut c_void,
+    ]
 }
 
 /// The address of `oc_var_get`.

@@ -11,11 +11,12 @@ use ahash::AHashMap as HashMap;
 use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-mod fast;
+pub(super) mod fast;
 
 struct Pooled {
     stream: Conn,
@@ -51,7 +52,15 @@ struct Inner {
     pending_send: Option<(Vec<u8>, usize)>,
 }
 
-pub struct TcpSock(RefCell<Inner>);
+/// A TCP cosocket: its state, shared with the socket registry (`fast.rs`) under the id the
+/// Lua object keeps for the FFI fast paths, for as long as the userdata lives.
+pub struct TcpSock(Rc<RefCell<Inner>>, u32);
+
+impl Drop for TcpSock {
+    fn drop(&mut self) {
+        fast::release(self.1);
+    }
+}
 
 use super::api::nil_err;
 
@@ -122,7 +131,7 @@ impl TcpSock {
     /// A socket with the location's `lua_socket_*` defaults (nginx's outside requests).
     fn new() -> TcpSock {
         let c = super::req::with_req(|_, ctx| Ok(ctx.conf.lua_socket)).unwrap_or_default();
-        TcpSock(RefCell::new(Inner {
+        let inner = Rc::new(RefCell::new(Inner {
             connect_timeout: c.connect_timeout,
             send_timeout: c.send_timeout,
             read_timeout: c.read_timeout,
@@ -130,7 +139,9 @@ impl TcpSock {
             pool_size: c.pool_size,
             log_errors: c.log_errors,
             ..Default::default()
-        }))
+        }));
+        let id = fast::register(&inner);
+        TcpSock(inner, id)
     }
 }
 
@@ -233,14 +244,59 @@ fn take_pooled(key: &str) -> Option<Pooled> {
     })
 }
 
-impl TcpSock {
+impl Inner {
     /// Takes a pooled connection as this socket's.
-    fn adopt(&self, p: Pooled, key: String) {
-        let mut g = self.0.borrow_mut();
-        g.stream = Some(p.stream);
-        g.buf.clear();
-        g.reused = p.reused + 1;
-        g.pool_key = Some(key);
+    fn adopt(&mut self, p: Pooled, key: String) {
+        self.stream = Some(p.stream);
+        self.buf.clear();
+        self.reused = p.reused + 1;
+        self.pool_key = Some(key);
+    }
+
+    /// `setkeepalive(timeout, size)`: puts the connection in its pool (or drops it when
+    /// the pool is full). Err: the words of the `nil, err` answer.
+    fn keepalive(&mut self, timeout: Option<f64>, size: Option<usize>) -> Result<(), &'static str> {
+        match &self.stream {
+            None => return Err("closed"),
+            Some(Conn::Body(_) | Conn::Raw(_)) => {
+                // The request body and connection cannot outlive their request.
+                self.stream = None;
+                return Ok(());
+            }
+            // Refused with the connection kept open, as OpenResty does.
+            Some(_) if !self.buf.is_empty() => return Err("unread data in buffer"),
+            Some(_) => {}
+        }
+        let Some(stream) = self.stream.take() else {
+            return Err("closed");
+        };
+        let key = self.pool_key.clone().unwrap_or_default();
+        let reused = self.reused;
+        POOL.with(|p| {
+            let mut pool = p.borrow_mut();
+            let list = pool.entry(key).or_default();
+            if list.len() < size.unwrap_or(self.pool_size).max(1) {
+                // 0 keeps it forever, as lua_socket_keepalive_timeout 0.
+                let idle = timeout.map_or(self.keepalive, |ms| {
+                    Duration::from_millis(ms.max(0.0) as u64)
+                });
+                let until = (!idle.is_zero()).then(|| std::time::Instant::now() + idle);
+                list.push(Pooled {
+                    stream,
+                    reused,
+                    until,
+                });
+            }
+        });
+        Ok(())
+    }
+
+    /// `settimeout(ms)`: all three timeouts.
+    fn set_timeout(&mut self, t: Option<f64>) {
+        let d = ms(t);
+        self.connect_timeout = d;
+        self.send_timeout = d;
+        self.read_timeout = d;
     }
 }
 
@@ -339,7 +395,7 @@ impl UserData for TcpSock {
                 });
                 // An idle pooled connection first (ones idle too long are dropped).
                 if let Some(p) = take_pooled(&key) {
-                    this.adopt(p, key);
+                    this.0.borrow_mut().adopt(p, key);
                     return Ok(MultiValue::from_iter([Value::Integer(1)]));
                 }
                 let timeout = this.0.borrow().connect_timeout;
@@ -688,11 +744,7 @@ impl UserData for TcpSock {
             },
         );
         m.add_method("settimeout", |_, this, t: Option<f64>| {
-            let d = ms(t);
-            let mut g = this.0.borrow_mut();
-            g.connect_timeout = d;
-            g.send_timeout = d;
-            g.read_timeout = d;
+            this.0.borrow_mut().set_timeout(t);
             Ok(())
         });
         m.add_method(
@@ -705,17 +757,8 @@ impl UserData for TcpSock {
                 Ok(())
             },
         );
-        m.add_method(
-            "oc_try_connect",
-            |_, this, (host, port, opts): (Value, Value, Value)| {
-                fast::try_connect(this, &host, &port, &opts)
-            },
-        );
         m.add_method("oc_try_send", |_, this, data: Value| {
             fast::try_send(this, &data)
-        });
-        m.add_method("oc_try_receive", |lua, this, pattern: Option<Value>| {
-            fast::try_receive(lua, this, &pattern)
         });
         m.add_method("setoption", |_, _, _: MultiValue| Ok(true));
         m.add_method("getreusedtimes", |lua, this, ()| {
@@ -735,36 +778,13 @@ impl UserData for TcpSock {
         });
         m.add_method(
             "setkeepalive",
-            |lua, this, (timeout, size): (Option<f64>, Option<usize>)| {
-                let mut g = this.0.borrow_mut();
-                let Some(stream) = g.stream.take() else {
-                    return nil_err(lua, "closed");
-                };
-                if matches!(stream, Conn::Body(_) | Conn::Raw(_)) {
-                    // The request body and connection cannot outlive their request.
-                    return Ok(MultiValue::from_iter([Value::Integer(1)]));
-                }
-                if !g.buf.is_empty() {
-                    return nil_err(lua, "unread data in buffer");
-                }
-                let key = g.pool_key.clone().unwrap_or_default();
-                let reused = g.reused;
-                POOL.with(|p| {
-                    let mut pool = p.borrow_mut();
-                    let list = pool.entry(key).or_default();
-                    if list.len() < size.unwrap_or(g.pool_size).max(1) {
-                        // 0 keeps it forever, as lua_socket_keepalive_timeout 0.
-                        let idle = timeout
-                            .map_or(g.keepalive, |ms| Duration::from_millis(ms.max(0.0) as u64));
-                        let until = (!idle.is_zero()).then(|| std::time::Instant::now() + idle);
-                        list.push(Pooled {
-                            stream,
-                            reused,
-                            until,
-                        });
-                    }
-                });
-                Ok(MultiValue::from_iter([Value::Integer(1)]))
+            |lua, this, (timeout, size): (Option<f64>, Option<usize>)| match this
+                .0
+                .borrow_mut()
+                .keepalive(timeout, size)
+            {
+                Ok(()) => Ok(MultiValue::from_iter([Value::Integer(1)])),
+                Err(e) => nil_err(lua, e),
             },
         );
     }
@@ -849,7 +869,11 @@ impl UserData for UdpSock {
 pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
     let socket = lua.create_table()?;
     // (TcpSock::new reads the request's lua_socket_* settings.)
-    let raw = lua.create_function(|_, ()| Ok(TcpSock::new()))?;
+    let raw = lua.create_function(|_, ()| {
+        let s = TcpSock::new();
+        let id = s.1;
+        Ok((s, id))
+    })?;
     socket.set("tcp", fast::wrap(lua, raw)?)?;
     socket.set(
         "udp",

@@ -971,3 +971,57 @@ x2
 nnil
 truet
 true 9.007199254741e+15
+
+=== TEST 53: cosocket pools by the pool option, receive of a count and of nothing, and setkeepalive's refusals (unread data keeps the connection)
+--- config
+location /peer { return 200 "0123456789"; }
+location /t {
+    content_by_lua_block {
+        local port = tonumber(ngx.var.server_port)
+        local function get(sock)
+            sock:settimeout(2000)
+            ngx.say(sock:send("GET /peer HTTP/1.1\r\nHost: localhost\r\n\r\n"))
+            local len
+            repeat
+                local line = sock:receive()
+                local n = line:match("^[Cc]ontent%-[Ll]ength: (%d+)")
+                if n then len = tonumber(n) end
+            until line == ""
+            ngx.say(sock:receive(0) == "", " ", sock:receive(4), " ", sock:receive(len - 4))
+        end
+        local a = ngx.socket.tcp()
+        ngx.say(a:connect("127.0.0.1", port, { pool = "mine" }))
+        get(a)
+        ngx.say(a:setkeepalive(10000, 2))
+        ngx.say(a:setkeepalive())
+        local b = ngx.socket.tcp()
+        ngx.say(b:connect("127.0.0.1", port))
+        ngx.say(b:getreusedtimes())
+        local c = ngx.socket.tcp()
+        ngx.say(c:connect("127.0.0.1", port, { pool = "mine" }))
+        ngx.say(c:getreusedtimes())
+        get(c)
+        c:send("GET /peer HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        ngx.say(c:receive())
+        ngx.say(c:setkeepalive())
+        ngx.say(c:setkeepalive())
+        b:close()
+    }
+}
+--- request
+GET /t
+--- response_body
+1
+39
+true 0123 456789
+1
+nilclosed
+1
+0
+1
+1
+39
+true 0123 456789
+HTTP/1.1 200 OK
+nilunread data in buffer
+nilunread data in buffer

@@ -1,14 +1,191 @@
-//! Cosocket calls that complete without waiting skip mlua's async machinery, which costs a
-//! userdata and a boxed future per call even when nothing waits (about 4,000 instructions;
-//! a Redis GET makes four such calls). `ngx.socket.tcp()` returns a table, as OpenResty's
-//! does, whose `send` and `receive` first try `oc_try_send` / `oc_try_receive` on the
-//! userdata inside: they do the work when the socket is ready and return [`AGAIN`]
-//! otherwise, and only then does the async method run. Every other method is passed on.
+//! Cosocket calls that complete without waiting skip mlua: its async machinery costs a
+//! userdata and a boxed future per call even when nothing waits (about 4,000
+//! instructions), and even a plain method call costs 1,000-2,000 in argument conversion
+//! and stack round trips; a Redis GET makes six calls. `ngx.socket.tcp()` returns a table,
+//! as OpenResty's does, holding the userdata and the socket's id in this worker's
+//! registry. Its `connect` (from the pool), `send` (of a string), `receive` (a line or a
+//! count), `settimeout` and `setkeepalive` first call the C functions in `lua::ffi` (through
+//! LuaJIT's FFI) with that id; those do the work when it needs no waiting and say "again"
+//! otherwise, and only then does the userdata's method run, which also words every error.
+//!
+//! The registry maps ids to the sockets' state for as long as their userdata lives; an id
+//! a script made up finds nothing (or another of its own sockets), never freed memory.
 
 use super::super::api::{check_phase, LResult, COSOCKET_PHASES};
 use super::super::req::with_state;
-use super::{flatten, literal_ip, pool_key, ready_part, take_pooled, want, Conn, TcpSock, Want};
+use super::{flatten, literal_ip, pool_key, ready_part, take_pooled, Conn, Inner, TcpSock, Want};
 use mlua::{Function, LightUserData, Lua, Value};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// The live sockets of this worker by id, and the ids free for reuse.
+#[derive(Default)]
+struct Registry {
+    slots: Vec<Option<Rc<RefCell<Inner>>>>,
+    free: Vec<u32>,
+}
+
+thread_local! {
+    static SOCKETS: RefCell<Registry> = RefCell::default();
+}
+
+/// Enters a new socket's state; the id is its slot.
+pub(super) fn register(inner: &Rc<RefCell<Inner>>) -> u32 {
+    SOCKETS.with(|r| {
+        let mut r = r.borrow_mut();
+        match r.free.pop() {
+            Some(id) => {
+                r.slots[id as usize] = Some(inner.clone());
+                id
+            }
+            None => {
+                r.slots.push(Some(inner.clone()));
+                (r.slots.len() - 1) as u32
+            }
+        }
+    })
+}
+
+/// Forgets a socket whose userdata is gone.
+pub(super) fn release(id: u32) {
+    // (At thread exit the registry may be gone already.)
+    let _ = SOCKETS.try_with(|r| {
+        let old = {
+            let mut r = r.borrow_mut();
+            let old = r.slots.get_mut(id as usize).and_then(Option::take);
+            if old.is_some() {
+                r.free.push(id);
+            }
+            old
+        };
+        // Dropped after the borrow ends: a socket's state owns no other socket.
+        drop(old);
+    });
+}
+
+/// The state of socket `id`, if it is live and this code runs where cosockets may.
+fn live(id: f64) -> Option<Rc<RefCell<Inner>>> {
+    if with_state(|st| check_phase(st, COSOCKET_PHASES)).is_err() {
+        return None;
+    }
+    if !(0.0..u32::MAX as f64).contains(&id) {
+        return None;
+    }
+    SOCKETS.with(|r| r.borrow().slots.get(id as usize).cloned().flatten())
+}
+
+/// `connect(ip, port [, {pool = name}])` answered from the pool; false: the userdata's
+/// `connect` must run (a new connection, a name to resolve, a unix socket, odd arguments).
+pub fn connect_pooled(id: f64, host: &[u8], port: f64, pool: Option<&[u8]>) -> bool {
+    let Some(sock) = live(id) else {
+        return false;
+    };
+    if port.fract() != 0.0 || !(0.0..65536.0).contains(&port) {
+        return false;
+    }
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
+    };
+    if literal_ip(host).is_none() {
+        return false;
+    }
+    let key = match pool {
+        Some(p) => match std::str::from_utf8(p) {
+            Ok(p) => p.to_string(),
+            Err(_) => return false,
+        },
+        None => pool_key(host, port as u16),
+    };
+    match take_pooled(&key) {
+        Some(p) => {
+            sock.borrow_mut().adopt(p, key);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `send(data)` of a string the kernel takes now: the byte count. A partial write leaves
+/// the rest in `pending_send` for the userdata's `send`, which finishes it and returns the
+/// whole length; None: that method must run.
+pub fn send_now(id: f64, data: &[u8]) -> Option<usize> {
+    let sock = live(id)?;
+    let n = send_plain(&mut sock.borrow_mut(), data);
+    n
+}
+
+/// `receive()`/`receive("*l")` (`count` None) or `receive(count)` answered from the
+/// buffer, or after one read that does not wait; the line comes without its end. None:
+/// the userdata's `receive` must run (end of stream, an error, a closed socket...).
+pub fn receive_now(id: f64, count: Option<f64>, out: &mut Vec<u8>) -> bool {
+    let Some(sock) = live(id) else {
+        return false;
+    };
+    let want = match count {
+        None => Want::Line,
+        Some(n) if n >= 0.0 => Want::Bytes(n as usize),
+        Some(_) => return false,
+    };
+    let mut g = sock.borrow_mut();
+    let g = &mut *g;
+    if g.stream.is_none() {
+        return false;
+    }
+    let mut part = ready_part(&mut g.buf, &want);
+    if part.is_none() {
+        let Some(Conn::Plain(stream)) = &g.stream else {
+            return false;
+        };
+        g.buf.reserve(16 * 1024);
+        match stream.try_read_buf(&mut g.buf) {
+            Ok(n) if n > 0 => part = ready_part(&mut g.buf, &want),
+            _ => return false,
+        }
+    }
+    match part {
+        Some(data) => {
+            *out = data;
+            true
+        }
+        None => false,
+    }
+}
+
+/// `settimeout(ms)` (None: nil); false if the socket is not found.
+pub fn set_timeout(id: f64, ms: Option<f64>) -> bool {
+    // No phase check: settimeout works wherever the object exists.
+    if !(0.0..u32::MAX as f64).contains(&id) {
+        return false;
+    }
+    let sock = SOCKETS.with(|r| r.borrow().slots.get(id as usize).cloned().flatten());
+    match sock {
+        Some(s) => {
+            s.borrow_mut().set_timeout(ms);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `setkeepalive([timeout [, size]])`: None if the userdata's method must run (the
+/// socket not found, a size that is not a whole number), else its answer.
+pub fn keepalive(
+    id: f64,
+    timeout: Option<f64>,
+    size: Option<f64>,
+) -> Option<Result<(), &'static str>> {
+    if !(0.0..u32::MAX as f64).contains(&id) {
+        return None;
+    }
+    let size = match size {
+        None => None,
+        Some(n) if n.fract() == 0.0 && (0.0..1e15).contains(&n) => Some(n as usize),
+        Some(_) => return None,
+    };
+    let sock = SOCKETS.with(|r| r.borrow().slots.get(id as usize).cloned().flatten())?;
+    let r = sock.borrow_mut().keepalive(timeout, size);
+    Some(r)
+}
 
 /// The mark of "would wait": the address of a static, as a light userdata.
 static AGAIN_MARK: u8 = 0;
@@ -23,74 +200,34 @@ fn again_value() -> Value {
     ))
 }
 
-/// `connect(ip, port [, {pool = ...}])` answered from the pool. New connections, names
-/// to resolve, unix sockets and odd arguments go to the async method.
-pub(super) fn try_connect(
-    this: &TcpSock,
-    host: &Value,
-    port: &Value,
-    opts: &Value,
-) -> LResult<Value> {
-    if with_state(|st| check_phase(st, COSOCKET_PHASES)).is_err() {
-        return again();
-    }
-    let port = match port {
-        Value::Integer(p) => u16::try_from(*p).ok(),
-        Value::Number(p) if p.fract() == 0.0 && (0.0..65536.0).contains(p) => Some(*p as u16),
-        _ => None,
-    };
-    let (Some(port), Value::String(host)) = (port, host) else {
-        return again();
-    };
-    let Ok(host) = host.to_str() else {
-        return again();
-    };
-    if literal_ip(&host).is_none() {
-        return again();
-    }
-    let pool: Option<String> = match opts {
-        Value::Table(o) => match o.get("pool") {
-            Ok(p) => p,
-            Err(_) => return again(),
-        },
-        Value::Nil => None,
-        _ => return again(),
-    };
-    let key = pool.unwrap_or_else(|| pool_key(&host, port));
-    match take_pooled(&key) {
-        Some(p) => {
-            this.adopt(p, key);
-            Ok(Value::Integer(1))
-        }
-        None => again(),
-    }
-}
-
-/// `send` on a plain TCP connection whose kernel buffer takes the data now. A partial write
-/// leaves the rest in `pending_send` for the async `send`, which finishes it and returns
-/// the whole length. Anything unusual (a closed socket, TLS, an error, a phase without
-/// cosockets) goes to the async method, which words it as OpenResty does.
+/// `send` of a table (flattened here; a string goes through `send_now`) on a plain TCP
+/// connection whose kernel buffer takes the data now. Anything unusual (a closed socket,
+/// TLS, an error, a phase without cosockets) goes to the async method, which words it as
+/// OpenResty does.
 pub(super) fn try_send(this: &TcpSock, data: &Value) -> LResult<Value> {
     if with_state(|st| check_phase(st, COSOCKET_PHASES)).is_err() {
         return again();
     }
     let mut g = this.0.borrow_mut();
-    let g = &mut *g;
-    if g.pending_send.is_some() {
+    if g.pending_send.is_some() || !matches!(g.stream, Some(Conn::Plain(_))) {
         return again();
     }
-    let Some(Conn::Plain(stream)) = &g.stream else {
-        return again();
-    };
-    // A string is written from Lua's own bytes; only a table is flattened into a copy.
     let mut flat = Vec::new();
-    let lua_bytes;
-    let bytes: &[u8] = if let Value::String(s) = data {
-        lua_bytes = s.as_bytes();
-        &lua_bytes
-    } else {
-        flatten(data, &mut flat)?;
-        &flat
+    flatten(data, &mut flat)?;
+    match send_plain(&mut g, &flat) {
+        Some(n) => Ok(Value::Integer(n as i64)),
+        None => again(),
+    }
+}
+
+/// Writes `bytes` on a plain connection as far as the kernel takes them now (see
+/// `send_now`).
+fn send_plain(g: &mut Inner, bytes: &[u8]) -> Option<usize> {
+    if g.pending_send.is_some() {
+        return None;
+    }
+    let Some(Conn::Plain(stream)) = &g.stream else {
+        return None;
     };
     let mut off = 0;
     while off < bytes.len() {
@@ -100,94 +237,22 @@ pub(super) fn try_send(this: &TcpSock, data: &Value) -> LResult<Value> {
         }
     }
     if off == bytes.len() {
-        return Ok(Value::Integer(bytes.len() as i64));
+        return Some(bytes.len());
     }
     if off > 0 {
         g.pending_send = Some((bytes[off..].to_vec(), bytes.len()));
     }
-    again()
-}
-
-/// `receive("*l")` or `receive(n)` answered from the buffer, or after one read that does
-/// not wait. `*a`, end of stream, errors and everything else go to the async method.
-pub(super) fn try_receive(lua: &Lua, this: &TcpSock, pattern: &Option<Value>) -> LResult<Value> {
-    if with_state(|st| check_phase(st, COSOCKET_PHASES)).is_err() {
-        return again();
-    }
-    let Ok(want) = want(pattern) else {
-        return again();
-    };
-    if matches!(want, Want::All) {
-        return again();
-    }
-    let mut g = this.0.borrow_mut();
-    let g = &mut *g;
-    if g.stream.is_none() {
-        return again();
-    }
-    let mut out = ready_part(&mut g.buf, &want);
-    if out.is_none() {
-        let Some(Conn::Plain(stream)) = &g.stream else {
-            return again();
-        };
-        g.buf.reserve(16 * 1024);
-        match stream.try_read_buf(&mut g.buf) {
-            Ok(n) if n > 0 => out = ready_part(&mut g.buf, &want),
-            _ => return again(),
-        }
-    }
-    match out {
-        Some(data) => Ok(Value::String(lua.create_string(data)?)),
-        None => again(),
-    }
+    None
 }
 
 /// The table-object methods over the userdata (see the module comment).
-const WRAPPER: &str = r#"
-local raw_tcp, AGAIN = ...
-local setmetatable, type, error = setmetatable, type, error
-local methods = {}
-local mt = { __index = methods }
-local function inner(self, name)
-    local ud = type(self) == "table" and self[1]
-    if not ud then
-        -- At the caller's position, as lua-nginx-module reports it.
-        error("bad argument #1 to '" .. name .. "' (table expected, got " .. type(self) .. ")", 3)
-    end
-    return ud
-end
-for _, name in ipairs({ "sslhandshake", "receiveany", "receiveuntil", "settimeout",
-                        "settimeouts", "setoption", "getreusedtimes", "close", "setkeepalive" }) do
-    methods[name] = function(self, ...)
-        local ud = inner(self, name)
-        return ud[name](ud, ...)
-    end
-end
-function methods.connect(self, host, port, opts)
-    local ud = inner(self, "connect")
-    local ok = ud:oc_try_connect(host, port, opts)
-    if ok ~= AGAIN then return ok end
-    return ud:connect(host, port, opts)
-end
-function methods.send(self, data)
-    local ud = inner(self, "send")
-    -- One value when done (the byte count): return exactly that, as `send` does.
-    local n = ud:oc_try_send(data)
-    if n ~= AGAIN then return n end
-    return ud:send(data)
-end
-function methods.receive(self, pattern)
-    local ud = inner(self, "receive")
-    local data = ud:oc_try_receive(pattern)
-    if data ~= AGAIN then return data end
-    return ud:receive(pattern)
-end
-return function() return setmetatable({ raw_tcp() }, mt) end
-"#;
+const WRAPPER: &str = include_str!("../../../lua/openclaw/socket.lua");
 
-/// `ngx.socket.tcp`: `raw` (which makes the userdata) behind the table object.
+/// `ngx.socket.tcp`: `raw` (which makes the userdata and its id) behind the table object.
 pub(super) fn wrap(lua: &Lua, raw: Function) -> LResult<Function> {
+    let fps = super::super::ffi::socket_entry_points();
+    let fps = lua.create_sequence_from(fps.map(LightUserData))?;
     lua.load(WRAPPER)
         .set_name("=ngx.socket.tcp")
-        .call((raw, again_value()))
+        .call((raw, again_value(), fps))
 }

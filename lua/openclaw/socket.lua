@@ -1,0 +1,126 @@
+-- ngx.socket.tcp() objects: a table holding the userdata (self[1]) and the socket's id in
+-- the worker's registry (self[2]), as OpenResty's object is a table over its userdata.
+-- connect (from the pool), send (a string), receive (a line or a count), settimeout and
+-- setkeepalive first try the C functions of src/lua/ffi.rs through the FFI with the id:
+-- they answer when nothing needs waiting; otherwise the userdata's method runs, which also
+-- raises or answers every error with OpenResty's words (src/lua/socket/fast.rs).
+local raw_tcp, AGAIN, fps = ...
+local ffi = require "ffi"
+local setmetatable, type, error, ipairs = setmetatable, type, error, ipairs
+local ffi_string = ffi.string
+
+local C_connect = ffi.cast("int (*)(double, const char *, size_t, double, const char *, size_t)",
+    fps[1])
+local C_send = ffi.cast("double (*)(double, const char *, size_t)", fps[2])
+local C_receive = ffi.cast("int (*)(double, int, double, const char **, size_t *)", fps[3])
+local C_settimeout = ffi.cast("int (*)(double, int, double)", fps[4])
+local C_keepalive = ffi.cast("int (*)(double, int, double, int, double)", fps[5])
+
+local out_ptr = ffi.new("const char *[1]")
+local out_len = ffi.new("size_t[1]")
+
+local methods = {}
+local mt = { __index = methods }
+
+local function inner(self, name)
+    local ud = type(self) == "table" and self[1]
+    if not ud then
+        -- At the caller's position, as lua-nginx-module reports it.
+        error("bad argument #1 to '" .. name .. "' (table expected, got " .. type(self) .. ")", 3)
+    end
+    return ud
+end
+
+for _, name in ipairs({ "sslhandshake", "receiveany", "receiveuntil", "settimeouts",
+                        "setoption", "getreusedtimes", "close" }) do
+    methods[name] = function(self, ...)
+        local ud = inner(self, name)
+        return ud[name](ud, ...)
+    end
+end
+
+function methods.connect(self, host, port, opts)
+    local ud = inner(self, "connect")
+    local id = self[2]
+    if type(id) == "number" and type(host) == "string" and type(port) == "number" then
+        local pool
+        if opts == nil then
+            pool = nil
+        elseif type(opts) == "table" then
+            pool = opts.pool
+        else
+            pool = false
+        end
+        if pool == nil then
+            if C_connect(id, host, #host, port, nil, 0) == 1 then return 1 end
+        elseif type(pool) == "string" then
+            if C_connect(id, host, #host, port, pool, #pool) == 1 then return 1 end
+        end
+    end
+    return ud:connect(host, port, opts)
+end
+
+function methods.send(self, data)
+    local ud = inner(self, "send")
+    local id = self[2]
+    if type(data) == "string" then
+        if type(id) == "number" then
+            local n = C_send(id, data, #data)
+            if n >= 0 then return n end
+        end
+    else
+        local n = ud:oc_try_send(data)
+        if n ~= AGAIN then return n end
+    end
+    return ud:send(data)
+end
+
+function methods.receive(self, pattern)
+    local ud = inner(self, "receive")
+    local id = self[2]
+    if type(id) == "number" then
+        local rc = 1
+        if pattern == nil or pattern == "*l" or pattern == "l" then
+            rc = C_receive(id, 0, 0, out_ptr, out_len)
+        elseif type(pattern) == "number" then
+            rc = C_receive(id, 1, pattern, out_ptr, out_len)
+        end
+        if rc == 0 then return ffi_string(out_ptr[0], out_len[0]) end
+    end
+    return ud:receive(pattern)
+end
+
+function methods.settimeout(self, t)
+    local ud = inner(self, "settimeout")
+    local id = self[2]
+    if type(id) == "number" then
+        if t == nil then
+            if C_settimeout(id, 0, 0) == 1 then return end
+        elseif type(t) == "number" then
+            if C_settimeout(id, 1, t) == 1 then return end
+        end
+    end
+    return ud:settimeout(t)
+end
+
+local keepalive_errors = { [2] = "closed", [3] = "unread data in buffer" }
+
+function methods.setkeepalive(self, timeout, size)
+    local ud = inner(self, "setkeepalive")
+    local id = self[2]
+    local tt, st = type(timeout), type(size)
+    if type(id) == "number" and (timeout == nil or tt == "number")
+        and (size == nil or st == "number") then
+        local rc = C_keepalive(id, timeout == nil and 0 or 1, timeout or 0,
+            size == nil and 0 or 1, size or 0)
+        if rc == 1 then return 1 end
+        local err = keepalive_errors[rc]
+        if err then return nil, err end
+    end
+    return ud:setkeepalive(timeout, size)
+end
+
+return function()
+    local ud, id = raw_tcp()
+    return setmetatable({ ud, id }, mt)
+end

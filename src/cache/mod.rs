@@ -46,7 +46,7 @@ pub struct Entry {
     pub encoded: Arc<Mutex<Vec<(String, i32, bytes::Bytes)>>>,
     /// `headers` as a header map, built on the first hit; each hit clones it (names are
     /// parsed once, values stay shared).
-    pub head: std::sync::OnceLock<http::HeaderMap>,
+    pub head: std::sync::OnceLock<Vec<(http::HeaderName, http::HeaderValue)>>,
 }
 
 impl Entry {

@@ -163,7 +163,7 @@ fn prepare(mut s: SubSpec) -> LResult<Prepared> {
 }
 
 /// Runs a prepared subrequest to completion: `(status, headers, body)`.
-async fn run_sub(p: Prepared) -> LResult<(u16, http::HeaderMap, Bytes)> {
+async fn run_sub(p: Prepared) -> LResult<(u16, crate::pipeline::HeaderList, Bytes)> {
     let Prepared {
         mut sub,
         shared_from,
@@ -216,7 +216,12 @@ async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     out.into_iter().flatten().collect()
 }
 
-fn result_table(lua: &Lua, status: u16, headers: &http::HeaderMap, body: &[u8]) -> LResult<Table> {
+fn result_table(
+    lua: &Lua,
+    status: u16,
+    headers: &crate::pipeline::HeaderList,
+    body: &[u8],
+) -> LResult<Table> {
     let t = lua.create_table()?;
     t.set("status", status)?;
     let h = lua.create_table()?;

@@ -488,7 +488,6 @@ pub fn request(lua: &Lua, ngx: &Table) -> LResult<()> {
                 Ok(st
                     .headers
                     .get_all(name)
-                    .iter()
                     .map(|v| v.as_bytes().to_vec())
                     .collect())
             })?;

@@ -2,7 +2,6 @@
 //! coroutine runs.
 
 use crate::pipeline::{Phase, RequestCtx};
-use http::HeaderMap;
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
@@ -14,7 +13,7 @@ pub struct ReqState {
     pub ctx: *mut RequestCtx,
     pub out: Vec<u8>,
     pub status: Option<u16>,
-    pub headers: HeaderMap,
+    pub headers: crate::pipeline::HeaderList,
     /// Set by `ngx.exit`: the coroutine is abandoned and this code decides the outcome.
     pub exit: Option<i64>,
     /// `ngx.ctx` for this request, created on first use.
@@ -125,7 +124,7 @@ impl ReqState {
             ctx,
             out: Vec::new(),
             status: None,
-            headers: HeaderMap::new(),
+            headers: crate::pipeline::HeaderList::new(),
             exit: None,
             ctx_table,
             sent: false,

@@ -886,7 +886,7 @@ fn outcome(ctx: &mut RequestCtx, phase: Phase, st: ReqState) -> ScriptOutcome {
     ScriptOutcome::Respond(r)
 }
 
-fn merge_headers(r: &mut Response, headers: http::HeaderMap) {
+fn merge_headers(r: &mut Response, headers: crate::pipeline::HeaderList) {
     for (k, v) in headers.iter() {
         r.headers.append(k.clone(), v.clone());
     }
@@ -896,7 +896,7 @@ fn respond(
     ctx: &RequestCtx,
     status: Option<u16>,
     out: Vec<u8>,
-    headers: http::HeaderMap,
+    headers: crate::pipeline::HeaderList,
 ) -> Response {
     let mut r = Response::new(status.unwrap_or(200));
     r.headers = headers;

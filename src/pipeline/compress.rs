@@ -173,7 +173,7 @@ fn proxied_ok(c: &CompressConf, resp: &Response) -> bool {
 }
 
 fn add_vary(resp: &mut Response) {
-    let has = resp.headers.get_all(VARY).iter().any(|v| {
+    let has = resp.headers.get_all(VARY).any(|v| {
         v.to_str().is_ok_and(|s| {
             s.split(',')
                 .any(|t| t.trim().eq_ignore_ascii_case("accept-encoding"))

@@ -5,7 +5,7 @@ use crate::config::{Computed, LocConf, Location, Server};
 use crate::router::RegexMatch;
 use crate::vars::{Builtin, Var, VarSource};
 use ahash::AHashMap as HashMap;
-use http::{HeaderMap, Method, Version};
+use http::{Method, Version};
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
@@ -118,7 +118,7 @@ pub struct RequestCtx {
     pub cache_update: Option<(String, u64)>,
     pub redirects: u32,
     pub status: u16,
-    pub resp_headers: HeaderMap,
+    pub resp_headers: super::HeaderList,
     pub body_bytes_sent: Cell<u64>,
     /// The response head's size as written (HTTP/1), for `$bytes_sent`; 0 when unknown.
     pub head_bytes_sent: Cell<u64>,
@@ -145,7 +145,7 @@ pub struct RequestCtx {
     /// The client connection's upgrade, for a request asking for one (WebSocket).
     pub on_upgrade: Option<super::OnUpgrade>,
     /// Response headers set (by `ngx.header`) before the content handler ran.
-    pub early_headers: Option<HeaderMap>,
+    pub early_headers: Option<super::HeaderList>,
     /// The API key's record, once `api_key_check_*` accepted it.
     pub api_key: Option<Box<crate::keys::Record>>,
 }
@@ -225,7 +225,7 @@ impl RequestCtx {
             cache_update: None,
             redirects: 0,
             status: 0,
-            resp_headers: HeaderMap::new(),
+            resp_headers: super::HeaderList::new(),
             body_bytes_sent: Cell::new(0),
             head_bytes_sent: Cell::new(0),
             request_length,

@@ -128,6 +128,11 @@ impl HeaderList {
         first
     }
 
+    /// Appends copies of `items` (values share their bytes).
+    pub fn extend_from_slice(&mut self, items: &[(HeaderName, HeaderValue)]) {
+        self.0.extend_from_slice(items);
+    }
+
     pub fn clear(&mut self) {
         self.0.clear();
     }

@@ -129,7 +129,7 @@ fn limit_key(ctx: &mut RequestCtx, t: &Tier, key: &str) -> Option<Response> {
                 t.burst.saturating_sub(excess) / 1000,
             );
             put("x-ratelimit-reset", secs(excess));
-            let early = ctx.early_headers.get_or_insert_with(HeaderMap::new);
+            let early = ctx.early_headers.get_or_insert_with(super::HeaderList::new);
             for (k, v) in h.iter() {
                 early.insert(k.clone(), v.clone());
             }

@@ -3,7 +3,6 @@
 use super::RequestCtx;
 use bytes::Bytes;
 use http::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
-use http::HeaderMap;
 use std::sync::Arc;
 
 /// A response body.
@@ -70,7 +69,7 @@ impl Body {
 /// What the pipeline answers.
 pub struct Response {
     pub status: u16,
-    pub headers: HeaderMap,
+    pub headers: super::HeaderList,
     pub body: Body,
     /// Close the connection without answering (`return 444`).
     pub drop_connection: bool,
@@ -98,7 +97,7 @@ impl Response {
     pub fn new(status: u16) -> Response {
         Response {
             status,
-            headers: HeaderMap::new(),
+            headers: super::HeaderList::new(),
             body: Body::Empty,
             drop_connection: false,
             special: false,
@@ -230,13 +229,13 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
     ctx.status = resp.status;
     if let Some(early) = ctx.early_headers.take() {
         // The content handler's own headers (an upstream's, say) win over earlier ones.
-        let mut last: Option<http::header::HeaderName> = None;
-        for (k, v) in early.into_iter() {
-            if let Some(k) = k {
-                last = (!resp.headers.contains_key(&k)).then_some(k);
-            }
-            if let Some(k) = &last {
-                resp.headers.append(k.clone(), v);
+        let mut taken: Vec<http::header::HeaderName> = Vec::new();
+        for (k, v) in early {
+            if taken.contains(&k) || !resp.headers.contains_key(&k) {
+                if !taken.contains(&k) {
+                    taken.push(k.clone());
+                }
+                resp.headers.append(k, v);
             }
         }
     }

@@ -81,19 +81,21 @@ pub fn serve(ctx: &RequestCtx, e: &Entry, status: &'static str) -> Response {
     let mut r = Response::new(e.status);
     let head = e.head.get_or_init(|| {
         // Room for what the filters add, so a hit's inserts do not rebuild the index.
-        let mut h = http::HeaderMap::with_capacity(e.headers.len() + 8);
+        let mut h = Vec::with_capacity(e.headers.len());
         for (k, v) in &e.headers {
             // The values are shared with the entry, not copied.
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(k.as_bytes()),
                 HeaderValue::from_maybe_shared(v.clone()),
             ) {
-                h.append(n, v);
+                h.push((n, v));
             }
         }
         h
     });
-    r.headers = head.clone();
+    // Room for what the filters add.
+    r.headers = crate::pipeline::HeaderList::with_capacity(head.len() + 8);
+    r.headers.extend_from_slice(head);
     if ctx.method == http::Method::HEAD {
         r.headers.insert(
             http::header::CONTENT_LENGTH,
@@ -347,7 +349,6 @@ impl Plan {
         } else {
             resp.headers
                 .get_all(http::header::VARY)
-                .iter()
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
                 .map(|t| t.trim().to_ascii_lowercase())
@@ -418,12 +419,12 @@ impl Plan {
 /// sent on to clients.
 fn take_tags(resp: &mut Response) -> Vec<String> {
     let mut tags = vec![];
-    for v in resp.headers.get_all("surrogate-key").iter() {
+    for v in resp.headers.get_all("surrogate-key") {
         if let Ok(s) = v.to_str() {
             tags.extend(s.split_whitespace().map(str::to_string));
         }
     }
-    for v in resp.headers.get_all("cache-tag").iter() {
+    for v in resp.headers.get_all("cache-tag") {
         if let Ok(s) = v.to_str() {
             tags.extend(
                 s.split(',')

@@ -155,8 +155,8 @@ pub fn request_headers<S: Sink>(
 }
 
 /// The upstream response headers the client gets.
-pub fn response_headers(upstream: &HeaderList, conf: &ProxyConf, upgrade: bool) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(upstream.len());
+pub fn response_headers(upstream: &HeaderList, conf: &ProxyConf, upgrade: bool) -> HeaderList {
+    let mut out = HeaderList::with_capacity(upstream.len() + 4);
     for (k, v) in upstream.iter() {
         let name = k.as_str();
         if upgrade && (name == "upgrade" || name == "connection") {
@@ -178,7 +178,7 @@ pub fn response_headers(upstream: &HeaderList, conf: &ProxyConf, upgrade: bool) 
 
 /// Applies `proxy_redirect` to `Location` and `Refresh`; true when `Location` changed
 /// (only a rewritten one is made absolute by the header filter, as in nginx).
-pub fn rewrite_redirects(ctx: &RequestCtx, pass: &ProxyPass, headers: &mut HeaderMap) -> bool {
+pub fn rewrite_redirects(ctx: &RequestCtx, pass: &ProxyPass, headers: &mut HeaderList) -> bool {
     let rules = &ctx.conf.proxy.redirects;
     if rules.is_empty() {
         return false;

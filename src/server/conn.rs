@@ -481,7 +481,7 @@ async fn handle(
     let mut out = hyper::Response::new(reply.body);
     *out.status_mut() =
         http::StatusCode::from_u16(reply.status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    *out.headers_mut() = reply.headers;
+    *out.headers_mut() = reply.headers.to_map();
     // nginx's reason phrases where they differ from the canonical ones ("Moved Temporarily").
     let nginx_reason = pipeline::reason(reply.status);
     if !nginx_reason.is_empty() && out.status().canonical_reason() != Some(nginx_reason) {
@@ -497,7 +497,7 @@ async fn handle(
 /// when it is dropped, sent or not).
 pub(super) struct Reply {
     pub(super) status: u16,
-    pub(super) headers: http::HeaderMap,
+    pub(super) headers: pipeline::HeaderList,
     pub(super) body: OutBody,
     /// The location's `send_timeout`: the longest a write to the client may wait.
     pub(super) send_timeout: Duration,
@@ -823,7 +823,8 @@ fn finish(mut ctx: Box<RequestCtx>, mut resp: Response) -> Option<Reply> {
                 .insert(CONNECTION, HeaderValue::from_static("keep-alive"));
             if let Some(t) = conf.keepalive_header {
                 if let Ok(v) = HeaderValue::from_str(&format!("timeout={t}")) {
-                    resp.headers.insert("keep-alive", v);
+                    resp.headers
+                        .insert(http::HeaderName::from_static("keep-alive"), v);
                 }
             }
         }

@@ -21,6 +21,22 @@ pub fn content_length(raw: &[u8]) -> Option<u64> {
     })
 }
 
+/// A header value httparse accepted. Only for those: httparse allows tab, space, visible
+/// ASCII and obs-text in a value, exactly `HeaderValue`'s rules, so an ASCII value skips
+/// `HeaderValue`'s byte-by-byte check (two instructions a byte on every header of every
+/// head; a word-at-a-time ASCII test is far cheaper). Other values are checked as usual.
+/// (Debug builds check every value anyway: `http` does in `from_maybe_shared_unchecked`.)
+pub fn parsed_header_value(
+    raw: bytes::Bytes,
+) -> Result<http::HeaderValue, http::header::InvalidHeaderValue> {
+    if raw.is_ascii() {
+        // SAFETY: ASCII is valid UTF-8, the function's one requirement; httparse refused
+        // the control bytes `HeaderValue` forbids.
+        return Ok(unsafe { http::HeaderValue::from_maybe_shared_unchecked(raw) });
+    }
+    http::HeaderValue::from_maybe_shared(raw)
+}
+
 /// Whether a comma-separated header value (`Connection`, ...) lists `token`, in any case.
 pub fn has_token(value: &[u8], token: &[u8]) -> bool {
     value

@@ -10,7 +10,6 @@
 use super::body::ReqBody;
 use crate::pipeline::HeaderList;
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::HeaderValue;
 use hyper::body::Body as _;
 use std::collections::VecDeque;
 use std::future::poll_fn;
@@ -306,8 +305,8 @@ impl Conn {
             } else if name == http::header::CONNECTION {
                 close |= crate::http1::has_token(raw, b"close");
             }
-            let value =
-                HeaderValue::from_maybe_shared(head.slice(v0..v1)).map_err(|_| Error::Invalid)?;
+            let value = crate::http1::parsed_header_value(head.slice(v0..v1))
+                .map_err(|_| Error::Invalid)?;
             headers.append(name, value);
         }
         let state = if no_body || matches!(status, 101 | 204 | 304) {

@@ -4,7 +4,7 @@
 use crate::pipeline::HeaderList;
 use crate::server::conn::ReqHead;
 use bytes::{Bytes, BytesMut};
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderName;
 use http::{Method, Uri, Version};
 use std::mem::MaybeUninit;
 
@@ -116,7 +116,7 @@ pub(super) fn parse(buf: &mut BytesMut) -> Parsed {
                 400,
             );
         };
-        let Ok(value) = HeaderValue::from_maybe_shared(slice(v0, v1)) else {
+        let Ok(value) = crate::http1::parsed_header_value(slice(v0, v1)) else {
             return Parsed::Invalid(
                 "client sent invalid header line while reading client request headers",
                 400,

@@ -63,3 +63,58 @@ fn bytes_sent_counts_what_the_client_received() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The header names of a raw response head, in order, without `Date`'s value.
+fn head_names(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    let head = text.split("\r\n\r\n").next().unwrap_or("");
+    head.lines()
+        .skip(1)
+        .map(|l| match l.split_once(": ") {
+            Some(("Date", _)) => "Date".to_string(),
+            _ => l.to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn response_headers_go_out_in_nginxs_order() {
+    // nginx 1.22 (lua-nginx-module 0.10.23) sends the same config's heads in this order:
+    // its own headers first (Server, Date, Content-Type, the framing, Connection), then the
+    // others as they were set, a replaced one in its first place, a removed one gone.
+    // (Its framing differs: it sends a Lua handler's output chunked. A Content-Length or
+    // Last-Modified a handler sets itself it keeps in the handler's order; OpenClaw puts
+    // them with its own.)
+    let gw = Gateway::start(
+        r#"location /t {
+            content_by_lua_block {
+                ngx.header["X-A"] = "1"
+                ngx.header["X-B"] = "2"
+                ngx.header["X-C"] = "c"
+                ngx.header["X-A"] = "3"
+                ngx.header["Set-Cookie"] = { "a=1", "b=2" }
+                ngx.header["X-B"] = nil
+                ngx.say("ok")
+            }
+        }"#,
+    );
+    let mut s = TcpStream::connect(gw.addr()).unwrap();
+    write!(s, "GET /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    let server = head_names(&got)[0].clone();
+    assert!(server.starts_with("Server: openclaw"), "{server}");
+    assert_eq!(
+        head_names(&got)[1..],
+        [
+            "Date",
+            "Content-Type: text/plain",
+            "Content-Length: 3",
+            "Connection: close",
+            "X-A: 3",
+            "X-C: c",
+            "Set-Cookie: a=1",
+            "Set-Cookie: b=2",
+        ]
+    );
+}

@@ -269,8 +269,10 @@ fn req_runs_the_pipeline_in_process_with_the_repl_state() {
     let expected_start = "\"from $prefix\"\n\"yes\"\ntrue\tnil\tfalse\nHTTP/1.1 200 OK\n";
     assert!(out.starts_with(expected_start), "{out}");
     assert!(
-        out.contains("\nContent-Type: text/plain\nServer: openclaw/")
-            && out.contains("\nX-Hi: 1\n"),
+        out.contains("\nServer: openclaw/")
+            && out.contains(
+                "\nContent-Type: text/plain\nContent-Length: 32\nConnection: close\nX-Hi: 1\n"
+            ),
         "{out}"
     );
     assert!(

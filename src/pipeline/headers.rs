@@ -137,6 +137,11 @@ impl HeaderList {
         self.0.clear();
     }
 
+    /// The entries, in order.
+    pub fn as_slice(&self) -> &[(HeaderName, HeaderValue)] {
+        &self.0
+    }
+
     /// Every (name, value), in order.
     pub fn iter(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> + '_ {
         self.0.iter().map(|(n, v)| (n, v))

@@ -4,7 +4,7 @@
 use crate::pipeline::HeaderList;
 use crate::server::conn::ReqHead;
 use bytes::{Bytes, BytesMut};
-use http::header::HeaderName;
+use http::header::{HeaderName, HeaderValue};
 use http::{Method, Uri, Version};
 use std::mem::MaybeUninit;
 
@@ -189,6 +189,81 @@ fn line_error(buf: &[u8]) -> (&'static str, u16) {
         "client sent invalid header line while reading client request headers",
         400,
     )
+}
+
+/// The headers nginx's header filter writes itself, in its order, before all others
+/// (`ngx_http_header_filter`): their slots in [`Front`].
+pub(super) mod slot {
+    pub const SERVER: usize = 0;
+    pub const DATE: usize = 1;
+    pub const CONTENT_TYPE: usize = 2;
+    pub const CONTENT_LENGTH: usize = 3;
+    pub const LAST_MODIFIED: usize = 4;
+    pub const LOCATION: usize = 5;
+    pub const TRANSFER_ENCODING: usize = 6;
+    pub const CONNECTION: usize = 7;
+    pub const KEEP_ALIVE: usize = 8;
+}
+
+fn front_slot(name: &HeaderName) -> Option<usize> {
+    use slot::*;
+    Some(match name.as_str() {
+        "server" => SERVER,
+        "date" => DATE,
+        "content-type" => CONTENT_TYPE,
+        "content-length" => CONTENT_LENGTH,
+        "last-modified" => LAST_MODIFIED,
+        "location" => LOCATION,
+        "transfer-encoding" => TRANSFER_ENCODING,
+        "connection" => CONNECTION,
+        "keep-alive" => KEEP_ALIVE,
+        _ => return None,
+    })
+}
+
+/// Where the first of each of nginx's own headers is in a response's header list; the
+/// head is written as nginx writes it: those first, in their order, then the rest as set.
+pub(super) struct Front<'a> {
+    headers: &'a [(HeaderName, HeaderValue)],
+    idx: [u32; 9],
+}
+
+impl<'a> Front<'a> {
+    pub(super) fn scan(headers: &'a [(HeaderName, HeaderValue)]) -> Front<'a> {
+        let mut idx = [u32::MAX; 9];
+        for (i, (n, _)) in headers.iter().enumerate() {
+            if let Some(s) = front_slot(n) {
+                if idx[s] == u32::MAX {
+                    idx[s] = i as u32;
+                }
+            }
+        }
+        Front { headers, idx }
+    }
+
+    /// The value of the header in `slot`.
+    pub(super) fn get(&self, slot: usize) -> Option<&'a HeaderValue> {
+        let i = self.idx[slot];
+        (i != u32::MAX).then(|| &self.headers[i as usize].1)
+    }
+
+    /// Writes the header in `slot`, if set.
+    pub(super) fn write(&self, out: &mut Vec<u8>, slot: usize) {
+        let i = self.idx[slot];
+        if i != u32::MAX {
+            let (n, v) = &self.headers[i as usize];
+            write_header(out, n, v.as_bytes());
+        }
+    }
+
+    /// Writes the other headers, in order.
+    pub(super) fn write_rest(&self, out: &mut Vec<u8>) {
+        for (i, (n, v)) in self.headers.iter().enumerate() {
+            if !self.idx.contains(&(i as u32)) {
+                write_header(out, n, v.as_bytes());
+            }
+        }
+    }
 }
 
 /// Writes a header name as nginx sends it: its own headers in their usual spelling, the

@@ -20,7 +20,7 @@ use crate::pipeline::{ConnInfo, OnUpgrade, ReqBody};
 use bytes::Bytes;
 use head::Parsed;
 use http::header::{CONNECTION, CONTENT_LENGTH, SERVER, TRANSFER_ENCODING, UPGRADE};
-use http::{HeaderValue, Method, Version};
+use http::{Method, Version};
 use hyper::body::Body;
 use recv::{BodyState, Chunk, RecvBody, Shared};
 use std::cell::RefCell;
@@ -299,42 +299,24 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
         send_timeout,
     } = reply;
     let mut out = body;
-    // One pass over the headers writes them and notes what framing and keep-alive need;
-    // `Connection` goes last, once the framing has settled the connection's fate.
-    wbuf.clear();
-    head::write_status(wbuf, status);
-    let mut dated = false;
-    let mut keep = true;
-    let mut connection: Option<&HeaderValue> = None;
-    let mut length: Option<Option<u64>> = None;
-    let mut chunked = false;
-    for (name, value) in headers.iter() {
-        if *name == CONNECTION && status != 101 {
-            keep &= !value.as_bytes().eq_ignore_ascii_case(b"close");
-            connection = Some(value);
-            continue;
-        }
-        if *name == CONTENT_LENGTH {
-            length = Some(
-                std::str::from_utf8(value.as_bytes())
-                    .ok()
-                    .and_then(|s| s.trim().parse::<u64>().ok()),
-            );
-        } else if *name == TRANSFER_ENCODING {
-            chunked = value.as_bytes().ends_with(b"chunked");
-        } else if *name == http::header::DATE {
-            dated = true;
-        }
-        head::write_header(wbuf, name, value.as_bytes());
-        if *name == SERVER && !dated {
-            head::with_date(|d| head::write_header(wbuf, &http::header::DATE, d));
-            dated = true;
-        }
-    }
-    if !dated {
-        head::with_date(|d| head::write_header(wbuf, &http::header::DATE, d));
-    }
+    // The framing and the connection's fate are settled first; then the head is written in
+    // nginx's order: its own headers, then the others as they were set.
+    let front = head::Front::scan(headers.as_slice());
+    let connection = front.get(head::slot::CONNECTION);
+    // (A 101's `Connection: upgrade` is passed as it is.)
+    let mut keep =
+        status == 101 || connection.is_none_or(|v| !v.as_bytes().eq_ignore_ascii_case(b"close"));
+    let length = front.get(head::slot::CONTENT_LENGTH).map(|v| {
+        std::str::from_utf8(v.as_bytes())
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    });
+    let chunked = front
+        .get(head::slot::TRANSFER_ENCODING)
+        .is_some_and(|v| v.as_bytes().ends_with(b"chunked"));
     let no_body = head_only || status == 204 || status == 304 || (100..200).contains(&status);
+    let mut add_length = None;
+    let mut add_chunked = false;
     let framing = if no_body {
         Framing::None
     } else if chunked {
@@ -342,12 +324,10 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     } else if let Some(len) = length {
         len.map_or(Framing::Close, Framing::Length)
     } else if let Some(n) = out.size_hint().exact() {
-        head::write_name(wbuf, &CONTENT_LENGTH);
-        head::write_u64(wbuf, n);
-        wbuf.extend_from_slice(b"\r\n");
+        add_length = Some(n);
         Framing::Length(n)
     } else if version == Version::HTTP_11 {
-        head::write_header(wbuf, &TRANSFER_ENCODING, b"chunked");
+        add_chunked = true;
         Framing::Chunked
     } else {
         Framing::Close
@@ -355,11 +335,35 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     if framing == Framing::Close {
         keep = false;
     }
+    wbuf.clear();
+    head::write_status(wbuf, status);
+    front.write(wbuf, head::slot::SERVER);
+    match front.get(head::slot::DATE) {
+        Some(d) => head::write_header(wbuf, &http::header::DATE, d.as_bytes()),
+        None => head::with_date(|d| head::write_header(wbuf, &http::header::DATE, d)),
+    }
+    front.write(wbuf, head::slot::CONTENT_TYPE);
+    front.write(wbuf, head::slot::CONTENT_LENGTH);
+    if let Some(n) = add_length {
+        head::write_name(wbuf, &CONTENT_LENGTH);
+        head::write_u64(wbuf, n);
+        wbuf.extend_from_slice(b"\r\n");
+    }
+    front.write(wbuf, head::slot::LAST_MODIFIED);
+    front.write(wbuf, head::slot::LOCATION);
+    front.write(wbuf, head::slot::TRANSFER_ENCODING);
+    if add_chunked {
+        head::write_header(wbuf, &TRANSFER_ENCODING, b"chunked");
+    }
     match connection {
-        Some(v) if keep => head::write_header(wbuf, &CONNECTION, v.as_bytes()),
+        Some(v) if keep || status == 101 => head::write_header(wbuf, &CONNECTION, v.as_bytes()),
         Some(_) => head::write_header(wbuf, &CONNECTION, b"close"),
         None => {}
     }
+    if keep {
+        front.write(wbuf, head::slot::KEEP_ALIVE);
+    }
+    front.write_rest(wbuf);
     wbuf.extend_from_slice(b"\r\n");
     out.count_head(wbuf.len());
     if framing == Framing::None {

@@ -205,20 +205,54 @@ pub(super) mod slot {
     pub const KEEP_ALIVE: usize = 8;
 }
 
+/// The names of the slots as written (no casing work for these).
+pub(super) const FRONT_NAMES: [&[u8]; 9] = [
+    b"Server: ",
+    b"Date: ",
+    b"Content-Type: ",
+    b"Content-Length: ",
+    b"Last-Modified: ",
+    b"Location: ",
+    b"Transfer-Encoding: ",
+    b"Connection: ",
+    b"Keep-Alive: ",
+];
+
+/// Writes the header of `slot` with `value`.
+pub(super) fn write_front(out: &mut Vec<u8>, slot: usize, value: &[u8]) {
+    out.extend_from_slice(FRONT_NAMES[slot]);
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
 fn front_slot(name: &HeaderName) -> Option<usize> {
     use slot::*;
-    Some(match name.as_str() {
-        "server" => SERVER,
-        "date" => DATE,
-        "content-type" => CONTENT_TYPE,
-        "content-length" => CONTENT_LENGTH,
-        "last-modified" => LAST_MODIFIED,
-        "location" => LOCATION,
-        "transfer-encoding" => TRANSFER_ENCODING,
-        "connection" => CONNECTION,
-        "keep-alive" => KEEP_ALIVE,
+    const LOWER: [&[u8]; 9] = [
+        b"server",
+        b"date",
+        b"content-type",
+        b"content-length",
+        b"last-modified",
+        b"location",
+        b"transfer-encoding",
+        b"connection",
+        b"keep-alive",
+    ];
+    // Every response header passes here: the length picks the one name to compare.
+    let s = name.as_str().as_bytes();
+    let slot = match s.len() {
+        4 => DATE,
+        6 => SERVER,
+        8 => LOCATION,
+        10 if s[0] == b'c' => CONNECTION,
+        10 => KEEP_ALIVE,
+        12 => CONTENT_TYPE,
+        13 => LAST_MODIFIED,
+        14 => CONTENT_LENGTH,
+        17 => TRANSFER_ENCODING,
         _ => return None,
-    })
+    };
+    (s == LOWER[slot]).then_some(slot)
 }
 
 /// Where the first of each of nginx's own headers is in a response's header list; the
@@ -251,8 +285,7 @@ impl<'a> Front<'a> {
     pub(super) fn write(&self, out: &mut Vec<u8>, slot: usize) {
         let i = self.idx[slot];
         if i != u32::MAX {
-            let (n, v) = &self.headers[i as usize];
-            write_header(out, n, v.as_bytes());
+            write_front(out, slot, self.headers[i as usize].1.as_bytes());
         }
     }
 
@@ -399,6 +432,35 @@ mod tests {
         assert!(matches!(parse(&mut b), Parsed::Invalid(..)));
         let mut b = BytesMut::from(&b"GET / HTTP/2.0\r\n\r\n"[..]);
         assert!(matches!(parse(&mut b), Parsed::Invalid(..)));
+    }
+
+    #[test]
+    fn nginxs_own_headers_have_their_slots() {
+        let names = [
+            "server",
+            "date",
+            "content-type",
+            "content-length",
+            "last-modified",
+            "location",
+            "transfer-encoding",
+            "connection",
+            "keep-alive",
+        ];
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(front_slot(&HeaderName::from_static(n)), Some(i), "{n}");
+            let written = FRONT_NAMES[i].to_ascii_lowercase();
+            assert_eq!(written, format!("{n}: ").as_bytes());
+        }
+        for n in [
+            "etag",
+            "x-foo",
+            "accept-ranges",
+            "set-cookie",
+            "cache-control",
+        ] {
+            assert_eq!(front_slot(&HeaderName::from_static(n)), None, "{n}");
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::observe::Level;
 use crate::pipeline::{ConnInfo, OnUpgrade, ReqBody};
 use bytes::Bytes;
 use head::Parsed;
-use http::header::{CONNECTION, CONTENT_LENGTH, SERVER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{CONNECTION, CONTENT_LENGTH, SERVER, UPGRADE};
 use http::{Method, Version};
 use hyper::body::Body;
 use recv::{BodyState, Chunk, RecvBody, Shared};
@@ -339,13 +339,13 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     head::write_status(wbuf, status);
     front.write(wbuf, head::slot::SERVER);
     match front.get(head::slot::DATE) {
-        Some(d) => head::write_header(wbuf, &http::header::DATE, d.as_bytes()),
-        None => head::with_date(|d| head::write_header(wbuf, &http::header::DATE, d)),
+        Some(d) => head::write_front(wbuf, head::slot::DATE, d.as_bytes()),
+        None => head::with_date(|d| head::write_front(wbuf, head::slot::DATE, d)),
     }
     front.write(wbuf, head::slot::CONTENT_TYPE);
     front.write(wbuf, head::slot::CONTENT_LENGTH);
     if let Some(n) = add_length {
-        head::write_name(wbuf, &CONTENT_LENGTH);
+        wbuf.extend_from_slice(head::FRONT_NAMES[head::slot::CONTENT_LENGTH]);
         head::write_u64(wbuf, n);
         wbuf.extend_from_slice(b"\r\n");
     }
@@ -353,11 +353,13 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     front.write(wbuf, head::slot::LOCATION);
     front.write(wbuf, head::slot::TRANSFER_ENCODING);
     if add_chunked {
-        head::write_header(wbuf, &TRANSFER_ENCODING, b"chunked");
+        head::write_front(wbuf, head::slot::TRANSFER_ENCODING, b"chunked");
     }
     match connection {
-        Some(v) if keep || status == 101 => head::write_header(wbuf, &CONNECTION, v.as_bytes()),
-        Some(_) => head::write_header(wbuf, &CONNECTION, b"close"),
+        Some(v) if keep || status == 101 => {
+            head::write_front(wbuf, head::slot::CONNECTION, v.as_bytes())
+        }
+        Some(_) => head::write_front(wbuf, head::slot::CONNECTION, b"close"),
         None => {}
     }
     if keep {

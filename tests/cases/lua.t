@@ -1025,3 +1025,32 @@ true 0123 456789
 HTTP/1.1 200 OK
 nilunread data in buffer
 nilunread data in buffer
+
+=== TEST 54: a cosocket object whose fields a script overwrote still works (the slow path answers)
+--- config
+location /peer { return 200 "peer"; }
+location /t {
+    content_by_lua_block {
+        local port = tonumber(ngx.var.server_port)
+        local s = ngx.socket.tcp()
+        s[2] = 1e9
+        s:settimeout(2000)
+        ngx.say(s:connect("127.0.0.1", port))
+        s[2] = "x"
+        ngx.say(s:send("GET /peer HTTP/1.0\r\nHost: x\r\n\r\n"))
+        s[2] = -5
+        ngx.say(s:receive())
+        s[2] = 0.5
+        local body = s:receive("*a")
+        ngx.say(body:sub(-4))
+        ngx.say(s:setkeepalive())
+    }
+}
+--- request
+GET /t
+--- response_body
+1
+31
+HTTP/1.1 200 OK
+peer
+nilclosed

@@ -213,17 +213,18 @@ pub unsafe extern "C" fn oc_var_get(
     let Ok(name) = std::str::from_utf8(std::slice::from_raw_parts(name, len)) else {
         return 2;
     };
-    match super::ngx_req::read_var_fast(name) {
-        Err(()) => 2,
-        Ok(None) => 1,
-        Ok(Some(v)) => BUF.with(|b| {
-            let mut b = b.borrow_mut();
-            *b = v;
-            *out = b.as_ptr();
-            *out_len = b.len();
-            0
-        }),
-    }
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        match super::ngx_req::read_var_fast(name, &mut b) {
+            Err(()) => 2,
+            Ok(false) => 1,
+            Ok(true) => {
+                *out = b.as_ptr();
+                *out_len = b.len();
+                0
+            }
+        }
+    })
 }
 
 /// Optional numbers from Lua: `has` 0 for nil.
@@ -290,14 +291,15 @@ pub extern "C" fn oc_sock_settimeout(id: f64, has: i32, ms: f64) -> i32 {
     super::socket::fast::set_timeout(id, opt(has, ms)) as i32
 }
 
-/// Cosocket `setkeepalive`: 1 done, 2 "closed", 3 "unread data in buffer", 0 the
-/// userdata's method must run.
+/// Cosocket `setkeepalive`: 1 done, 2 "closed", 3 "unread data in buffer" (the codes
+/// `lua/openclaw/socket.lua` words), 0 the userdata's method must run.
 pub extern "C" fn oc_sock_keepalive(id: f64, has_t: i32, t: f64, has_s: i32, s: f64) -> i32 {
+    use super::socket::Refusal;
     match super::socket::fast::keepalive(id, opt(has_t, t), opt(has_s, s)) {
         None => 0,
         Some(Ok(())) => 1,
-        Some(Err("closed")) => 2,
-        Some(Err(_)) => 3,
+        Some(Err(Refusal::Closed)) => 2,
+        Some(Err(Refusal::UnreadData)) => 3,
     }
 }
 

@@ -693,38 +693,44 @@ pub fn header_text(v: &Value) -> LResult<String> {
 fn read_var(ctx: &RequestCtx, k: &Value) -> Option<Vec<u8>> {
     match k {
         Value::Integer(n) => read(ctx, Var::Capture(*n as usize)),
-        Value::String(s) => read_named(ctx, &s.to_str().ok()?),
+        Value::String(s) => read(ctx, named(&s.to_str().ok()?)),
         _ => None,
     }
 }
 
 /// `ngx.var.NAME` for the FFI fast path (`ffi::oc_var_get`): `Err` when the slow path
 /// must answer (no request, or a phase without `ngx.var`; it raises the error).
-pub(super) fn read_var_fast(name: &str) -> Result<Option<Vec<u8>>, ()> {
+/// The value goes into `out` (`Ok(false)`: unset, nil).
+pub(super) fn read_var_fast(name: &str, out: &mut Vec<u8>) -> Result<bool, ()> {
     with_req(|st, ctx| {
         check_phase(st, REQ_PHASES)?;
-        Ok(read_named(ctx, name))
+        Ok(read_into(ctx, &named(name), out))
     })
     .map_err(|_| ())
 }
 
-fn read_named(ctx: &RequestCtx, name: &str) -> Option<Vec<u8>> {
-    read(
-        ctx,
-        Var::lookup(name).unwrap_or_else(|| Var::User(name.into())),
-    )
+fn named(name: &str) -> Var {
+    Var::lookup(name).unwrap_or_else(|| Var::User(name.into()))
 }
 
 fn read(ctx: &RequestCtx, var: Var) -> Option<Vec<u8>> {
-    if let Some(v) = ctx.var(&var) {
-        return Some(v.as_bytes().to_vec());
+    let mut out = Vec::new();
+    read_into(ctx, &var, &mut out).then_some(out)
+}
+
+/// The value of `var` in `out` (cleared first); false when it is unset (nil).
+fn read_into(ctx: &RequestCtx, var: &Var, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    if let Some(v) = ctx.var(var) {
+        out.extend_from_slice(v.as_bytes());
+        return true;
     }
     // Declared (`set`) but not set in this request: nginx gives "" (after its
     // "using uninitialized" warning, which `var` logged); nil only after `= nil`.
-    let Var::User(name) = &var else {
-        return None;
+    let Var::User(name) = var else {
+        return false;
     };
-    (ctx.declares(name) && !ctx.nil_vars.contains(name)).then(Vec::new)
+    ctx.declares(name) && !ctx.nil_vars.contains(name)
 }
 
 fn write_var(ctx: &mut RequestCtx, k: &str, v: Value) -> LResult<()> {

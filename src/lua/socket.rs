@@ -244,6 +244,23 @@ fn take_pooled(key: &str) -> Option<Pooled> {
     })
 }
 
+/// Why `setkeepalive` refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Closed,
+    UnreadData,
+}
+
+impl Refusal {
+    /// OpenResty's words for it.
+    pub fn words(self) -> &'static str {
+        match self {
+            Refusal::Closed => "closed",
+            Refusal::UnreadData => "unread data in buffer",
+        }
+    }
+}
+
 impl Inner {
     /// Takes a pooled connection as this socket's.
     fn adopt(&mut self, p: Pooled, key: String) {
@@ -254,21 +271,18 @@ impl Inner {
     }
 
     /// `setkeepalive(timeout, size)`: puts the connection in its pool (or drops it when
-    /// the pool is full). Err: the words of the `nil, err` answer.
-    fn keepalive(&mut self, timeout: Option<f64>, size: Option<usize>) -> Result<(), &'static str> {
-        match &self.stream {
-            None => return Err("closed"),
-            Some(Conn::Body(_) | Conn::Raw(_)) => {
-                // The request body and connection cannot outlive their request.
-                self.stream = None;
-                return Ok(());
-            }
+    /// the pool is full).
+    fn keepalive(&mut self, timeout: Option<f64>, size: Option<usize>) -> Result<(), Refusal> {
+        let stream = match self.stream.take() {
+            None => return Err(Refusal::Closed),
+            // The request body and connection cannot outlive their request.
+            Some(Conn::Body(_) | Conn::Raw(_)) => return Ok(()),
             // Refused with the connection kept open, as OpenResty does.
-            Some(_) if !self.buf.is_empty() => return Err("unread data in buffer"),
-            Some(_) => {}
-        }
-        let Some(stream) = self.stream.take() else {
-            return Err("closed");
+            Some(s) if !self.buf.is_empty() => {
+                self.stream = Some(s);
+                return Err(Refusal::UnreadData);
+            }
+            Some(s) => s,
         };
         let key = self.pool_key.clone().unwrap_or_default();
         let reused = self.reused;
@@ -331,20 +345,20 @@ fn want(pattern: &Option<Value>) -> LResult<Want> {
     })
 }
 
-/// The part of `buf` that answers `want`, taken off it (a line without its `\r\n`), once
-/// enough is buffered.
-fn ready_part(buf: &mut Vec<u8>, want: &Want) -> Option<Vec<u8>> {
+/// Where the answer to `want` lies in `buf`, once enough is buffered: the length of the
+/// data (a line without its `\r\n`) and of what it takes off the buffer.
+fn ready_span(buf: &[u8], want: &Want) -> Option<(usize, usize)> {
     match want {
         Want::Line => {
             let end = buf.iter().position(|&b| b == b'\n')?;
-            let mut out: Vec<u8> = buf.drain(..=end).collect();
-            out.pop();
-            if out.last() == Some(&b'\r') {
-                out.pop();
-            }
-            Some(out)
+            let len = if end > 0 && buf[end - 1] == b'\r' {
+                end - 1
+            } else {
+                end
+            };
+            Some((len, end + 1))
         }
-        Want::Bytes(n) => (buf.len() >= *n).then(|| buf.drain(..*n).collect()),
+        Want::Bytes(n) => (buf.len() >= *n).then_some((*n, *n)),
         Want::All => None,
     }
 }
@@ -549,13 +563,13 @@ impl UserData for TcpSock {
             let mut closed = false;
             loop {
                 // Enough buffered?
-                if let Some(out) = ready_part(&mut buf, &want) {
+                if let Some((len, used)) = ready_span(&buf, &want) {
+                    let data = lua.create_string(&buf[..len]);
+                    buf.drain(..used);
                     let mut g = this.0.borrow_mut();
                     g.stream = Some(stream);
                     g.buf = buf;
-                    return Ok(MultiValue::from_iter([Value::String(
-                        lua.create_string(out)?,
-                    )]));
+                    return Ok(MultiValue::from_iter([Value::String(data?)]));
                 }
                 if closed {
                     if matches!(want, Want::All) {
@@ -784,7 +798,7 @@ impl UserData for TcpSock {
                 .keepalive(timeout, size)
             {
                 Ok(()) => Ok(MultiValue::from_iter([Value::Integer(1)])),
-                Err(e) => nil_err(lua, e),
+                Err(e) => nil_err(lua, e.words()),
             },
         );
     }

@@ -887,8 +887,8 @@ fn outcome(ctx: &mut RequestCtx, phase: Phase, st: ReqState) -> ScriptOutcome {
 }
 
 fn merge_headers(r: &mut Response, headers: crate::pipeline::HeaderList) {
-    for (k, v) in headers.iter() {
-        r.headers.append(k.clone(), v.clone());
+    for (k, v) in headers {
+        r.headers.append(k, v);
     }
 }
 

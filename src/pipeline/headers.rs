@@ -67,13 +67,6 @@ impl HeaderList {
         self.0.iter().find(|(n, _)| key.matches(n)).map(|(_, v)| v)
     }
 
-    pub fn get_mut<K: ListKey>(&mut self, key: K) -> Option<&mut HeaderValue> {
-        self.0
-            .iter_mut()
-            .find(|(n, _)| key.matches(n))
-            .map(|(_, v)| v)
-    }
-
     /// Every value of `key`, in order.
     pub fn get_all<'a, K: ListKey + 'a>(
         &'a self,
@@ -133,8 +126,15 @@ impl HeaderList {
         self.0.extend_from_slice(items);
     }
 
-    pub fn clear(&mut self) {
-        self.0.clear();
+    /// Appends the headers of `other` whose names this list does not have (as it was
+    /// before the call), keeping their order.
+    pub fn append_missing(&mut self, other: HeaderList) {
+        let had = self.0.len();
+        for (k, v) in other {
+            if !self.0[..had].iter().any(|(n, _)| *n == k) {
+                self.0.push((k, v));
+            }
+        }
     }
 
     /// The entries, in order.
@@ -231,12 +231,6 @@ impl IntoIterator for HeaderList {
     }
 }
 
-impl FromIterator<(HeaderName, HeaderValue)> for HeaderList {
-    fn from_iter<I: IntoIterator<Item = (HeaderName, HeaderValue)>>(iter: I) -> HeaderList {
-        HeaderList(iter.into_iter().collect())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +285,19 @@ mod tests {
         assert!(!l.contains_key("x-one"));
         assert_eq!(l.len(), 2);
         assert_eq!(l.remove("x-one"), None);
+    }
+
+    #[test]
+    fn append_missing_skips_names_already_there() {
+        let mut l = list();
+        let mut early = HeaderList::new();
+        early.append(http::header::HOST, v("early"));
+        early.append(HeaderName::from_static("x-new"), v("1"));
+        early.append(HeaderName::from_static("x-new"), v("2"));
+        l.append_missing(early);
+        let all: Vec<_> = l.get_all("x-new").collect();
+        assert_eq!(all, [&v("1"), &v("2")]);
+        assert_eq!(l.get_all("host").count(), 1);
     }
 
     #[test]

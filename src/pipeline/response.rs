@@ -229,15 +229,7 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
     ctx.status = resp.status;
     if let Some(early) = ctx.early_headers.take() {
         // The content handler's own headers (an upstream's, say) win over earlier ones.
-        let mut taken: Vec<http::header::HeaderName> = Vec::new();
-        for (k, v) in early {
-            if taken.contains(&k) || !resp.headers.contains_key(&k) {
-                if !taken.contains(&k) {
-                    taken.push(k.clone());
-                }
-                resp.headers.append(k, v);
-            }
-        }
+        resp.headers.append_missing(early);
     }
     let conf = ctx.conf.clone();
     if let (Some(chunk), Some(engine)) = (&conf.lua.header_filter, ctx.gen.engine.clone()) {

@@ -823,8 +823,9 @@ fn finish(mut ctx: Box<RequestCtx>, mut resp: Response) -> Option<Reply> {
                 .insert(CONNECTION, HeaderValue::from_static("keep-alive"));
             if let Some(t) = conf.keepalive_header {
                 if let Ok(v) = HeaderValue::from_str(&format!("timeout={t}")) {
-                    resp.headers
-                        .insert(http::HeaderName::from_static("keep-alive"), v);
+                    const KEEP_ALIVE: http::HeaderName =
+                        http::HeaderName::from_static("keep-alive");
+                    resp.headers.insert(KEEP_ALIVE, v);
                 }
             }
         }

@@ -13,7 +13,9 @@
 
 use super::super::api::{check_phase, LResult, COSOCKET_PHASES};
 use super::super::req::with_state;
-use super::{flatten, literal_ip, pool_key, ready_part, take_pooled, Conn, Inner, TcpSock, Want};
+use super::{
+    flatten, literal_ip, pool_key, ready_span, take_pooled, Conn, Inner, Refusal, TcpSock, Want,
+};
 use mlua::{Function, LightUserData, Lua, Value};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -68,7 +70,12 @@ fn live(id: f64) -> Option<Rc<RefCell<Inner>>> {
     if with_state(|st| check_phase(st, COSOCKET_PHASES)).is_err() {
         return None;
     }
-    if !(0.0..u32::MAX as f64).contains(&id) {
+    shared(id)
+}
+
+/// The state of socket `id` (a number from Lua: anything but a live slot finds nothing).
+fn shared(id: f64) -> Option<Rc<RefCell<Inner>>> {
+    if id.fract() != 0.0 || !(0.0..u32::MAX as f64).contains(&id) {
         return None;
     }
     SOCKETS.with(|r| r.borrow().slots.get(id as usize).cloned().flatten())
@@ -131,34 +138,30 @@ pub fn receive_now(id: f64, count: Option<f64>, out: &mut Vec<u8>) -> bool {
     if g.stream.is_none() {
         return false;
     }
-    let mut part = ready_part(&mut g.buf, &want);
-    if part.is_none() {
+    let mut span = ready_span(&g.buf, &want);
+    if span.is_none() {
         let Some(Conn::Plain(stream)) = &g.stream else {
             return false;
         };
         g.buf.reserve(16 * 1024);
         match stream.try_read_buf(&mut g.buf) {
-            Ok(n) if n > 0 => part = ready_part(&mut g.buf, &want),
+            Ok(n) if n > 0 => span = ready_span(&g.buf, &want),
             _ => return false,
         }
     }
-    match part {
-        Some(data) => {
-            *out = data;
-            true
-        }
-        None => false,
-    }
+    let Some((len, used)) = span else {
+        return false;
+    };
+    out.clear();
+    out.extend_from_slice(&g.buf[..len]);
+    g.buf.drain(..used);
+    true
 }
 
 /// `settimeout(ms)` (None: nil); false if the socket is not found.
 pub fn set_timeout(id: f64, ms: Option<f64>) -> bool {
     // No phase check: settimeout works wherever the object exists.
-    if !(0.0..u32::MAX as f64).contains(&id) {
-        return false;
-    }
-    let sock = SOCKETS.with(|r| r.borrow().slots.get(id as usize).cloned().flatten());
-    match sock {
+    match shared(id) {
         Some(s) => {
             s.borrow_mut().set_timeout(ms);
             true
@@ -169,20 +172,13 @@ pub fn set_timeout(id: f64, ms: Option<f64>) -> bool {
 
 /// `setkeepalive([timeout [, size]])`: None if the userdata's method must run (the
 /// socket not found, a size that is not a whole number), else its answer.
-pub fn keepalive(
-    id: f64,
-    timeout: Option<f64>,
-    size: Option<f64>,
-) -> Option<Result<(), &'static str>> {
-    if !(0.0..u32::MAX as f64).contains(&id) {
-        return None;
-    }
+pub fn keepalive(id: f64, timeout: Option<f64>, size: Option<f64>) -> Option<Result<(), Refusal>> {
     let size = match size {
         None => None,
         Some(n) if n.fract() == 0.0 && (0.0..1e15).contains(&n) => Some(n as usize),
         Some(_) => return None,
     };
-    let sock = SOCKETS.with(|r| r.borrow().slots.get(id as usize).cloned().flatten())?;
+    let sock = shared(id)?;
     let r = sock.borrow_mut().keepalive(timeout, size);
     Some(r)
 }

@@ -306,11 +306,9 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     // (A 101's `Connection: upgrade` is passed as it is.)
     let mut keep =
         status == 101 || connection.is_none_or(|v| !v.as_bytes().eq_ignore_ascii_case(b"close"));
-    let length = front.get(head::slot::CONTENT_LENGTH).map(|v| {
-        std::str::from_utf8(v.as_bytes())
-            .ok()
-            .and_then(|s| s.trim().parse::<u64>().ok())
-    });
+    let length = front
+        .get(head::slot::CONTENT_LENGTH)
+        .map(|v| crate::http1::content_length(v.as_bytes()));
     let chunked = front
         .get(head::slot::TRANSFER_ENCODING)
         .is_some_and(|v| v.as_bytes().ends_with(b"chunked"));

@@ -34,99 +34,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# N bytes of base64 text (a pipeline through `head` would die of SIGPIPE under pipefail).
-rand_text() { python3 -c "import base64,os,sys; n=int(sys.argv[1]); sys.stdout.write(base64.encodebytes(os.urandom(n)).decode()[:n])" "$1"; }
-
-
-# The same server config for both; nginx additionally loads the Lua modules.
-server_conf() {
-    cat <<CONF
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events { worker_connections 1024; }
-http {
-    include mime.types;
-    access_log off;
-    upstream backend { server 127.0.0.1:$UP_PORT; keepalive 32; }
-    proxy_cache_path cache levels=1:2 keys_zone=bench:10m;
-    lua_shared_dict sd 10m;
-    server {
-        listen 127.0.0.1:$1 reuseport;
-        root html;
-        location = /return { return 200 "hello, world\n"; }
-        location = /lua { content_by_lua_block { ngx.say("hello, world") } }
-        # A Redis GET over a pooled cosocket (plain RESP, no library: nginx has none here).
-        location = /redisget {
-            content_by_lua_block {
-                local sock = ngx.socket.tcp()
-                sock:settimeout(1000)
-                local ok, err = sock:connect("127.0.0.1", $REDIS_PORT)
-                if not ok then ngx.status = 502 ngx.say(err) return end
-                sock:send("*2\r\n\$3\r\nGET\r\n\$5\r\nbench\r\n")
-                local line = sock:receive("*l")
-                local len = tonumber(line:sub(2))
-                local v = sock:receive(len + 2)
-                sock:setkeepalive(10000, 100)
-                ngx.say(v:sub(1, len))
-            }
-        }
-        location = /shdict {
-            content_by_lua_block {
-                local d = ngx.shared.sd
-                d:set("k" .. (ngx.var.connection % 100), "value")
-                local v = d:get("k1")
-                local n = d:incr("hits", 1, 0)
-                ngx.say(v, " ", n)
-            }
-        }
-        location /static/ { }
-        location /gz/ {
-            alias html/static/;
-            gzip on;
-            gzip_comp_level 6;
-            gzip_types application/json;
-        }
-        location /proxy/ {
-            proxy_pass http://backend/;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-        location /cached/ {
-            proxy_cache bench;
-            proxy_cache_valid 200 1h;
-            proxy_pass http://backend/;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-        location /proxy_lua/ {
-            access_by_lua_block {
-                if ngx.var.http_x_block then return ngx.exit(403) end
-            }
-            proxy_pass http://backend/;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }
-    }
-}
-CONF
-}
-
 for side in oc ng; do
     mkdir -p "$work/$side/conf" "$work/$side/logs" "$work/$side/html/static"
     cp conf/mime.types "$work/$side/conf/"
     rand_text 4096 > "$work/$side/html/static/4k.txt"
 done
 # A 100 KB JSON document for the gzip scenario (the same bytes on both sides).
-python3 -c '
-import json, random
-random.seed(7)
-items = [{"id": i, "name": "item-%d" % i, "price": round(random.uniform(1, 500), 2),
-          "tags": random.sample(["red", "green", "blue", "large", "small", "sale", "new"], 3),
-          "in_stock": random.random() > 0.3} for i in range(2000)]
-s = json.dumps({"items": items})
-print(s[:102400 - 2] + "]}" if len(s) > 102400 else s)
-' > "$work/oc/html/static/100k.json"
+bench_json > "$work/oc/html/static/100k.json"
 OC_PORT=$(free_port)
 NG_PORT=$(free_port)
 UP_PORT=$(free_port)

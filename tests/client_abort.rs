@@ -29,6 +29,33 @@ fn wait_access(gw: &Gateway, needle: &str) {
     }
 }
 
+/// An upstream that accepts one connection and never answers: its address, a signal when
+/// it accepted, and a thread that ends with whether the gateway closed the connection.
+fn silent_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<bool>,
+) {
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = up.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        let (mut c, _) = up.accept().unwrap();
+        tx.send(()).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 4096];
+        // Read the request, then wait for the gateway to close the connection.
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+    });
+    (addr, rx, t)
+}
+
 #[test]
 fn a_lua_handler_runs_to_its_end_when_the_client_leaves() {
     // lua_check_client_abort off (the default): nginx does not watch the client while Lua
@@ -135,24 +162,7 @@ fn without_a_callback_the_request_ends_with_499() {
 
 #[test]
 fn a_proxied_request_is_cut_when_the_client_leaves() {
-    // An upstream that accepts and never answers; it reports when its connection closes.
-    let up = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = up.local_addr().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let t = std::thread::spawn(move || {
-        let (mut c, _) = up.accept().unwrap();
-        tx.send(()).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut buf = [0u8; 4096];
-        // Read the request, then wait for the gateway to close the connection.
-        loop {
-            match c.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(_) => return false,
-            }
-        }
-    });
+    let (addr, rx, t) = silent_upstream();
     let gw = Gateway::start(&format!(
         "location /p {{ proxy_read_timeout 30s; proxy_pass http://{addr}; }}"
     ));
@@ -165,4 +175,29 @@ fn a_proxied_request_is_cut_when_the_client_leaves() {
     assert!(gw
         .error_log()
         .contains("client prematurely closed connection while processing the request"));
+}
+
+#[test]
+fn a_second_request_on_the_connection_is_cut_when_the_client_leaves() {
+    // The first request waits (ngx.sleep), so it arms the connection's watch timer; the
+    // second re-arms the same timer, and the close must still be noticed through it.
+    let (addr, rx, t) = silent_upstream();
+    let gw = Gateway::start(&format!(
+        "location /w {{ content_by_lua_block {{ ngx.sleep(0.06) ngx.say('waited') }} }}
+         location /p {{ proxy_read_timeout 30s; proxy_pass http://{addr}; }}"
+    ));
+    let mut s = TcpStream::connect(gw.addr()).unwrap();
+    s.write_all(b"GET /w HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&got).contains("waited\n") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    s.write_all(b"GET /p HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    drop(s);
+    wait_access(&gw, "\"GET /p HTTP/1.1\" 499 ");
+    assert!(t.join().unwrap(), "the upstream connection was closed");
 }

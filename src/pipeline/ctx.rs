@@ -38,6 +38,11 @@ pub struct ConnInfo {
     /// The connection itself, for `ngx.req.socket(true)` before or after a response head
     /// (HTTP/1 connections of OpenClaw's own server).
     pub takeover: std::cell::OnceCell<Rc<dyn super::Takeover>>,
+    /// The timer that starts a request's client watch, kept for the connection's next
+    /// request: re-armed later, tokio only moves its deadline (one compare-and-swap),
+    /// where a new timer per request cost an allocation, a wheel insert and removal, and
+    /// at times an eventfd write to wake its own driver.
+    pub watch_timer: RefCell<Option<std::pin::Pin<Box<tokio::time::Sleep>>>>,
 }
 
 /// How a request reacts when its client closes the connection early.

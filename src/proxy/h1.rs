@@ -91,6 +91,10 @@ impl AsyncWrite for Stream {
 pub struct Conn {
     io: Stream,
     rbuf: BytesMut,
+    /// The read timer of the last exchange, kept for the next: re-armed later, tokio only
+    /// moves its deadline (one compare-and-swap) instead of a new timer's allocation and
+    /// wheel insert and removal.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// Why an exchange failed.
@@ -130,7 +134,24 @@ impl Conn {
         Conn {
             io,
             rbuf: BytesMut::new(),
+            timer: None,
         }
+    }
+
+    /// A timer that fires at `at`: the one the connection kept, when it has one.
+    pub fn arm_timer(&mut self, at: tokio::time::Instant) -> Pin<Box<tokio::time::Sleep>> {
+        match self.timer.take() {
+            Some(mut t) => {
+                t.as_mut().reset(at);
+                t
+            }
+            None => Box::pin(tokio::time::sleep_until(at)),
+        }
+    }
+
+    /// Keeps a timer from [`Conn::arm_timer`] for the next exchange.
+    pub fn keep_timer(&mut self, t: Pin<Box<tokio::time::Sleep>>) {
+        self.timer = Some(t);
     }
 
     /// Whether an idle connection can carry a request: the upstream has neither closed it

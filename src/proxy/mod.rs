@@ -793,17 +793,28 @@ async fn exchange(
     req: &mut H1Request,
     limits: &Limits,
 ) -> Result<h1::Head, Exchange> {
-    let run = conn.exchange(
-        req.head.clone(),
-        &mut req.body,
-        req.chunked,
-        req.head_only,
-        req.close,
-    );
-    match tokio::time::timeout(limits.read, run).await {
-        Ok(Ok(h)) => Ok(h),
-        Ok(Err(e)) => Err(Exchange::Failed(e)),
-        Err(_) => Err(Exchange::Timeout),
+    let mut timer = conn.arm_timer(tokio::time::Instant::now() + limits.read);
+    let r = {
+        let mut run = std::pin::pin!(conn.exchange(
+            req.head.clone(),
+            &mut req.body,
+            req.chunked,
+            req.head_only,
+            req.close,
+        ));
+        std::future::poll_fn(|cx| match std::future::Future::poll(run.as_mut(), cx) {
+            std::task::Poll::Ready(r) => std::task::Poll::Ready(Some(r)),
+            std::task::Poll::Pending => {
+                std::future::Future::poll(timer.as_mut(), cx).map(|()| None)
+            }
+        })
+        .await
+    };
+    conn.keep_timer(timer);
+    match r {
+        Some(Ok(h)) => Ok(h),
+        Some(Err(e)) => Err(Exchange::Failed(e)),
+        None => Err(Exchange::Timeout),
     }
 }
 

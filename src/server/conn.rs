@@ -12,7 +12,7 @@ use http::header::{HeaderValue, CONNECTION};
 use http::{Request, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::AtomicUsize;
@@ -353,6 +353,7 @@ pub(super) async fn serve_io<S>(
         client_closed: Cell::new(false),
         abort_mode: Cell::new(pipeline::AbortMode::Cancel),
         takeover: std::cell::OnceCell::new(),
+        watch_timer: RefCell::new(None),
     });
     p.tracker.live.set(p.tracker.live.get() + 1);
     // Counts the connection down even if its task unwinds, so a graceful stop never waits
@@ -688,7 +689,7 @@ async fn watch_client<F: std::future::Future<Output = Response>>(
     }
     let mut watching = true;
     let mut delay: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
-    std::future::poll_fn(|cx| loop {
+    let r = std::future::poll_fn(|cx| loop {
         if let Poll::Ready(r) = fut.as_mut().poll(cx) {
             return Poll::Ready(Some(r));
         }
@@ -703,7 +704,16 @@ async fn watch_client<F: std::future::Future<Output = Response>>(
         if !watching {
             return Poll::Pending;
         }
-        let wait = delay.get_or_insert_with(|| Box::pin(tokio::time::sleep(WATCH_AFTER)));
+        let wait = delay.get_or_insert_with(|| {
+            let at = tokio::time::Instant::now() + WATCH_AFTER;
+            match conn.watch_timer.take() {
+                Some(mut t) => {
+                    t.as_mut().reset(at);
+                    t
+                }
+                None => Box::pin(tokio::time::sleep_until(at)),
+            }
+        });
         if std::future::Future::poll(wait.as_mut(), cx).is_pending() {
             return Poll::Pending;
         }
@@ -722,7 +732,12 @@ async fn watch_client<F: std::future::Future<Output = Response>>(
             }
         }
     })
-    .await
+    .await;
+    // Kept for the connection's next request (see `ConnInfo::watch_timer`).
+    if let Some(t) = delay {
+        conn.watch_timer.replace(Some(t));
+    }
+    r
 }
 
 /// Holds a request's context while its response is being made. Dropped with the context

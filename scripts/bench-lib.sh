@@ -25,6 +25,16 @@ install_needed() {
     fi
 }
 
+# start_redis PORT DIR [CMD...]: a throwaway redis-server on loopback (pid file in DIR),
+# started through CMD (e.g. `taskset -c 1`), once it answers.
+start_redis() {
+    local port=$1 dir=$2
+    shift 2
+    "$@" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
+        --daemonize yes --pidfile "$dir/redis.pid" --dir "$dir" >/dev/null
+    for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
 # A free loopback port.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 

@@ -28,9 +28,7 @@ trap cleanup EXIT
 PORT=$(free_port)
 REDIS_PORT=$(free_port)
 
-taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-    --daemonize yes --pidfile "$work/redis.pid" --dir "$work" >/dev/null
-for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_redis "$REDIS_PORT" "$work" taskset -c 1
 
 mkdir -p "$work/conf" "$work/logs" "$work/html"
 echo ok > "$work/html/ok.txt"

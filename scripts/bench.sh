@@ -73,9 +73,7 @@ cp "$work/oc/html/static/100k.json" "$work/ng/html/static/100k.json"
 # Server on core 0, load generator (and the proxy scenarios' upstream) on core 1.
 taskset -c 1 /usr/sbin/nginx -p "$work/up" -c conf/nginx.conf -g "master_process off;"
 if command -v redis-server >/dev/null 2>&1; then
-    taskset -c 1 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-        --daemonize yes --pidfile "$work/redis.pid" --dir "$work" >/dev/null
-    for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    start_redis "$REDIS_PORT" "$work" taskset -c 1
     redis-cli -p "$REDIS_PORT" set bench hello >/dev/null
 fi
 taskset -c 0 "$OC" -p "$work/oc" -c conf/openclaw.conf

@@ -57,9 +57,7 @@ http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:$UP
 CONF
 server_conf "$OC_PORT" > "$work/oc/conf/openclaw.conf"
 /usr/sbin/nginx -p "$work/up" -c conf/nginx.conf -g "master_process off;"
-redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no \
-    --daemonize yes --pidfile "$work/redis.pid" --dir "$work" >/dev/null
-for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+start_redis "$REDIS_PORT" "$work"
 redis-cli -p "$REDIS_PORT" set bench hello >/dev/null
 
 # In the foreground (no daemon) so this script sees it exit: the profile is written then.

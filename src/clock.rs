@@ -62,3 +62,21 @@ pub fn advance(d: Duration) {
 pub fn skewed() -> Duration {
     skew()
 }
+
+/// A tokio timer that fires at `at`: `kept`, re-armed, when a caller kept one from an
+/// earlier use (a connection's previous request). A later deadline only moves the
+/// registered one (one compare-and-swap; the wheel learns of it when the old one comes),
+/// where a new timer costs an allocation, a wheel insert and removal, and, when it becomes
+/// the earliest, an eventfd write with which tokio wakes its own driver.
+pub fn rearm(
+    kept: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    at: tokio::time::Instant,
+) -> std::pin::Pin<Box<tokio::time::Sleep>> {
+    match kept {
+        Some(mut t) => {
+            t.as_mut().reset(at);
+            t
+        }
+        None => Box::pin(tokio::time::sleep_until(at)),
+    }
+}

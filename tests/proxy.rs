@@ -487,3 +487,47 @@ fn an_upstream_answer_before_the_whole_upload_is_passed_on() {
     drop(c);
     let _ = writer.join();
 }
+
+#[test]
+fn proxy_read_timeout_holds_on_a_kept_upstream_connections_next_request() {
+    // One client connection (so one worker and its pool): the first request leaves its
+    // upstream connection, and its re-armed read timer, in the pool; the second hangs on
+    // that connection and must time out; the third needs a new connection.
+    let be = Backend::start("up1");
+    let gw = http(
+        &format!("upstream be {{ server {}; keepalive 4; }}", be.addr),
+        "location / { proxy_read_timeout 300ms; proxy_http_version 1.1;
+                      proxy_set_header Connection \"\"; proxy_pass http://be; }",
+    );
+    let mut s = send(
+        &gw,
+        b"GET /conns HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /hang HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /conns HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    let mut buf = vec![];
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let statuses: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("HTTP/1.1 "))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "HTTP/1.1 200 OK",
+            "HTTP/1.1 504 Gateway Time-out",
+            "HTTP/1.1 200 OK"
+        ],
+        "{text}"
+    );
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK") && text.contains("\r\n\r\n1\n"),
+        "{text}"
+    );
+    assert!(text.ends_with("\r\n\r\n2\n"), "{text}");
+    assert!(gw.wait_log(
+        "upstream timed out (110: Connection timed out) while reading response header from upstream",
+        Duration::from_secs(5)
+    ));
+}

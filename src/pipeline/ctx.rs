@@ -39,9 +39,7 @@ pub struct ConnInfo {
     /// (HTTP/1 connections of OpenClaw's own server).
     pub takeover: std::cell::OnceCell<Rc<dyn super::Takeover>>,
     /// The timer that starts a request's client watch, kept for the connection's next
-    /// request: re-armed later, tokio only moves its deadline (one compare-and-swap),
-    /// where a new timer per request cost an allocation, a wheel insert and removal, and
-    /// at times an eventfd write to wake its own driver.
+    /// request (`clock::rearm`).
     pub watch_timer: RefCell<Option<std::pin::Pin<Box<tokio::time::Sleep>>>>,
 }
 

@@ -91,9 +91,7 @@ impl AsyncWrite for Stream {
 pub struct Conn {
     io: Stream,
     rbuf: BytesMut,
-    /// The read timer of the last exchange, kept for the next: re-armed later, tokio only
-    /// moves its deadline (one compare-and-swap) instead of a new timer's allocation and
-    /// wheel insert and removal.
+    /// The read timer of the last exchange, kept for the next (`clock::rearm`).
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -140,13 +138,7 @@ impl Conn {
 
     /// A timer that fires at `at`: the one the connection kept, when it has one.
     pub fn arm_timer(&mut self, at: tokio::time::Instant) -> Pin<Box<tokio::time::Sleep>> {
-        match self.timer.take() {
-            Some(mut t) => {
-                t.as_mut().reset(at);
-                t
-            }
-            None => Box::pin(tokio::time::sleep_until(at)),
-        }
+        crate::clock::rearm(self.timer.take(), at)
     }
 
     /// Keeps a timer from [`Conn::arm_timer`] for the next exchange.

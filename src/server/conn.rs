@@ -706,13 +706,7 @@ async fn watch_client<F: std::future::Future<Output = Response>>(
         }
         let wait = delay.get_or_insert_with(|| {
             let at = tokio::time::Instant::now() + WATCH_AFTER;
-            match conn.watch_timer.take() {
-                Some(mut t) => {
-                    t.as_mut().reset(at);
-                    t
-                }
-                None => Box::pin(tokio::time::sleep_until(at)),
-            }
+            crate::clock::rearm(conn.watch_timer.take(), at)
         });
         if std::future::Future::poll(wait.as_mut(), cx).is_pending() {
             return Poll::Pending;

@@ -726,27 +726,3 @@ x-a: new
 x-b: 2
 x-c: c
 --
-
-=== TEST 61: proxy_read_timeout holds on a kept-alive upstream connection's next request
---- http_config
-upstream be { server $UP1; keepalive 4; }
---- config
-location = /timeout { return 200 "timed out"; }
-location / {
-    proxy_read_timeout 300ms;
-    proxy_http_version 1.1;
-    proxy_set_header Connection "";
-    error_page 504 /timeout;
-    proxy_pass http://be;
-}
---- requests
-GET /conns
-GET /hang
-GET /conns
---- error_codes: 200 504 200
---- bodies
-1
-timed out
-2
---- error_log
-upstream timed out (110: Connection timed out) while reading response header from upstream

@@ -263,19 +263,28 @@ fn front_slot(name: &HeaderName) -> Option<usize> {
 pub(super) struct Front<'a> {
     headers: &'a [(HeaderName, HeaderValue)],
     idx: [u32; 9],
+    /// A second `Connection` or `Keep-Alive`: the server writes those once, itself.
+    repeats: bool,
 }
 
 impl<'a> Front<'a> {
     pub(super) fn scan(headers: &'a [(HeaderName, HeaderValue)]) -> Front<'a> {
         let mut idx = [u32::MAX; 9];
+        let mut repeats = false;
         for (i, (n, _)) in headers.iter().enumerate() {
             if let Some(s) = front_slot(n) {
                 if idx[s] == u32::MAX {
                     idx[s] = i as u32;
+                } else {
+                    repeats |= s == slot::CONNECTION || s == slot::KEEP_ALIVE;
                 }
             }
         }
-        Front { headers, idx }
+        Front {
+            headers,
+            idx,
+            repeats,
+        }
     }
 
     /// The value of the header in `slot`.
@@ -292,12 +301,17 @@ impl<'a> Front<'a> {
         }
     }
 
-    /// Writes the other headers, in order.
+    /// Writes the other headers, in order (without repeats of `Connection` and
+    /// `Keep-Alive`).
     pub(super) fn write_rest(&self, out: &mut Vec<u8>) {
         for (i, (n, v)) in self.headers.iter().enumerate() {
-            if !self.idx.contains(&(i as u32)) {
-                write_header(out, n, v.as_bytes());
+            if self.idx.contains(&(i as u32))
+                || (self.repeats
+                    && matches!(front_slot(n), Some(slot::CONNECTION | slot::KEEP_ALIVE)))
+            {
+                continue;
             }
+            write_header(out, n, v.as_bytes());
         }
     }
 }
@@ -464,6 +478,31 @@ mod tests {
         ] {
             assert_eq!(front_slot(&HeaderName::from_static(n)), None, "{n}");
         }
+    }
+
+    #[test]
+    fn connection_and_keep_alive_are_written_once() {
+        let h = |n: &'static str, v: &'static str| {
+            (HeaderName::from_static(n), HeaderValue::from_static(v))
+        };
+        let list = [
+            h("connection", "keep-alive"),
+            h("x-a", "1"),
+            h("connection", "close"),
+            h("keep-alive", "timeout=5"),
+            h("keep-alive", "timeout=6"),
+            h("server", "s"),
+            h("server", "t"),
+        ];
+        let front = Front::scan(&list);
+        let mut out = Vec::new();
+        front.write_rest(&mut out);
+        // Another repeated header of nginx's own set stays, as before.
+        assert_eq!(out, b"X-A: 1\r\nServer: t\r\n");
+        assert_eq!(
+            front.get(slot::CONNECTION).map(|v| v.as_bytes()),
+            Some(&b"keep-alive"[..])
+        );
     }
 
     #[test]

@@ -354,9 +354,7 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
         head::write_front(wbuf, head::slot::TRANSFER_ENCODING, b"chunked");
     }
     match connection {
-        Some(v) if keep || status == 101 => {
-            head::write_front(wbuf, head::slot::CONNECTION, v.as_bytes())
-        }
+        Some(v) if keep => head::write_front(wbuf, head::slot::CONNECTION, v.as_bytes()),
         Some(_) => head::write_front(wbuf, head::slot::CONNECTION, b"close"),
         None => {}
     }

@@ -88,21 +88,23 @@ for port in "$OC_PORT" "$NG_PORT"; do
     done
 done
 
-# CPU time (user + system, clock ticks) the server process has used so far, all threads.
+# CPU time (user and system, clock ticks) the server process has used so far, all threads.
 cpu_ticks() {
-    cat /proc/"$1"/task/*/stat 2>/dev/null | sed 's/.*) //' | awk '{t += $12 + $13} END {print t + 0}'
+    cat /proc/"$1"/task/*/stat 2>/dev/null | sed 's/.*) //' | awk '{u += $12; s += $13} END {print u + 0, s + 0}'
 }
-run() { # name port path pid -> "rps p50 p99 cpu_us_per_request"
+run() { # name port path pid -> "rps p50 p99 cpu_us_per_request sys_us_per_request"
     local hdr=() t0 t1 out
     case $1 in gzip*) hdr=(-H "Accept-Encoding: gzip") ;; esac
     t0=$(cpu_ticks "$4")
     out=$(taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "http://127.0.0.1:$2$3")
     t1=$(cpu_ticks "$4")
     echo "$out" | awk -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
-        '/requests in/ {n=$1}
+        'BEGIN {split(t0, a, " "); split(t1, b, " ")}
+         /requests in/ {n=$1}
          /Requests\/sec/ {rps=$2}
          /^ +50%/ {p50=$2} /^ +99%/ {p99=$2}
-         END {printf "%s %s %s %.1f\n", rps, p50, p99, (n > 0 ? (t1 - t0) / hz * 1e6 / n : 0)}'
+         END {f = (n > 0 ? 1e6 / hz / n : 0)
+              printf "%s %s %s %.1f %.1f\n", rps, p50, p99, (b[1] + b[2] - a[1] - a[2]) * f, (b[2] - a[2]) * f}'
 }
 # Latency at a fixed offered load, the same for both servers: p50 and p99 in ms from
 # h2load's per-request log. At full load (wrk above) the faster server also loads the
@@ -123,7 +125,9 @@ echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS alternating rounds, server on core 0, 
 # cpu_us/req: the server's own CPU time (user + system) per request. When the load
 # generator's core is saturated (wrk and, in the proxy scenarios, the upstream share it),
 # req/s is capped for both servers alike and this is the figure that still tells them apart.
-printf '%-9s %-9s %12s %10s %10s %12s %14s\n' scenario server req/s p50_ms p99_ms cpu_us/req upconns/10k
+# sys_us/req: the part of it spent in the kernel (the same system calls on both sides: the
+# share no server code can win back).
+printf '%-9s %-9s %12s %10s %10s %12s %12s %14s\n' scenario server req/s p50_ms p99_ms cpu_us/req sys_us/req upconns/10k
 # Upstream connections per 10k requests since the last call (from the upstream's log).
 up_seen=0
 upconns() {
@@ -142,27 +146,29 @@ upconns() {
 for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json shdict:/shdict redisget:/redisget cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
     name=${scenario%%:*}
     path=${scenario#*:}
-    oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0; oc_cpu=0; ng_cpu=0; ratios=""
+    oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0; oc_cpu=0; ng_cpu=0; oc_sys=0; ng_sys=0; ratios=""
     for r in $(seq "$ROUNDS"); do
         for side in ng oc; do
             port=$NG_PORT; [ $side = oc ] && port=$OC_PORT
             pid=$(cat "$work/$side/logs/nginx.pid")
-            read -r rps p50 p99 cpu < <(run "$name" "$port" "$path" "$pid")
+            read -r rps p50 p99 cpu sys < <(run "$name" "$port" "$path" "$pid")
             p50=$(to_ms "$p50"); p99=$(to_ms "$p99")
             label=nginx; [ $side = oc ] && label=openclaw
             conns=-
             case $name in proxy*) conns=$(upconns) ;; esac
-            printf '%-9s %-9s %12s %10s %10s %12s %14s\n' "$name" "$label" "$rps" "$p50" "$p99" "$cpu" "$conns"
+            printf '%-9s %-9s %12s %10s %10s %12s %12s %14s\n' "$name" "$label" "$rps" "$p50" "$p99" "$cpu" "$sys" "$conns"
             if [ $side = oc ]; then
                 ratios="$ratios $(awk -v a="$rps" -v b="$ng_rps" 'BEGIN{printf "%.3f", a/b}')"
                 oc_sum=$(awk -v a="$oc_sum" -v b="$rps" 'BEGIN{print a+b}')
                 oc_p99=$(awk -v a="$oc_p99" -v b="$p99" 'BEGIN{print a+b}')
                 oc_cpu=$(awk -v a="$oc_cpu" -v b="$cpu" 'BEGIN{print a+b}')
+                oc_sys=$(awk -v a="$oc_sys" -v b="$sys" 'BEGIN{print a+b}')
             else
                 ng_rps=$rps
                 ng_sum=$(awk -v a="$ng_sum" -v b="$rps" 'BEGIN{print a+b}')
                 ng_p99=$(awk -v a="$ng_p99" -v b="$p99" 'BEGIN{print a+b}')
                 ng_cpu=$(awk -v a="$ng_cpu" -v b="$cpu" 'BEGIN{print a+b}')
+                ng_sys=$(awk -v a="$ng_sys" -v b="$sys" 'BEGIN{print a+b}')
             fi
         done
     done
@@ -170,8 +176,8 @@ for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua pro
     # it resists this machine's minute-scale swings better than the ratio of sums.
     med=$(echo "$ratios" | tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}')
     awk -v n="$name" -v o="$oc_sum" -v g="$ng_sum" -v op="$oc_p99" -v gp="$ng_p99" -v r="$ROUNDS" -v m="$med" \
-        -v oc="$oc_cpu" -v gc="$ng_cpu" \
-        'BEGIN { printf "%-8s ratio openclaw/nginx: req/s %.2fx (median round %.2fx), mean p99 %.3f ms vs %.3f ms, CPU %.1f vs %.1f us/req\n", n, o/g, m, op/r, gp/r, oc/r, gc/r }'
+        -v oc="$oc_cpu" -v gc="$ng_cpu" -v os="$oc_sys" -v gs="$ng_sys" \
+        'BEGIN { printf "%-8s ratio openclaw/nginx: req/s %.2fx (median round %.2fx), mean p99 %.3f ms vs %.3f ms, CPU %.1f vs %.1f us/req (kernel %.1f vs %.1f)\n", n, o/g, m, op/r, gp/r, oc/r, gc/r, os/r, gs/r }'
     if [ "${FIXED:-1}" != 0 ]; then
         # 70% of the slower server's rate, offered to both.
         rate=$(awk -v o="$oc_sum" -v g="$ng_sum" -v r="$ROUNDS" 'BEGIN { m = (o < g ? o : g) / r; printf "%d", m * 0.7 }')

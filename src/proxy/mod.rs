@@ -311,7 +311,11 @@ pub async fn forward(ctx: &mut RequestCtx, pass: Arc<ProxyPass>) -> Response {
         };
         let t0 = Instant::now();
         let tried = match req {
-            Outgoing::H2(req) => try_peer_h2(&up, &peer, req, &log, &limits, tls.as_ref()).await,
+            // Boxed: its handshake state is several KB, which every request's future would
+            // carry (and touch) inline for the rare HTTP/2 upstream.
+            Outgoing::H2(req) => {
+                Box::pin(try_peer_h2(&up, &peer, req, &log, &limits, tls.as_ref())).await
+            }
             Outgoing::H1(req) => {
                 try_peer(&up, &peer, req, &log, &limits, tls.as_ref(), idempotent).await
             }

@@ -656,10 +656,10 @@ pub(super) async fn respond(
                 r
             }
             None => {
-                // Pinned where it is: the pipeline's future is large, and moving it into
-                // the watcher would copy it on every request.
-                let process = pipeline::process(ctx, body);
-                tokio::pin!(process);
+                // Pinned where it is made: the pipeline's future is large. Moving it into
+                // the watcher would copy it on every request, and `tokio::pin!`'s rebinding
+                // gave it a second slot in this future (twice the size per connection).
+                let process = std::pin::pin!(pipeline::process(ctx, body));
                 // `None`: the client left; the guard logs the request with 499.
                 watch_client(conn, process).await?
             }

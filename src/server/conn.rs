@@ -242,7 +242,9 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, mut p: ConnParams) {
         local,
         remote,
     };
-    let handshake = super::tls::accept(cfg, SharedTcp(stream), &p.current, at);
+    // Boxed, as the TLS connection's serving below: a plain connection's task is not
+    // sized for it.
+    let handshake = Box::pin(super::tls::accept(cfg, SharedTcp(stream), &p.current, at));
     let tls = match tokio::time::timeout(header_timeout, handshake).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
@@ -300,7 +302,8 @@ pub async fn serve(stream: TcpStream, remote: SocketAddr, mut p: ConnParams) {
         server_name: sc.server_name().map(str::to_string),
         reused: matches!(sc.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
     };
-    serve_io(tls, remote, local, p, limits, Some(info), false).await
+    // Boxed: the TLS stream's state would otherwise size every connection's task.
+    Box::pin(serve_io(tls, remote, local, p, limits, Some(info), false)).await
 }
 
 /// The client CA of the server SNI picks on this socket (or of its default server).
@@ -362,6 +365,16 @@ pub(super) async fn serve_io<S>(
     if !p.http2 {
         return super::h1::serve(stream, conn, p.current, limits, p.shutdown).await;
     }
+    // Boxed: hyper's connection state would otherwise size every connection's task.
+    Box::pin(serve_hyper(stream, conn, p, limits)).await
+}
+
+/// A connection served by hyper (a listener with `http2`: HTTP/2, or HTTP/1 by ALPN or
+/// preface).
+async fn serve_hyper<S>(stream: S, conn: Rc<ConnInfo>, p: ConnParams, limits: Limits)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let Limits {
         header_timeout,
         max_header,

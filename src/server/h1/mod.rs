@@ -59,6 +59,9 @@ pub(super) async fn serve<S>(
     let mut timer = Timer::new(limits.header_timeout);
     let mut served = 0u64;
     loop {
+        if served > 0 {
+            shared.borrow_mut().release_idle();
+        }
         timer.expect(if served == 0 {
             limits.header_timeout
         } else {
@@ -108,7 +111,17 @@ pub(super) async fn serve<S>(
         } else {
             (None, None)
         };
-        let Some(reply) = respond(&current, &conn, parts, body, on_upgrade).await else {
+        // Boxed: the request's state lives in an allocation of its own while it runs,
+        // not in the connection's task, which then stays small while idle (a kept-alive
+        // connection waiting for its next request holds no request state).
+        // (Allocated first and written in place: `Box::pin(respond(..))` made the future on
+        // the stack and copied all of it, some 5 KB, into the box.)
+        let slot = Box::new_uninit();
+        let responding = Box::into_pin(Box::write(
+            slot,
+            respond(&current, &conn, parts, body, on_upgrade),
+        ));
+        let Some(reply) = responding.await else {
             break;
         };
         if shared.borrow().taken {

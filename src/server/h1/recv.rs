@@ -34,7 +34,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     pub(super) fn new(io: S) -> Shared<S> {
         Shared {
             io,
-            rbuf: BytesMut::with_capacity(READ_CHUNK),
+            // Allocated when the first bytes come (see `poll_fill`).
+            rbuf: BytesMut::new(),
             body: BodyState::Done,
             continue_left: None,
             taken: false,
@@ -55,8 +56,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
     }
 
     /// Reads more bytes into `rbuf`: the count read, 0 at end of stream.
+    ///
+    /// An idle connection holds no read buffer (`release_idle`), as nginx frees its header
+    /// buffer between requests: a read then lands on the stack, and only bytes that came
+    /// are copied into a new buffer (a request head is small; the copy costs less than
+    /// 16 KB held by every kept-alive connection).
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.rbuf.capacity() == 0 {
+            let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+            let mut rb = ReadBuf::uninit(&mut chunk);
+            ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
+            let n = rb.filled().len();
+            if n > 0 {
+                // Sized for what came (a head, mostly), at least 1 KB as nginx's
+                // client_header_buffer_size; a body read makes room as it needs.
+                self.rbuf = BytesMut::with_capacity(n.max(1024));
+                self.rbuf.extend_from_slice(rb.filled());
+            }
+            return Poll::Ready(Ok(n));
+        }
         crate::http1::poll_fill(&mut self.io, &mut self.rbuf, cx)
+    }
+
+    /// Lets go of the read buffer when nothing is left in it (between requests).
+    pub(super) fn release_idle(&mut self) {
+        if self.rbuf.is_empty() {
+            self.rbuf = BytesMut::new();
+        }
     }
 
     /// The next piece of the body: data, `None` at its end.

@@ -209,3 +209,77 @@ fn a_kept_alive_connection_reads_split_pipelined_and_long_heads_after_idling() {
         read_oks(&mut s, 1);
     }
 }
+
+/// Reads from `s` until the peer closes it: true if it did (EOF or reset) in time.
+fn closed_by_peer(s: &mut TcpStream) -> bool {
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn worker_connections_reuses_idle_connections_then_refuses() {
+    // As nginx: 5 connections with the listening socket; a new one closes the longest-idle
+    // kept-alive connection, and when none is idle it is itself closed.
+    let conf = "worker_processes 1;\nerror_log logs/error.log info;\npid logs/nginx.pid;\n\
+        events { worker_connections 5; }\nhttp {\n    access_log off;\n    server {\n\
+        listen 127.0.0.1:0;\n        location / { return 200 \"ok\\n\"; }\n\
+        location /hold { content_by_lua_block { ngx.send_headers() ngx.flush(true) \
+        ngx.sleep(1) ngx.say(\"ok\") } }\n    }\n}\n";
+    let gw = Gateway::start_full(conf, &[]).unwrap();
+    let mut idle: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(gw.addr()).unwrap();
+            one_request(&mut s);
+            s
+        })
+        .collect();
+    let mut fifth = TcpStream::connect(gw.addr()).unwrap();
+    one_request(&mut fifth);
+    assert!(
+        closed_by_peer(&mut idle[0]),
+        "the longest-idle connection is closed"
+    );
+    assert!(gw.wait_log(
+        "5 worker_connections are not enough, reusing connections",
+        Duration::from_secs(5)
+    ));
+    // Four connections with a request under way (their response head read): none idle.
+    let mut busy: Vec<TcpStream> = idle.drain(1..).chain([fifth]).collect();
+    for s in &mut busy {
+        s.write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0);
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    let mut refused = TcpStream::connect(gw.addr()).unwrap();
+    let _ = refused.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        closed_by_peer(&mut refused),
+        "a connection beyond the limit is closed"
+    );
+    assert!(gw.wait_log("[alert]", Duration::from_secs(5)));
+    assert!(gw
+        .error_log()
+        .contains("5 worker_connections are not enough\n"));
+    // The busy ones finish their requests (the body's chunk ends "ok\n").
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(3).any(|w| w == b"ok\n") {
+        let n = busy[0].read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+}

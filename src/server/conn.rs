@@ -51,6 +51,9 @@ pub struct ConnParams {
     pub tracker: Tracker,
     /// The client's TCP stream, for noticing it close mid-request (set by `serve`).
     pub client: Option<Arc<TcpStream>>,
+    /// The connection counted in `tracker.live` since it was accepted (`None`: counted
+    /// when served).
+    pub live: Option<LiveGuard>,
 }
 
 /// When the connection last moved bytes, and how many requests are being handled.
@@ -336,7 +339,7 @@ pub(super) async fn serve_io<S>(
     stream: S,
     remote: SocketAddr,
     local: SocketAddr,
-    p: ConnParams,
+    mut p: ConnParams,
     limits: Limits,
     tls: Option<TlsInfo>,
     plain_on_tls: bool,
@@ -358,10 +361,12 @@ pub(super) async fn serve_io<S>(
         takeover: std::cell::OnceCell::new(),
         watch_timer: RefCell::new(None),
     });
-    p.tracker.live.set(p.tracker.live.get() + 1);
     // Counts the connection down even if its task unwinds, so a graceful stop never waits
     // for a connection that is gone.
-    let _live = LiveGuard(p.tracker.clone());
+    let _live = p
+        .live
+        .take()
+        .unwrap_or_else(|| LiveGuard::count(&p.tracker));
     if !p.http2 {
         return super::h1::serve(stream, conn, p.current, limits, p.shutdown).await;
     }
@@ -434,7 +439,15 @@ where
     }
 }
 
-struct LiveGuard(Tracker);
+/// A connection counted in its worker's `Tracker::live` while this lives.
+pub struct LiveGuard(Tracker);
+
+impl LiveGuard {
+    pub fn count(tracker: &Tracker) -> LiveGuard {
+        tracker.live.set(tracker.live.get() + 1);
+        LiveGuard(tracker.clone())
+    }
+}
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {

@@ -76,6 +76,7 @@ impl Harness {
             shutdown: self.shutdown.1.clone(),
             tracker: self.tracker.clone(),
             client: None,
+            live: None,
         };
         let wire = encode(req);
         let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);

@@ -9,6 +9,7 @@ mod inproc;
 mod io;
 mod listen;
 mod phases;
+mod reuse;
 mod tls;
 mod worker;
 

@@ -1,7 +1,7 @@
 //! Worker threads: each runs a current-thread tokio runtime with a LocalSet, owns one
 //! socket per listen address, and takes commands from the main thread.
 
-use super::conn::{serve, ConnParams, Tracker};
+use super::conn::{serve, ConnParams, LiveGuard, Tracker};
 use super::Current;
 use crate::observe::{flush_access_logs, log, set_worker_id, Level};
 use std::collections::HashMap;
@@ -167,6 +167,23 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
     });
 }
 
+/// Whether a new connection fits in `worker_connections` (client connections and
+/// listening sockets), after closing idle kept-alive ones if it must (`reuse`).
+fn room_for_one_more(current: &Current, tracker: &Tracker) -> bool {
+    let gen = current.load();
+    let limit = gen.config.main.worker_connections;
+    let listeners = gen.config.http.as_ref().map_or(0, |h| h.sockets.len());
+    if tracker.live.get() + listeners < limit || super::reuse::make_room(limit) {
+        return true;
+    }
+    log(
+        Level::Alert,
+        &format!("{limit} worker_connections are not enough"),
+        None,
+    );
+    false
+}
+
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     listen: SocketAddr,
@@ -176,6 +193,11 @@ async fn accept_loop(
     loop {
         match listener.accept().await {
             Ok((stream, remote)) => {
+                if !room_for_one_more(&current, &tracker) {
+                    // Refused: closed as accepted, as nginx does.
+                    drop(stream);
+                    continue;
+                }
                 let p = ConnParams {
                     current: current.clone(),
                     listen,
@@ -183,6 +205,8 @@ async fn accept_loop(
                     shutdown: shutdown.clone(),
                     tracker: tracker.clone(),
                     client: None,
+                    // Counted from now: a burst of accepts runs before their tasks do.
+                    live: Some(LiveGuard::count(&tracker)),
                 };
                 tokio::task::spawn_local(serve(stream, remote, p));
             }

@@ -57,6 +57,8 @@ pub(super) async fn serve<S>(
         let _ = stop.wait_for(|s| *s).await;
     });
     let mut timer = Timer::new(limits.header_timeout);
+    // Idle between requests, it may be closed to make room (worker_connections).
+    let slot = super::reuse::Slot::enter();
     let mut served = 0u64;
     loop {
         if served > 0 {
@@ -67,7 +69,7 @@ pub(super) async fn serve<S>(
         } else {
             limits.idle
         });
-        let read = read_head(&shared, &limits, &mut timer, stopping.as_mut()).await;
+        let read = read_head(&shared, &limits, &mut timer, &slot, stopping.as_mut()).await;
         let (parts, facts) = match read {
             HeadRead::Head(p, f) => (p, f),
             HeadRead::Closed => break,
@@ -195,15 +197,22 @@ async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Rc<RefCell<Shared<S>>>,
     limits: &Limits,
     timer: &mut Timer,
+    slot: &super::reuse::Slot,
     mut stopping: Pin<&mut impl Future<Output = ()>>,
 ) -> HeadRead {
     let mut started = false;
     std::future::poll_fn(|cx| {
+        if slot.closing() {
+            return Poll::Ready(HeadRead::Closed);
+        }
         let mut sh = shared.borrow_mut();
         loop {
             if !sh.rbuf.is_empty() {
                 match head::parse(&mut sh.rbuf) {
-                    Parsed::Complete(p, f) => return Poll::Ready(HeadRead::Head(p, f)),
+                    Parsed::Complete(p, f) => {
+                        slot.busy();
+                        return Poll::Ready(HeadRead::Head(p, f));
+                    }
                     Parsed::Invalid(msg, code) => return Poll::Ready(HeadRead::Invalid(msg, code)),
                     Parsed::Partial => {}
                 }
@@ -224,7 +233,9 @@ async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
             if stopping.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(HeadRead::Closed);
             }
+            slot.idle(cx.waker());
         } else if !started {
+            slot.busy();
             // Part of a kept-alive connection's next head: the head now has
             // client_header_timeout.
             started = true;

@@ -118,9 +118,9 @@ pub(super) async fn serve<S>(
         // connection waiting for its next request holds no request state).
         // (Allocated first and written in place: `Box::pin(respond(..))` made the future on
         // the stack and copied all of it, some 5 KB, into the box.)
-        let slot = Box::new_uninit();
+        let place = Box::new_uninit();
         let responding = Box::into_pin(Box::write(
-            slot,
+            place,
             respond(&current, &conn, parts, body, on_upgrade),
         ));
         let Some(reply) = responding.await else {

@@ -42,6 +42,28 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 rand_text() { python3 -c "import base64,os,sys; n=int(sys.argv[1]); sys.stdout.write(base64.encodebytes(os.urandom(n)).decode()[:n])" "$1"; }
 
 
+# The proxy scenarios' upstream in DIR: plain nginx on PORT serving 1 KB and 100 KB files,
+# logging each request's connection number (logs/up.log). Start it with
+# `nginx -p DIR -c conf/nginx.conf -g "master_process off;"`.
+bench_upstream() {
+    local dir=$1 port=$2
+    mkdir -p "$dir/conf" "$dir/logs" "$dir/html"
+    rand_text 1024 > "$dir/html/1k.txt"
+    rand_text 102400 > "$dir/html/100k.txt"
+    cat > "$dir/conf/nginx.conf" <<CONF
+worker_processes 1;
+pid logs/nginx.pid;
+error_log logs/error.log error;
+events { worker_connections 4096; }
+http {
+    log_format conn '\$connection';
+    access_log logs/up.log conn buffer=64k flush=1s;
+    keepalive_requests 1000000;
+    server { listen 127.0.0.1:$port; root html; }
+}
+CONF
+}
+
 # The same server config for both; nginx additionally loads the Lua modules.
 server_conf() {
     cat <<CONF

@@ -45,22 +45,7 @@ OC_PORT=$(free_port)
 NG_PORT=$(free_port)
 UP_PORT=$(free_port)
 REDIS_PORT=$(free_port)
-# The upstream: plain nginx serving files, logging each request's connection number.
-mkdir -p "$work/up/conf" "$work/up/logs" "$work/up/html"
-rand_text 1024 > "$work/up/html/1k.txt"
-rand_text 102400 > "$work/up/html/100k.txt"
-cat > "$work/up/conf/nginx.conf" <<CONF
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events { worker_connections 4096; }
-http {
-    log_format conn '\$connection';
-    access_log logs/up.log conn buffer=64k flush=1s;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$UP_PORT; root html; }
-}
-CONF
+bench_upstream "$work/up" "$UP_PORT"
 server_conf "$OC_PORT" > "$work/oc/conf/openclaw.conf"
 {
     echo "load_module /usr/lib/nginx/modules/ndk_http_module.so;"

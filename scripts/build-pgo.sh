@@ -39,22 +39,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$work/oc/conf" "$work/oc/logs" "$work/oc/html/static" "$work/up/conf" "$work/up/logs" "$work/up/html"
+mkdir -p "$work/oc/conf" "$work/oc/logs" "$work/oc/html/static"
 cp conf/mime.types "$work/oc/conf/"
 rand_text 4096 > "$work/oc/html/static/4k.txt"
 bench_json > "$work/oc/html/static/100k.json"
-rand_text 1024 > "$work/up/html/1k.txt"
-rand_text 102400 > "$work/up/html/100k.txt"
 OC_PORT=$(free_port)
 UP_PORT=$(free_port)
 REDIS_PORT=$(free_port)
-cat > "$work/up/conf/nginx.conf" <<CONF
-worker_processes 1;
-pid logs/nginx.pid;
-error_log logs/error.log error;
-events { worker_connections 1024; }
-http { access_log off; keepalive_requests 1000000; server { listen 127.0.0.1:$UP_PORT; root html; } }
-CONF
+bench_upstream "$work/up" "$UP_PORT"
 server_conf "$OC_PORT" > "$work/oc/conf/openclaw.conf"
 /usr/sbin/nginx -p "$work/up" -c conf/nginx.conf -g "master_process off;"
 start_redis "$REDIS_PORT" "$work"

@@ -274,3 +274,56 @@ fn worker_connections_reuses_idle_connections_then_refuses() {
     // The busy ones finish their requests (the body's chunk ends "ok\n").
     read_until(&mut busy[0], |got| got.windows(3).any(|w| w == b"ok\n"));
 }
+
+#[test]
+fn static_files_changed_on_disk_are_never_served_stale() {
+    use common::client::Conn;
+    let files: Vec<(String, String)> = ["a", "b", "c"]
+        .iter()
+        .map(|n| (format!("html/{n}.txt"), format!("{n}{n}{n}{n}{n}\n")))
+        .collect();
+    let conf = common::wrap("", "", "location / { }");
+    let gw = Gateway::start_full(&conf, &files).unwrap();
+    // Files changed within the last second are not kept: wait until these are older.
+    let changed = std::fs::metadata(gw.path("html/c.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    while changed.elapsed().unwrap_or_default() < Duration::from_millis(1100) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // One connection: one worker, whose copies these requests use.
+    let mut c = Conn::open(gw.addr()).unwrap();
+    for _ in 0..2 {
+        for n in ["a", "b", "c"] {
+            let r = c.get(&format!("/{n}.txt")).unwrap();
+            assert_eq!(r.status, 200);
+            assert_eq!(r.text(), format!("{n}{n}{n}{n}{n}\n"));
+        }
+    }
+    // Rewritten in place, same size.
+    std::fs::write(gw.path("html/a.txt"), "AAAAA\n").unwrap();
+    assert_eq!(c.get("/a.txt").unwrap().text(), "AAAAA\n");
+    // A kept copy answers ranges, HEAD and conditional requests as the file does.
+    let range = "GET /b.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-3\r\n\r\n";
+    let r = c.send(range, false).unwrap();
+    assert_eq!((r.status, r.text().as_str()), (206, "bbb"));
+    assert_eq!(r.header("Content-Range"), Some("bytes 1-3/6"));
+    let r = c
+        .send("HEAD /b.txt HTTP/1.1\r\nHost: x\r\n\r\n", true)
+        .unwrap();
+    assert_eq!((r.status, r.header("Content-Length")), (200, Some("6")));
+    assert!(r.body.is_empty());
+    let etag = r.header("ETag").unwrap().to_string();
+    let cond = format!("GET /b.txt HTTP/1.1\r\nHost: x\r\nIf-None-Match: {etag}\r\n\r\n");
+    assert_eq!(c.send(&cond, false).unwrap().status, 304);
+    // Replaced by a rename, then removed.
+    std::fs::write(gw.path("html/b.new"), "replaced\n").unwrap();
+    std::fs::rename(gw.path("html/b.new"), gw.path("html/b.txt")).unwrap();
+    assert_eq!(c.get("/b.txt").unwrap().text(), "replaced\n");
+    std::fs::remove_file(gw.path("html/c.txt")).unwrap();
+    assert_eq!(c.get("/c.txt").unwrap().status, 404);
+    assert!(gw
+        .error_log()
+        .contains("c.txt\" failed (2: No such file or directory)"));
+}

@@ -114,6 +114,7 @@ pub static TABLE: &[Spec] = &[
     flag("merge_slashes", HTTP | SERVER),
     flag("log_not_found", HSL),
     flag("etag", HSL),
+    flag("static_file_cache", HSL),
     d("if_modified_since", HSL, 1, 1),
     // rewrite module
     d("rewrite", SERVER | LOCATION | SIF | LIF, 2, 3),

@@ -12,6 +12,8 @@ use http::Method;
 use std::io::{Read, Seek, SeekFrom};
 use std::time::UNIX_EPOCH;
 
+mod cache;
+
 /// Files up to this size are read into memory in one go; larger ones are streamed.
 const INLINE_MAX: u64 = 256 * 1024;
 
@@ -96,6 +98,16 @@ pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
         };
         return StaticOutcome::Response(special_response(ctx, code));
     }
+    if ctx.conf.static_file_cache {
+        if let Some((body, meta)) = cache::get(&path) {
+            if ctx.method == Method::POST {
+                return StaticOutcome::Response(special_response(ctx, 405));
+            }
+            let r = file_response(ctx, &path, Source::Kept(body), &meta);
+            ctx.filename = Some(path);
+            return StaticOutcome::Response(r);
+        }
+    }
     // open + fstat, as nginx does: one path walk (a stat and then an open walked it twice).
     let opened = std::fs::File::open(&path).and_then(|f| f.metadata().map(|m| (f, m)));
     let (file, meta) = match opened {
@@ -133,7 +145,7 @@ pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
         }
         return StaticOutcome::Response(r);
     }
-    let r = file_response(ctx, &path, file, &meta);
+    let r = file_response(ctx, &path, Source::Disk(file), &meta);
     ctx.filename = Some(path);
     StaticOutcome::Response(r)
 }
@@ -150,10 +162,17 @@ fn encode_path(p: &str) -> String {
     percent_encoding::utf8_percent_encode(p, SET).to_string()
 }
 
+/// Where a file's bytes come from.
+enum Source {
+    Disk(std::fs::File),
+    /// The worker's checked copy (see `cache`).
+    Kept(Bytes),
+}
+
 fn file_response(
     ctx: &mut RequestCtx,
     path: &str,
-    mut file: std::fs::File,
+    src: Source,
     meta: &std::fs::Metadata,
 ) -> Response {
     let size = meta.len();
@@ -212,6 +231,14 @@ fn file_response(
         }
         Some(RangeResult::Ignore) | None => (0, size),
     };
+    let mut file = match src {
+        // Kept copies are whole files of at most `cache::MAX_FILE` bytes.
+        Source::Kept(body) => {
+            r.body = Body::Full(body.slice(start as usize..(start + len) as usize));
+            return r;
+        }
+        Source::Disk(file) => file,
+    };
     if ctx.method == Method::HEAD {
         // Keep the length for Content-Length without sending the bytes.
         r.body = Body::File {
@@ -231,7 +258,11 @@ fn file_response(
             Ok(n) if n as u64 == len => {}
             _ => return special_response(ctx, 500),
         }
-        r.body = Body::Full(Bytes::from(buf));
+        let body = Bytes::from(buf);
+        if len == size && ctx.conf.static_file_cache {
+            cache::put(path, meta, &body);
+        }
+        r.body = Body::Full(body);
     } else {
         r.body = Body::File {
             file,

@@ -462,3 +462,15 @@ f
 --- request
 GET /f.txt/
 --- error_code: 404
+
+=== TEST 38: static_file_cache off serves from disk
+--- config
+location / { static_file_cache off; }
+--- user_files
+>>> f.txt
+plain
+--- request
+GET /f.txt
+--- error_code: 200
+--- response_body
+plain

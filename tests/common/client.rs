@@ -128,10 +128,17 @@ impl Conn {
 
     /// Sends a GET and reads one response; Err on a connection error.
     pub fn get(&mut self, path: &str) -> std::io::Result<Resp> {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        self.send(
+            &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+            false,
+        )
+    }
+
+    /// Sends a raw request and reads one response (`head`: it has no body, as for HEAD).
+    pub fn send(&mut self, req: &str, head: bool) -> std::io::Result<Resp> {
         self.s.write_all(req.as_bytes())?;
         loop {
-            if let Some((r, used)) = parse(&self.buf, false) {
+            if let Some((r, used)) = parse(&self.buf, head) {
                 self.buf.drain(..used);
                 return Ok(r);
             }

@@ -2,11 +2,13 @@
 -- the worker's registry (self[2]), as OpenResty's object is a table over its userdata.
 -- connect (from the pool), send (a string), receive (a line or a count), settimeout and
 -- setkeepalive first try the C functions of src/lua/ffi.rs through the FFI with the id:
--- they answer when nothing needs waiting; otherwise the userdata's method runs, which also
--- raises or answers every error with OpenResty's words (src/lua/socket/fast.rs).
-local raw_tcp, AGAIN, fps = ...
+-- they answer when nothing needs waiting (receive also when it only waits for data);
+-- otherwise the userdata's method runs, which also raises or answers every error with
+-- OpenResty's words (src/lua/socket/fast.rs).
+local raw_tcp, AGAIN, fps, PENDING = ...
 local ffi = require "ffi"
 local setmetatable, type, error, ipairs = setmetatable, type, error, ipairs
+local yield = coroutine.yield
 local ffi_string = ffi.string
 
 local C_connect = ffi.cast("int (*)(double, const char *, size_t, double, const char *, size_t)",
@@ -75,17 +77,32 @@ function methods.send(self, data)
     return ud:send(data)
 end
 
+-- receive's fast path: the data, or nil when the userdata's method must run. On 2 it has
+-- registered for the data (or the timeout) and yields mlua's pending marker, which
+-- suspends the coroutine until the task is woken, as mlua's own async calls do; then it
+-- asks again (mode + 2: the same receive). A tail call, not a loop: a root trace that
+-- meets an inner loop aborts, and repeated aborts would blacklist the caller.
+local function receive_fast(id, mode, n)
+    local rc = C_receive(id, mode, n, out_ptr, out_len)
+    if rc == 0 then return ffi_string(out_ptr[0], out_len[0]) end
+    if rc == 2 then
+        yield(PENDING)
+        return receive_fast(id, mode < 2 and mode + 2 or mode, n)
+    end
+    return nil
+end
+
 function methods.receive(self, pattern)
     local ud = inner(self, "receive")
     local id = self[2]
     if type(id) == "number" then
-        local rc = 1
+        local data
         if pattern == nil or pattern == "*l" or pattern == "l" then
-            rc = C_receive(id, 0, 0, out_ptr, out_len)
+            data = receive_fast(id, 0, 0)
         elseif type(pattern) == "number" then
-            rc = C_receive(id, 1, pattern, out_ptr, out_len)
+            data = receive_fast(id, 1, pattern)
         end
-        if rc == 0 then return ffi_string(out_ptr[0], out_len[0]) end
+        if data then return data end
     end
     return ud:receive(pattern)
 end

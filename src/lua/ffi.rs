@@ -262,8 +262,10 @@ pub unsafe extern "C" fn oc_sock_send(id: f64, data: *const u8, len: usize) -> f
     }
 }
 
-/// Cosocket `receive` of a line (`mode` 0) or `count` bytes (1): 0 with `*out`/`*out_len`
-/// set (valid until the next call on this thread), 1 when the userdata's method must run.
+/// Cosocket `receive` of a line (`mode` 0) or `count` bytes (1), plus 2 when the call
+/// repeats one that answered 2: 0 with `*out`/`*out_len` set (valid until the next call on
+/// this thread), 1 when the userdata's method must run, 2 when the caller must yield
+/// mlua's pending marker and call again once resumed.
 ///
 /// # Safety
 /// `out` and `out_len` point at writable slots.
@@ -274,15 +276,19 @@ pub unsafe extern "C" fn oc_sock_receive(
     out: *mut *const u8,
     out_len: *mut usize,
 ) -> i32 {
-    let count = (mode == 1).then_some(count);
+    use super::socket::fast::{receive_now, Received};
+    let count = (mode & 1 == 1).then_some(count);
     BUF.with(|b| {
         let mut b = b.borrow_mut();
-        if !super::socket::fast::receive_now(id, count, &mut b) {
-            return 1;
+        match receive_now(id, count, mode & 2 != 0, &mut b) {
+            Received::Done => {
+                *out = b.as_ptr();
+                *out_len = b.len();
+                0
+            }
+            Received::Slow => 1,
+            Received::Wait => 2,
         }
-        *out = b.as_ptr();
-        *out_len = b.len();
-        0
     })
 }
 

@@ -147,6 +147,33 @@ thread_local! {
     pub static CURRENT: Cell<*mut ReqState> = const { Cell::new(std::ptr::null_mut()) };
     /// The phase of a chunk running outside any request (init, init_worker).
     pub static BARE_PHASE: Cell<Option<Phase>> = const { Cell::new(None) };
+    /// The waker of the task polling the coroutine in `Scoped::poll`, or null: what a
+    /// cosocket's fast path registers with before its Lua side yields (`socket::fast`).
+    static WAKER: Cell<*const std::task::Waker> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Calls `f` with the waker of the task resuming the current coroutine; None outside
+/// `Scoped::poll` (a coroutine some other code resumes must not wait this way).
+pub fn with_waker<R>(f: impl FnOnce(&std::task::Waker) -> R) -> Option<R> {
+    let p = WAKER.with(|w| w.get());
+    // SAFETY: non-null only while `Scoped::poll` runs on this thread, whose `Context`
+    // (and so the waker) outlives the poll; the guard clears it before the poll returns.
+    (!p.is_null()).then(|| f(unsafe { &*p }))
+}
+
+/// Points WAKER at a poll's waker and restores the previous one on drop.
+struct WakerGuard(*const std::task::Waker);
+
+impl WakerGuard {
+    fn set(w: &std::task::Waker) -> WakerGuard {
+        WakerGuard(WAKER.with(|c| c.replace(w)))
+    }
+}
+
+impl Drop for WakerGuard {
+    fn drop(&mut self) {
+        WAKER.with(|c| c.set(self.0));
+    }
 }
 
 /// Points CURRENT at a state for its lifetime and restores the previous value on drop,
@@ -250,6 +277,7 @@ where
         let this = &mut *self;
         let ptr: *mut ReqState = this.state;
         let guard = CurrentGuard::set(ptr);
+        let waker_guard = WakerGuard::set(cx.waker());
         if !this.state.abort_seen {
             this.state.notice_abort();
         }
@@ -283,6 +311,7 @@ where
         let spawned_meanwhile = std::mem::take(&mut this.state.threads);
         still.extend(spawned_meanwhile);
         this.state.threads = still;
+        drop(waker_guard);
         drop(guard);
         if finished_any {
             cx.waker().wake_by_ref();

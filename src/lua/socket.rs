@@ -50,6 +50,11 @@ struct Inner {
     log_errors: bool,
     /// The unsent end of a `send` the fast path began, and the whole length.
     pending_send: Option<(Vec<u8>, usize)>,
+    /// When the `receive` under way times out, once the fast path began waiting (the
+    /// userdata's `receive` keeps it, so a handover does not restart the clock).
+    read_deadline: Option<tokio::time::Instant>,
+    /// The fast path's timer for `read_deadline`, kept for the socket's later waits.
+    read_timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// A TCP cosocket: its state, shared with the socket registry (`fast.rs`) under the id the
@@ -552,14 +557,20 @@ impl UserData for TcpSock {
         m.add_async_method("receive", |lua, this, pattern: Option<Value>| async move {
             with_state(|st| check_phase(st, COSOCKET_PHASES))?;
             let want = want(&pattern)?;
-            let (stream, mut buf, timeout) = {
+            let (stream, mut buf, timeout, deadline) = {
                 let mut g = this.0.borrow_mut();
-                (g.stream.take(), std::mem::take(&mut g.buf), g.read_timeout)
+                let deadline = g.read_deadline.take();
+                (
+                    g.stream.take(),
+                    std::mem::take(&mut g.buf),
+                    g.read_timeout,
+                    deadline,
+                )
             };
             let Some(mut stream) = stream else {
                 return nil_err(&lua, "closed");
             };
-            let deadline = tokio::time::Instant::now() + timeout;
+            let deadline = deadline.unwrap_or_else(|| tokio::time::Instant::now() + timeout);
             let mut closed = false;
             loop {
                 // Enough buffered?

@@ -1054,3 +1054,70 @@ GET /t
 HTTP/1.1 200 OK
 peer
 nilclosed
+
+=== TEST 55: cosocket receives wait for data that comes later, in lines and counts, and in light threads
+--- config
+location /t {
+    content_by_lua_block {
+        local host, port = ("$UP1"):match("(.+):(%d+)")
+        local function chunks(n)
+            local sock = ngx.socket.tcp()
+            sock:settimeout(5000)
+            assert(sock:connect(host, tonumber(port)))
+            assert(sock:send("GET /stream?n=" .. n .. "&ms=30 HTTP/1.0\r\n\r\n"))
+            repeat local line = assert(sock:receive()) until line == ""
+            local got = {}
+            for _ = 1, n do
+                local size = tonumber(assert(sock:receive("*l")), 16)
+                got[#got + 1] = assert(sock:receive(size))
+                assert(sock:receive(2) == "\r\n")
+            end
+            sock:close()
+            return table.concat(got)
+        end
+        ngx.print(chunks(3))
+        local a = ngx.thread.spawn(chunks, 2)
+        local b = ngx.thread.spawn(chunks, 4)
+        local _, ra = ngx.thread.wait(a)
+        local _, rb = ngx.thread.wait(b)
+        ngx.print(ra, rb)
+    }
+}
+--- request
+GET /t
+--- response_body
+chunk 0
+chunk 1
+chunk 2
+chunk 0
+chunk 1
+chunk 0
+chunk 1
+chunk 2
+chunk 3
+
+=== TEST 56: a cosocket receive that times out while waiting returns what came as the partial
+--- config
+location /t {
+    content_by_lua_block {
+        local host, port = ("$UP1"):match("(.+):(%d+)")
+        local sock = ngx.socket.tcp()
+        sock:settimeout(5000)
+        assert(sock:connect(host, tonumber(port)))
+        assert(sock:send("GET /stream?n=2&ms=3000 HTTP/1.0\r\n\r\n"))
+        repeat local line = assert(sock:receive()) until line == ""
+        sock:settimeout(100)
+        local data, err, partial = sock:receive(100)
+        ngx.say(data, " ", err, " [", partial, "]")
+        data, err, partial = sock:receive()
+        ngx.say(data, " ", err, " [", partial, "]")
+    }
+}
+--- request
+GET /t
+--- response_body_like
+^nil timeout \[8\r\nchunk 0\n\r\n\]
+nil timeout \[\]
+$
+--- error_log
+lua tcp socket read timed out

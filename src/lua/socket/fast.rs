@@ -7,18 +7,23 @@
 //! count), `settimeout` and `setkeepalive` first call the C functions in `lua::ffi` (through
 //! LuaJIT's FFI) with that id; those do the work when it needs no waiting and say "again"
 //! otherwise, and only then does the userdata's method run, which also words every error.
+//! A `receive` that only waits for data registers the task's waker (`req::with_waker`) with
+//! the socket and a timer for its deadline, and the Lua side yields mlua's pending marker,
+//! then calls again when woken.
 //!
 //! The registry maps ids to the sockets' state for as long as their userdata lives; an id
 //! a script made up finds nothing (or another of its own sockets), never freed memory.
 
 use super::super::api::{check_phase, LResult, COSOCKET_PHASES};
-use super::super::req::with_state;
+use super::super::req::{with_state, with_waker};
 use super::{
     flatten, literal_ip, pool_key, ready_span, take_pooled, Conn, Inner, Refusal, TcpSock, Want,
 };
 use mlua::{Function, LightUserData, Lua, Value};
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
+use std::task::Poll;
 
 /// The live sockets of this worker by id, and the ids free for reuse.
 #[derive(Default)]
@@ -121,41 +126,108 @@ pub fn send_now(id: f64, data: &[u8]) -> Option<usize> {
     n
 }
 
+/// How `receive_now` ended.
+pub enum Received {
+    /// The answer is in `out`.
+    Done,
+    /// Nothing to answer yet: the task is registered to wake when the socket is readable
+    /// or the read times out; the Lua side yields and calls again.
+    Wait,
+    /// The userdata's `receive` must run (end of stream, an error, a timeout, a closed
+    /// socket, TLS, or no task to wake).
+    Slow,
+}
+
 /// `receive()`/`receive("*l")` (`count` None) or `receive(count)` answered from the
-/// buffer, or after one read that does not wait; the line comes without its end. None:
-/// the userdata's `receive` must run (end of stream, an error, a closed socket...).
-pub fn receive_now(id: f64, count: Option<f64>, out: &mut Vec<u8>) -> bool {
+/// buffer or after reads that do not wait; the line comes without its end. When the
+/// data is not there yet, registers for it instead of handing over to the userdata's
+/// async method (which costs a userdata and a boxed future per wait).
+/// `resumed`: this call repeats one that said `Wait` (else a stale deadline is dropped).
+pub fn receive_now(id: f64, count: Option<f64>, resumed: bool, out: &mut Vec<u8>) -> Received {
     let Some(sock) = live(id) else {
-        return false;
+        return Received::Slow;
     };
     let want = match count {
         None => Want::Line,
         Some(n) if n >= 0.0 => Want::Bytes(n as usize),
-        Some(_) => return false,
+        Some(_) => return Received::Slow,
     };
     let mut g = sock.borrow_mut();
     let g = &mut *g;
-    if g.stream.is_none() {
-        return false;
+    if !resumed {
+        g.read_deadline = None;
     }
+    let Some(Conn::Plain(stream)) = &g.stream else {
+        return Received::Slow;
+    };
+    // A few rounds: readiness can come between a read that would block and registering.
     let mut span = ready_span(&g.buf, &want);
-    if span.is_none() {
-        let Some(Conn::Plain(stream)) = &g.stream else {
-            return false;
-        };
+    for _ in 0..4 {
+        if span.is_some() {
+            break;
+        }
         g.buf.reserve(16 * 1024);
+        let room = g.buf.capacity() - g.buf.len();
         match stream.try_read_buf(&mut g.buf) {
-            Ok(n) if n > 0 => span = ready_span(&g.buf, &want),
-            _ => return false,
+            Ok(n) if n > 0 => {
+                if n < room {
+                    // A short read drained the socket: as nginx does, wait for the next
+                    // readiness event instead of finding out with a read that fails.
+                    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
+                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+                    });
+                }
+                span = ready_span(&g.buf, &want);
+                continue;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            _ => return Received::Slow,
+        }
+        let registered = with_waker(|w| {
+            let mut cx = std::task::Context::from_waker(w);
+            match stream.poll_read_ready(&mut cx) {
+                Poll::Ready(Ok(())) => Some(false),
+                Poll::Ready(Err(_)) => None,
+                Poll::Pending => Some(true),
+            }
+        });
+        match registered {
+            Some(Some(true)) => {
+                let deadline = *g
+                    .read_deadline
+                    .get_or_insert_with(|| tokio::time::Instant::now() + g.read_timeout);
+                let timer = g
+                    .read_timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+                if timer.deadline() != deadline {
+                    timer.as_mut().reset(deadline);
+                }
+                let fired = with_waker(|w| {
+                    let mut cx = std::task::Context::from_waker(w);
+                    timer.as_mut().poll(&mut cx).is_ready()
+                });
+                // Timed out: the userdata's method words it (the deadline stays set).
+                return if fired == Some(false) {
+                    Received::Wait
+                } else {
+                    Received::Slow
+                };
+            }
+            Some(Some(false)) => {}
+            _ => return Received::Slow,
         }
     }
     let Some((len, used)) = span else {
-        return false;
+        return Received::Slow;
     };
+    if g.read_deadline.take().is_some() {
+        // Its entry would wake the task when the time came; the next wait makes a new one.
+        g.read_timer = None;
+    }
     out.clear();
     out.extend_from_slice(&g.buf[..len]);
     g.buf.drain(..used);
-    true
+    Received::Done
 }
 
 /// `settimeout(ms)` (None: nil); false if the socket is not found.
@@ -248,7 +320,10 @@ const WRAPPER: &str = include_str!("../../../lua/openclaw/socket.lua");
 pub(super) fn wrap(lua: &Lua, raw: Function) -> LResult<Function> {
     let fps = super::super::ffi::socket_entry_points();
     let fps = lua.create_sequence_from(fps.map(LightUserData))?;
-    lua.load(WRAPPER)
-        .set_name("=ngx.socket.tcp")
-        .call((raw, again_value(), fps))
+    lua.load(WRAPPER).set_name("=ngx.socket.tcp").call((
+        raw,
+        again_value(),
+        fps,
+        Lua::poll_pending(),
+    ))
 }

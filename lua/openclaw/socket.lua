@@ -1,11 +1,13 @@
--- ngx.socket.tcp() objects: a table holding the userdata (self[1]) and the socket's id in
--- the worker's registry (self[2]), as OpenResty's object is a table over its userdata.
+-- ngx.socket.tcp() objects: a table holding an anchor (self[1], a small userdata whose
+-- finalizer frees the socket's slot: src/lua/socket/anchor.rs) and the socket's id in the
+-- worker's registry (self[2]), as OpenResty's object is a table over its userdata. The
+-- userdata with the methods (self[3]) is made on the first call that needs it.
 -- connect (from the pool), send (a string), receive (a line or a count), settimeout and
 -- setkeepalive first try the C functions of src/lua/ffi.rs through the FFI with the id:
 -- they answer when nothing needs waiting (receive also when it only waits for data);
 -- otherwise the userdata's method runs, which also raises or answers every error with
 -- OpenResty's words (src/lua/socket/fast.rs).
-local raw_tcp, AGAIN, fps, PENDING = ...
+local attach, AGAIN, fps, PENDING, tcp_new, anchor_id, anchor_gc = ...
 local ffi = require "ffi"
 local setmetatable, type, error, ipairs = setmetatable, type, error, ipairs
 local yield = coroutine.yield
@@ -23,12 +25,25 @@ local out_len = ffi.new("size_t[1]")
 
 local methods = {}
 local mt = { __index = methods }
+local anchor_mt = { __gc = anchor_gc, __metatable = false }
+
+local function bad_self(self, name)
+    -- At the caller's position (two levels up), as lua-nginx-module reports it.
+    error("bad argument #1 to '" .. name .. "' (table expected, got " .. type(self) .. ")", 4)
+end
 
 local function inner(self, name)
-    local ud = type(self) == "table" and self[1]
-    if not ud then
-        -- At the caller's position, as lua-nginx-module reports it.
-        error("bad argument #1 to '" .. name .. "' (table expected, got " .. type(self) .. ")", 3)
+    if type(self) ~= "table" or not self[1] then bad_self(self, name) end
+end
+
+-- The methods' userdata, made from the anchor's slot the first time.
+local function ud_of(self, name)
+    local ud = self[3]
+    if ud == nil then
+        local id = anchor_id(self[1], anchor_mt)
+        ud = id and attach(id)
+        if not ud then bad_self(self, name) end
+        self[3] = ud
     end
     return ud
 end
@@ -36,13 +51,14 @@ end
 for _, name in ipairs({ "sslhandshake", "receiveany", "receiveuntil", "settimeouts",
                         "setoption", "getreusedtimes", "close" }) do
     methods[name] = function(self, ...)
-        local ud = inner(self, name)
+        inner(self, name)
+        local ud = ud_of(self, name)
         return ud[name](ud, ...)
     end
 end
 
 function methods.connect(self, host, port, opts)
-    local ud = inner(self, "connect")
+    inner(self, "connect")
     local id = self[2]
     if type(id) == "number" and type(host) == "string" and type(port) == "number" then
         local pool
@@ -59,11 +75,11 @@ function methods.connect(self, host, port, opts)
             if C_connect(id, host, #host, port, pool, #pool) == 1 then return 1 end
         end
     end
-    return ud:connect(host, port, opts)
+    return ud_of(self, "connect"):connect(host, port, opts)
 end
 
 function methods.send(self, data)
-    local ud = inner(self, "send")
+    inner(self, "send")
     local id = self[2]
     if type(data) == "string" then
         if type(id) == "number" then
@@ -71,10 +87,10 @@ function methods.send(self, data)
             if n >= 0 then return n end
         end
     else
-        local n = ud:oc_try_send(data)
+        local n = ud_of(self, "send"):oc_try_send(data)
         if n ~= AGAIN then return n end
     end
-    return ud:send(data)
+    return ud_of(self, "send"):send(data)
 end
 
 -- receive's fast path: the data, or nil when the userdata's method must run. On 2 it has
@@ -93,7 +109,7 @@ local function receive_fast(id, mode, n)
 end
 
 function methods.receive(self, pattern)
-    local ud = inner(self, "receive")
+    inner(self, "receive")
     local id = self[2]
     if type(id) == "number" then
         local data
@@ -104,11 +120,11 @@ function methods.receive(self, pattern)
         end
         if data then return data end
     end
-    return ud:receive(pattern)
+    return ud_of(self, "receive"):receive(pattern)
 end
 
 function methods.settimeout(self, t)
-    local ud = inner(self, "settimeout")
+    inner(self, "settimeout")
     local id = self[2]
     if type(id) == "number" then
         if t == nil then
@@ -117,13 +133,13 @@ function methods.settimeout(self, t)
             if C_settimeout(id, 1, t) == 1 then return end
         end
     end
-    return ud:settimeout(t)
+    return ud_of(self, "settimeout"):settimeout(t)
 end
 
 local keepalive_errors = { [2] = "closed", [3] = "unread data in buffer" }
 
 function methods.setkeepalive(self, timeout, size)
-    local ud = inner(self, "setkeepalive")
+    inner(self, "setkeepalive")
     local id = self[2]
     local tt, st = type(timeout), type(size)
     if type(id) == "number" and (timeout == nil or tt == "number")
@@ -134,10 +150,10 @@ function methods.setkeepalive(self, timeout, size)
         local err = keepalive_errors[rc]
         if err then return nil, err end
     end
-    return ud:setkeepalive(timeout, size)
+    return ud_of(self, "setkeepalive"):setkeepalive(timeout, size)
 end
 
 return function()
-    local ud, id = raw_tcp()
-    return setmetatable({ ud, id }, mt)
+    local anchor, id = tcp_new(anchor_mt)
+    return setmetatable({ anchor, id }, mt)
 end

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+mod anchor;
 pub(super) mod fast;
 
 struct Pooled {
@@ -23,6 +24,8 @@ struct Pooled {
     reused: u32,
     /// When the idle connection is dropped instead of reused (None: never).
     until: Option<std::time::Instant>,
+    /// The socket's read buffer (empty), so the next user need not allocate one.
+    buf: Vec<u8>,
 }
 
 /// What `sslhandshake` returns for a session (OpenResty's is an opaque cdata; rustls
@@ -58,12 +61,17 @@ struct Inner {
 }
 
 /// A TCP cosocket: its state, shared with the socket registry (`fast.rs`) under the id the
-/// Lua object keeps for the FFI fast paths, for as long as the userdata lives.
-pub struct TcpSock(Rc<RefCell<Inner>>, u32);
+/// Lua object keeps for the FFI fast paths. `ngx.socket.tcp()` objects hold their slot
+/// through an anchor (`anchor.rs`) and get a `TcpSock` only for a slow-path call; the
+/// request's own sockets (`ngx.req.socket`) own their slot (the third field) and free it
+/// when the userdata goes.
+pub struct TcpSock(Rc<RefCell<Inner>>, u32, bool);
 
 impl Drop for TcpSock {
     fn drop(&mut self) {
-        fast::release(self.1);
+        if self.2 {
+            fast::release(self.1);
+        }
     }
 }
 
@@ -133,21 +141,26 @@ impl TcpSock {
         s
     }
 
-    /// A socket with the location's `lua_socket_*` defaults (nginx's outside requests).
+    /// A socket owning a new slot.
     fn new() -> TcpSock {
-        let c = super::req::with_req(|_, ctx| Ok(ctx.conf.lua_socket)).unwrap_or_default();
-        let inner = Rc::new(RefCell::new(Inner {
-            connect_timeout: c.connect_timeout,
-            send_timeout: c.send_timeout,
-            read_timeout: c.read_timeout,
-            keepalive: c.keepalive_timeout,
-            pool_size: c.pool_size,
-            log_errors: c.log_errors,
-            ..Default::default()
-        }));
+        let inner = new_inner();
         let id = fast::register(&inner);
-        TcpSock(inner, id)
+        TcpSock(inner, id, true)
     }
+}
+
+/// A socket's state with the location's `lua_socket_*` defaults (nginx's outside requests).
+fn new_inner() -> Rc<RefCell<Inner>> {
+    let c = super::req::with_req(|_, ctx| Ok(ctx.conf.lua_socket)).unwrap_or_default();
+    Rc::new(RefCell::new(Inner {
+        connect_timeout: c.connect_timeout,
+        send_timeout: c.send_timeout,
+        read_timeout: c.read_timeout,
+        keepalive: c.keepalive_timeout,
+        pool_size: c.pool_size,
+        log_errors: c.log_errors,
+        ..Default::default()
+    }))
 }
 
 /// Flattens a string, number or nested array of them (ngx.socket's send argument).
@@ -270,7 +283,7 @@ impl Inner {
     /// Takes a pooled connection as this socket's.
     fn adopt(&mut self, p: Pooled, key: String) {
         self.stream = Some(p.stream);
-        self.buf.clear();
+        self.buf = p.buf;
         self.reused = p.reused + 1;
         self.pool_key = Some(key);
     }
@@ -300,10 +313,15 @@ impl Inner {
                     Duration::from_millis(ms.max(0.0) as u64)
                 });
                 let until = (!idle.is_zero()).then(|| std::time::Instant::now() + idle);
+                let mut buf = std::mem::take(&mut self.buf);
+                if buf.capacity() > 64 * 1024 {
+                    buf = Vec::new();
+                }
                 list.push(Pooled {
                     stream,
                     reused,
                     until,
+                    buf,
                 });
             }
         });
@@ -893,13 +911,9 @@ impl UserData for UdpSock {
 
 pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
     let socket = lua.create_table()?;
-    // (TcpSock::new reads the request's lua_socket_* settings.)
-    let raw = lua.create_function(|_, ()| {
-        let s = TcpSock::new();
-        let id = s.1;
-        Ok((s, id))
-    })?;
-    socket.set("tcp", fast::wrap(lua, raw)?)?;
+    // The methods' userdata for a slot, made on a socket's first slow-path call.
+    let attach = lua.create_function(|_, id: f64| Ok(fast::attach(id)))?;
+    socket.set("tcp", fast::wrap(lua, attach)?)?;
     socket.set(
         "udp",
         lua.create_function(|_, ()| Ok(UdpSock(RefCell::new((None, Duration::from_secs(60))))))?,

@@ -53,7 +53,17 @@ pub(super) fn register(inner: &Rc<RefCell<Inner>>) -> u32 {
     })
 }
 
-/// Forgets a socket whose userdata is gone.
+/// A new socket's slot, with the request's `lua_socket_*` defaults.
+pub(super) fn register_new() -> u32 {
+    register(&super::new_inner())
+}
+
+/// The methods' userdata for slot `id` (the slot stays the anchor's); None if not live.
+pub(super) fn attach(id: f64) -> Option<TcpSock> {
+    shared(id).map(|inner| TcpSock(inner, id as u32, false))
+}
+
+/// Forgets a socket whose anchor (or owning userdata) is gone.
 pub(super) fn release(id: u32) {
     // (At thread exit the registry may be gone already.)
     let _ = SOCKETS.try_with(|r| {
@@ -316,14 +326,26 @@ fn send_plain(g: &mut Inner, bytes: &[u8]) -> Option<usize> {
 /// The table-object methods over the userdata (see the module comment).
 const WRAPPER: &str = include_str!("../../../lua/openclaw/socket.lua");
 
-/// `ngx.socket.tcp`: `raw` (which makes the userdata and its id) behind the table object.
-pub(super) fn wrap(lua: &Lua, raw: Function) -> LResult<Function> {
+/// `ngx.socket.tcp`: the table object over an anchor and its slot id; `attach` makes the
+/// methods' userdata for a slot.
+pub(super) fn wrap(lua: &Lua, attach: Function) -> LResult<Function> {
     let fps = super::super::ffi::socket_entry_points();
     let fps = lua.create_sequence_from(fps.map(LightUserData))?;
+    // SAFETY: the three follow the C function protocol and touch only their arguments.
+    let (new, id, gc) = unsafe {
+        (
+            lua.create_c_function(super::anchor::tcp_new)?,
+            lua.create_c_function(super::anchor::anchor_id)?,
+            lua.create_c_function(super::anchor::anchor_gc)?,
+        )
+    };
     lua.load(WRAPPER).set_name("=ngx.socket.tcp").call((
-        raw,
+        attach,
         again_value(),
         fps,
         Lua::poll_pending(),
+        new,
+        id,
+        gc,
     ))
 }

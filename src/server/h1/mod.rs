@@ -443,8 +443,21 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
                 if frame.is_empty() {
                     continue;
                 }
+                let room = match framing {
+                    Framing::Length(n) => n.saturating_sub(sent).min(frame.len() as u64) as usize,
+                    _ => frame.len(),
+                };
+                if head_pending && room <= SMALL_BODY && matches!(framing, Framing::Length(_)) {
+                    // A small body goes out in the head's buffer: one segment for the
+                    // kernel to copy instead of two.
+                    wbuf.extend_from_slice(&frame[..room]);
+                }
+                let joined = head_pending && room <= SMALL_BODY;
                 let head: &[u8] = if head_pending { wbuf.as_slice() } else { &[] };
                 let r = match framing {
+                    Framing::Length(_) if joined => {
+                        write_all(shared, &mut [head], send_timeout).await
+                    }
                     Framing::Chunked => {
                         let size = format!("{:x}\r\n", frame.len());
                         write_all(
@@ -454,9 +467,8 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
                         )
                         .await
                     }
-                    Framing::Length(n) => {
+                    Framing::Length(_) => {
                         // Never more than announced: the rest would be a next response.
-                        let room = n.saturating_sub(sent).min(frame.len() as u64) as usize;
                         write_all(shared, &mut [head, &frame[..room]], send_timeout).await
                     }
                     _ => write_all(shared, &mut [head, &frame], send_timeout).await,
@@ -500,6 +512,9 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Bodies up to this size are copied behind the head and written with it in one buffer.
+const SMALL_BODY: usize = 2048;
+
 enum Next {
     Frame(Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>),
     /// Not ready, and the head is still unsent.
@@ -541,7 +556,13 @@ async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(
                 slices[i] = IoSlice::new(if i == 0 { &b[skip..] } else { b });
                 n = i + 1;
             }
-            match Pin::new(&mut sh.io).poll_write_vectored(cx, &slices[..n]) {
+            // One slice is a plain write: the kernel need not import an iovec array.
+            let r = if n == 1 {
+                Pin::new(&mut sh.io).poll_write(cx, &slices[0])
+            } else {
+                Pin::new(&mut sh.io).poll_write_vectored(cx, &slices[..n])
+            };
+            match r {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
                 }

@@ -924,6 +924,50 @@ pub fn install(lua: &Lua, ngx: &Table) -> LResult<()> {
 
 #[cfg(test)]
 mod tests {
+    use mlua::{Lua, Table};
+
+    fn vm() -> (Lua, Table) {
+        // SAFETY: a test VM with every library, FFI included, as the workers' VMs have.
+        let lua = unsafe { Lua::unsafe_new() };
+        let ngx = lua.create_table().unwrap();
+        super::install(&lua, &ngx).unwrap();
+        lua.globals().set("ngx", ngx.clone()).unwrap();
+        (lua, ngx)
+    }
+
+    #[test]
+    fn a_socket_lives_as_long_as_its_object_and_the_methods_userdata() {
+        let (lua, _ngx) = vm();
+        let before = super::fast::live_count();
+        lua.load("keep = {} for i = 1, 100 do keep[i] = ngx.socket.tcp() end")
+            .exec()
+            .unwrap();
+        assert_eq!(super::fast::live_count(), before + 100);
+        // A slow-path call makes the methods' userdata; the id field no longer matters.
+        let r: (Option<bool>, String) = lua
+            .load("local s = keep[1] s[2] = 'x' return s:close()")
+            .eval()
+            .unwrap();
+        assert_eq!(r, (None, "closed".to_string()));
+        lua.load("keep = nil collectgarbage() collectgarbage()")
+            .exec()
+            .unwrap();
+        assert_eq!(super::fast::live_count(), before);
+        // Scripts cannot reach the anchors' finalizer.
+        let mt: mlua::Value = lua
+            .load("return getmetatable(ngx.socket.tcp()[1])")
+            .eval()
+            .unwrap();
+        assert_eq!(mt, mlua::Value::Boolean(false));
+        // Methods on something that is not a socket say so, as lua-nginx-module does.
+        let e = lua
+            .load("return ngx.socket.tcp().close({ 1 })")
+            .exec()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad argument #1 to 'close'"), "{e}");
+    }
+
     #[test]
     fn pool_key_is_host_colon_port() {
         for port in [0u16, 7, 80, 6379, 65535] {

@@ -80,6 +80,12 @@ pub(super) fn release(id: u32) {
     });
 }
 
+/// How many sockets of this worker are live (tests).
+#[cfg(test)]
+pub(super) fn live_count() -> usize {
+    SOCKETS.with(|r| r.borrow().slots.iter().filter(|s| s.is_some()).count())
+}
+
 /// The state of socket `id`, if it is live and this code runs where cosockets may.
 fn live(id: f64) -> Option<Rc<RefCell<Inner>>> {
     if with_state(|st| check_phase(st, COSOCKET_PHASES)).is_err() {

@@ -1,5 +1,5 @@
 //! The userdata that ties a `ngx.socket.tcp()` object's registry slot to the object's life,
-//! made with the Lua C API: a 8-byte block (the slot's id and a mark) whose finalizer frees
+//! made with the Lua C API: an 8-byte block (the slot's id and a mark) whose finalizer frees
 //! the slot. mlua's userdata cost about 2,000 instructions to make and 1,400 to finalize
 //! (type registration checks, a boxed value, its destructor); a socket answered by the
 //! fast paths never needs one. The mlua userdata with the methods (`TcpSock`) is made

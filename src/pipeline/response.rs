@@ -237,10 +237,11 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
         ctx.status = resp.status;
     }
     if !(resp.keep_server && resp.headers.contains_key(http::header::SERVER)) {
-        resp.headers.insert(
-            http::header::SERVER,
-            HeaderValue::from_static(server_string(conf.server_tokens)),
-        );
+        // Constants: `from_static` outside a const checks every byte on each call.
+        const FULL: HeaderValue = HeaderValue::from_static(SERVER_FULL);
+        const SHORT: HeaderValue = HeaderValue::from_static("openclaw");
+        let server = if conf.server_tokens { FULL } else { SHORT };
+        resp.headers.insert(http::header::SERVER, server);
     }
     if let Some(loc) = resp.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
         if loc.starts_with('/') && conf.absolute_redirect && !resp.keep_location {

@@ -203,8 +203,8 @@ fn file_response(
             r.headers.insert(ETAG, v);
         }
     }
-    r.headers
-        .insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    const BYTES: HeaderValue = HeaderValue::from_static("bytes");
+    r.headers.insert(ACCEPT_RANGES, BYTES);
 
     if not_modified(ctx, mtime_secs, &etag) {
         r.status = 304;

@@ -23,6 +23,10 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+// Constants: `HeaderValue::from_static` outside a const checks every byte on each call.
+const CLOSE: HeaderValue = HeaderValue::from_static("close");
+const KEEP_ALIVE_VALUE: HeaderValue = HeaderValue::from_static("keep-alive");
+
 /// `$connection`: a serial number across all workers.
 static CONNECTIONS: AtomicU64 = AtomicU64::new(1);
 
@@ -647,8 +651,7 @@ pub(super) async fn respond(
     } else if let Some((code, msg)) = mtls {
         ctx.log(Level::Info, &msg);
         let mut r = pipeline::special_status(ctx, code);
-        r.headers
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+        r.headers.insert(CONNECTION, CLOSE);
         r
     } else if ctx.conn.plain_on_tls {
         ctx.log(
@@ -656,8 +659,7 @@ pub(super) async fn respond(
             "client sent plain HTTP request to HTTPS port while reading client request headers",
         );
         let mut r = pipeline::special_status(ctx, 497);
-        r.headers
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+        r.headers.insert(CONNECTION, CLOSE);
         r
     } else if let Some(code) = too_large {
         ctx.log(
@@ -669,16 +671,14 @@ pub(super) async fn respond(
             },
         );
         let mut r = pipeline::special_status(ctx, code);
-        r.headers
-            .insert(CONNECTION, HeaderValue::from_static("close"));
+        r.headers.insert(CONNECTION, CLOSE);
         r
     } else {
         match bad {
             Some(msg) => {
                 ctx.log(Level::Info, msg);
                 let mut r = pipeline::special_400(ctx);
-                r.headers
-                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                r.headers.insert(CONNECTION, CLOSE);
                 r
             }
             None => {
@@ -851,11 +851,9 @@ fn finish(mut ctx: Box<RequestCtx>, mut resp: Response) -> Option<Reply> {
             || conf.keepalive_timeout.is_zero()
             || ctx.conn.requests.get() >= conf.keepalive_requests;
         if close {
-            resp.headers
-                .insert(CONNECTION, HeaderValue::from_static("close"));
+            resp.headers.insert(CONNECTION, CLOSE);
         } else {
-            resp.headers
-                .insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+            resp.headers.insert(CONNECTION, KEEP_ALIVE_VALUE);
             if let Some(t) = conf.keepalive_header {
                 if let Ok(v) = HeaderValue::from_str(&format!("timeout={t}")) {
                     const KEEP_ALIVE: http::HeaderName =

@@ -42,16 +42,8 @@ fn silent_upstream() -> (
     let t = std::thread::spawn(move || {
         let (mut c, _) = up.accept().unwrap();
         tx.send(()).unwrap();
-        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let mut buf = [0u8; 4096];
         // Read the request, then wait for the gateway to close the connection.
-        loop {
-            match c.read(&mut buf) {
-                Ok(0) => return true,
-                Ok(_) => continue,
-                Err(_) => return false,
-            }
-        }
+        common::client::closed_by_peer(&mut c)
     });
     (addr, rx, t)
 }

@@ -213,20 +213,6 @@ fn a_kept_alive_connection_reads_split_pipelined_and_long_heads_after_idling() {
     }
 }
 
-/// Reads from `s` until the peer closes it: true if it did (EOF or reset) in time.
-fn closed_by_peer(s: &mut TcpStream) -> bool {
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut buf = [0u8; 1024];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
-            Err(_) => return false,
-        }
-    }
-}
-
 #[test]
 fn worker_connections_reuses_idle_connections_then_refuses() {
     // As nginx: 5 connections with the listening socket; a new one closes the longest-idle
@@ -247,7 +233,7 @@ fn worker_connections_reuses_idle_connections_then_refuses() {
     let mut fifth = TcpStream::connect(gw.addr()).unwrap();
     one_request(&mut fifth);
     assert!(
-        closed_by_peer(&mut idle[0]),
+        common::client::closed_by_peer(&mut idle[0]),
         "the longest-idle connection is closed"
     );
     assert!(gw.wait_log(
@@ -264,7 +250,7 @@ fn worker_connections_reuses_idle_connections_then_refuses() {
     let mut refused = TcpStream::connect(gw.addr()).unwrap();
     let _ = refused.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(
-        closed_by_peer(&mut refused),
+        common::client::closed_by_peer(&mut refused),
         "a connection beyond the limit is closed"
     );
     assert!(gw.wait_log("[alert]", Duration::from_secs(5)));

@@ -53,11 +53,10 @@ struct Inner {
     log_errors: bool,
     /// The unsent end of a `send` the fast path began, and the whole length.
     pending_send: Option<(Vec<u8>, usize)>,
-    /// When the `receive` under way times out, once the fast path began waiting (the
-    /// userdata's `receive` keeps it, so a handover does not restart the clock).
-    read_deadline: Option<tokio::time::Instant>,
-    /// The fast path's timer for `read_deadline`, kept for the socket's later waits.
-    read_timer: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// The timer of the `receive` under way, once the fast path began waiting: its
+    /// deadline is the receive's (the userdata's `receive` takes it over, so a handover
+    /// does not restart the clock).
+    read_wait: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
 
 /// A TCP cosocket: its state, shared with the socket registry (`fast.rs`) under the id the
@@ -577,7 +576,7 @@ impl UserData for TcpSock {
             let want = want(&pattern)?;
             let (stream, mut buf, timeout, deadline) = {
                 let mut g = this.0.borrow_mut();
-                let deadline = g.read_deadline.take();
+                let deadline = g.read_wait.take().map(|t| t.deadline());
                 (
                     g.stream.take(),
                     std::mem::take(&mut g.buf),

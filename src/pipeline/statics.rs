@@ -98,37 +98,18 @@ pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
         };
         return StaticOutcome::Response(special_response(ctx, code));
     }
-    if ctx.conf.static_file_cache {
-        if let Some((body, meta)) = cache::get(&path) {
-            if ctx.method == Method::POST {
-                return StaticOutcome::Response(special_response(ctx, 405));
-            }
-            let r = file_response(ctx, &path, Source::Kept(body), &meta);
-            ctx.filename = Some(path);
-            return StaticOutcome::Response(r);
-        }
-    }
-    // open + fstat, as nginx does: one path walk (a stat and then an open walked it twice).
-    let opened = std::fs::File::open(&path).and_then(|f| f.metadata().map(|m| (f, m)));
-    let (file, meta) = match opened {
-        Ok(fm) => fm,
-        Err(e) => {
-            let code = match e.kind() {
-                std::io::ErrorKind::PermissionDenied => 403,
-                _ => 404,
-            };
-            if code != 404 || ctx.conf.log_not_found {
-                ctx.log(
-                    Level::Error,
-                    &format!(
-                        "open() \"{path}\" failed ({}: {})",
-                        e.raw_os_error().unwrap_or(0),
-                        crate::error::strerror(&e)
-                    ),
-                );
-            }
-            return StaticOutcome::Response(special_response(ctx, code));
-        }
+    let kept = if ctx.conf.static_file_cache {
+        cache::get(&path)
+    } else {
+        None
+    };
+    let (src, meta) = match kept {
+        // A kept copy is of a regular file, checked just now.
+        Some((body, meta)) => (Source::Kept(body), meta),
+        None => match open(ctx, &path) {
+            Ok((file, meta)) => (Source::Disk(file), meta),
+            Err(code) => return StaticOutcome::Response(special_response(ctx, code)),
+        },
     };
     if ctx.method == Method::POST && !meta.is_dir() {
         return StaticOutcome::Response(special_response(ctx, 405));
@@ -145,9 +126,32 @@ pub fn serve(ctx: &mut RequestCtx) -> StaticOutcome {
         }
         return StaticOutcome::Response(r);
     }
-    let r = file_response(ctx, &path, Source::Disk(file), &meta);
+    let r = file_response(ctx, &path, src, &meta);
     ctx.filename = Some(path);
     StaticOutcome::Response(r)
+}
+
+/// open + fstat, as nginx does: one path walk (a stat and then an open walked it twice).
+/// A failure is logged as nginx words it and answered with its status.
+fn open(ctx: &RequestCtx, path: &str) -> Result<(std::fs::File, std::fs::Metadata), u16> {
+    let opened = std::fs::File::open(path).and_then(|f| f.metadata().map(|m| (f, m)));
+    opened.map_err(|e| {
+        let code = match e.kind() {
+            std::io::ErrorKind::PermissionDenied => 403,
+            _ => 404,
+        };
+        if code != 404 || ctx.conf.log_not_found {
+            ctx.log(
+                Level::Error,
+                &format!(
+                    "open() \"{path}\" failed ({}: {})",
+                    e.raw_os_error().unwrap_or(0),
+                    crate::error::strerror(&e)
+                ),
+            );
+        }
+        code
+    })
 }
 
 fn encode_path(p: &str) -> String {
@@ -232,7 +236,7 @@ fn file_response(
         Some(RangeResult::Ignore) | None => (0, size),
     };
     let mut file = match src {
-        // Kept copies are whole files of at most `cache::MAX_FILE` bytes.
+        // Kept copies are whole files of at most `INLINE_MAX` bytes.
         Source::Kept(body) => {
             r.body = Body::Full(body.slice(start as usize..(start + len) as usize));
             return r;

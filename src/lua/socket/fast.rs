@@ -171,7 +171,7 @@ pub fn receive_now(id: f64, count: Option<f64>, resumed: bool, out: &mut Vec<u8>
     let mut g = sock.borrow_mut();
     let g = &mut *g;
     if !resumed {
-        g.read_deadline = None;
+        g.read_wait = None;
     }
     let Some(Conn::Plain(stream)) = &g.stream else {
         return Received::Slow;
@@ -199,47 +199,40 @@ pub fn receive_now(id: f64, count: Option<f64>, resumed: bool, out: &mut Vec<u8>
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             _ => return Received::Slow,
         }
-        let registered = with_waker(|w| {
+        // Register for the data and the deadline with the task's waker; none (a coroutine
+        // not resumed by `Scoped`): the userdata's method waits instead.
+        let timeout = g.read_timeout;
+        let wait = &mut g.read_wait;
+        let waited = with_waker(|w| {
             let mut cx = std::task::Context::from_waker(w);
             match stream.poll_read_ready(&mut cx) {
-                Poll::Ready(Ok(())) => Some(false),
-                Poll::Ready(Err(_)) => None,
-                Poll::Pending => Some(true),
+                Poll::Ready(Ok(())) => return None,
+                Poll::Ready(Err(_)) => return Some(Received::Slow),
+                Poll::Pending => {}
             }
+            let timer = wait.get_or_insert_with(|| {
+                Box::pin(tokio::time::sleep_until(
+                    tokio::time::Instant::now() + timeout,
+                ))
+            });
+            // Timed out: the userdata's method words it (the timer stays for it).
+            Some(match timer.as_mut().poll(&mut cx) {
+                Poll::Ready(()) => Received::Slow,
+                Poll::Pending => Received::Wait,
+            })
         });
-        match registered {
-            Some(Some(true)) => {
-                let deadline = *g
-                    .read_deadline
-                    .get_or_insert_with(|| tokio::time::Instant::now() + g.read_timeout);
-                let timer = g
-                    .read_timer
-                    .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-                if timer.deadline() != deadline {
-                    timer.as_mut().reset(deadline);
-                }
-                let fired = with_waker(|w| {
-                    let mut cx = std::task::Context::from_waker(w);
-                    timer.as_mut().poll(&mut cx).is_ready()
-                });
-                // Timed out: the userdata's method words it (the deadline stays set).
-                return if fired == Some(false) {
-                    Received::Wait
-                } else {
-                    Received::Slow
-                };
-            }
-            Some(Some(false)) => {}
-            _ => return Received::Slow,
+        match waited {
+            // Readable meanwhile: read again.
+            Some(None) => {}
+            Some(Some(r)) => return r,
+            None => return Received::Slow,
         }
     }
     let Some((len, used)) = span else {
         return Received::Slow;
     };
-    if g.read_deadline.take().is_some() {
-        // Its entry would wake the task when the time came; the next wait makes a new one.
-        g.read_timer = None;
-    }
+    // Dropped: its entry would wake the task when the time came.
+    g.read_wait = None;
     out.clear();
     out.extend_from_slice(&g.buf[..len]);
     g.buf.drain(..used);

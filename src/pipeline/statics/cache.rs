@@ -19,8 +19,8 @@ use std::fs::Metadata;
 use std::os::unix::fs::MetadataExt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Files up to this size are kept.
-pub const MAX_FILE: u64 = 256 * 1024;
+/// Files up to this size are kept: the ones `statics` reads whole.
+const MAX_FILE: u64 = super::INLINE_MAX;
 /// The most a worker keeps, counting paths and bookkeeping.
 const BUDGET: usize = 16 * 1024 * 1024;
 /// A file whose times are this recent when read is not kept (nanoseconds).
@@ -183,6 +183,18 @@ mod tests {
         (p.to_str().unwrap().to_string(), meta)
     }
 
+    /// A file written now and kept as if read a second later.
+    fn kept(dir: &std::path::Path, name: &str, body: &'static [u8]) -> String {
+        let (path, meta) = file(dir, name, body);
+        put_at(
+            &path,
+            &meta,
+            &Bytes::from_static(body),
+            now_ns() + SETTLE_NS,
+        );
+        path
+    }
+
     #[test]
     fn a_settled_file_is_served_until_it_changes() {
         let dir = tempfile::tempdir().unwrap();
@@ -205,20 +217,17 @@ mod tests {
     #[test]
     fn removed_renamed_and_grown_files_are_not_served() {
         let dir = tempfile::tempdir().unwrap();
-        let later = now_ns() + SETTLE_NS;
-        let (a, meta) = file(dir.path(), "a", b"aaaa");
-        put_at(&a, &meta, &Bytes::from_static(b"aaaa"), later);
+        let a = kept(dir.path(), "a", b"aaaa");
+        assert!(get(&a).is_some());
         std::fs::remove_file(&a).unwrap();
         assert!(get(&a).is_none());
 
-        let (b, meta) = file(dir.path(), "b", b"bbbb");
-        put_at(&b, &meta, &Bytes::from_static(b"bbbb"), later);
+        let b = kept(dir.path(), "b", b"bbbb");
         let (c, _) = file(dir.path(), "c", b"cccc");
         std::fs::rename(&c, &b).unwrap();
         assert!(get(&b).is_none());
 
-        let (d, meta) = file(dir.path(), "d", b"dddd");
-        put_at(&d, &meta, &Bytes::from_static(b"dddd"), later);
+        let d = kept(dir.path(), "d", b"dddd");
         std::fs::OpenOptions::new()
             .append(true)
             .open(&d)

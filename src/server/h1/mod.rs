@@ -447,17 +447,16 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
                     Framing::Length(n) => n.saturating_sub(sent).min(frame.len() as u64) as usize,
                     _ => frame.len(),
                 };
-                if head_pending && room <= SMALL_BODY && matches!(framing, Framing::Length(_)) {
-                    // A small body goes out in the head's buffer: one segment for the
-                    // kernel to copy instead of two.
+                // A small body goes out in the head's buffer: one segment for the kernel
+                // to copy instead of two.
+                let joined =
+                    head_pending && room <= SMALL_BODY && matches!(framing, Framing::Length(_));
+                if joined {
                     wbuf.extend_from_slice(&frame[..room]);
                 }
-                let joined = head_pending && room <= SMALL_BODY;
                 let head: &[u8] = if head_pending { wbuf.as_slice() } else { &[] };
                 let r = match framing {
-                    Framing::Length(_) if joined => {
-                        write_all(shared, &mut [head], send_timeout).await
-                    }
+                    _ if joined => write_all(shared, &mut [head], send_timeout).await,
                     Framing::Chunked => {
                         let size = format!("{:x}\r\n", frame.len());
                         write_all(

@@ -452,7 +452,7 @@ impl Running {
             log(Level::Notice, n, None);
         }
         self.generation += 1;
-        self.current.store(Arc::new(gen));
+        crate::server::publish(&self.current, Arc::new(gen));
         sync_acme(&cfg);
         self.workers.send_all(|| Command::Warm);
         if let Err(e) = self.hand_out(&added) {

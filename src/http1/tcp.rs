@@ -1,12 +1,111 @@
 //! Reading into connection buffers, and reading a TCP stream the way nginx does: a short
 //! read means the socket is drained.
 
-use bytes::BytesMut;
-use std::io;
+use bytes::{BufMut, BytesMut};
+use std::io::{self, IoSlice};
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, Interest, ReadBuf};
 use tokio::net::TcpStream;
+
+/// The three socket calls a request makes, as bare system calls. glibc's `recv`, `send`
+/// and `writev` are cancellation points: in a threaded process each wraps the call in
+/// two atomic updates of the thread's cancel state, which a worker (which never cancels
+/// threads) pays on every read and write. `syscall` is not a cancellation point.
+mod raw {
+    use std::io::{self, IoSlice};
+    use std::os::fd::RawFd;
+
+    fn check(r: libc::c_long) -> io::Result<usize> {
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(r as usize)
+        }
+    }
+
+    /// `recv(fd, buf, len, 0)`.
+    pub(super) fn recv(fd: RawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+        // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which is valid
+        // for writes of that length; a bad descriptor is an error return, not UB.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_recvfrom,
+                fd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                0,
+                std::ptr::null_mut::<libc::sockaddr>(),
+                std::ptr::null_mut::<libc::socklen_t>(),
+            )
+        })
+    }
+
+    /// `send(fd, data, len, MSG_NOSIGNAL)`, as std's `TcpStream::write` does.
+    pub(super) fn send(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+        // SAFETY: the kernel only reads `data.len()` bytes from `data`.
+        check(unsafe {
+            libc::syscall(
+                libc::SYS_sendto,
+                fd,
+                data.as_ptr(),
+                data.len(),
+                libc::MSG_NOSIGNAL,
+                std::ptr::null::<libc::sockaddr>(),
+                0 as libc::socklen_t,
+            )
+        })
+    }
+
+    /// `writev(fd, iov, n)`. (A write on a socket whose peer is gone gives EPIPE, not
+    /// SIGPIPE: the Rust runtime ignores SIGPIPE.)
+    pub(super) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // IoSlice is ABI-compatible with iovec on Unix; the kernel caps the count itself
+        // (EINVAL above IOV_MAX), so it is capped here as std does.
+        let n = bufs.len().min(1024);
+        // SAFETY: `bufs` is valid for reads of `n` iovecs, each pointing at live slices.
+        check(unsafe { libc::syscall(libc::SYS_writev, fd, bufs.as_ptr(), n) })
+    }
+}
+
+/// Reads into `buf`'s unfilled part with a bare `recv`, clearing the read readiness when
+/// the socket has nothing (tokio's `try_read_buf`, without glibc's wrapper).
+pub fn try_recv(s: &TcpStream, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
+    let fd = s.as_raw_fd();
+    // SAFETY: `recv` only writes into the unfilled part and returns how much it wrote.
+    let n = s.try_io(Interest::READABLE, || {
+        raw::recv(fd, unsafe { buf.unfilled_mut() })
+    })?;
+    // SAFETY: the kernel initialised the first n bytes of the unfilled part.
+    unsafe { buf.assume_init(n) };
+    buf.advance(n);
+    Ok(n)
+}
+
+/// `TcpStream::try_read_buf` with a bare `recv`: reads into `buf`'s next free chunk.
+pub fn try_recv_bytes<B: BufMut>(s: &TcpStream, buf: &mut B) -> io::Result<usize> {
+    let fd = s.as_raw_fd();
+    // SAFETY: `recv` only writes into the chunk, and returns how much it wrote.
+    let n = s.try_io(Interest::READABLE, || {
+        raw::recv(fd, unsafe { buf.chunk_mut().as_uninit_slice_mut() })
+    })?;
+    // SAFETY: the kernel initialised the first n bytes of the chunk.
+    unsafe { buf.advance_mut(n) };
+    Ok(n)
+}
+
+/// `TcpStream::try_write` with a bare `send`.
+pub fn try_send(s: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    let fd = s.as_raw_fd();
+    s.try_io(Interest::WRITABLE, || raw::send(fd, data))
+}
+
+/// `TcpStream::try_write_vectored` with a bare `writev`.
+pub fn try_writev(s: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    let fd = s.as_raw_fd();
+    s.try_io(Interest::WRITABLE, || raw::writev(fd, bufs))
+}
 
 /// Reads what the socket has into `buf`. A read that fills less than the room it was given
 /// drained the socket (nginx's `rev->ready = 0`): the readiness is forgotten now rather
@@ -19,7 +118,7 @@ pub fn poll_read_drained(
 ) -> Poll<io::Result<()>> {
     loop {
         ready!(s.poll_read_ready(cx))?;
-        match s.try_read_buf(buf) {
+        match try_recv(s, buf) {
             Ok(n) => {
                 if n > 0 && buf.remaining() > 0 {
                     let _ = s.try_io(Interest::READABLE, || {

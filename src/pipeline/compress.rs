@@ -20,10 +20,12 @@ use std::task::{Context, Poll};
 
 /// Compresses `resp` in place when the settings and the client allow it.
 pub fn apply(ctx: &mut RequestCtx, resp: &mut Response) {
+    if !ctx.conf.compress.any_on() {
+        return;
+    }
     let c = ctx.conf.compress.clone();
     let head = ctx.method == http::Method::HEAD;
-    if !c.any_on()
-        || !matches!(resp.status, 200 | 403 | 404)
+    if !matches!(resp.status, 200 | 403 | 404)
         || resp.headers.contains_key(CONTENT_ENCODING)
         || (matches!(resp.body, Body::Empty) && !head)
     {

@@ -1,6 +1,6 @@
 //! The per-request context and variable evaluation over it.
 
-use super::Generation;
+use super::{Generation, Part};
 use crate::config::{Computed, LocConf, Location, Server};
 use crate::router::RegexMatch;
 use crate::vars::{Builtin, Var, VarSource};
@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 /// One downstream connection, shared by its requests.
 #[derive(Debug)]
@@ -91,6 +91,8 @@ pub struct TlsInfo {
 
 /// Everything about one request, from arrival to the log line.
 pub struct RequestCtx {
+    /// The generation the request runs on, from its start to its log line: it owns the
+    /// request's `Part`s, so it is never replaced.
     pub gen: Arc<Generation>,
     pub conn: Rc<ConnInfo>,
     pub method: Method,
@@ -103,10 +105,10 @@ pub struct RequestCtx {
     /// The query string without `?` (`$args`).
     pub args: Option<String>,
     pub host: String,
-    pub server: Arc<Server>,
-    pub location: Option<Arc<Location>>,
+    pub server: Part<Server>,
+    pub location: Option<Part<Location>>,
     /// The settings in force: the location's, or an `if` block's.
-    pub conf: Arc<LocConf>,
+    pub conf: Part<LocConf>,
     pub user_vars: HashMap<Arc<str>, String>,
     /// Variables Lua set to nil (`ngx.var.x = nil`): they read as nil, where a declared
     /// variable this request never set reads as "" (as in nginx).
@@ -126,7 +128,6 @@ pub struct RequestCtx {
     /// The response head's size as written (HTTP/1), for `$bytes_sent`; 0 when unknown.
     pub head_bytes_sent: Cell<u64>,
     pub request_length: u64,
-    pub start: Instant,
     pub start_time: SystemTime,
     request_id: RefCell<Option<String>>,
     /// Per-request data of the script engine (Lua keeps `ngx.ctx` here across phases).
@@ -185,6 +186,17 @@ impl LogContext {
     }
 }
 
+thread_local! {
+    /// This thread's hash keys for the request's variable maps: `RandomState::new` takes
+    /// an atomic update of a process-wide counter, two per request otherwise.
+    static VAR_HASHER: ahash::RandomState = ahash::RandomState::new();
+}
+
+/// An empty map for a request's variables, with this thread's hash keys.
+fn var_map<V>() -> HashMap<Arc<str>, V> {
+    VAR_HASHER.with(|h| HashMap::with_hasher(h.clone()))
+}
+
 impl RequestCtx {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -197,9 +209,10 @@ impl RequestCtx {
         uri: String,
         args: Option<String>,
         host: String,
-        server: Arc<Server>,
+        server: Part<Server>,
     ) -> RequestCtx {
-        let conf = server.conf.clone();
+        // SAFETY: a server's settings are owned by the server.
+        let conf = unsafe { Part::of(&server.conf) };
         let request_length = request_uri.len() as u64
             + headers
                 .iter()
@@ -219,9 +232,9 @@ impl RequestCtx {
             server,
             location: None,
             conf,
-            user_vars: HashMap::new(),
+            user_vars: var_map(),
             nil_vars: Vec::new(),
-            computed: RefCell::default(),
+            computed: RefCell::new(var_map()),
             captures: None,
             filename: None,
             internal: false,
@@ -232,7 +245,6 @@ impl RequestCtx {
             body_bytes_sent: Cell::new(0),
             head_bytes_sent: Cell::new(0),
             request_length,
-            start: Instant::now(),
             start_time: crate::clock::system(),
             request_id: RefCell::new(None),
             script_slot: None,
@@ -313,7 +325,7 @@ impl RequestCtx {
         LogContext {
             connection: self.conn.id,
             client: self.conn.remote.ip(),
-            server: self.server.clone(),
+            server: self.server.arc(),
             method: self.method.clone(),
             request_uri: self.request_uri.clone(),
             protocol: self.protocol(),
@@ -581,7 +593,12 @@ impl VarSource for RequestCtx {
                 }
                 B::RequestLength => owned(self.request_length.to_string()),
                 B::RequestTime => {
-                    let ms = self.start.elapsed().as_millis();
+                    // As nginx: wall-clock time since the request's start, never negative
+                    // (one clock read per request, where an `Instant` would be a second).
+                    let ms = crate::clock::system()
+                        .duration_since(self.start_time)
+                        .unwrap_or_default()
+                        .as_millis();
                     owned(format!("{}.{:03}", ms / 1000, ms % 1000))
                 }
                 B::Msec => {

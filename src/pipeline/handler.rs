@@ -3,7 +3,7 @@
 
 use super::response::{header_filter, special_response, Body, Response};
 use super::statics::{self, StaticOutcome};
-use super::{Phase, ReqBody, RequestCtx, ScriptOutcome};
+use super::{Part, Phase, ReqBody, RequestCtx, ScriptOutcome};
 use crate::config::{cidr_contains, Cond, Location, Op, RewriteFlag};
 use crate::observe::Level;
 use crate::router::{self, RegexMatch};
@@ -39,8 +39,9 @@ pub async fn process_internal(ctx: &mut RequestCtx) -> Response {
         pages += 1;
     }
     header_filter(ctx, &mut resp);
-    let conf = ctx.conf.clone();
-    if !conf.echo.before.is_empty() || !conf.echo.after.is_empty() {
+    // (Arcs are cloned only where used: each clone and drop is an atomic update.)
+    if !ctx.conf.echo.before.is_empty() || !ctx.conf.echo.after.is_empty() {
+        let conf = ctx.conf;
         super::echo::filter(ctx, &conf, &mut resp).await;
     }
     body_filter(ctx, &mut resp).await;
@@ -132,8 +133,8 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
         };
     }
     if matches!(next, Start::Server) {
-        let server = ctx.server.clone();
-        if !server.script.is_empty() {
+        if !ctx.server.script.is_empty() {
+            let server = ctx.server;
             match script(ctx, &server.script) {
                 Flow::Respond(r) => return r,
                 Flow::Restart => ctx.internal = true,
@@ -153,8 +154,10 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
             );
             return special_response(ctx, 500);
         }
+        // SAFETY (the `Part`s): locations come from the request's server, which its
+        // generation owns.
         let found = match std::mem::replace(&mut next, Start::Find) {
-            Start::Named(l) => Some((l, None)),
+            Start::Named(l) => Some((unsafe { Part::of(&l) }, None)),
             _ if router::auto_redirect(&ctx.server, &ctx.uri) => {
                 let mut target = format!("{}/", ctx.uri);
                 if let Some(a) = &ctx.args {
@@ -167,26 +170,31 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
                 }
                 return r;
             }
-            _ => router::find_location(&ctx.server, &ctx.uri),
+            _ => {
+                let server = ctx.server;
+                router::find_location(&server, &ctx.uri).map(|(l, m)| (unsafe { Part::of(l) }, m))
+            }
         };
         match found {
             Some((loc, m)) => {
+                // SAFETY: a location's settings are owned by the location.
+                let conf = unsafe { Part::of(&loc.conf) };
                 if loc.conf.internal && !ctx.internal {
-                    ctx.conf = loc.conf.clone();
+                    ctx.conf = conf;
                     return special_response(ctx, 404);
                 }
-                ctx.conf = loc.conf.clone();
-                ctx.location = Some(loc.clone());
+                ctx.conf = conf;
+                let scripted = (!loc.script.is_empty()).then_some(loc);
+                ctx.location = Some(loc);
                 if let Some(m) = m {
                     set_captures(ctx, m);
                 }
                 if let Some(r) = check_content_length(ctx) {
                     return r;
                 }
-                let flow = if loc.script.is_empty() {
-                    Flow::Continue
-                } else {
-                    script(ctx, &loc.script)
+                let flow = match scripted {
+                    None => Flow::Continue,
+                    Some(loc) => script(ctx, &loc.script),
                 };
                 match flow {
                     Flow::Respond(r) => return r,
@@ -201,7 +209,8 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
             }
             None => {
                 ctx.location = None;
-                ctx.conf = ctx.server.conf.clone();
+                // SAFETY: a server's settings are owned by the server.
+                ctx.conf = unsafe { Part::of(&ctx.server.conf) };
             }
         }
         if ctx.conf.lua_need_request_body && ctx.body.is_some() {
@@ -473,7 +482,9 @@ fn exec(ctx: &mut RequestCtx, ops: &[Op], changed: &mut bool) -> Flow {
             Op::If { cond, ops, conf } => {
                 if eval_cond(ctx, cond) {
                     if let Some(c) = conf {
-                        ctx.conf = c.clone();
+                        // SAFETY: an `if` block's settings are owned by the script that
+                        // holds it, in the request's location or server.
+                        ctx.conf = unsafe { Part::of(c) };
                     }
                     match exec(ctx, ops, changed) {
                         Flow::Continue => {}
@@ -571,7 +582,7 @@ async fn limit_req(ctx: &mut RequestCtx) -> Option<Response> {
     {
         return None;
     }
-    let conf = ctx.conf.clone();
+    let conf = ctx.conf;
     let now = crate::limit::now_ms();
     let mut delay_ms = 0u64;
     let mut delayed: Option<(u64, String)> = None;
@@ -685,7 +696,7 @@ fn limit_conn(ctx: &mut RequestCtx) -> Option<Response> {
     {
         return None;
     }
-    let conf = ctx.conf.clone();
+    let conf = ctx.conf;
     for l in conf.limit_conns.iter() {
         let key = l.key.eval(ctx);
         if key.is_empty() || key.len() > 255 {

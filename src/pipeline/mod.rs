@@ -9,6 +9,7 @@ mod handler;
 mod headers;
 mod keys;
 mod more_headers;
+mod part;
 mod response;
 mod statics;
 mod subrequest;
@@ -21,6 +22,7 @@ pub use ctx::{AbortMode, ConnInfo, LogContext, RequestCtx, TlsInfo};
 use handler::BODY_MEMORY_CAP;
 pub use handler::{collect_body, process, process_internal, special_400, special_status};
 pub use headers::{HeaderList, HeaderSet, ListKey};
+pub use part::Part;
 pub use response::{
     header_filter, reason, server_string, special_page, special_response, Body, CompressMemo,
     Response,

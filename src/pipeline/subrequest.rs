@@ -41,7 +41,7 @@ pub fn subrequest(
         path,
         args,
         parent.host.clone(),
-        parent.server.clone(),
+        parent.server,
     );
     sub.internal = true;
     sub.subrequest_depth = parent.subrequest_depth + 1;

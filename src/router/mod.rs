@@ -15,13 +15,13 @@ pub struct RegexMatch {
 
 /// Picks the server for `host` among those on listen socket `socket`; the socket's default
 /// server when no name matches.
-pub fn select_server(
-    http: &Http,
+pub fn select_server<'a>(
+    http: &'a Http,
     socket: usize,
     host: Option<&str>,
-) -> (Arc<Server>, Option<RegexMatch>) {
+) -> (&'a Arc<Server>, Option<RegexMatch>) {
     let sock = &http.sockets[socket];
-    let default = http.servers[sock.default_server].clone();
+    let default = &http.servers[sock.default_server];
     let Some(host) = host else {
         return (default, None);
     };
@@ -31,7 +31,7 @@ pub fn select_server(
             .iter()
             .any(|n| matches!(n, ServerName::Exact(e) if e == host))
         {
-            return (s.clone(), None);
+            return (s, None);
         }
     }
     // Longest wildcard first: leading, then trailing.
@@ -47,7 +47,7 @@ pub fn select_server(
         }
     }
     if let Some((_, s)) = best {
-        return (s.clone(), None);
+        return (s, None);
     }
     for s in candidates() {
         for n in &s.names {
@@ -59,7 +59,7 @@ pub fn select_server(
         }
     }
     if let Some((_, s)) = best {
-        return (s.clone(), None);
+        return (s, None);
     }
     for s in candidates() {
         for n in &s.names {
@@ -70,7 +70,7 @@ pub fn select_server(
                         caps,
                         subject: host.to_string(),
                     };
-                    return (s.clone(), Some(m));
+                    return (s, Some(m));
                 }
             }
         }
@@ -79,7 +79,10 @@ pub fn select_server(
 }
 
 /// Finds the location for `uri` in a server.
-pub fn find_location(server: &Server, uri: &str) -> Option<(Arc<Location>, Option<RegexMatch>)> {
+pub fn find_location<'a>(
+    server: &'a Server,
+    uri: &str,
+) -> Option<(&'a Arc<Location>, Option<RegexMatch>)> {
     find_in(&server.locations, uri).map(|(l, m, _)| (l, m))
 }
 
@@ -110,11 +113,14 @@ pub fn auto_redirect(server: &Server, uri: &str) -> bool {
 
 /// Returns the location, a regex match, and whether the result is final (exact or regex
 /// match, which stops the search in enclosing levels too).
-fn find_in(list: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, Option<RegexMatch>, bool)> {
+fn find_in<'a>(
+    list: &'a [Arc<Location>],
+    uri: &str,
+) -> Option<(&'a Arc<Location>, Option<RegexMatch>, bool)> {
     for l in list {
         if let LocKind::Exact(e) = &l.kind {
             if e == uri {
-                return Some((l.clone(), None, true));
+                return Some((l, None, true));
             }
         }
     }
@@ -139,7 +145,7 @@ fn find_in(list: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, Option<R
             }
         }
         if let LocKind::Prefix { noregex: true, .. } = &b.kind {
-            return Some(tentative.unwrap_or_else(|| (b.clone(), None, true)));
+            return Some(tentative.unwrap_or((b, None, true)));
         }
     }
     for l in list {
@@ -155,9 +161,9 @@ fn find_in(list: &[Arc<Location>], uri: &str) -> Option<(Arc<Location>, Option<R
                         return Some((found.0, found.1.or(Some(m)), true));
                     }
                 }
-                return Some((l.clone(), Some(m), true));
+                return Some((l, Some(m), true));
             }
         }
     }
-    tentative.or_else(|| best.map(|b| (b.clone(), None, false)))
+    tentative.or_else(|| best.map(|b| (b, None, false)))
 }

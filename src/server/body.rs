@@ -135,8 +135,9 @@ impl Drop for OutBody {
 /// then the access log lines. With a LocalSet to run on, the Lua handler runs as a task
 /// and may yield (cosockets, `ngx.sleep`); elsewhere it runs at once and cannot.
 pub fn log_phase(mut ctx: Box<RequestCtx>) {
-    let lua = match (ctx.conf.lua.log.clone(), ctx.gen.engine.clone()) {
-        (Some(chunk), Some(engine)) => Some((chunk, engine)),
+    // (The engine's Arc is cloned only for a location with a log handler.)
+    let lua = match (&ctx.conf.lua.log, &ctx.gen.engine) {
+        (Some(chunk), Some(engine)) => Some((chunk.clone(), engine.clone())),
         _ => None,
     };
     let Some((chunk, engine)) = lua else {

@@ -5,7 +5,6 @@
 use super::body::OutBody;
 use super::io::SharedTcp;
 use super::Current;
-use crate::config::Http;
 use crate::observe::Level;
 use crate::pipeline::{self, normalize_path, ConnInfo, ReqBody, RequestCtx, Response, TlsInfo};
 use http::header::{HeaderValue, CONNECTION};
@@ -372,7 +371,7 @@ pub(super) async fn serve_io<S>(
         .take()
         .unwrap_or_else(|| LiveGuard::count(&p.tracker));
     if !p.http2 {
-        return super::h1::serve(stream, conn, p.current, limits, p.shutdown).await;
+        return super::h1::serve(stream, conn, p.current, limits).await;
     }
     // Boxed: hyper's connection state would otherwise size every connection's task.
     Box::pin(serve_hyper(stream, conn, p, limits)).await
@@ -551,7 +550,7 @@ pub(super) async fn respond(
     body: ReqBody,
     on_upgrade: Option<pipeline::OnUpgrade>,
 ) -> Option<Reply> {
-    let gen = current.load_full();
+    let gen = super::latest(current);
     conn.requests.set(conn.requests.get() + 1);
     let http = gen.config.http.as_ref()?;
     // A listener dropped by a reload: finish this connection.
@@ -611,9 +610,13 @@ pub(super) async fn respond(
         }
     };
     let args = parts.uri.query().map(str::to_string);
-    let host_var = host.clone().unwrap_or_else(|| server.first_name.clone());
+    let host_var = host.unwrap_or_else(|| server.first_name.clone());
+    let acme = !http.acme.is_empty() || !http.acme_on_demand.is_empty();
+    // The request holds the generation from here (moved: each Arc clone is an atomic add).
+    // SAFETY: the server belongs to `gen`, which the request holds from here.
+    let server = unsafe { pipeline::Part::of(server) };
     let ctx = Box::new(RequestCtx::new(
-        gen.clone(),
+        gen,
         conn.clone(),
         parts.method,
         parts.version,
@@ -646,7 +649,7 @@ pub(super) async fn respond(
         too_large = Some(494);
     }
     let mtls = mtls_refusal(ctx);
-    let resp = if let Some(r) = acme_http01(ctx, http) {
+    let resp = if let Some(r) = acme_http01(ctx, acme) {
         r
     } else if let Some((code, msg)) = mtls {
         ctx.log(Level::Info, &msg);
@@ -780,8 +783,8 @@ impl Drop for AbortGuard {
 
 /// HTTP-01 challenges, answered on plain-HTTP listeners before anything else when ACME is
 /// configured: the key authorization of an open order's token, else 404.
-fn acme_http01(ctx: &mut RequestCtx, http: &Http) -> Option<Response> {
-    let acme = !http.acme.is_empty() || !http.acme_on_demand.is_empty();
+/// `acme`: the configuration obtains certificates over ACME.
+fn acme_http01(ctx: &mut RequestCtx, acme: bool) -> Option<Response> {
     if !acme || ctx.conn.tls.is_some() || ctx.conn.plain_on_tls {
         return None;
     }

@@ -8,7 +8,6 @@ use super::Current;
 use crate::lua::{Exchange as Response, ToolRequest as Request};
 use crate::observe::{begin_capture, end_capture, flush_access_logs};
 use crate::pipeline::Generation;
-use arc_swap::ArcSwap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,7 +32,7 @@ impl Harness {
             .build()
             .map_err(|e| format!("cannot start runtime: {e}"))?;
         Ok(Harness {
-            current: Arc::new(ArcSwap::from_pointee(gen)),
+            current: super::new_current(gen),
             rt,
             local: tokio::task::LocalSet::new(),
             tracker: Tracker::default(),
@@ -43,7 +42,7 @@ impl Harness {
 
     /// Serves later requests from `gen` (a reloaded configuration).
     pub fn replace(&self, gen: Generation) {
-        self.current.store(Arc::new(gen));
+        super::publish(&self.current, Arc::new(gen));
     }
 
     pub fn generation(&self) -> Arc<Generation> {

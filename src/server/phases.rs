@@ -19,7 +19,7 @@ pub fn describe(gen: &Generation, host: Option<&str>, path: &str) -> Result<Vec<
         http.sockets[socket].addr
     )];
     let server_ops = count_ops(&server.script);
-    let Some((loc, _)) = crate::router::find_location(&server, uri) else {
+    let Some((loc, _)) = crate::router::find_location(server, uri) else {
         out.push("location: none matches (404 from the server's settings)".into());
         if server_ops > 0 {
             out.push(format!(
@@ -28,7 +28,7 @@ pub fn describe(gen: &Generation, host: Option<&str>, path: &str) -> Result<Vec<
         }
         return Ok(out);
     };
-    out.push(format!("location: {}", location_name(&loc)));
+    out.push(format!("location: {}", location_name(loc)));
     let conf = &loc.conf;
     let mut rewrite = vec![];
     if server_ops > 0 {

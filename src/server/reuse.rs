@@ -6,7 +6,9 @@
 //! counts its upstream and cosocket connections).
 //!
 //! Each HTTP/1 connection has a `Slot` in its worker's list: marked idle while it waits for
-//! a request with nothing read of it, with the waker that wakes it to close.
+//! a request with nothing read of it, with the waker that wakes it to close. A graceful
+//! stop uses the same list: every idle connection is told to close, and a busy one closes
+//! after its response (`stopping`), without a watch of its own to poll on every request.
 
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -25,6 +27,7 @@ pub(super) struct Slot {
 thread_local! {
     static SLOTS: RefCell<Vec<Weak<Slot>>> = const { RefCell::new(Vec::new()) };
     static TICK: Cell<u64> = const { Cell::new(0) };
+    static STOPPING: Cell<bool> = const { Cell::new(false) };
 }
 
 impl Slot {
@@ -66,6 +69,29 @@ impl Slot {
     /// Told to close to make room for a new connection.
     pub(super) fn closing(&self) -> bool {
         self.close.get()
+    }
+}
+
+/// A graceful stop began on this worker: its connections close once idle (nothing of a
+/// next request read).
+pub(super) fn stopping() -> bool {
+    STOPPING.get()
+}
+
+/// Begins a graceful stop of this worker's connections: each is woken, and an idle one
+/// closes now; one serving or reading a request closes after its response.
+pub(super) fn stop_all() {
+    STOPPING.set(true);
+    let wakers: Vec<Waker> = SLOTS.with(|s| {
+        s.borrow()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|c| c.waker.borrow_mut().take())
+            .collect()
+    });
+    // Woken outside the borrow: a waker may run nothing now, but is not held either.
+    for w in wakers {
+        w.wake();
     }
 }
 

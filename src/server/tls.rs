@@ -36,7 +36,7 @@ impl rustls::server::ResolvesServerCert for SniResolver {
             return crate::tls::acme::alpn_cert(name.as_deref()?);
         }
         let (server, _) = crate::router::select_server(http, self.sock, name.as_deref());
-        if let Some(c) = on_demand(&server, name.as_deref()) {
+        if let Some(c) = on_demand(server, name.as_deref()) {
             return Some(c);
         }
         // A server without certificates on a TLS port: the default server's serve.

@@ -100,6 +100,7 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         crate::pipeline::allow_background(true);
+        super::keep_latest(true);
         let (stop_tx, stop_rx) = watch::channel(false);
         let tracker = Tracker::default();
         let mut accepts: HashMap<SocketAddr, tokio::task::JoinHandle<()>> = HashMap::new();
@@ -127,6 +128,9 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
                         }
                     }
                     Some(Command::Warm) => {
+                        // A reload: the copy of the old generation goes now, not at the
+                        // next request (its health checks stop when it is dropped).
+                        let _ = super::latest(&current);
                         if let Some(engine) = current.load().engine.clone() {
                             engine.warm();
                         }
@@ -149,6 +153,7 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
         }
         if graceful {
             let _ = stop_tx.send(true);
+            super::reuse::stop_all();
             let wait = async {
                 while tracker.live.get() > 0 {
                     let notified = tracker.idle.notified();
@@ -163,6 +168,7 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
         // Log phases still running (a log_by_lua shipping its line) get the same bound.
         let _ = tokio::time::timeout(GRACEFUL_LIMIT, crate::pipeline::background_done()).await;
         crate::pipeline::allow_background(false);
+        super::keep_latest(false);
         flush_access_logs();
     });
 }

@@ -184,7 +184,7 @@ pub fn receive_now(id: f64, count: Option<f64>, resumed: bool, out: &mut Vec<u8>
         }
         g.buf.reserve(16 * 1024);
         let room = g.buf.capacity() - g.buf.len();
-        match stream.try_read_buf(&mut g.buf) {
+        match crate::http1::try_recv_bytes(stream, &mut g.buf) {
             Ok(n) if n > 0 => {
                 if n < room {
                     // A short read drained the socket: as nginx does, wait for the next
@@ -308,7 +308,7 @@ fn send_plain(g: &mut Inner, bytes: &[u8]) -> Option<usize> {
     };
     let mut off = 0;
     while off < bytes.len() {
-        match stream.try_write(&bytes[off..]) {
+        match crate::http1::try_send(stream, &bytes[off..]) {
             Ok(n) if n > 0 => off += n,
             _ => break,
         }

@@ -31,20 +31,14 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::watch;
 
 /// How long a write may wait before the connection is closed, where no location's
 /// `send_timeout` applies (nginx's default).
 const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Serves HTTP/1.x requests on `io` until the connection ends.
-pub(super) async fn serve<S>(
-    io: S,
-    conn: Rc<ConnInfo>,
-    current: Current,
-    limits: Limits,
-    shutdown: watch::Receiver<bool>,
-) where
+pub(super) async fn serve<S>(io: S, conn: Rc<ConnInfo>, current: Current, limits: Limits)
+where
     S: AsyncRead + AsyncWrite + Unpin + 'static,
 {
     let shared = Rc::new(RefCell::new(Shared::new(io)));
@@ -52,10 +46,6 @@ pub(super) async fn serve<S>(
         .takeover
         .set(shared.clone() as Rc<dyn crate::pipeline::Takeover>);
     let mut wbuf: Vec<u8> = Vec::with_capacity(1024);
-    let mut stop = shutdown.clone();
-    let mut stopping = std::pin::pin!(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    });
     let mut timer = Timer::new(limits.header_timeout);
     // Idle between requests, it may be closed to make room (worker_connections).
     let slot = super::reuse::Slot::enter();
@@ -69,7 +59,7 @@ pub(super) async fn serve<S>(
         } else {
             limits.idle
         });
-        let read = read_head(&shared, &limits, &mut timer, &slot, stopping.as_mut()).await;
+        let read = read_head(&shared, &limits, &mut timer, &slot).await;
         let (parts, facts) = match read {
             HeadRead::Head(p, f) => (p, f),
             HeadRead::Closed => break,
@@ -140,7 +130,7 @@ pub(super) async fn serve<S>(
                 return;
             }
         }
-        if !keep || *shutdown.borrow() {
+        if !keep || super::reuse::stopping() {
             break;
         }
         // A body the handler left unread is read and dropped, as nginx discards it, so the
@@ -192,13 +182,12 @@ enum HeadRead {
 }
 
 /// Waits for the next request head: parsed from what is buffered, else read. A graceful
-/// stop ends an idle connection (no byte of a next request read yet).
+/// stop ends an idle connection (no byte of a next request read yet): `slot` is woken.
 async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Rc<RefCell<Shared<S>>>,
     limits: &Limits,
     timer: &mut Timer,
     slot: &super::reuse::Slot,
-    mut stopping: Pin<&mut impl Future<Output = ()>>,
 ) -> HeadRead {
     let mut started = false;
     std::future::poll_fn(|cx| {
@@ -230,7 +219,7 @@ async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         if sh.rbuf.is_empty() {
-            if stopping.as_mut().poll(cx).is_ready() {
+            if super::reuse::stopping() {
                 return Poll::Ready(HeadRead::Closed);
             }
             slot.idle(cx.waker());
@@ -592,6 +581,10 @@ struct Timer {
     deadline_ms: u64,
     /// When the sleep fires, on the same clock.
     armed_ms: u64,
+    /// The waker the sleep holds: it was polled pending with it and has not fired or been
+    /// reset since. Polling it again would register the waker again (two atomic updates
+    /// on every wait), so a poll with the same waker only checks whether it fired.
+    waiting: Option<std::task::Waker>,
 }
 
 impl Timer {
@@ -601,6 +594,7 @@ impl Timer {
             sleep: Box::pin(tokio::time::sleep(first)),
             deadline_ms: at,
             armed_ms: at,
+            waiting: None,
         }
     }
 
@@ -609,6 +603,7 @@ impl Timer {
         self.deadline_ms = crate::clock::coarse_ms() + wait.as_millis() as u64;
         if self.deadline_ms < self.armed_ms {
             self.armed_ms = self.deadline_ms;
+            self.waiting = None;
             self.sleep
                 .as_mut()
                 .reset(tokio::time::Instant::now() + wait);
@@ -617,9 +612,20 @@ impl Timer {
 
     fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            if self.sleep.as_mut().poll(cx).is_pending() {
+            let holds = self
+                .waiting
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()));
+            if holds && !self.sleep.is_elapsed() {
                 return Poll::Pending;
             }
+            if self.sleep.as_mut().poll(cx).is_pending() {
+                if !holds {
+                    self.waiting = Some(cx.waker().clone());
+                }
+                return Poll::Pending;
+            }
+            self.waiting = None;
             let now = crate::clock::coarse_ms();
             if now >= self.deadline_ms {
                 return Poll::Ready(());

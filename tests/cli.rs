@@ -265,6 +265,55 @@ fn graceful_quit_finishes_and_exits() {
 }
 
 #[test]
+fn graceful_quit_lets_a_request_in_flight_finish_and_closes_idle_connections() {
+    use std::io::{Read, Write};
+    let mut gw = Gateway::start(
+        "location /slow { content_by_lua_block { ngx.log(ngx.ERR, \"slow one started\") ngx.sleep(0.3) ngx.say(\"finished\") } }\n\
+         location / { return 200 \"idle\"; }",
+    );
+    let addr = gw.addr();
+    // A kept-alive connection with nothing under way: closed by the stop.
+    let mut idle = std::net::TcpStream::connect(addr).unwrap();
+    idle.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while client::parse(&got, false).is_none() {
+        let n = idle.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed before the answer");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    // A request in progress when the stop comes: answered, then its connection closed.
+    let mut busy = std::net::TcpStream::connect(addr).unwrap();
+    busy.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    assert!(gw.wait_log("slow one started", Duration::from_secs(10)));
+    gw.signal(libc::SIGQUIT);
+    assert!(
+        client::closed_by_peer(&mut idle),
+        "idle connection left open"
+    );
+    let mut got = Vec::new();
+    busy.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let closed = loop {
+        match busy.read(&mut chunk) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(_) => break false,
+        }
+    };
+    let (resp, _) = client::parse(&got, false).expect("no answer to the request in flight");
+    assert!(closed, "the connection stayed open after its answer");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "finished\n");
+    assert!(
+        gw.stop_with(libc::SIGQUIT, Duration::from_secs(5)),
+        "no exit after QUIT"
+    );
+}
+
+#[test]
 fn zero_downtime_reload_with_keepalive_clients() {
     let gw = Gateway::start("location / { return 200 \"gen\"; }");
     let addr = gw.addr();

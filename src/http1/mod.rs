@@ -7,7 +7,9 @@ mod tcp;
 
 pub use body::{decode, BodyState, Chunk, Step};
 pub use names::header_name;
-pub use tcp::{poll_fill, poll_fill_for, poll_read_drained, try_recv_bytes, try_send, try_writev};
+pub use tcp::{
+    poll_fill, poll_fill_for, poll_read_drained, try_recv_drained, try_send, try_writev,
+};
 
 /// A `Content-Length` value read as nginx reads one (`ngx_atoof`): decimal digits only,
 /// no sign; `None` when it is not one, or does not fit.

@@ -3,6 +3,7 @@
 
 use bytes::{BufMut, BytesMut};
 use std::io::{self, IoSlice};
+use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
@@ -69,27 +70,27 @@ mod raw {
     }
 }
 
-/// Reads into `buf`'s unfilled part with a bare `recv`, clearing the read readiness when
-/// the socket has nothing (tokio's `try_read_buf`, without glibc's wrapper).
-pub fn try_recv(s: &TcpStream, buf: &mut ReadBuf<'_>) -> io::Result<usize> {
+/// Reads what the socket has into `buf` with a bare `recv` (WouldBlock clears the read
+/// readiness, as tokio's `try_read` does). A read that fills less than `buf` drained the
+/// socket (nginx's `rev->ready = 0`): the readiness is forgotten now rather than learnt
+/// from a next read that fails with EAGAIN. Safe on a single-threaded runtime (every
+/// worker's): its driver cannot have taken a newer edge between that read and this.
+fn recv_drained(s: &TcpStream, buf: &mut [MaybeUninit<u8>]) -> io::Result<usize> {
     let fd = s.as_raw_fd();
-    // SAFETY: `recv` only writes into the unfilled part and returns how much it wrote.
-    let n = s.try_io(Interest::READABLE, || {
-        raw::recv(fd, unsafe { buf.unfilled_mut() })
-    })?;
-    // SAFETY: the kernel initialised the first n bytes of the unfilled part.
-    unsafe { buf.assume_init(n) };
-    buf.advance(n);
+    let room = buf.len();
+    let n = s.try_io(Interest::READABLE, || raw::recv(fd, buf))?;
+    if n > 0 && n < room {
+        let _ = s.try_io(Interest::READABLE, || {
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
+    }
     Ok(n)
 }
 
-/// `TcpStream::try_read_buf` with a bare `recv`: reads into `buf`'s next free chunk.
-pub fn try_recv_bytes<B: BufMut>(s: &TcpStream, buf: &mut B) -> io::Result<usize> {
-    let fd = s.as_raw_fd();
+/// `recv_drained` into `buf`'s next free chunk (a cosocket's buffer).
+pub fn try_recv_drained<B: BufMut>(s: &TcpStream, buf: &mut B) -> io::Result<usize> {
     // SAFETY: `recv` only writes into the chunk, and returns how much it wrote.
-    let n = s.try_io(Interest::READABLE, || {
-        raw::recv(fd, unsafe { buf.chunk_mut().as_uninit_slice_mut() })
-    })?;
+    let n = recv_drained(s, unsafe { buf.chunk_mut().as_uninit_slice_mut() })?;
     // SAFETY: the kernel initialised the first n bytes of the chunk.
     unsafe { buf.advance_mut(n) };
     Ok(n)
@@ -107,10 +108,7 @@ pub fn try_writev(s: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
     s.try_io(Interest::WRITABLE, || raw::writev(fd, bufs))
 }
 
-/// Reads what the socket has into `buf`. A read that fills less than the room it was given
-/// drained the socket (nginx's `rev->ready = 0`): the readiness is forgotten now rather
-/// than learnt from a next read that fails with EAGAIN. Safe on a single-threaded runtime
-/// (every worker's): its driver cannot have taken a newer edge between that read and this.
+/// Reads what the socket has into `buf` (see `recv_drained`), waiting for readiness.
 pub fn poll_read_drained(
     s: &TcpStream,
     cx: &mut Context<'_>,
@@ -118,13 +116,12 @@ pub fn poll_read_drained(
 ) -> Poll<io::Result<()>> {
     loop {
         ready!(s.poll_read_ready(cx))?;
-        match try_recv(s, buf) {
+        // SAFETY: `recv` only writes into the unfilled part and returns how much it wrote.
+        match recv_drained(s, unsafe { buf.unfilled_mut() }) {
             Ok(n) => {
-                if n > 0 && buf.remaining() > 0 {
-                    let _ = s.try_io(Interest::READABLE, || {
-                        Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                    });
-                }
+                // SAFETY: the kernel initialised the first n bytes of the unfilled part.
+                unsafe { buf.assume_init(n) };
+                buf.advance(n);
                 return Poll::Ready(Ok(()));
             }
             // Readiness was stale; try_read cleared it, so the next poll registers.

@@ -39,9 +39,8 @@ pub async fn process_internal(ctx: &mut RequestCtx) -> Response {
         pages += 1;
     }
     header_filter(ctx, &mut resp);
-    // (Arcs are cloned only where used: each clone and drop is an atomic update.)
-    if !ctx.conf.echo.before.is_empty() || !ctx.conf.echo.after.is_empty() {
-        let conf = ctx.conf;
+    let conf = ctx.conf;
+    if !conf.echo.before.is_empty() || !conf.echo.after.is_empty() {
         super::echo::filter(ctx, &conf, &mut resp).await;
     }
     body_filter(ctx, &mut resp).await;
@@ -133,8 +132,8 @@ async fn run(ctx: &mut RequestCtx, start: Start) -> Response {
         };
     }
     if matches!(next, Start::Server) {
-        if !ctx.server.script.is_empty() {
-            let server = ctx.server;
+        let server = ctx.server;
+        if !server.script.is_empty() {
             match script(ctx, &server.script) {
                 Flow::Respond(r) => return r,
                 Flow::Restart => ctx.internal = true,

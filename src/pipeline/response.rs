@@ -231,23 +231,23 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
         // The content handler's own headers (an upstream's, say) win over earlier ones.
         resp.headers.append_missing(early);
     }
-    if ctx.conf.lua.header_filter.is_some() {
-        let conf = ctx.conf;
-        if let (Some(chunk), Some(engine)) = (&conf.lua.header_filter, ctx.gen.engine.clone()) {
-            engine.run_sync(super::Phase::HeaderFilter, chunk, ctx, Some(resp));
-            ctx.status = resp.status;
-        }
+    let conf = ctx.conf;
+    if let (Some(chunk), Some(engine)) = (&conf.lua.header_filter, &ctx.gen.engine) {
+        // (Cloned only here: an Arc clone is an atomic update.)
+        let engine = engine.clone();
+        engine.run_sync(super::Phase::HeaderFilter, chunk, ctx, Some(resp));
+        ctx.status = resp.status;
     }
     if !(resp.keep_server && resp.headers.contains_key(http::header::SERVER)) {
         // Constants: `from_static` outside a const checks every byte on each call.
         const FULL: HeaderValue = HeaderValue::from_static(SERVER_FULL);
         const SHORT: HeaderValue = HeaderValue::from_static("openclaw");
-        let server = if ctx.conf.server_tokens { FULL } else { SHORT };
+        let server = if conf.server_tokens { FULL } else { SHORT };
         resp.headers.insert(http::header::SERVER, server);
     }
     if let Some(loc) = resp.headers.get(LOCATION).and_then(|v| v.to_str().ok()) {
-        if loc.starts_with('/') && ctx.conf.absolute_redirect && !resp.keep_location {
-            let host = if ctx.conf.server_name_in_redirect {
+        if loc.starts_with('/') && conf.absolute_redirect && !resp.keep_location {
+            let host = if conf.server_name_in_redirect {
                 ctx.server.first_name.clone()
             } else {
                 ctx.host.clone()
@@ -255,7 +255,7 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
             let port = ctx.conn.local.port();
             let scheme = ctx.scheme();
             let default_port = if scheme == "https" { 443 } else { 80 };
-            let port = if ctx.conf.port_in_redirect && port != default_port {
+            let port = if conf.port_in_redirect && port != default_port {
                 format!(":{port}")
             } else {
                 String::new()
@@ -267,11 +267,10 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
         }
     }
     // headers-more's filter runs before add_header's, as in nginx (add_header then appends).
-    if !ctx.conf.more_headers.is_empty() {
+    if !conf.more_headers.is_empty() {
         super::more_headers::output(ctx, resp);
     }
-    if !ctx.conf.add_headers.is_empty() {
-        let conf = ctx.conf;
+    if !conf.add_headers.is_empty() {
         let applies = add_header_applies(resp.status);
         // Values may read $sent_http_*; expose the headers so far.
         ctx.resp_headers = resp.headers.clone();
@@ -304,7 +303,7 @@ pub fn header_filter(ctx: &mut RequestCtx, resp: &mut Response) {
             .insert(CONTENT_LENGTH, HeaderValue::from(resp.body.len()));
     }
     // Keep a copy for `$sent_http_*` in the log phase only when something will log.
-    if !ctx.conf.access_logs.is_empty() {
+    if !conf.access_logs.is_empty() {
         ctx.resp_headers = resp.headers.clone();
     }
 }

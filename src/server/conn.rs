@@ -612,8 +612,8 @@ pub(super) async fn respond(
     let args = parts.uri.query().map(str::to_string);
     let host_var = host.unwrap_or_else(|| server.first_name.clone());
     let acme = !http.acme.is_empty() || !http.acme_on_demand.is_empty();
-    // The request holds the generation from here (moved: each Arc clone is an atomic add).
-    // SAFETY: the server belongs to `gen`, which the request holds from here.
+    // SAFETY: the server belongs to `gen`, which the request holds from here (moved into
+    // it: a clone would be an atomic update).
     let server = unsafe { pipeline::Part::of(server) };
     let ctx = Box::new(RequestCtx::new(
         gen,

@@ -128,10 +128,10 @@ fn run(id: usize, current: Current, mut rx: mpsc::UnboundedReceiver<Command>) {
                         }
                     }
                     Some(Command::Warm) => {
-                        // A reload: the copy of the old generation goes now, not at the
-                        // next request (its health checks stop when it is dropped).
-                        let _ = super::latest(&current);
-                        if let Some(engine) = current.load().engine.clone() {
+                        // A reload: the worker's copy of the generation is renewed now, not
+                        // at the next request (the old one's health checks stop when it is
+                        // dropped).
+                        if let Some(engine) = super::latest(&current).engine.clone() {
                             engine.warm();
                         }
                     }

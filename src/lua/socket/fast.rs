@@ -183,16 +183,9 @@ pub fn receive_now(id: f64, count: Option<f64>, resumed: bool, out: &mut Vec<u8>
             break;
         }
         g.buf.reserve(16 * 1024);
-        let room = g.buf.capacity() - g.buf.len();
-        match crate::http1::try_recv_bytes(stream, &mut g.buf) {
+        // (A short read forgets the readiness, as nginx does: the next wait is for epoll.)
+        match crate::http1::try_recv_drained(stream, &mut g.buf) {
             Ok(n) if n > 0 => {
-                if n < room {
-                    // A short read drained the socket: as nginx does, wait for the next
-                    // readiness event instead of finding out with a read that fails.
-                    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
-                        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                    });
-                }
                 span = ready_span(&g.buf, &want);
                 continue;
             }

@@ -13,6 +13,9 @@
 # exactly (asked for more it falls behind, and 1,800 gave about 200), so the load is
 # CONNS x min(200, 70% of the slower server's rate / CONNS).
 #
+# `pipe8` is `return` from an HTTP/1.1 pipelining client: wrk sends 8 requests a write
+# (scripts/bench-pipeline.lua).
+#
 # In the `return` scenario a third server runs each round too: scripts/floor.c, the least
 # work an HTTP/1.1 server can do (one recv and one send a request, a canned answer). It
 # marks the ceiling this load generator allows on these cores.
@@ -101,7 +104,10 @@ cpu_ticks() {
 TIMEFORMAT='%U %S'
 run() { # name port path pid -> "rps p50 p99 cpu_us_per_request sys_us_per_request wrk_cpu%"
     local hdr=() t0 t1 out
-    case $1 in gzip*) hdr=(-H "Accept-Encoding: gzip") ;; esac
+    case $1 in
+        gzip*) hdr=(-H "Accept-Encoding: gzip") ;;
+        pipe*) hdr=(-s scripts/bench-pipeline.lua) ;;
+    esac
     t0=$(cpu_ticks "$4")
     out=$({ time taskset -c 1 wrk -t1 -c"$CONNS" -d"${DUR}s" --latency "${hdr[@]}" "http://127.0.0.1:$2$3"; } 2>"$work/wrk.time")
     t1=$(cpu_ticks "$4")
@@ -155,7 +161,7 @@ upconns() {
     fi
     up_seen=$total
 }
-for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json shdict:/shdict redisget:/redisget cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
+for scenario in ${SCENARIOS:-return:/return pipe8:/return static4k:/static/4k.txt lua:/lua proxy1k:/proxy/1k.txt proxy100k:/proxy/100k.txt proxylua:/proxy_lua/1k.txt gzip100k:/gz/100k.json shdict:/shdict redisget:/redisget cachehit1k:/cached/1k.txt cachehit100k:/cached/100k.txt}; do
     name=${scenario%%:*}
     path=${scenario#*:}
     oc_sum=0; ng_sum=0; oc_p99=0; ng_p99=0; oc_cpu=0; ng_cpu=0; oc_sys=0; ng_sys=0; ratios=""
@@ -211,7 +217,8 @@ for scenario in ${SCENARIOS:-return:/return static4k:/static/4k.txt lua:/lua pro
             printf "return   ceiling (scripts/floor.c, a do-nothing server): %.0f req/s; openclaw %.0f (%.2fx of it), nginx %.0f (%.2fx)\n",
                 f/r, o/r, o/f, g/r, g/f }'
     fi
-    if [ "${FIXED:-1}" != 0 ]; then
+    # (h2load's fixed load does not pipeline: the pipelined scenarios skip that phase.)
+    if [ "${FIXED:-1}" != 0 ] && [ "${name#pipe}" = "$name" ]; then
         # Per connection: 70% of the slower server's rate, at most the 200/s h2load keeps.
         per=$(awk -v o="$oc_sum" -v g="$ng_sum" -v r="$ROUNDS" -v c="$CONNS" \
             'BEGIN { m = (o < g ? o : g) / r * 0.7 / c; m = (m > 200 ? 200 : m); printf "%d", (m < 1 ? 1 : m) }')

@@ -113,7 +113,26 @@ where
             place,
             respond(&current, &conn, parts, body, on_upgrade),
         ));
-        let Some(reply) = responding.await else {
+        // (Nothing is held back while a request runs but what was before it.)
+        let reply = if shared.borrow().has_pending() {
+            let mut responding = responding;
+            std::future::poll_fn(|cx| {
+                let r = responding.as_mut().poll(cx);
+                if r.is_pending() {
+                    // This request waits (on its body, an upstream, a timer): the
+                    // responses held back for it go out meanwhile.
+                    let mut sh = shared.borrow_mut();
+                    if sh.has_pending() {
+                        let _ = sh.poll_send_pending(cx);
+                    }
+                }
+                r
+            })
+            .await
+        } else {
+            responding.await
+        };
+        let Some(reply) = reply else {
             break;
         };
         if shared.borrow().taken {
@@ -158,6 +177,9 @@ where
                 break;
             }
         }
+    }
+    if shared.borrow().has_pending() {
+        let _ = write_all(&shared, &mut [], SEND_TIMEOUT).await;
     }
     let _ =
         std::future::poll_fn(|cx| Pin::new(&mut shared.borrow_mut().io).poll_shutdown(cx)).await;
@@ -210,6 +232,12 @@ async fn read_head<S: AsyncRead + AsyncWrite + Unpin>(
                         "client sent too long header line while reading client request headers",
                         494,
                     ));
+                }
+            }
+            // Held-back responses go out before a wait for more of the next head.
+            if sh.has_pending() {
+                if let Poll::Ready(Err(_)) = sh.poll_send_pending(cx) {
+                    return Poll::Ready(HeadRead::Closed);
                 }
             }
             match sh.poll_fill(cx) {
@@ -379,17 +407,20 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     out.count_head(wbuf.len());
     if framing == Framing::None {
         drop(headers);
-        return write_all(shared, &mut [wbuf.as_slice()], send_timeout)
-            .await
-            .is_ok()
-            && keep;
+        let whole: &[u8] = match place_whole(shared, wbuf, keep && status >= 200) {
+            Placed::Held => return keep,
+            Placed::Joined => &[],
+            Placed::Alone => wbuf,
+        };
+        return write_all(shared, &mut [whole], send_timeout).await.is_ok() && keep;
     }
     drop(headers);
     let mut head_pending = true;
     let mut sent: u64 = 0;
     let mut trailers: Option<http::HeaderMap> = None;
     loop {
-        let frame = next_frame(&mut out, head_pending).await;
+        let unsent = head_pending || shared.borrow().has_pending();
+        let frame = next_frame(&mut out, unsent).await;
         if shared.borrow().taken {
             // The handler took the connection mid-body (`ngx.req.socket(true)` after
             // `ngx.flush`): what it writes is the rest of the response.
@@ -398,11 +429,10 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
         let frame = match frame {
             Next::Frame(f) => f,
             Next::Pending => {
-                // The body is not ready: send the head now (a client may wait on it).
-                if write_all(shared, &mut [wbuf.as_slice()], send_timeout)
-                    .await
-                    .is_err()
-                {
+                // The body is not ready: send the head now (a client may wait on it), and
+                // what was held back.
+                let head: &[u8] = if head_pending { wbuf.as_slice() } else { &[] };
+                if write_all(shared, &mut [head], send_timeout).await.is_err() {
                     return false;
                 }
                 head_pending = false;
@@ -445,7 +475,14 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
                 }
                 let head: &[u8] = if head_pending { wbuf.as_slice() } else { &[] };
                 let r = match framing {
-                    _ if joined => write_all(shared, &mut [head], send_timeout).await,
+                    // Held back only whole: the declared length is all here.
+                    Framing::Length(n) if joined => {
+                        match place_whole(shared, head, keep && n == room as u64) {
+                            Placed::Held => Ok(()),
+                            Placed::Joined => write_all(shared, &mut [], send_timeout).await,
+                            Placed::Alone => write_all(shared, &mut [head], send_timeout).await,
+                        }
+                    }
                     Framing::Chunked => {
                         let size = format!("{:x}\r\n", frame.len());
                         write_all(
@@ -503,17 +540,65 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
 /// Bodies up to this size are copied behind the head and written with it in one buffer.
 const SMALL_BODY: usize = 2048;
 
+/// At most this much of responses is held back behind pipelined requests.
+const HOLD_BACK_MAX: usize = 16 * 1024;
+
+/// Where a whole response goes (`place_whole`).
+enum Placed {
+    /// Held back behind the next pipelined request: nothing to write now.
+    Held,
+    /// Appended to the responses held back before it: write them all.
+    Joined,
+    /// Nothing is held back: write it.
+    Alone,
+}
+
+/// Places a whole response; `may_hold`: it may be held back behind the next pipelined
+/// request (`hold_back`). With responses held back already, it joins them so that one
+/// write sends them all.
+fn place_whole<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: &Rc<RefCell<Shared<S>>>,
+    bytes: &[u8],
+    may_hold: bool,
+) -> Placed {
+    let hold = may_hold && hold_back(shared, bytes.len());
+    let mut sh = shared.borrow_mut();
+    if !hold && !sh.has_pending() {
+        return Placed::Alone;
+    }
+    sh.pending.extend_from_slice(bytes);
+    if hold {
+        Placed::Held
+    } else {
+        Placed::Joined
+    }
+}
+
+/// Whether a whole response of `len` bytes is held back (`Shared::pending`) rather than
+/// sent: when the next request is already buffered, whole (its head's blank line is
+/// there), and this request's body is read, the next response is made at once and both
+/// go out in one write. A pipelining client (N requests in one write) then costs one send
+/// per batch instead of one per request. Anything that would wait sends them first.
+fn hold_back<S>(shared: &Rc<RefCell<Shared<S>>>, len: usize) -> bool {
+    let sh = shared.borrow();
+    !sh.rbuf.is_empty()
+        && sh.body == BodyState::Done
+        && sh.pending.len() - sh.pending_at + len <= HOLD_BACK_MAX
+        && sh.rbuf.windows(4).any(|w| w == b"\r\n\r\n")
+}
+
 enum Next {
     Frame(Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>),
     /// Not ready, and the head is still unsent.
     Pending,
 }
 
-/// The body's next frame; while the head is unsent, `Pending` instead of waiting.
-async fn next_frame(out: &mut OutBody, head_pending: bool) -> Next {
+/// The body's next frame; while something is unsent (the head, held-back responses),
+/// `Pending` instead of waiting.
+async fn next_frame(out: &mut OutBody, unsent: bool) -> Next {
     std::future::poll_fn(|cx| match Pin::new(&mut *out).poll_frame(cx) {
         Poll::Ready(f) => Poll::Ready(Next::Frame(f)),
-        Poll::Pending if head_pending => Poll::Ready(Next::Pending),
+        Poll::Pending if unsent => Poll::Ready(Next::Pending),
         Poll::Pending => Poll::Pending,
     })
     .await
@@ -531,24 +616,37 @@ async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(
     std::future::poll_fn(|cx| {
         let mut sh = shared.borrow_mut();
         loop {
-            while first < bufs.len() && skip >= bufs[first].len() {
-                skip -= bufs[first].len();
-                first += 1;
-            }
-            if first == bufs.len() {
-                return Poll::Ready(Ok(()));
-            }
-            let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
-            let mut n = 0;
-            for (i, b) in bufs[first..].iter().enumerate().take(4) {
-                slices[i] = IoSlice::new(if i == 0 { &b[skip..] } else { b });
-                n = i + 1;
-            }
-            // One slice is a plain write: the kernel need not import an iovec array.
-            let r = if n == 1 {
-                Pin::new(&mut sh.io).poll_write(cx, &slices[0])
+            // Held-back responses first (`Shared::pending`). (A whole response joins them
+            // instead: see `write_whole`.)
+            let r = if sh.has_pending() {
+                match sh.poll_send_pending(cx) {
+                    Poll::Ready(Ok(())) => {
+                        deadline = None;
+                        continue;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
             } else {
-                Pin::new(&mut sh.io).poll_write_vectored(cx, &slices[..n])
+                while first < bufs.len() && skip >= bufs[first].len() {
+                    skip -= bufs[first].len();
+                    first += 1;
+                }
+                if first == bufs.len() {
+                    return Poll::Ready(Ok(()));
+                }
+                let mut slices: [IoSlice<'_>; 4] = [IoSlice::new(&[]); 4];
+                let mut n = 0;
+                for (i, b) in bufs[first..].iter().enumerate().take(4) {
+                    slices[i] = IoSlice::new(if i == 0 { &b[skip..] } else { b });
+                    n = i + 1;
+                }
+                // One slice is a plain write: the kernel need not import an iovec array.
+                if n == 1 {
+                    Pin::new(&mut sh.io).poll_write(cx, &slices[0])
+                } else {
+                    Pin::new(&mut sh.io).poll_write_vectored(cx, &slices[..n])
+                }
             };
             match r {
                 Poll::Ready(Ok(0)) => {
@@ -570,7 +668,9 @@ async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(
         }
     })
     .await?;
-    std::future::poll_fn(|cx| Pin::new(&mut shared.borrow_mut().io).poll_flush(cx)).await
+    std::future::poll_fn(|cx| Pin::new(&mut shared.borrow_mut().io).poll_flush(cx)).await?;
+    shared.borrow_mut().flush_owed = false;
+    Ok(())
 }
 
 /// The connection's one timer for the head and idle deadlines. Moving the deadline is a

@@ -1,7 +1,8 @@
 //! The connection's read side, shared by the connection loop (request heads, draining an
 //! unread body) and the request body handed to the pipeline, and its write side for the
-//! `100 Continue` a body read may owe. One thread uses it: a `RefCell` borrowed only
-//! inside a poll, never across an await.
+//! `100 Continue` a body read may owe and for responses held back behind pipelined
+//! requests (`pending`). One thread uses it: a `RefCell` borrowed only inside a poll,
+//! never across an await.
 
 pub(super) use crate::http1::{decode, BodyState, Chunk, Step};
 use bytes::{Bytes, BytesMut};
@@ -28,6 +29,14 @@ pub(super) struct Shared<S> {
     /// A handler took the connection (`ngx.req.socket(true)`): nothing more is written
     /// on it by the server.
     pub(super) taken: bool,
+    /// Whole responses not sent yet, from `pending_at` on: while the next pipelined
+    /// request is already buffered, a response waits here to go out with the ones after
+    /// it in one write. Whatever writes to the connection or waits on it sends these
+    /// first, so they never wait on anything but the next response.
+    pub(super) pending: Vec<u8>,
+    pub(super) pending_at: usize,
+    /// Held-back bytes were written and not flushed yet (TLS keeps records until then).
+    pub(super) flush_owed: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
@@ -39,7 +48,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             body: BodyState::Done,
             continue_left: None,
             taken: false,
+            pending: Vec::new(),
+            pending_at: 0,
+            flush_owed: false,
         }
+    }
+
+    /// Responses are held back (`pending`), or written and not flushed.
+    pub(super) fn has_pending(&self) -> bool {
+        self.pending_at < self.pending.len() || self.flush_owed
+    }
+
+    /// Counts `n` written bytes of `pending`.
+    fn sent_pending(&mut self, n: usize) {
+        self.pending_at += n;
+        self.flush_owed = true;
+        if self.pending_at >= self.pending.len() {
+            // Let go of it: a pipelining client is rare, and an idle connection stays small.
+            self.pending = Vec::new();
+            self.pending_at = 0;
+        }
+    }
+
+    /// Sends the held-back responses; on an error they are dropped (the connection is
+    /// done for, and the next write fails as well).
+    pub(super) fn poll_send_pending(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.pending_at < self.pending.len() {
+            let err = match ready!(
+                Pin::new(&mut self.io).poll_write(cx, &self.pending[self.pending_at..])
+            ) {
+                Ok(0) => io::ErrorKind::WriteZero.into(),
+                Ok(n) => {
+                    self.sent_pending(n);
+                    continue;
+                }
+                Err(e) => e,
+            };
+            self.pending = Vec::new();
+            self.pending_at = 0;
+            self.flush_owed = false;
+            return Poll::Ready(Err(err));
+        }
+        if self.flush_owed {
+            let r = ready!(Pin::new(&mut self.io).poll_flush(cx));
+            self.flush_owed = false;
+            r?;
+        }
+        Poll::Ready(Ok(()))
     }
 
     /// Starts a request's body; `expect_continue` owes a `100 Continue` before the first
@@ -87,6 +142,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
 
     /// The next piece of the body: data, `None` at its end.
     pub(super) fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
+        if self.continue_left.is_some() {
+            // The earlier responses come before this request's `100 Continue`.
+            if let Err(e) = ready!(self.poll_send_pending(cx)) {
+                self.body = BodyState::Failed;
+                return Poll::Ready(Some(Err(e)));
+            }
+        }
         while let Some(left) = self.continue_left {
             let from = CONTINUE.len() - left;
             match ready!(Pin::new(&mut self.io).poll_write(cx, &CONTINUE[from..])) {
@@ -207,16 +269,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Upgraded<S> {
     }
 }
 
+// Held-back responses go out before anything the new owner writes.
 impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Upgraded<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.shared.borrow_mut().io).poll_write(cx, b)
+        let mut sh = self.shared.borrow_mut();
+        ready!(sh.poll_send_pending(cx))?;
+        Pin::new(&mut sh.io).poll_write(cx, b)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.shared.borrow_mut().io).poll_flush(cx)
+        let mut sh = self.shared.borrow_mut();
+        ready!(sh.poll_send_pending(cx))?;
+        Pin::new(&mut sh.io).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.shared.borrow_mut().io).poll_shutdown(cx)
+        let mut sh = self.shared.borrow_mut();
+        ready!(sh.poll_send_pending(cx))?;
+        Pin::new(&mut sh.io).poll_shutdown(cx)
     }
 }

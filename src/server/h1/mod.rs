@@ -617,7 +617,7 @@ async fn write_all<S: AsyncRead + AsyncWrite + Unpin>(
         let mut sh = shared.borrow_mut();
         loop {
             // Held-back responses first (`Shared::pending`). (A whole response joins them
-            // instead: see `write_whole`.)
+            // instead, and goes in the same write: see `place_whole`.)
             let r = if sh.has_pending() {
                 match sh.poll_send_pending(cx) {
                     Poll::Ready(Ok(())) => {

@@ -199,6 +199,8 @@ fn var_map<V>() -> HashMap<Arc<str>, V> {
 
 impl RequestCtx {
     #[allow(clippy::too_many_arguments)]
+    // Inlined so that the request's box is written in place (see `server::conn::respond`).
+    #[inline(always)]
     pub fn new(
         gen: Arc<Generation>,
         conn: Rc<ConnInfo>,

@@ -615,18 +615,23 @@ pub(super) async fn respond(
     // SAFETY: the server belongs to `gen`, which the request holds from here (moved into
     // it: a clone would be an atomic update).
     let server = unsafe { pipeline::Part::of(server) };
-    let ctx = Box::new(RequestCtx::new(
-        gen,
-        conn.clone(),
-        parts.method,
-        parts.version,
-        parts.headers,
-        request_uri,
-        uri,
-        args,
-        host_var,
-        server,
-    ));
+    // Written into its allocation (`Box::new` built it on the stack and copied its 800
+    // bytes over).
+    let ctx = Box::write(
+        Box::new_uninit(),
+        RequestCtx::new(
+            gen,
+            conn.clone(),
+            parts.method,
+            parts.version,
+            parts.headers,
+            request_uri,
+            uri,
+            args,
+            host_var,
+            server,
+        ),
+    );
     // If the request is given up (the client left: `watch_client` cancels it, or hyper
     // drops this future on an HTTP/2 reset), the guard logs it.
     let mut guard = AbortGuard(Some(ctx));

@@ -145,7 +145,9 @@ echo "wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS alternating rounds, server on core 0, 
 # req/s is capped for both servers alike and this is the figure that still tells them apart.
 # sys_us/req: the part of it spent in the kernel (the same system calls on both sides: the
 # share no server code can win back).
-printf '%-9s %-9s %12s %10s %10s %12s %12s %9s %14s\n' scenario server req/s p50_ms p99_ms cpu_us/req sys_us/req wrk_cpu% upconns/10k
+# One row of the table (nine columns).
+row() { printf '%-9s %-9s %12s %10s %10s %12s %12s %9s %14s\n' "$@"; }
+row scenario server req/s p50_ms p99_ms cpu_us/req sys_us/req wrk_cpu% upconns/10k
 # Upstream connections per 10k requests since the last call (from the upstream's log).
 up_seen=0
 upconns() {
@@ -171,7 +173,7 @@ for scenario in ${SCENARIOS:-return:/return pipe8:/return static4k:/static/4k.tx
         for side in $sides; do
             if [ $side = floor ]; then
                 read -r rps p50 p99 cpu sys wrkcpu < <(run "$name" "$FLOOR_PORT" "$path" "$floor_pid")
-                printf '%-9s %-9s %12s %10s %10s %12s %12s %9s %14s\n' "$name" floor "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$cpu" "$sys" "$wrkcpu" -
+                row "$name" floor "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$cpu" "$sys" "$wrkcpu" -
                 fl_sum=$(awk -v a="$fl_sum" -v b="$rps" 'BEGIN{print a+b}')
                 continue
             fi
@@ -182,7 +184,7 @@ for scenario in ${SCENARIOS:-return:/return pipe8:/return static4k:/static/4k.tx
             label=nginx; [ $side = oc ] && label=openclaw
             conns=-
             case $name in proxy*) conns=$(upconns) ;; esac
-            printf '%-9s %-9s %12s %10s %10s %12s %12s %9s %14s\n' "$name" "$label" "$rps" "$p50" "$p99" "$cpu" "$sys" "$wrkcpu" "$conns"
+            row "$name" "$label" "$rps" "$p50" "$p99" "$cpu" "$sys" "$wrkcpu" "$conns"
             if [ $side = oc ]; then
                 ratios="$ratios $(awk -v a="$rps" -v b="$ng_rps" 'BEGIN{printf "%.3f", a/b}')"
                 oc_sum=$(awk -v a="$oc_sum" -v b="$rps" 'BEGIN{print a+b}')

@@ -179,7 +179,8 @@ where
         }
     }
     if shared.borrow().has_pending() {
-        let _ = write_all(&shared, &mut [], SEND_TIMEOUT).await;
+        let timeout = shared.borrow().pending_timeout;
+        let _ = write_all(&shared, &mut [], timeout).await;
     }
     let _ =
         std::future::poll_fn(|cx| Pin::new(&mut shared.borrow_mut().io).poll_shutdown(cx)).await;
@@ -407,7 +408,8 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
     out.count_head(wbuf.len());
     if framing == Framing::None {
         drop(headers);
-        let whole: &[u8] = match place_whole(shared, wbuf, keep && status >= 200) {
+        let hold = keep && status >= 200;
+        let whole: &[u8] = match place_whole(shared, wbuf, hold, send_timeout) {
             Placed::Held => return keep,
             Placed::Joined => &[],
             Placed::Alone => wbuf,
@@ -477,7 +479,8 @@ async fn write_response<S: AsyncRead + AsyncWrite + Unpin>(
                 let r = match framing {
                     // Held back only whole: the declared length is all here.
                     Framing::Length(n) if joined => {
-                        match place_whole(shared, head, keep && n == room as u64) {
+                        let hold = keep && n == room as u64;
+                        match place_whole(shared, head, hold, send_timeout) {
                             Placed::Held => Ok(()),
                             Placed::Joined => write_all(shared, &mut [], send_timeout).await,
                             Placed::Alone => write_all(shared, &mut [head], send_timeout).await,
@@ -555,11 +558,12 @@ enum Placed {
 
 /// Places a whole response; `may_hold`: it may be held back behind the next pipelined
 /// request (`hold_back`). With responses held back already, it joins them so that one
-/// write sends them all.
+/// write sends them all. `send_timeout` is the response's own.
 fn place_whole<S: AsyncRead + AsyncWrite + Unpin>(
     shared: &Rc<RefCell<Shared<S>>>,
     bytes: &[u8],
     may_hold: bool,
+    send_timeout: Duration,
 ) -> Placed {
     let hold = may_hold && hold_back(shared, bytes.len());
     let mut sh = shared.borrow_mut();
@@ -567,6 +571,7 @@ fn place_whole<S: AsyncRead + AsyncWrite + Unpin>(
         return Placed::Alone;
     }
     sh.pending.extend_from_slice(bytes);
+    sh.pending_timeout = send_timeout;
     if hold {
         Placed::Held
     } else {

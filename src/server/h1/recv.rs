@@ -37,6 +37,9 @@ pub(super) struct Shared<S> {
     pub(super) pending_at: usize,
     /// Held-back bytes were written and not flushed yet (TLS keeps records until then).
     pub(super) flush_owed: bool,
+    /// The `send_timeout` of the latest held-back response: what sending them at the
+    /// connection's end may wait.
+    pub(super) pending_timeout: std::time::Duration,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
@@ -51,6 +54,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
             pending: Vec::new(),
             pending_at: 0,
             flush_owed: false,
+            pending_timeout: std::time::Duration::ZERO,
         }
     }
 
@@ -64,10 +68,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
         self.pending_at += n;
         self.flush_owed = true;
         if self.pending_at >= self.pending.len() {
-            // Let go of it: a pipelining client is rare, and an idle connection stays small.
-            self.pending = Vec::new();
-            self.pending_at = 0;
+            self.drop_pending();
         }
+    }
+
+    /// Lets go of `pending` (sent, or the connection failed): a pipelining client is rare,
+    /// and an idle connection stays small.
+    fn drop_pending(&mut self) {
+        self.pending = Vec::new();
+        self.pending_at = 0;
     }
 
     /// Sends the held-back responses; on an error they are dropped (the connection is
@@ -84,8 +93,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Shared<S> {
                 }
                 Err(e) => e,
             };
-            self.pending = Vec::new();
-            self.pending_at = 0;
+            self.drop_pending();
             self.flush_owed = false;
             return Poll::Ready(Err(err));
         }
